@@ -1,0 +1,152 @@
+#include "triad/cli/cli.h"
+
+#include <fmt/format.h>
+
+#include <toml++/toml.h>
+#include <cstdlib>
+#include <filesystem>
+#include <thread>
+#include <vector>
+
+#include "triad/core/error.h"
+#include "triad/core/log.h"
+#include "triad/core/version.h"
+
+namespace triad::cli {
+
+namespace {
+
+std::string config_value_string(const toml::node& node, const std::string& where, const std::string& key) {
+  if (auto s = node.as_string()) return s->get();
+  if (auto i = node.as_integer()) return std::to_string(i->get());
+  if (auto f = node.as_floating_point()) return fmt::format("{}", f->get());
+  if (auto b = node.as_boolean()) return b->get() ? "true" : "false";
+  fail_usage("{}: key '{}' must be a string, number, boolean or an array of them", where, key);
+}
+
+std::string location(const std::string& path, const toml::source_region& source) {
+  return fmt::format("{}:{}:{}", path, source.begin.line, source.begin.column);
+}
+
+}  // namespace
+
+void add_config_option(CLI::App& command) {
+  command
+      .add_option("--config",
+                  "TOML file of flags for this command (keys are flag names; flags given here win)")
+      ->type_name("FILE");
+}
+
+void apply_config_file(CLI::App& command) {
+  CLI::Option* config = command.get_option("--config");
+  if (config->count() == 0) return;
+  std::string path = config->as<std::string>();
+  std::string name = "triad " + command.get_name();
+  if (!std::filesystem::is_regular_file(path)) fail_usage("--config {}: no such file", path);
+  toml::table table;
+  try {
+    table = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    fail_usage("{}: {}", location(path, e.source()), e.description());
+  }
+  for (const auto& [raw_key, node] : table) {
+    std::string key(raw_key.str());
+    std::string where = location(path, raw_key.source());
+    std::string flag = key;
+    std::replace(flag.begin(), flag.end(), '_', '-');
+    CLI::Option* option = command.get_option_no_throw("--" + flag);
+    if (!option || option == config || flag == "help") {
+      std::vector<std::string> keys;
+      for (const CLI::Option* o : command.get_options()) {
+        if (o->get_lnames().empty() || o == config || o->get_lnames()[0] == "help") continue;
+        keys.push_back(o->get_lnames()[0]);
+      }
+      fail_usage("{}: unknown key '{}' for '{}' (known keys: {})", where, key, name, fmt::join(keys, ", "));
+    }
+    if (option->count() > 0) continue;  // the command line wins
+    std::vector<std::string> values;
+    if (auto array = node.as_array()) {
+      for (const auto& element : *array) values.push_back(config_value_string(element, where, key));
+    } else if (node.is_table()) {
+      fail_usage("{}: '{}' is a table; put the flags of '{}' at the top level", where, key, name);
+    } else {
+      values.push_back(config_value_string(node, where, key));
+    }
+    try {
+      option->add_result(values);
+      option->run_callback();
+    } catch (const CLI::Error& e) {
+      fail_usage("{}: key '{}': {}", where, key, e.what());
+    }
+  }
+}
+
+int default_threads() {
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+std::string data_path(const std::string& relative) {
+  const char* env = std::getenv("TRIAD_DATA_DIR");
+  std::filesystem::path base =
+      env && *env ? std::filesystem::path(env) : std::filesystem::path(TRIAD_SOURCE_DIR) / "data";
+  return (base / relative).string();
+}
+
+int run(int argc, char** argv) {
+  CLI::App app{
+      "triad: train transformer language models on one machine or many, efficiently, fairly, "
+      "explainably and accountably."};
+  app.name("triad");
+  app.set_version_flag("--version", std::string("triad ") + kVersion);
+  app.require_subcommand(1);
+  app.fallthrough();  // root flags (--quiet) also work after the subcommand
+  bool quiet_flag = false;
+  app.add_flag("-q,--quiet", quiet_flag, "Only warnings and errors on stderr (no progress lines)");
+  app.footer(
+      "Run 'triad COMMAND --help' for a command's flags. Flags may also come from a TOML file: --config "
+      "FILE.");
+  app.option_defaults()->always_capture_default()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+
+  std::vector<std::pair<CLI::App*, Runner>> commands;
+  auto add = [&](Runner (*adder)(CLI::App&)) {
+    Runner runner = adder(app);
+    commands.emplace_back(app.get_subcommands({}).back(), std::move(runner));
+  };
+  add(add_prepare_command);
+
+  try {
+    try {
+      app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+      return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+      return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+      return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+      std::string command =
+          app.get_subcommands().empty() ? "triad" : "triad " + app.get_subcommands()[0]->get_name();
+      fmt::print(stderr, "triad: error: {} (see '{} --help')\n", e.what(), command);
+      return static_cast<int>(ErrorKind::kUsage);
+    }
+    set_quiet(quiet_flag);
+    for (auto& [command, runner] : commands) {
+      if (command->parsed()) {
+        apply_config_file(*command);
+        return runner();
+      }
+    }
+    return static_cast<int>(ErrorKind::kUsage);
+  } catch (const Error& e) {
+    fmt::print(stderr, "triad: error: {}\n", e.what());
+    return e.exit_code();
+  } catch (const std::bad_alloc&) {
+    fmt::print(stderr, "triad: error: out of memory\n");
+    return static_cast<int>(ErrorKind::kRuntime);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "triad: error: {}\n", e.what());
+    return static_cast<int>(ErrorKind::kRuntime);
+  }
+}
+
+}  // namespace triad::cli

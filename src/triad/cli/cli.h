@@ -1,0 +1,32 @@
+#pragma once
+// The `triad` command. Each subcommand lives in its own file and registers itself on the root app; what is
+// shared between them (the --config file, --threads, locating bundled data) lives in cli.cc.
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <string>
+
+namespace triad::cli {
+
+// What runs a subcommand once the command line (and its --config file) is parsed; returns the exit code.
+using Runner = std::function<int()>;
+
+Runner add_prepare_command(CLI::App& root);
+
+// Adds `--config FILE`: a TOML file whose top-level keys are the subcommand's flag names ("vocab-size" or
+// "vocab_size"); flags given on the command line win over the file.
+void add_config_option(CLI::App& command);
+// Applies the --config file of `command` if one was given. An unknown key, a value of the wrong type or a
+// TOML syntax error is a usage error naming file:line:column.
+void apply_config_file(CLI::App& command);
+
+// The number of hardware threads, the default for --threads.
+int default_threads();
+// A path under the repository's data/ folder (bundled corpus, blocklist, prepared data):
+// $TRIAD_DATA_DIR if set, else data/ beside the source tree the binary was built from.
+std::string data_path(const std::string& relative);
+
+// Entry point: parses, dispatches, and turns every error into one line and an exit code.
+int run(int argc, char** argv);
+
+}  // namespace triad::cli

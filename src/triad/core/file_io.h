@@ -1,0 +1,62 @@
+#pragma once
+// Files. Everything triad writes goes through AtomicFile: written under a temporary name, fsynced, then
+// renamed over the final name, so a crash never leaves a file that looks complete.
+
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <string_view>
+
+namespace triad {
+
+class AtomicFile {
+ public:
+  explicit AtomicFile(std::string path);  // opens "<path>.tmp-<pid>"
+  ~AtomicFile();                          // removes the temporary file unless committed
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+
+  void write(const void* data, size_t bytes);
+  void write(std::string_view text) { write(text.data(), text.size()); }
+  // Overwrites bytes already written at `offset` (e.g. a header whose checksum is known only at the end).
+  void write_at(uint64_t offset, const void* data, size_t bytes);
+  uint64_t bytes_written() const { return size_; }
+  // Flushes, fsyncs, renames to the final path and fsyncs the directory.
+  void commit();
+
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  std::string temp_path_;
+  FILE* file_ = nullptr;
+  uint64_t size_ = 0;
+};
+
+void write_file_atomic(const std::string& path, std::string_view contents);
+std::string read_file(const std::string& path);
+bool path_exists(const std::string& path);
+uint64_t file_size(const std::string& path);
+void make_dirs(const std::string& path);
+void fsync_dir(const std::string& dir);
+
+// A read-only memory map of a whole file.
+class MappedFile {
+ public:
+  explicit MappedFile(const std::string& path);
+  ~MappedFile();
+  MappedFile(MappedFile&& other) noexcept;
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+
+  const uint8_t* data() const { return data_; }
+  uint64_t size() const { return size_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  const uint8_t* data_ = nullptr;
+  uint64_t size_ = 0;
+};
+
+}  // namespace triad

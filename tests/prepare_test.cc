@@ -1,0 +1,183 @@
+// End-to-end: the `triad prepare` command on the fixture corpus, and its errors.
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "test_util.h"
+#include "triad/core/file_io.h"
+#include "triad/core/sha256.h"
+#include "triad/data/prepare.h"
+#include "triad/data/sampler.h"
+#include "triad/data/tokenizer.h"
+
+namespace triad {
+namespace {
+
+using testing::fixture;
+using ::testing::HasSubstr;
+using testing::run_triad;
+using testing::TempDir;
+
+std::string fixture_inputs() {
+  return fixture("fixture/brown_sample.jsonl") + " " + fixture("fixture/brown_more.jsonl.gz") + " " +
+         fixture("fixture/notes.txt");
+}
+
+std::string prepare_args(const std::string& out, const std::string& extra = "") {
+  return "prepare -q --input " + fixture_inputs() + " --out " + out +
+         " --vocab-size 400 --val-fraction 0.2 " + "--blocklist-file " + fixture("fixture/blocklist.txt") +
+         " " + extra;
+}
+
+TEST(Prepare, FixtureCorpusEndToEnd) {
+  TempDir dir;
+  auto r = run_triad(prepare_args(dir / "out", "--threads 2"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto summary = nlohmann::json::parse(r.out);
+  auto manifest = nlohmann::json::parse(read_file(dir / "out/manifest.json"));
+  const auto& counts = manifest["counts"];
+  EXPECT_EQ(counts["documents_read"], 23);  // 14 + 6 JSONL documents, 3 text blocks
+  EXPECT_EQ(counts["skipped_lines"]["malformed_json"], 2);
+  EXPECT_EQ(counts["skipped_lines"]["missing_text"], 1);
+  EXPECT_EQ(counts["skipped_lines"]["invalid_utf8"], 1);
+  EXPECT_EQ(counts["documents_removed"]["page_under_3_sentences"], 1);  // the "Short block."
+  int kept = counts["documents_kept"];
+  EXPECT_EQ(counts["train"]["documents"].get<int>() + counts["val"]["documents"].get<int>(), kept);
+  EXPECT_GT(counts["val"]["documents"].get<int>(), 0);
+  EXPECT_EQ(summary["documents_kept"], kept);
+  ASSERT_EQ(manifest["inputs"].size(), 3u);
+  EXPECT_EQ(manifest["inputs"][1]["sha256"], sha256_file_hex(fixture("fixture/brown_more.jsonl.gz")));
+  EXPECT_EQ(manifest["tokenizer"]["sha256"], sha256_file_hex(dir / "out/tokenizer.model"));
+
+  // The shards decode back to the cleaned documents, separated by EOS.
+  TokenDataset train = TokenDataset::open(dir / "out", "train");
+  Tokenizer tokenizer = Tokenizer::load(dir / "out/tokenizer.model");
+  EXPECT_EQ(train.vocab_size(), 400u);
+  EXPECT_EQ(train.tokens(), counts["train"]["tokens"].get<uint64_t>());
+  const ShardReader& shard = *train.shards()[0];
+  std::vector<int> first;
+  for (uint64_t i = 0; shard.token(i) != train.eos_id(); ++i)
+    first.push_back(static_cast<int>(shard.token(i)));
+  std::string text = tokenizer.decode(first);
+  EXPECT_THAT(text, ::testing::StartsWith("The Fulton County Grand Jury"));
+  for (const auto& entry : manifest["shards"]) {
+    EXPECT_EQ(entry["sha256"], ShardReader(dir / ("out/" + entry["file"].get<std::string>())).info().sha256);
+  }
+  // Nothing but the outputs is left behind.
+  for (const auto& e : std::filesystem::directory_iterator(dir.path())) EXPECT_EQ(e.path().filename(), "out");
+}
+
+TEST(Prepare, ShardsDoNotDependOnTheThreadCount) {
+  TempDir dir;
+  ASSERT_EQ(run_triad(prepare_args(dir / "a", "--threads 1")).exit_code, 0);
+  auto r = run_triad(prepare_args(dir / "b", "--threads 2 --tokenizer " + (dir / "a/tokenizer.model")));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* f : {"train-00000.tok", "val-00000.tok"}) {
+    EXPECT_EQ(sha256_file_hex(dir / (std::string("a/") + f)), sha256_file_hex(dir / (std::string("b/") + f)))
+        << f;
+  }
+}
+
+TEST(Prepare, BlocklistAndCleanFlags) {
+  TempDir dir;
+  testing::write_text(
+      dir / "in.jsonl",
+      "{\"text\": \"The weather was fine all day long in the city.\\nWe walked to the park and "
+      "sat by the lake.\\nOh darn, the rain came back just as we left the park.\"}\n");
+  std::string base = "prepare -q --input " + (dir / "in.jsonl") +
+                     " --vocab-size 300 --min-chars 0 --blocklist-file " + fixture("fixture/blocklist.txt");
+  auto on = run_triad(base + " --out " + (dir / "on"));
+  EXPECT_EQ(on.exit_code, 1);  // the only page is blocklisted: nothing to train on
+  EXPECT_THAT(on.err, HasSubstr("no document is left after cleaning"));
+  EXPECT_FALSE(std::filesystem::exists(dir / "on"));
+  auto off = run_triad(base + " --blocklist off --out " + (dir / "off"));
+  EXPECT_EQ(off.exit_code, 0) << off.err;
+}
+
+TEST(PrepareCli, MissingInputIsAUsageError) {
+  TempDir dir;
+  auto r = run_triad("prepare --input " + (dir / "nope.jsonl") + " --out " + (dir / "out"));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("triad: error: --input"));
+  EXPECT_THAT(r.err, HasSubstr("nope.jsonl: no such file"));
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "one line: " << r.err;
+}
+
+TEST(PrepareCli, UnknownFlagIsAUsageErrorNamingIt) {
+  auto r = run_triad("prepare --vocab-sise 10");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--vocab-sise"));
+  EXPECT_THAT(r.err, ::testing::StartsWith("triad: error:"));
+}
+
+TEST(PrepareCli, ExistingOutputDirIsRefusedUnlessForced) {
+  TempDir dir;
+  std::filesystem::create_directories(dir / "out");
+  testing::write_text(dir / "out/keep.txt", "precious");
+  auto r = run_triad(prepare_args(dir / "out"));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("already exists and is not empty"));
+  EXPECT_EQ(read_file(dir / "out/keep.txt"), "precious");
+  auto forced = run_triad(prepare_args(dir / "out", "--force"));
+  EXPECT_EQ(forced.exit_code, 0) << forced.err;
+  EXPECT_FALSE(std::filesystem::exists(dir / "out/keep.txt"));
+  EXPECT_TRUE(std::filesystem::exists(dir / "out/manifest.json"));
+}
+
+TEST(PrepareCli, AFailedRunLeavesTheOldOutputAndNoDebris) {
+  TempDir dir;
+  ASSERT_EQ(run_triad(prepare_args(dir / "out")).exit_code, 0);
+  std::string before = read_file(dir / "out/manifest.json");
+  auto r = run_triad(prepare_args(dir / "out", "--force --vocab-size 60000"));  // too large for the text
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("tokenizer training failed"));
+  EXPECT_EQ(read_file(dir / "out/manifest.json"), before);
+  for (const auto& e : std::filesystem::directory_iterator(dir.path())) EXPECT_EQ(e.path().filename(), "out");
+}
+
+TEST(PrepareCli, ConfigFileSuppliesFlagsAndTheCommandLineWins) {
+  TempDir dir;
+  testing::write_text(dir / "run.toml", "vocab_size = 350\nval-fraction = 0.2\nblocklist = \"off\"\n");
+  auto r = run_triad("prepare -q --config " + (dir / "run.toml") + " --input " + fixture_inputs() +
+                     " --out " + (dir / "out") + " --vocab-size 380");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto manifest = nlohmann::json::parse(read_file(dir / "out/manifest.json"));
+  EXPECT_EQ(manifest["tokenizer"]["vocab_size"], 380);
+  EXPECT_EQ(manifest["split"]["val_fraction"], 0.2);
+  EXPECT_EQ(manifest["cleaning"]["blocklist"], "");
+}
+
+TEST(PrepareCli, ConfigErrorsNameFileLineAndKey) {
+  TempDir dir;
+  testing::write_text(dir / "run.toml", "vocab_size = 350\n\nvocab_sise = 3\n");
+  auto r = run_triad("prepare --config " + (dir / "run.toml") + " --input x --out y");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("run.toml:3:1: unknown key 'vocab_sise'"));
+  testing::write_text(dir / "bad.toml", "vocab_size = = 3\n");
+  r = run_triad("prepare --config " + (dir / "bad.toml") + " --input x --out y");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("bad.toml:1:"));
+  testing::write_text(dir / "type.toml", "vocab_size = \"many\"\n");
+  r = run_triad("prepare --config " + (dir / "type.toml") + " --input x --out y");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("type.toml:1:1: key 'vocab_size'"));
+}
+
+TEST(Cli, HelpAndVersion) {
+  auto help = run_triad("--help");
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_THAT(help.out, HasSubstr("prepare"));
+  auto sub = run_triad("prepare --help");
+  EXPECT_EQ(sub.exit_code, 0);
+  EXPECT_THAT(sub.out, HasSubstr("--vocab-size"));
+  EXPECT_THAT(sub.out, HasSubstr("8192"));  // defaults are shown
+  auto version = run_triad("--version");
+  EXPECT_EQ(version.exit_code, 0);
+  EXPECT_THAT(version.out, ::testing::StartsWith("triad "));
+}
+
+}  // namespace
+}  // namespace triad

@@ -1,0 +1,101 @@
+#include "triad/data/shard.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <random>
+
+#include "test_util.h"
+#include "triad/core/error.h"
+
+namespace triad {
+namespace {
+
+using testing::TempDir;
+
+std::vector<std::vector<int>> random_documents(int vocab, int count, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<std::vector<int>> docs(static_cast<size_t>(count));
+  for (auto& d : docs) {
+    d.resize(rng() % 50 + 1);
+    for (auto& t : d) t = static_cast<int>(rng() % static_cast<uint32_t>(vocab - 1)) + 1;
+  }
+  return docs;
+}
+
+void flip_byte(const std::string& path, long offset) {
+  FILE* f = std::fopen(path.c_str(), "r+b");
+  std::fseek(f, offset, SEEK_SET);
+  int c = std::fgetc(f);
+  std::fseek(f, offset, SEEK_SET);
+  std::fputc(c ^ 0x01, f);
+  std::fclose(f);
+}
+
+class ShardRoundTrip : public ::testing::TestWithParam<int> {};
+
+TEST_P(ShardRoundTrip, ReadsBackWhatWasWritten) {
+  const int vocab = GetParam();
+  const int eos = 2;
+  TempDir dir;
+  auto docs = random_documents(vocab, 40, 11);
+  ShardWriter writer(dir / "s.tok", static_cast<uint32_t>(vocab), eos);
+  for (const auto& d : docs) writer.add_document(d);
+  ShardInfo written = writer.finish();
+
+  ShardReader reader(dir / "s.tok");
+  EXPECT_EQ(reader.info().token_bytes, vocab <= 65536 ? 2u : 4u);
+  EXPECT_EQ(reader.info().documents, 40u);
+  EXPECT_EQ(reader.info().sha256, written.sha256);
+  std::vector<int32_t> all(reader.size());
+  reader.copy(0, all.size(), all.data());
+  size_t i = 0;
+  for (const auto& d : docs) {
+    for (int t : d) ASSERT_EQ(all[i++], t);
+    ASSERT_EQ(all[i++], eos);
+  }
+  EXPECT_EQ(i, all.size());
+}
+
+INSTANTIATE_TEST_SUITE_P(Shard, ShardRoundTrip, ::testing::Values(300, 65536, 100000));
+
+TEST(Shard, AFlippedPayloadByteIsDetected) {
+  TempDir dir;
+  ShardWriter writer(dir / "s.tok", 1000, 2);
+  for (const auto& d : random_documents(1000, 10, 3)) writer.add_document(d);
+  writer.finish();
+  flip_byte(dir / "s.tok", kShardHeaderBytes + 17);
+  try {
+    ShardReader reader(dir / "s.tok");
+    FAIL() << "corruption not detected";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("s.tok: checksum mismatch"));
+  }
+}
+
+TEST(Shard, BadMagicAndTruncationAreDetected) {
+  TempDir dir;
+  ShardWriter writer(dir / "s.tok", 1000, 2);
+  for (const auto& d : random_documents(1000, 10, 3)) writer.add_document(d);
+  writer.finish();
+  std::filesystem::copy_file(dir / "s.tok", dir / "t.tok");
+  flip_byte(dir / "s.tok", 0);
+  EXPECT_THROW(ShardReader(dir / "s.tok"), Error);
+  std::filesystem::resize_file(dir / "t.tok", std::filesystem::file_size(dir / "t.tok") - 2);
+  EXPECT_THROW(ShardReader(dir / "t.tok"), Error);
+}
+
+TEST(Shard, AnUnfinishedWriterLeavesNoFile) {
+  TempDir dir;
+  {
+    ShardWriter writer(dir / "s.tok", 1000, 2);
+    writer.add_document({5, 6, 7});
+  }  // destroyed without finish(), as when an exception unwinds
+  EXPECT_FALSE(std::filesystem::exists(dir / "s.tok"));
+  EXPECT_TRUE(std::filesystem::is_empty(dir.path()));
+}
+
+}  // namespace
+}  // namespace triad

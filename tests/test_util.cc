@@ -1,0 +1,46 @@
+#include "test_util.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+
+#include "triad/core/file_io.h"
+
+namespace triad::testing {
+
+TempDir::TempDir() {
+  std::string pattern = (std::filesystem::temp_directory_path() / "triad-test-XXXXXX").string();
+  if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
+  path_ = pattern;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+std::string fixture(const std::string& name) {
+  return std::string(TRIAD_TEST_DATA) + "/" + name;
+}
+
+void write_text(const std::string& path, const std::string& text) {
+  std::ofstream f(path, std::ios::binary);
+  f << text;
+}
+
+CommandResult run_triad(const std::string& args) {
+  TempDir dir;
+  std::string command = std::string(TRIAD_BINARY) + " " + args + " >" + dir / "out" + " 2>" + dir / "err";
+  int status = std::system(command.c_str());
+  CommandResult result;
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  result.out = read_file(dir / "out");
+  result.err = read_file(dir / "err");
+  return result;
+}
+
+}  // namespace triad::testing

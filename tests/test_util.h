@@ -1,0 +1,31 @@
+#pragma once
+// Helpers shared by the tests: scratch directories, fixture paths and running the triad binary.
+
+#include <string>
+
+namespace triad::testing {
+
+// A fresh directory under the system temp dir, removed with everything in it when the object dies.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+std::string fixture(const std::string& name);  // tests/data/<name>
+
+struct CommandResult {
+  int exit_code;
+  std::string out, err;
+};
+// Runs `build/triad <args>` through the shell (args are shell words), capturing stdout, stderr and the code.
+CommandResult run_triad(const std::string& args);
+
+void write_text(const std::string& path, const std::string& text);
+
+}  // namespace triad::testing
