@@ -113,6 +113,9 @@ int run(int argc, char** argv) {
     commands.emplace_back(app.get_subcommands({}).back(), std::move(runner));
   };
   add(add_prepare_command);
+  add(add_train_command);
+  add(add_eval_command);
+  add(add_generate_command);
 
   try {
     try {

@@ -1,0 +1,61 @@
+#include <fmt/format.h>
+
+#include <memory>
+
+#include "triad/cli/cli.h"
+#include "triad/core/error.h"
+#include "triad/core/parallel.h"
+#include "triad/train/checkpoint.h"
+#include "triad/train/evaluate.h"
+
+namespace triad::cli {
+
+Runner add_eval_command(CLI::App& root) {
+  struct Flags {
+    std::string checkpoint, data, split = "val";
+    int batches = 0, batch = 8, seq_len = 0, threads = default_threads();
+  };
+  auto f = std::make_shared<Flags>();
+  CLI::App* cmd =
+      root.add_subcommand("eval", "Mean next-token loss and perplexity of a checkpoint on prepared data.");
+  cmd->footer("Prints {\"val_loss\": ..., \"val_ppl\": ..., \"tokens\": ...} on stdout.");
+  add_config_option(*cmd);
+  cmd->add_option("--checkpoint", f->checkpoint,
+                  "A checkpoint directory, or a run directory (its newest checkpoint)")
+      ->type_name("CKPT");
+  cmd->add_option("--data", f->data, "Prepared data directory; default: the one the run was trained on")
+      ->type_name("DIR");
+  cmd->add_option("--split", f->split, "Which split to evaluate")->check(CLI::IsMember({"val", "train"}));
+  cmd->add_option("--batches", f->batches, "Batches to evaluate (0: the whole split)");
+  cmd->add_option("--batch", f->batch, "Sequences per batch")->check(CLI::PositiveNumber);
+  cmd->add_option("--seq-len", f->seq_len, "Context length (default: the model's; may not exceed it)");
+  cmd->add_option("--threads", f->threads, "Threads")->check(CLI::PositiveNumber);
+  return [f]() {
+    if (f->checkpoint.empty()) fail_usage("--checkpoint is required");
+    set_threads(f->threads);
+    std::string dir = resolve_checkpoint(f->checkpoint);
+    CheckpointManifest manifest = read_checkpoint_manifest(dir);
+    const int seq_len = f->seq_len > 0 ? f->seq_len : manifest.model.seq_len;
+    if (seq_len > manifest.model.seq_len) {
+      fail_usage("--seq-len {} is longer than the model's context of {} tokens ({})", seq_len,
+                 manifest.model.seq_len, dir);
+    }
+    Gpt<float> model(manifest.model);
+    load_checkpoint_weights(dir, &model, nullptr);
+    TokenDataset data = TokenDataset::open(f->data.empty() ? manifest.options.data_dir : f->data, f->split);
+    if (static_cast<int>(data.vocab_size()) != manifest.model.vocab) {
+      fail("the data's vocabulary has {} tokens, the checkpoint's model {}: a different tokenizer",
+           data.vocab_size(), manifest.model.vocab);
+    }
+    EvalResult r = evaluate(model, data, f->batches, f->batch, seq_len);
+    fmt::print("{}\n", nlohmann::json{{"val_loss", r.loss},
+                                      {"val_ppl", r.perplexity()},
+                                      {"tokens", r.tokens},
+                                      {"checkpoint", dir},
+                                      {"split", f->split}}
+                           .dump());
+    return 0;
+  };
+}
+
+}  // namespace triad::cli

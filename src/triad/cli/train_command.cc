@@ -1,0 +1,135 @@
+#include <ctime>
+#include <filesystem>
+#include <memory>
+
+#include "triad/cli/cli.h"
+#include "triad/core/error.h"
+#include "triad/core/log.h"
+#include "triad/data/prepare.h"
+#include "triad/train/metrics.h"
+#include "triad/train/trainer.h"
+
+namespace triad::cli {
+
+namespace {
+
+std::string default_run_dir() {
+  std::time_t t = std::time(nullptr);
+  char buffer[64];
+  std::strftime(buffer, sizeof buffer, "runs/run-%Y%m%d-%H%M%S", std::localtime(&t));
+  return buffer;
+}
+
+// Without --data: the bundled corpus, prepared once into data/bundled.
+std::string bundled_data(int threads) {
+  std::string dir = data_path("bundled");
+  if (std::filesystem::exists(std::filesystem::path(dir) / "manifest.json")) return dir;
+  std::string corpus = data_path("corpus");
+  if (!std::filesystem::is_directory(corpus)) {
+    fail_usage(
+        "no --data given and the bundled corpus is missing ({}); run scripts/fetch-corpus or pass --data DIR",
+        corpus);
+  }
+  log_info("preparing the bundled corpus {} into {} (once)", corpus, dir);
+  PrepareOptions p;
+  p.inputs = {corpus};
+  p.out_dir = dir;
+  p.threads = threads;
+  p.blocklist_path = data_path("blocklist/en.txt");
+  p.force = true;
+  run_prepare(p);
+  return dir;
+}
+
+}  // namespace
+
+Runner add_train_command(CLI::App& root) {
+  auto o = std::make_shared<TrainOptions>();
+  o->threads = default_threads();
+  auto resume = std::make_shared<std::string>();
+  auto force = std::make_shared<bool>(false);
+
+  CLI::App* cmd =
+      root.add_subcommand("train", "Train a GPT on prepared data, with checkpoints, metrics and resume.");
+  cmd->footer(
+      "With no --data, trains on the bundled corpus (prepared into data/bundled on first use).\n"
+      "RUN holds run.json, tokenizer.model, metrics.jsonl and checkpoints/step_N/. Continue a run with\n"
+      "'triad train --resume RUN [--steps S]'. See docs/training.md.");
+  add_config_option(*cmd);
+  cmd->add_option("--data", o->data_dir,
+                  "Prepared data directory (output of 'triad prepare'); default: the bundled corpus")
+      ->type_name("DIR");
+  cmd->add_option("--out", o->out_dir, "Run directory; default runs/run-DATE-TIME")->type_name("RUN");
+  cmd->add_option("--resume", *resume,
+                  "Continue RUN from its newest checkpoint (with --steps: up to that total)")
+      ->type_name("RUN");
+  cmd->add_flag("--force", *force, "Start over in an existing --out (deletes its contents)");
+  cmd->add_option("--layers", o->model.layers, "Transformer blocks L")
+      ->check(CLI::PositiveNumber)
+      ->group("Model");
+  cmd->add_option("--d-model", o->model.d_model, "Model width C")->check(CLI::PositiveNumber)->group("Model");
+  cmd->add_option("--heads", o->model.heads, "Attention heads (must divide --d-model)")
+      ->check(CLI::PositiveNumber)
+      ->group("Model");
+  cmd->add_option("--seq-len", o->model.seq_len, "Context length T in tokens")
+      ->check(CLI::PositiveNumber)
+      ->group("Model");
+  cmd->add_option("--batch", o->batch,
+                  "Global batch in sequences per optimizer step (split over ranks and --grad-accum)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--grad-accum", o->grad_accum,
+                  "Micro-batches per step; each holds batch / grad-accum sequences")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--steps", o->steps, "Total optimizer steps")->check(CLI::PositiveNumber);
+  cmd->add_option("--lr", o->lr, "Peak learning rate (after warm-up; cosine decay to 10% at the end)");
+  cmd->add_option("--warmup", o->warmup, "Linear warm-up steps");
+  cmd->add_option("--weight-decay", o->weight_decay,
+                  "AdamW decoupled weight decay on the linear weights only");
+  cmd->add_option("--clip", o->clip, "Clip the global gradient norm to this (0: off)");
+  cmd->add_option("--seed", o->seed, "Seed for initialisation and data order");
+  cmd->add_option("--eval-every", o->eval_every,
+                  "Evaluate on the validation split every N steps (0: only at the end)");
+  cmd->add_option("--eval-batches", o->eval_batches,
+                  "Validation batches per evaluation (capped by the split's size)");
+  cmd->add_option("--ckpt-every", o->ckpt_every, "Checkpoint every N steps (and always at the end)");
+  cmd->add_option("--keep-ckpts", o->keep_ckpts, "Checkpoints to keep (the newest)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--log-every", o->log_every, "Print a progress line every N steps");
+  cmd->add_option("--threads", o->threads,
+                  "Threads for every kernel (OpenMP; BLAS runs single-threaded inside them)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--sample-prompt", o->sample_prompt,
+                  "Prompt for the sample printed at the end (empty: no sample)");
+  cmd->add_option("--sample-tokens", o->sample_tokens, "Tokens to generate for that sample");
+
+  return [o, resume, force, cmd]() {
+    std::unique_ptr<Trainer> trainer;
+    if (!resume->empty()) {
+      ResumeRequest request;
+      request.run_dir = *resume;
+      nlohmann::json given = o->to_json();
+      for (const CLI::Option* opt : cmd->get_options()) {
+        if (opt->count() == 0 || opt->get_lnames().empty()) continue;
+        std::string key = opt->get_lnames()[0];
+        std::replace(key.begin(), key.end(), '-', '_');
+        if (key == "resume" || key == "config" || key == "force" || key == "out") continue;
+        if (key == "steps") {
+          request.steps = o->steps;
+        } else if (given["model"].contains(key)) {
+          request.overrides[key] = given["model"][key];
+        } else if (given.contains(key)) {
+          request.overrides[key] = given[key];
+        }
+      }
+      trainer = Trainer::resume(request);
+    } else {
+      if (o->data_dir.empty()) o->data_dir = bundled_data(o->threads);
+      if (o->out_dir.empty()) o->out_dir = default_run_dir();
+      trainer = Trainer::start(*o, *force);
+    }
+    trainer->add_observer(std::make_unique<MetricsLog>(trainer->run_dir(), trainer->step()));
+    return trainer->run();
+  };
+}
+
+}  // namespace triad::cli

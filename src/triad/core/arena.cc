@@ -1,0 +1,111 @@
+#include "triad/core/arena.h"
+
+#include <cstdlib>
+
+#include "triad/core/error.h"
+
+namespace triad {
+
+const char* act_name(Act kind) {
+  switch (kind) {
+    case Act::kLn1:
+      return "ln1";
+    case Act::kQkv:
+      return "qkv";
+    case Act::kAttProbs:
+      return "att_probs";
+    case Act::kAttOut:
+      return "att_out";
+    case Act::kRes2:
+      return "res2";
+    case Act::kLn2:
+      return "ln2";
+    case Act::kFc:
+      return "fc";
+    case Act::kGelu:
+      return "gelu";
+    case Act::kBlockOut:
+      return "block_out";
+    case Act::kEmbed:
+      return "embed";
+    case Act::kLnf:
+      return "lnf";
+    case Act::kLogits:
+      return "logits";
+    case Act::kLoss:
+      return "loss";
+    case Act::kScratch:
+      return "scratch";
+    case Act::kCount:
+      break;
+  }
+  return "?";
+}
+
+ActivationArena::~ActivationArena() {
+  for (auto& [k, slot] : slots_) {
+    if (slot.live) std::free(slot.data);
+  }
+  trim();
+}
+
+void* ActivationArena::acquire(int block, Act kind, size_t bytes) {
+  bytes = (bytes + 63) / 64 * 64;
+  Slot& slot = slots_[key(block, kind)];
+  slot.block = block;
+  slot.kind = kind;
+  if (slot.live) {
+    if (slot.bytes == bytes) return slot.data;
+    release(block, kind);
+  }
+  auto it = free_.find(bytes);
+  if (it != free_.end()) {
+    slot.data = it->second;
+    free_.erase(it);
+  } else {
+    slot.data = std::aligned_alloc(64, bytes);
+    if (!slot.data) fail("out of memory: {} bytes for activation {}:{}", bytes, block, act_name(kind));
+    held_bytes_ += bytes;
+  }
+  slot.bytes = bytes;
+  slot.live = true;
+  live_bytes_ += bytes;
+  if (live_bytes_ > peak_bytes_) peak_bytes_ = live_bytes_;
+  return slot.data;
+}
+
+void ActivationArena::release(int block, Act kind) {
+  auto it = slots_.find(key(block, kind));
+  if (it == slots_.end() || !it->second.live) return;
+  Slot& slot = it->second;
+  free_.emplace(slot.bytes, slot.data);
+  slot.live = false;
+  slot.data = nullptr;
+  live_bytes_ -= slot.bytes;
+}
+
+bool ActivationArena::live(int block, Act kind) const {
+  auto it = slots_.find(key(block, kind));
+  return it != slots_.end() && it->second.live;
+}
+
+void* ActivationArena::get(int block, Act kind) const {
+  auto it = slots_.find(key(block, kind));
+  return it != slots_.end() && it->second.live ? it->second.data : nullptr;
+}
+
+std::vector<UnitStats> ActivationArena::units() const {
+  std::vector<UnitStats> out;
+  for (const auto& [k, slot] : slots_) out.push_back({slot.block, slot.kind, slot.bytes, slot.live});
+  return out;
+}
+
+void ActivationArena::trim() {
+  for (auto& [bytes, data] : free_) {
+    std::free(data);
+    held_bytes_ -= bytes;
+  }
+  free_.clear();
+}
+
+}  // namespace triad

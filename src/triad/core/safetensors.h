@@ -1,0 +1,44 @@
+#pragma once
+// The safetensors format (huggingface/safetensors): an 8-byte little-endian header length, a JSON header
+// {"name": {"dtype": "F32", "shape": [...], "data_offsets": [begin, end]}, "__metadata__": {...}}, then the
+// raw little-endian tensor bytes. PyTorch users load our checkpoints with safetensors.torch.load_file.
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "triad/core/file_io.h"
+
+namespace triad {
+
+struct SafeTensor {
+  std::string name;
+  std::vector<int64_t> shape;
+  const float* data;  // F32 only: triad keeps weights and optimizer state in fp32
+  size_t count() const;
+};
+
+// Writes F32 tensors (in the given order) and string metadata, atomically.
+void write_safetensors(const std::string& path, const std::vector<SafeTensor>& tensors,
+                       const std::map<std::string, std::string>& metadata = {});
+
+class SafetensorsFile {
+ public:
+  // Maps the file and validates the header: offsets inside the file, sizes matching shapes, F32 dtype.
+  // Any problem is an error naming the file (and tensor).
+  explicit SafetensorsFile(const std::string& path);
+  const SafeTensor* find(const std::string& name) const;
+  // The tensor `name` with exactly `shape`, or an error naming the file, the tensor and both shapes.
+  const SafeTensor& get(const std::string& name, const std::vector<int64_t>& shape) const;
+  const std::vector<SafeTensor>& tensors() const { return tensors_; }
+  const std::map<std::string, std::string>& metadata() const { return metadata_; }
+
+ private:
+  MappedFile file_;
+  std::vector<SafeTensor> tensors_;
+  std::map<std::string, std::string> metadata_;
+};
+
+}  // namespace triad

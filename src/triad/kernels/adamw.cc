@@ -1,0 +1,28 @@
+#include "triad/kernels/adamw.h"
+
+#include <cmath>
+
+#include "triad/core/parallel.h"
+
+namespace triad {
+
+void adamw_update(float* params, const float* grads, float* m, float* v, size_t n, const AdamWParams& p,
+                  int step) {
+  const float c1 = 1.0f - std::pow(p.beta1, static_cast<float>(step));
+  const float c2 = 1.0f - std::pow(p.beta2, static_cast<float>(step));
+  parallel_chunks(
+      n,
+      [&](size_t i0, size_t i1) {
+#pragma omp simd
+        for (size_t i = i0; i < i1; ++i) {
+          const float g = grads[i];
+          m[i] = p.beta1 * m[i] + (1.0f - p.beta1) * g;
+          v[i] = p.beta2 * v[i] + (1.0f - p.beta2) * g * g;
+          const float update = (m[i] / c1) / (std::sqrt(v[i] / c2) + p.eps);
+          params[i] -= p.lr * (update + p.weight_decay * params[i]);
+        }
+      },
+      1 << 15);
+}
+
+}  // namespace triad

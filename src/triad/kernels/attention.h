@@ -1,0 +1,19 @@
+#pragma once
+// Causal multi-head self-attention on packed q, k, v.
+//   qkv (B, T, 3C): per position q | k | v, each split into NH heads of HS = C / NH channels
+//   att (B, NH, T, T): softmax(q k^T / sqrt(HS)) with the causal mask, zero above the diagonal
+//   out (B, T, C): att · v, heads side by side
+// Every product is a BLAS call per (batch, head) over row tiles of 64 queries; a tile only multiplies the
+// keys it can see, so the masked upper triangle costs (almost) nothing. Threads split the (batch, head)
+// pairs. The backward needs qkv and att and accumulates into dqkv.
+
+namespace triad {
+
+template <typename Real>
+void attention_forward(Real* out, Real* att, const Real* qkv, int B, int T, int C, int NH);
+
+template <typename Real>
+void attention_backward(Real* dqkv, const Real* dout, const Real* qkv, const Real* att, int B, int T, int C,
+                        int NH);
+
+}  // namespace triad

@@ -1,0 +1,27 @@
+#pragma once
+// The shape of a GPT: what a checkpoint must match to be loaded.
+
+#include <cstddef>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace triad {
+
+struct GptConfig {
+  int layers = 4;     // L
+  int d_model = 256;  // C
+  int heads = 4;      // NH; head size HS = C / NH
+  int seq_len = 128;  // maximum T (rows of the position embedding)
+  int vocab = 8192;   // V
+
+  // Usage error naming the offending field, e.g. d_model not divisible by heads.
+  void validate() const;
+  size_t num_parameters() const;
+  std::string describe() const;  // "L4 d256 h4 T128 V8192, 5.3M parameters"
+  nlohmann::json to_json() const;
+  // `where` names the source in errors (a file path).
+  static GptConfig from_json(const nlohmann::json& j, const std::string& where);
+  bool operator==(const GptConfig&) const = default;
+};
+
+}  // namespace triad

@@ -1,0 +1,57 @@
+#pragma once
+// Checkpoints: RUN/checkpoints/step_N/ holding
+//   model.safetensors      the weights, by their public names (docs/checkpoints.md)
+//   optimizer.safetensors  AdamW moments "m.<name>", "v.<name>"
+//   manifest.json          model config, training options, step, sampler position, RNG state, the SHA-256 of
+//                          each file, data and tokenizer hashes
+// A checkpoint is written into step_N.tmp-PID/ and renamed to step_N/ when complete; the last K are kept.
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "triad/data/sampler.h"
+#include "triad/model/gpt.h"
+#include "triad/train/optimizer.h"
+#include "triad/train/options.h"
+
+namespace triad {
+
+struct TrainState {
+  int step = 0;  // optimizer steps completed
+  SamplerState sampler;
+  std::array<uint64_t, 4> rng{};
+  double loss = 0;
+};
+
+struct CheckpointInfo {
+  std::string dir;
+  int step = 0;
+  std::map<std::string, std::string> sha256;  // file name -> hex digest
+};
+
+// `extra` is merged into the manifest (data and tokenizer hashes, metrics of the step).
+CheckpointInfo save_checkpoint(const std::string& run_dir, const Gpt<float>& model, AdamW* optimizer,
+                               const TrainOptions& options, const TrainState& state,
+                               const nlohmann::json& extra);
+// Deletes all but the newest `keep` checkpoints.
+void prune_checkpoints(const std::string& run_dir, int keep);
+// The newest complete checkpoint directory of a run, or "" when there is none.
+std::string latest_checkpoint(const std::string& run_dir);
+// A checkpoint directory, or a run directory (meaning its newest checkpoint).
+std::string resolve_checkpoint(const std::string& path);
+
+struct CheckpointManifest {
+  GptConfig model;
+  TrainOptions options;
+  TrainState state;
+  nlohmann::json json;
+};
+// Reads and checks manifest.json, and that every file still has its recorded SHA-256.
+CheckpointManifest read_checkpoint_manifest(const std::string& dir);
+// Loads weights (and the optimizer moments when `optimizer` is given); shapes must match the model.
+void load_checkpoint_weights(const std::string& dir, Gpt<float>* model, AdamW* optimizer);
+
+}  // namespace triad

@@ -1,0 +1,42 @@
+#include "triad/train/evaluate.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+namespace triad {
+
+double EvalResult::perplexity() const {
+  return std::exp(loss);
+}
+
+void split_windows(const int32_t* windows, int B, int T, int32_t* inputs, int32_t* targets) {
+  for (int b = 0; b < B; ++b) {
+    const int32_t* w = windows + static_cast<size_t>(b) * (T + 1);
+    std::copy(w, w + T, inputs + static_cast<size_t>(b) * T);
+    std::copy(w + 1, w + T + 1, targets + static_cast<size_t>(b) * T);
+  }
+}
+
+EvalResult evaluate(Gpt<float>& model, const TokenDataset& data, int batches, int batch, int seq_len) {
+  Sampler sampler(data, {.seq_len = seq_len, .shuffle = false});
+  const int64_t available = static_cast<int64_t>(sampler.windows_per_epoch());
+  batch = static_cast<int>(std::min<int64_t>(batch, available));
+  const int64_t max_batches = available / batch;
+  const int64_t n = batches <= 0 ? max_batches : std::min<int64_t>(batches, max_batches);
+  std::vector<int32_t> windows(static_cast<size_t>(batch) * (seq_len + 1));
+  std::vector<int32_t> inputs(static_cast<size_t>(batch) * seq_len), targets(inputs.size());
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    sampler.next_batch(batch, windows.data());
+    split_windows(windows.data(), batch, seq_len, inputs.data(), targets.data());
+    sum += model.forward(inputs.data(), targets.data(), batch, seq_len);
+  }
+  model.release_activations();
+  EvalResult r;
+  r.loss = n > 0 ? sum / static_cast<double>(n) : 0.0;
+  r.tokens = static_cast<uint64_t>(n) * batch * seq_len;
+  return r;
+}
+
+}  // namespace triad

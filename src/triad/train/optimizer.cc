@@ -1,0 +1,48 @@
+#include "triad/train/optimizer.h"
+
+#include <cmath>
+
+#include "triad/core/parallel.h"
+#include "triad/kernels/adamw.h"
+
+namespace triad {
+
+AdamW::AdamW(const ParameterLayout& layout)
+    : layout_(layout), m_(layout.count(), 0.0f), v_(layout.count(), 0.0f) {}
+
+void AdamW::update(float* params, const float* grads, float lr, const TrainOptions& o) {
+  ++t_;
+  for (const TensorSpec& t : layout_.tensors()) {
+    AdamWParams p{lr, o.beta1, o.beta2, 1e-8f, t.decay ? o.weight_decay : 0.0f};
+    adamw_update(params + t.offset, grads + t.offset, m_.data() + t.offset, v_.data() + t.offset, t.count, p,
+                 t_);
+  }
+}
+
+double global_norm(const float* grads, size_t n) {
+  std::vector<double> partial(static_cast<size_t>(threads()), 0.0);
+  parallel_chunks(
+      n,
+      [&](size_t i0, size_t i1) {
+        double s = 0;
+#pragma omp simd reduction(+ : s)
+        for (size_t i = i0; i < i1; ++i) s += static_cast<double>(grads[i]) * grads[i];
+        partial[static_cast<size_t>(omp_get_thread_num())] = s;
+      },
+      1 << 15);
+  double total = 0;
+  for (double s : partial) total += s;
+  return std::sqrt(total);
+}
+
+void scale_in_place(float* data, size_t n, float factor) {
+  parallel_chunks(
+      n,
+      [&](size_t i0, size_t i1) {
+#pragma omp simd
+        for (size_t i = i0; i < i1; ++i) data[i] *= factor;
+      },
+      1 << 15);
+}
+
+}  // namespace triad

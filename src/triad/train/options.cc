@@ -1,0 +1,90 @@
+#include "triad/train/options.h"
+
+#include <cmath>
+
+#include "triad/core/error.h"
+
+namespace triad {
+
+void TrainOptions::validate() const {
+  model.validate();
+  if (batch < 1) fail_usage("--batch must be at least 1, got {}", batch);
+  if (grad_accum < 1 || batch % grad_accum != 0) {
+    fail_usage("--grad-accum {} must divide --batch {} (each micro-batch holds batch / grad-accum sequences)",
+               grad_accum, batch);
+  }
+  if (steps < 1) fail_usage("--steps must be at least 1, got {}", steps);
+  if (lr <= 0) fail_usage("--lr must be positive, got {}", lr);
+  if (warmup < 0) fail_usage("--warmup must not be negative, got {}", warmup);
+  if (clip < 0) fail_usage("--clip must not be negative, got {}", clip);
+  if (eval_every < 0 || ckpt_every < 0) fail_usage("--eval-every and --ckpt-every must not be negative");
+  if (keep_ckpts < 1) fail_usage("--keep-ckpts must be at least 1, got {}", keep_ckpts);
+  if (threads < 1) fail_usage("--threads must be at least 1, got {}", threads);
+}
+
+nlohmann::json TrainOptions::to_json() const {
+  return {{"data", data_dir},
+          {"out", out_dir},
+          {"model", model.to_json()},
+          {"batch", batch},
+          {"grad_accum", grad_accum},
+          {"steps", steps},
+          {"lr", lr},
+          {"min_lr_ratio", min_lr_ratio},
+          {"warmup", warmup},
+          {"weight_decay", weight_decay},
+          {"beta1", beta1},
+          {"beta2", beta2},
+          {"clip", clip},
+          {"seed", seed},
+          {"eval_every", eval_every},
+          {"eval_batches", eval_batches},
+          {"ckpt_every", ckpt_every},
+          {"keep_ckpts", keep_ckpts},
+          {"log_every", log_every},
+          {"threads", threads},
+          {"sample_prompt", sample_prompt},
+          {"sample_tokens", sample_tokens}};
+}
+
+TrainOptions TrainOptions::from_json(const nlohmann::json& j, const std::string& where) {
+  TrainOptions o;
+  try {
+    o.data_dir = j.at("data").get<std::string>();
+    o.out_dir = j.at("out").get<std::string>();
+    o.model = GptConfig::from_json(j.at("model"), where);
+    o.batch = j.at("batch");
+    o.grad_accum = j.at("grad_accum");
+    o.steps = j.at("steps");
+    o.lr = j.at("lr");
+    o.min_lr_ratio = j.at("min_lr_ratio");
+    o.warmup = j.at("warmup");
+    o.weight_decay = j.at("weight_decay");
+    o.beta1 = j.at("beta1");
+    o.beta2 = j.at("beta2");
+    o.clip = j.at("clip");
+    o.seed = j.at("seed");
+    o.eval_every = j.at("eval_every");
+    o.eval_batches = j.at("eval_batches");
+    o.ckpt_every = j.at("ckpt_every");
+    o.keep_ckpts = j.at("keep_ckpts");
+    o.log_every = j.at("log_every");
+    o.threads = j.at("threads");
+    o.sample_prompt = j.at("sample_prompt");
+    o.sample_tokens = j.at("sample_tokens");
+  } catch (const nlohmann::json::exception& e) {
+    fail("{}: bad training options: {}", where, e.what());
+  }
+  return o;
+}
+
+float learning_rate(const TrainOptions& o, int step) {
+  if (step < o.warmup) return o.lr * static_cast<float>(step + 1) / static_cast<float>(o.warmup);
+  const float min_lr = o.lr * o.min_lr_ratio;
+  const int decay_steps = std::max(1, o.steps - o.warmup);
+  const float progress =
+      std::min(1.0f, static_cast<float>(step - o.warmup) / static_cast<float>(decay_steps));
+  return min_lr + 0.5f * (o.lr - min_lr) * (1.0f + std::cos(3.14159265358979f * progress));
+}
+
+}  // namespace triad

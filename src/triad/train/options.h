@@ -1,0 +1,46 @@
+#pragma once
+// Everything a training run is a function of, besides the data: saved as RUN/run.json at the start and
+// read back by --resume.
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "triad/model/config.h"
+
+namespace triad {
+
+struct TrainOptions {
+  std::string data_dir;  // a `triad prepare` output
+  std::string out_dir;   // RUN
+  GptConfig model;       // model.vocab comes from the data
+  int batch = 16;        // global batch, sequences per optimizer step
+  int grad_accum = 1;    // micro-batches per step; each holds batch / grad_accum sequences
+  int steps = 300;       // total optimizer steps
+  float lr = 1e-3f;      // peak learning rate
+  float min_lr_ratio = 0.1f;
+  int warmup = 30;
+  float weight_decay = 0.1f;
+  float beta1 = 0.9f, beta2 = 0.95f;
+  float clip = 1.0f;  // global gradient-norm clip; 0 disables
+  uint64_t seed = 1234;
+  int eval_every = 100;
+  int eval_batches = 20;
+  int ckpt_every = 100;
+  int keep_ckpts = 3;
+  int log_every = 10;
+  int threads = 1;
+  std::string sample_prompt = "The";  // printed with a generated continuation at the end; empty: none
+  int sample_tokens = 48;
+
+  int micro_batch() const { return batch / grad_accum; }
+  void validate() const;  // usage errors naming the flag
+  nlohmann::json to_json() const;
+  static TrainOptions from_json(const nlohmann::json& j, const std::string& where);
+};
+
+// Learning rate at optimizer step `step` (0-based): linear warm-up to `lr`, then cosine decay to
+// lr * min_lr_ratio at the last step.
+float learning_rate(const TrainOptions& o, int step);
+
+}  // namespace triad

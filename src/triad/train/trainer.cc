@@ -1,0 +1,321 @@
+#include "triad/train/trainer.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <set>
+
+#include "triad/core/error.h"
+#include "triad/core/file_io.h"
+#include "triad/core/log.h"
+#include "triad/core/memory.h"
+#include "triad/core/parallel.h"
+#include "triad/core/progress.h"
+#include "triad/core/sha256.h"
+#include "triad/core/version.h"
+#include "triad/data/tokenizer.h"
+#include "triad/model/generate.h"
+#include "triad/train/evaluate.h"
+
+namespace triad {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string host_name() {
+  char buffer[256] = {};
+  gethostname(buffer, sizeof buffer - 1);
+  return buffer;
+}
+
+nlohmann::json read_json(const std::string& path) {
+  try {
+    return nlohmann::json::parse(read_file(path));
+  } catch (const nlohmann::json::exception& e) {
+    fail("{}: {}", path, e.what());
+  }
+}
+
+}  // namespace
+
+struct Trainer::Impl {
+  explicit Impl(const GptConfig& config) : model(config), optimizer(model.layout()) {}
+  Gpt<float> model;
+  AdamW optimizer;
+  std::unique_ptr<TokenDataset> train, val;
+  std::unique_ptr<Sampler> sampler;
+  std::string data_manifest_sha256;
+  std::vector<int32_t> windows, inputs, targets;
+  double ema_step_seconds = 0;
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+};
+
+Trainer::Trainer(TrainOptions options) : options_(std::move(options)) {}
+Trainer::~Trainer() = default;
+
+void Trainer::open_data() {
+  const std::string manifest_path = (fs::path(options_.data_dir) / "manifest.json").string();
+  impl_->train = std::make_unique<TokenDataset>(TokenDataset::open(options_.data_dir, "train"));
+  impl_->val = std::make_unique<TokenDataset>(TokenDataset::open(options_.data_dir, "val"));
+  impl_->data_manifest_sha256 = sha256_file_hex(manifest_path);
+  if (static_cast<int>(impl_->train->vocab_size()) != options_.model.vocab) {
+    fail("{}: the data's vocabulary has {} tokens, the model {}", options_.data_dir,
+         impl_->train->vocab_size(), options_.model.vocab);
+  }
+  SamplerOptions so{.seq_len = options_.model.seq_len, .seed = options_.seed, .shuffle = true};
+  impl_->sampler = std::make_unique<Sampler>(*impl_->train, so);
+  const size_t rows = static_cast<size_t>(options_.batch);
+  impl_->windows.resize(rows * (options_.model.seq_len + 1));
+  impl_->inputs.resize(rows * options_.model.seq_len);
+  impl_->targets.resize(impl_->inputs.size());
+}
+
+std::unique_ptr<Trainer> Trainer::start(const TrainOptions& given, bool force) {
+  TrainOptions options = given;
+  options.validate();
+  const std::string manifest_path = (fs::path(options.data_dir) / "manifest.json").string();
+  if (!path_exists(manifest_path)) {
+    fail_usage(
+        "--data {} is not a prepared data directory (no manifest.json); create it with 'triad prepare'",
+        options.data_dir);
+  }
+  nlohmann::json data_manifest = read_json(manifest_path);
+  options.model.vocab = data_manifest.at("tokenizer").at("vocab_size").get<int>();
+  const int window = data_manifest.value("max_tokens", options.model.seq_len);
+  if (options.model.seq_len > window) {
+    fail_usage(
+        "--seq-len {} exceeds the training window of {} tokens that 'triad prepare --max-tokens' recorded in "
+        "{}",
+        options.model.seq_len, window, manifest_path);
+  }
+  std::error_code ec;
+  if (fs::exists(options.out_dir, ec) && !fs::is_empty(options.out_dir, ec)) {
+    if (!force) {
+      fail_usage(
+          "run directory {} already exists; continue it with --resume {}, or pass --force to start over",
+          options.out_dir, options.out_dir);
+    }
+    fs::remove_all(options.out_dir, ec);
+    if (ec) fail("cannot remove {}: {}", options.out_dir, ec.message());
+  }
+  make_dirs(options.out_dir);
+  set_threads(options.threads);
+
+  std::unique_ptr<Trainer> t(new Trainer(options));
+  t->impl_ = std::make_unique<Impl>(options.model);
+  t->open_data();
+  t->impl_->model.init_weights(options.seed);
+  write_file_atomic((fs::path(options.out_dir) / "tokenizer.model").string(),
+                    read_file((fs::path(options.data_dir) / "tokenizer.model").string()));
+  nlohmann::json run = {{"format", "triad-run"},
+                        {"triad_version", kVersion},
+                        {"host", host_name()},
+                        {"options", options.to_json()},
+                        {"model", options.model.describe()},
+                        {"data_manifest_sha256", t->impl_->data_manifest_sha256}};
+  write_file_atomic((fs::path(options.out_dir) / "run.json").string(), run.dump(2) + "\n");
+  return t;
+}
+
+std::unique_ptr<Trainer> Trainer::resume(const ResumeRequest& request) {
+  std::string dir = latest_checkpoint(request.run_dir);
+  if (dir.empty()) {
+    fail_usage("--resume {}: no checkpoint found under {}/checkpoints (nothing to resume)", request.run_dir,
+               request.run_dir);
+  }
+  CheckpointManifest manifest = read_checkpoint_manifest(dir);
+  TrainOptions options = manifest.options;
+  // Flags that may change on resume; everything else must match the run.
+  nlohmann::json stored = options.to_json();
+  for (const auto& [key, value] : request.overrides.items()) {
+    static const std::set<std::string> free = {"steps",        "threads",       "log_every",
+                                               "eval_every",   "ckpt_every",    "keep_ckpts",
+                                               "eval_batches", "sample_prompt", "sample_tokens"};
+    if (free.count(key)) continue;
+    const nlohmann::json& have = stored["model"].contains(key) ? stored["model"][key] : stored[key];
+    if (have != value) {
+      fail_usage(
+          "--resume {}: the run was trained with {} = {}, the command asks {} (a checkpoint of another "
+          "configuration cannot continue)",
+          request.run_dir, key, have.dump(), value.dump());
+    }
+  }
+  auto take = [&](const char* key, auto* field) {
+    if (request.overrides.contains(key))
+      *field = request.overrides[key].get<std::decay_t<decltype(*field)>>();
+  };
+  take("threads", &options.threads);
+  take("log_every", &options.log_every);
+  take("eval_every", &options.eval_every);
+  take("ckpt_every", &options.ckpt_every);
+  take("keep_ckpts", &options.keep_ckpts);
+  take("eval_batches", &options.eval_batches);
+  take("sample_prompt", &options.sample_prompt);
+  take("sample_tokens", &options.sample_tokens);
+  if (request.steps > 0) options.steps = request.steps;
+  options.out_dir = request.run_dir;
+  options.validate();
+  set_threads(options.threads);
+
+  std::unique_ptr<Trainer> t(new Trainer(options));
+  t->impl_ = std::make_unique<Impl>(options.model);
+  t->open_data();
+  if (manifest.json.value("data_manifest_sha256", "") != t->impl_->data_manifest_sha256) {
+    log_warn("{}/manifest.json changed since the run started; resuming on the data as it is now",
+             options.data_dir);
+  }
+  load_checkpoint_weights(dir, &t->impl_->model, &t->impl_->optimizer);
+  t->state_ = manifest.state;
+  t->impl_->sampler->restore(manifest.state.sampler);
+  t->last_checkpoint_ = dir;
+  log_info("resuming {} from {} (step {} of {})", request.run_dir, dir, t->state_.step, options.steps);
+  return t;
+}
+
+void Trainer::add_observer(std::unique_ptr<TrainObserver> observer) {
+  observers_.push_back(std::move(observer));
+}
+
+void Trainer::request_halt(const std::string& reason) {
+  if (halt_reason_.empty()) halt_reason_ = reason;
+}
+
+template <typename F>
+void Trainer::notify(F&& f) {
+  for (auto& o : observers_) f(*o);
+}
+
+void Trainer::train_step() {
+  Impl& s = *impl_;
+  Gpt<float>& model = s.model;
+  const int B = options_.batch, K = options_.grad_accum, mb = options_.micro_batch(),
+            T = options_.model.seq_len;
+  const auto t0 = std::chrono::steady_clock::now();
+  const float lr = learning_rate(options_, state_.step);
+  model.arena().reset_peak();
+  s.sampler->next_batch(B, s.windows.data());
+  split_windows(s.windows.data(), B, T, s.inputs.data(), s.targets.data());
+  model.zero_grads();
+  double loss = 0;
+  const float scale = 1.0f / static_cast<float>(static_cast<size_t>(B) * T);
+  for (int k = 0; k < K; ++k) {
+    const size_t offset = static_cast<size_t>(k) * mb * T;
+    loss += model.forward(s.inputs.data() + offset, s.targets.data() + offset, mb, T) / K;
+    model.backward(scale);
+  }
+  const double norm = global_norm(model.grads(), model.num_params());
+  const int step = state_.step + 1;
+  if (!std::isfinite(loss) || !std::isfinite(norm)) {
+    fail(
+        "step {}: the loss is {} and the gradient norm {}; training stopped before the update. The last good "
+        "checkpoint is {}",
+        step, loss, norm,
+        last_checkpoint_.empty() ? "none (no checkpoint was written yet)" : last_checkpoint_);
+  }
+  if (options_.clip > 0 && norm > options_.clip) {
+    scale_in_place(model.grads(), model.num_params(), static_cast<float>(options_.clip / norm));
+  }
+  s.optimizer.update(model.params(), model.grads(), lr, options_);
+  state_.step = step;
+  state_.loss = loss;
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  s.ema_step_seconds = s.ema_step_seconds == 0 ? seconds : 0.9 * s.ema_step_seconds + 0.1 * seconds;
+  const double tokens_per_s = static_cast<double>(B) * T / seconds;
+  nlohmann::json record = {{"step", step},
+                           {"loss", loss},
+                           {"lr", lr},
+                           {"grad_norm", norm},
+                           {"tokens_per_s", tokens_per_s},
+                           {"step_ms", seconds * 1e3},
+                           {"peak_activation_bytes", model.arena().peak_bytes()},
+                           {"peak_rss_bytes", peak_rss_bytes()}};
+  notify([&](TrainObserver& o) { o.on_step(*this, record); });
+  const bool last = step == options_.steps;
+  if (!quiet() && (step == 1 || last || (options_.log_every > 0 && step % options_.log_every == 0))) {
+    const double eta = s.ema_step_seconds * (options_.steps - step);
+    fmt::print(stderr, "step {:>5}/{} loss {:.4f} lr {:.2e} norm {:.2f} {:.0f} tok/s {:.0f} ms ETA {}\n",
+               step, options_.steps, loss, lr, norm, tokens_per_s, seconds * 1e3, format_duration(eta));
+  }
+}
+
+void Trainer::run_eval() {
+  Impl& s = *impl_;
+  EvalResult r =
+      evaluate(s.model, *s.val, options_.eval_batches, options_.micro_batch(), options_.model.seq_len);
+  nlohmann::json record = {
+      {"step", state_.step}, {"val_loss", r.loss}, {"val_ppl", r.perplexity()}, {"val_tokens", r.tokens}};
+  log_info("eval  step {:>5} val_loss {:.4f} val_ppl {:.2f} ({} tokens)", state_.step, r.loss, r.perplexity(),
+           r.tokens);
+  notify([&](TrainObserver& o) { o.on_eval(*this, record); });
+}
+
+CheckpointInfo Trainer::checkpoint() {
+  Impl& s = *impl_;
+  state_.sampler = s.sampler->state();
+  nlohmann::json extra = {
+      {"data_manifest_sha256", s.data_manifest_sha256},
+      {"tokenizer_sha256", sha256_file_hex((fs::path(run_dir()) / "tokenizer.model").string())}};
+  CheckpointInfo info = save_checkpoint(run_dir(), s.model, &s.optimizer, options_, state_, extra);
+  prune_checkpoints(run_dir(), options_.keep_ckpts);
+  last_checkpoint_ = info.dir;
+  notify([&](TrainObserver& o) { o.on_checkpoint(*this, info); });
+  return info;
+}
+
+void Trainer::print_sample() {
+  if (options_.sample_prompt.empty() || options_.sample_tokens <= 0) return;
+  Tokenizer tokenizer = Tokenizer::load((fs::path(run_dir()) / "tokenizer.model").string());
+  std::vector<int> ids;
+  tokenizer.encode(options_.sample_prompt, &ids);
+  if (ids.empty()) return;
+  SampleOptions so{
+      .max_tokens = options_.sample_tokens, .temperature = 0.8f, .top_k = 40, .seed = options_.seed};
+  std::vector<int32_t> prompt(ids.begin(), ids.end());
+  if (static_cast<int>(prompt.size()) >= options_.model.seq_len) return;
+  std::vector<int32_t> out = generate(impl_->model, prompt, so, tokenizer.eos_id());
+  std::vector<int> all(prompt.begin(), prompt.end());
+  all.insert(all.end(), out.begin(), out.end());
+  fmt::print("sample: {}\n", tokenizer.decode(all));
+}
+
+int Trainer::run() {
+  Impl& s = *impl_;
+  nlohmann::json run = {{"run_dir", run_dir()},      {"options", options_.to_json()},
+                        {"start_step", state_.step}, {"data_manifest_sha256", s.data_manifest_sha256},
+                        {"triad_version", kVersion}, {"host", host_name()}};
+  log_info("train {}: {}, {} steps of {} x {} tokens, {} threads", run_dir(), options_.model.describe(),
+           options_.steps, options_.batch, options_.model.seq_len, options_.threads);
+  notify([&](TrainObserver& o) { o.on_start(*this, run); });
+  while (state_.step < options_.steps) {
+    train_step();
+    const int step = state_.step;
+    const bool last = step == options_.steps;
+    if (options_.eval_every > 0 && (step % options_.eval_every == 0 || last)) run_eval();
+    if (!halt_reason_.empty()) {
+      checkpoint();
+      nlohmann::json summary = {{"status", "halted"}, {"step", step}, {"reason", halt_reason_}};
+      notify([&](TrainObserver& o) { o.on_end(*this, summary); });
+      fmt::print(stderr, "triad: halted at step {}: {}; checkpoint {}\n", step, halt_reason_,
+                 last_checkpoint_);
+      return 3;
+    }
+    if ((options_.ckpt_every > 0 && step % options_.ckpt_every == 0) || last) checkpoint();
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - s.started).count();
+  nlohmann::json summary = {{"status", "completed"},
+                            {"step", state_.step},
+                            {"loss", state_.loss},
+                            {"seconds", seconds},
+                            {"checkpoint", last_checkpoint_},
+                            {"peak_rss_bytes", peak_rss_bytes()}};
+  notify([&](TrainObserver& o) { o.on_end(*this, summary); });
+  log_info("done: {} steps in {}, final loss {:.4f}, checkpoint {}", state_.step, format_duration(seconds),
+           state_.loss, last_checkpoint_);
+  print_sample();
+  return 0;
+}
+
+}  // namespace triad

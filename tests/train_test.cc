@@ -1,0 +1,218 @@
+// End-to-end training through the triad binary on the fixture corpus: determinism, exact resume,
+// checkpoints, NaN handling, eval and generate, and their errors.
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "test_util.h"
+#include "triad/core/file_io.h"
+#include "triad/core/sha256.h"
+
+namespace triad {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::fixture;
+using ::testing::HasSubstr;
+using testing::run_triad;
+using testing::TempDir;
+
+// One prepared copy of the fixture corpus per test process.
+const std::string& data_dir() {
+  static TempDir dir;
+  static std::string path = [] {
+    std::string out = dir / "data";
+    auto r = run_triad("prepare -q --input " + fixture("fixture/brown_sample.jsonl") + " " +
+                       fixture("fixture/brown_more.jsonl.gz") + " --out " + out +
+                       " --vocab-size 400 --val-fraction 0.2 --max-tokens 64 --blocklist off");
+    if (r.exit_code != 0) throw std::runtime_error(r.err);
+    return out;
+  }();
+  return path;
+}
+
+const std::string kTiny =
+    " --layers 2 --d-model 32 --heads 2 --seq-len 16 --batch 4 --lr 3e-3 --warmup 2 --log-every 0 "
+    "--sample-prompt '' --eval-batches 2 --threads 2 ";
+
+std::string train_args(const std::string& run, const std::string& extra) {
+  return "train -q --data " + data_dir() + " --out " + run + kTiny + extra;
+}
+
+std::vector<nlohmann::json> metrics(const std::string& run) {
+  std::vector<nlohmann::json> out;
+  std::string text = read_file(run + "/metrics.jsonl");
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    out.push_back(nlohmann::json::parse(text.substr(start, end - start)));
+    start = end + 1;
+  }
+  return out;
+}
+
+std::vector<double> losses(const std::string& run) {
+  std::vector<double> out;
+  for (const auto& m : metrics(run)) {
+    if (m.contains("loss")) out.push_back(m["loss"].get<double>());
+  }
+  return out;
+}
+
+TEST(Train, SameSeedGivesBitIdenticalLosses) {
+  TempDir dir;
+  for (const char* run : {"a", "b"}) {
+    auto r = run_triad(train_args(dir / run, "--steps 20 --eval-every 0 --ckpt-every 0"));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  auto a = losses(dir / "a"), b = losses(dir / "b");
+  ASSERT_EQ(a.size(), 20u);
+  EXPECT_EQ(a, b);
+  EXPECT_LT(a.back(), a.front() - 0.5) << "the model should learn";
+  auto other = run_triad(train_args(dir / "c", "--steps 3 --seed 99 --eval-every 0"));
+  ASSERT_EQ(other.exit_code, 0) << other.err;
+  EXPECT_NE(losses(dir / "c")[1], a[1]);
+}
+
+TEST(Train, MetricsHoldEveryRequiredField) {
+  TempDir dir;
+  ASSERT_EQ(run_triad(train_args(dir / "run", "--steps 4 --eval-every 2")).exit_code, 0);
+  int steps = 0, evals = 0;
+  for (const auto& m : metrics(dir / "run")) {
+    if (m.contains("val_loss")) {
+      ++evals;
+      EXPECT_TRUE(m.contains("val_ppl"));
+      EXPECT_NEAR(m["val_ppl"].get<double>(), std::exp(m["val_loss"].get<double>()), 1e-6);
+      continue;
+    }
+    ++steps;
+    for (const char* key : {"step", "loss", "lr", "grad_norm", "tokens_per_s", "step_ms",
+                            "peak_activation_bytes", "peak_rss_bytes"}) {
+      EXPECT_TRUE(m.contains(key)) << key;
+    }
+    EXPECT_GT(m["peak_activation_bytes"].get<double>(), 0);
+  }
+  EXPECT_EQ(steps, 4);
+  EXPECT_EQ(evals, 2);
+}
+
+TEST(Train, ResumeContinuesBitExactly) {
+  TempDir dir;
+  std::string run = dir / "run";
+  ASSERT_EQ(run_triad(train_args(run, "--steps 12 --ckpt-every 6 --eval-every 0")).exit_code, 0);
+  std::string final_dir = run + "/checkpoints/step_000012";
+  std::string weights = sha256_file_hex(final_dir + "/model.safetensors");
+  std::string moments = sha256_file_hex(final_dir + "/optimizer.safetensors");
+  auto straight = losses(run);
+  fs::remove_all(final_dir);  // as if the run had died after step 6's checkpoint
+
+  auto r = run_triad("train -q --resume " + run + " --threads 2");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(sha256_file_hex(final_dir + "/model.safetensors"), weights);
+  EXPECT_EQ(sha256_file_hex(final_dir + "/optimizer.safetensors"), moments);
+  EXPECT_EQ(losses(run), straight) << "metrics.jsonl holds each step once, with the same values";
+
+  // Extending the run: --steps raises the total.
+  r = run_triad("train -q --resume " + run + " --steps 14");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(fs::exists(run + "/checkpoints/step_000014"));
+  EXPECT_EQ(losses(run).size(), 14u);
+}
+
+TEST(Train, KeepsOnlyTheNewestCheckpoints) {
+  TempDir dir;
+  ASSERT_EQ(
+      run_triad(train_args(dir / "run", "--steps 8 --ckpt-every 2 --keep-ckpts 2 --eval-every 0")).exit_code,
+      0);
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir / "run/checkpoints")) names.push_back(e.path().filename());
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"step_000006", "step_000008"}));
+  auto manifest = nlohmann::json::parse(read_file(dir / "run/checkpoints/step_000008/manifest.json"));
+  EXPECT_EQ(manifest["files"]["model.safetensors"],
+            sha256_file_hex(dir / "run/checkpoints/step_000008/model.safetensors"));
+  EXPECT_EQ(manifest["step"], 8);
+}
+
+TEST(Train, ADivergingRunStopsNamingTheStepAndTheLastGoodCheckpoint) {
+  TempDir dir;
+  auto r = run_triad(
+      train_args(dir / "run", "--steps 40 --ckpt-every 1 --eval-every 0 --lr 1e6 --warmup 0 --clip 0"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("triad: error: step "));
+  EXPECT_THAT(r.err, HasSubstr("The last good checkpoint is"));
+  // Every checkpoint on disk is finite: the bad state was never written.
+  for (const auto& e : fs::directory_iterator(dir / "run/checkpoints")) {
+    auto manifest = nlohmann::json::parse(read_file((e.path() / "manifest.json").string()));
+    EXPECT_TRUE(std::isfinite(manifest["loss"].get<double>()));
+  }
+}
+
+TEST(Train, EvalAndGenerateUseTheRun) {
+  TempDir dir;
+  std::string run = dir / "run";
+  ASSERT_EQ(run_triad(train_args(run, "--steps 6 --eval-every 0")).exit_code, 0);
+  auto e = run_triad("eval --checkpoint " + run + " --data " + data_dir() + " --batch 2 --threads 1");
+  ASSERT_EQ(e.exit_code, 0) << e.err;
+  auto result = nlohmann::json::parse(e.out);
+  EXPECT_GT(result["tokens"].get<int>(), 0);
+  EXPECT_NEAR(result["val_ppl"].get<double>(), std::exp(result["val_loss"].get<double>()), 1e-6);
+  auto g = run_triad("generate --checkpoint " + run + " --prompt 'The jury' --max-tokens 8 --seed 3");
+  ASSERT_EQ(g.exit_code, 0) << g.err;
+  EXPECT_THAT(g.out, ::testing::StartsWith("The jury"));
+  EXPECT_EQ(g.out,
+            run_triad("generate --checkpoint " + run + " --prompt 'The jury' --max-tokens 8 --seed 3").out);
+}
+
+TEST(TrainErrors, OneLineErrorsSayWhatAndWhere) {
+  TempDir dir;
+  std::string run = dir / "run";
+  ASSERT_EQ(run_triad(train_args(run, "--steps 2 --eval-every 0")).exit_code, 0);
+
+  auto again = run_triad(train_args(run, "--steps 2"));
+  EXPECT_EQ(again.exit_code, 2);
+  EXPECT_THAT(again.err, HasSubstr("already exists; continue it with --resume"));
+
+  auto arch = run_triad("train --resume " + run + " --layers 3");
+  EXPECT_EQ(arch.exit_code, 2);
+  EXPECT_THAT(arch.err, HasSubstr("layers = 2, the command asks 3"));
+
+  auto long_seq = run_triad("eval --checkpoint " + run + " --seq-len 32");
+  EXPECT_EQ(long_seq.exit_code, 2);
+  EXPECT_THAT(long_seq.err, HasSubstr("longer than the model's context of 16"));
+
+  auto window = run_triad(train_args(dir / "w", "--seq-len 128"));  // prepare recorded --max-tokens 64
+  EXPECT_EQ(window.exit_code, 2);
+  EXPECT_THAT(window.err, HasSubstr("exceeds the training window of 64"));
+
+  auto key = run_triad("train --steps 2 --layrs 3");
+  EXPECT_EQ(key.exit_code, 2);
+  EXPECT_THAT(key.err, HasSubstr("--layrs"));
+
+  // A corrupted checkpoint file is named.
+  std::string weights = run + "/checkpoints/step_000002/model.safetensors";
+  std::string bytes = read_file(weights);
+  bytes[bytes.size() - 3] ^= 0x40;
+  testing::write_text(weights, bytes);
+  auto corrupt = run_triad("eval --checkpoint " + run);
+  EXPECT_EQ(corrupt.exit_code, 1);
+  EXPECT_THAT(corrupt.err, HasSubstr("model.safetensors: SHA-256 does not match"));
+
+  // A corrupted shard is named.
+  TempDir copy;
+  fs::copy(data_dir(), copy / "data");
+  std::string shard = copy / "data/train-00000.tok";
+  bytes = read_file(shard);
+  bytes[200] ^= 0x01;
+  testing::write_text(shard, bytes);
+  auto bad_data =
+      run_triad("train --data " + (copy / "data") + " --out " + (dir / "x") + kTiny + " --steps 1");
+  EXPECT_EQ(bad_data.exit_code, 1);
+  EXPECT_THAT(bad_data.err, HasSubstr("train-00000.tok: checksum mismatch"));
+}
+
+}  // namespace
+}  // namespace triad
