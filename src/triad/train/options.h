@@ -16,17 +16,17 @@ struct TrainOptions {
   GptConfig model;       // model.vocab comes from the data
   int batch = 16;        // global batch, sequences per optimizer step
   int grad_accum = 1;    // micro-batches per step; each holds batch / grad_accum sequences
-  int steps = 300;       // total optimizer steps
-  float lr = 1e-3f;      // peak learning rate
+  int steps = 600;       // total optimizer steps
+  float lr = 3e-3f;      // peak learning rate
   float min_lr_ratio = 0.1f;
-  int warmup = 30;
+  int warmup = 50;
   float weight_decay = 0.1f;
   float beta1 = 0.9f, beta2 = 0.95f;
   float clip = 1.0f;  // global gradient-norm clip; 0 disables
   uint64_t seed = 1234;
-  int eval_every = 100;
+  int eval_every = 200;
   int eval_batches = 20;
-  int ckpt_every = 100;
+  int ckpt_every = 200;
   int keep_ckpts = 3;
   int log_every = 10;
   int threads = 1;
