@@ -35,7 +35,7 @@ void causal_softmax_row(Real* p, int t, int T) {
 }  // namespace
 
 template <typename Real>
-void attention_forward(Real* out, Real* att, const Real* qkv, int B, int T, int C, int NH) {
+void attention_probs(Real* att, const Real* qkv, int B, int T, int C, int NH) {
   const int HS = C / NH, C3 = 3 * C;
   const Real scale = Real(1) / std::sqrt(Real(HS));
   parallel_chunks(static_cast<size_t>(B) * NH, [&](size_t p0, size_t p1) {
@@ -43,14 +43,28 @@ void attention_forward(Real* out, Real* att, const Real* qkv, int B, int T, int 
       const int b = static_cast<int>(pair) / NH, h = static_cast<int>(pair) % NH;
       const Real* q = qkv + static_cast<size_t>(b) * T * C3 + h * HS;
       const Real* k = q + C;
-      const Real* v = q + 2 * C;
       Real* p = att + pair * T * T;
-      Real* y = out + static_cast<size_t>(b) * T * C + h * HS;
       for (int r0 = 0; r0 < T; r0 += kTile) {
         const int r1 = std::min(T, r0 + kTile), rows = r1 - r0;
         gemm<Real>(false, true, rows, r1, HS, scale, q + static_cast<size_t>(r0) * C3, C3, k, C3, 0,
                    p + static_cast<size_t>(r0) * T, T);
         for (int t = r0; t < r1; ++t) causal_softmax_row(p + static_cast<size_t>(t) * T, t, T);
+      }
+    }
+  });
+}
+
+template <typename Real>
+void attention_values(Real* out, const Real* att, const Real* qkv, int B, int T, int C, int NH) {
+  const int HS = C / NH, C3 = 3 * C;
+  parallel_chunks(static_cast<size_t>(B) * NH, [&](size_t p0, size_t p1) {
+    for (size_t pair = p0; pair < p1; ++pair) {
+      const int b = static_cast<int>(pair) / NH, h = static_cast<int>(pair) % NH;
+      const Real* v = qkv + static_cast<size_t>(b) * T * C3 + 2 * C + h * HS;
+      const Real* p = att + pair * T * T;
+      Real* y = out + static_cast<size_t>(b) * T * C + h * HS;
+      for (int r0 = 0; r0 < T; r0 += kTile) {
+        const int r1 = std::min(T, r0 + kTile), rows = r1 - r0;
         gemm<Real>(false, false, rows, HS, r1, 1, p + static_cast<size_t>(r0) * T, T, v, C3, 0,
                    y + static_cast<size_t>(r0) * C, C);
       }
@@ -105,8 +119,10 @@ void attention_backward(Real* dqkv, const Real* dout, const Real* qkv, const Rea
   });
 }
 
-template void attention_forward<float>(float*, float*, const float*, int, int, int, int);
-template void attention_forward<double>(double*, double*, const double*, int, int, int, int);
+template void attention_probs<float>(float*, const float*, int, int, int, int);
+template void attention_probs<double>(double*, const double*, int, int, int, int);
+template void attention_values<float>(float*, const float*, const float*, int, int, int, int);
+template void attention_values<double>(double*, const double*, const double*, int, int, int, int);
 template void attention_backward<float>(float*, const float*, const float*, const float*, int, int, int, int);
 template void attention_backward<double>(double*, const double*, const double*, const double*, int, int, int,
                                          int);

@@ -5,12 +5,25 @@
 //   out (B, T, C): att · v, heads side by side
 // Every product is a BLAS call per (batch, head) over row tiles of 64 queries; a tile only multiplies the
 // keys it can see, so the masked upper triangle costs (almost) nothing. Threads split the (batch, head)
-// pairs. The backward needs qkv and att and accumulates into dqkv.
+// pairs. The forward is two ops, so rematerialisation can recompute the probabilities alone:
+//   attention_probs   att = softmax(q k^T / sqrt(HS)), causal
+//   attention_values  out = att · v
+// The backward needs qkv and att and accumulates into dqkv.
 
 namespace triad {
 
 template <typename Real>
-void attention_forward(Real* out, Real* att, const Real* qkv, int B, int T, int C, int NH);
+void attention_probs(Real* att, const Real* qkv, int B, int T, int C, int NH);
+
+template <typename Real>
+void attention_values(Real* out, const Real* att, const Real* qkv, int B, int T, int C, int NH);
+
+// Both, for callers that want the output directly.
+template <typename Real>
+void attention_forward(Real* out, Real* att, const Real* qkv, int B, int T, int C, int NH) {
+  attention_probs(att, qkv, B, T, C, NH);
+  attention_values(out, att, qkv, B, T, C, NH);
+}
 
 template <typename Real>
 void attention_backward(Real* dqkv, const Real* dout, const Real* qkv, const Real* att, int B, int T, int C,

@@ -1,5 +1,6 @@
 #include "triad/model/gpt.h"
 
+#include <chrono>
 #include <cmath>
 #include <cstring>
 
@@ -15,13 +16,78 @@
 
 namespace triad {
 
+size_t unit_elements(const GptConfig& c, int B, int T, Act kind) {
+  const size_t BT = static_cast<size_t>(B) * T, BTC = BT * c.d_model;
+  switch (kind) {
+    case Act::kLn1:
+    case Act::kLn2:
+    case Act::kLnf:
+      return BTC + 2 * BT;  // output, mean, rstd
+    case Act::kQkv:
+      return 3 * BTC;
+    case Act::kAttProbs:
+      return static_cast<size_t>(B) * c.heads * T * T;
+    case Act::kAttOut:
+    case Act::kRes2:
+    case Act::kBlockOut:
+    case Act::kEmbed:
+      return BTC;
+    case Act::kFc:
+    case Act::kGelu:
+      return 4 * BTC;
+    case Act::kLogits:
+      return BT * c.vocab;
+    case Act::kLoss:
+      return 2 * BT;  // losses, logsumexp
+    case Act::kScratch:
+      return 10 * BTC;  // [dC | d4C_a | d4C_b | dres]
+    case Act::kCount:
+      break;
+  }
+  return 0;
+}
+
+// Runs the schedule's events on this model's kernels and arena.
+template <typename Real>
+class Gpt<Real>::Events : public StepEvents {
+ public:
+  explicit Events(Gpt& model) : m_(model) {}
+  void compute(int block, Act kind, bool recompute) override {
+    auto t0 = std::chrono::steady_clock::now();
+    m_.compute_unit(block, kind);
+    double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (recompute) {
+      m_.recompute_seconds_ += dt;
+    } else {
+      m_.unit_seconds_[static_cast<size_t>(block + 1)][static_cast<size_t>(kind)] = dt;
+    }
+  }
+  void release(int block, Act kind) override { m_.arena_.release(block, kind); }
+  void head_backward() override { m_.head_backward(); }
+  void block_backward(int block) override { m_.block_backward(block); }
+  void embed_backward() override { m_.embed_backward(); }
+
+ private:
+  Gpt& m_;
+};
+
 template <typename Real>
 Gpt<Real>::Gpt(const GptConfig& config)
-    : config_(config), layout_(config), params_(layout_.count()), grads_(layout_.count()) {
+    : config_(config),
+      layout_(config),
+      params_(layout_.count()),
+      grads_(layout_.count()),
+      plan_(RematPlan::keep_all(config.layers)),
+      inference_plan_{std::vector<uint16_t>(static_cast<size_t>(config.layers), 0)},
+      unit_seconds_(static_cast<size_t>(config.layers) + 1) {
   config.validate();
   w_ = tensor_views(layout_, params_.data());
   g_ = tensor_views(layout_, grads_.data());
+  inference_plan_.normalize();
 }
+
+template <typename Real>
+Gpt<Real>::~Gpt() = default;
 
 template <typename Real>
 void Gpt<Real>::init_weights(uint64_t seed) {
@@ -46,79 +112,144 @@ void Gpt<Real>::zero_grads() {
 }
 
 template <typename Real>
-const Real* Gpt<Real>::block_input(int l) const {
-  return l == 0 ? unit(-1, Act::kEmbed) : unit(l - 1, Act::kBlockOut);
+void Gpt<Real>::set_remat_plan(const RematPlan& plan) {
+  if (plan.layers() != config_.layers)
+    fail("internal: a plan for {} blocks on a {}-block model", plan.layers(), config_.layers);
+  plan_ = plan;
+  plan_.normalize();
 }
 
 template <typename Real>
-void Gpt<Real>::block_forward(int l) {
-  const int B = B_, T = T_, C = config_.d_model, NH = config_.heads;
+void Gpt<Real>::compute_unit(int l, Act kind) {
+  const int B = B_, T = T_, C = config_.d_model, NH = config_.heads, V = config_.vocab;
   const size_t BT = static_cast<size_t>(B) * T, BTC = BT * C;
+  const int M = static_cast<int>(BT);
+  Real* out = arena_.template acquire<Real>(l, kind, unit_elements(config_, B, T, kind));
+  if (kind == Act::kEmbed) {
+    encoder_forward(out, inputs_.data(), w_.wte, w_.wpe, B, T, C);
+    return;
+  }
+  if (l < 0) {
+    switch (kind) {
+      case Act::kLnf:
+        layernorm_forward(out, out + BTC, out + BTC + BT, unit(config_.layers - 1, Act::kBlockOut), w_.lnf_w,
+                          w_.lnf_b, M, C);
+        return;
+      case Act::kLogits:
+        linear_forward(out, unit(-1, Act::kLnf), w_.wte, static_cast<const Real*>(nullptr), M, C, V);
+        return;
+      case Act::kLoss:
+        crossentropy_forward(out, out + BT, unit(-1, Act::kLogits), targets_.data(), M, V);
+        return;
+      default:
+        return;  // kScratch: a buffer, nothing to compute
+    }
+  }
   const BlockTensors<Real>& w = w_.blocks[l];
-  const Real* x = block_input(l);
-
-  Real* ln1 = arena_.template acquire<Real>(l, Act::kLn1, BTC + 2 * BT);
-  layernorm_forward(ln1, ln1 + BTC, ln1 + BTC + BT, x, w.ln1_w, w.ln1_b, static_cast<int>(BT), C);
-  Real* qkv = arena_.template acquire<Real>(l, Act::kQkv, 3 * BTC);
-  linear_forward(qkv, ln1, w.qkv_w, w.qkv_b, static_cast<int>(BT), C, 3 * C);
-  Real* att = arena_.template acquire<Real>(l, Act::kAttProbs, static_cast<size_t>(B) * NH * T * T);
-  Real* atty = arena_.template acquire<Real>(l, Act::kAttOut, BTC);
-  attention_forward(atty, att, qkv, B, T, C, NH);
-  Real* res2 = arena_.template acquire<Real>(l, Act::kRes2, BTC);
-  linear_forward(res2, atty, w.proj_w, w.proj_b, static_cast<int>(BT), C, C);
-  accumulate(res2, x, BTC);
-  Real* ln2 = arena_.template acquire<Real>(l, Act::kLn2, BTC + 2 * BT);
-  layernorm_forward(ln2, ln2 + BTC, ln2 + BTC + BT, res2, w.ln2_w, w.ln2_b, static_cast<int>(BT), C);
-  Real* fc = arena_.template acquire<Real>(l, Act::kFc, 4 * BTC);
-  linear_forward(fc, ln2, w.fc_w, w.fc_b, static_cast<int>(BT), C, 4 * C);
-  Real* gelu = arena_.template acquire<Real>(l, Act::kGelu, 4 * BTC);
-  gelu_forward(gelu, fc, 4 * BTC);
-  Real* out = arena_.template acquire<Real>(l, Act::kBlockOut, BTC);
-  linear_forward(out, gelu, w.fcproj_w, w.fcproj_b, static_cast<int>(BT), 4 * C, C);
-  accumulate(out, res2, BTC);
+  switch (kind) {
+    case Act::kLn1:
+      layernorm_forward(out, out + BTC, out + BTC + BT, block_input(l), w.ln1_w, w.ln1_b, M, C);
+      return;
+    case Act::kQkv:
+      linear_forward(out, unit(l, Act::kLn1), w.qkv_w, w.qkv_b, M, C, 3 * C);
+      return;
+    case Act::kAttProbs:
+      triad::attention_probs(out, unit(l, Act::kQkv), B, T, C, NH);
+      return;
+    case Act::kAttOut:
+      attention_values(out, unit(l, Act::kAttProbs), unit(l, Act::kQkv), B, T, C, NH);
+      return;
+    case Act::kRes2:
+      linear_forward(out, unit(l, Act::kAttOut), w.proj_w, w.proj_b, M, C, C);
+      accumulate(out, block_input(l), BTC);
+      return;
+    case Act::kLn2:
+      layernorm_forward(out, out + BTC, out + BTC + BT, unit(l, Act::kRes2), w.ln2_w, w.ln2_b, M, C);
+      return;
+    case Act::kFc:
+      linear_forward(out, unit(l, Act::kLn2), w.fc_w, w.fc_b, M, C, 4 * C);
+      return;
+    case Act::kGelu:
+      gelu_forward(out, unit(l, Act::kFc), 4 * BTC);
+      return;
+    case Act::kBlockOut:
+      linear_forward(out, unit(l, Act::kGelu), w.fcproj_w, w.fcproj_b, M, 4 * C, C);
+      accumulate(out, unit(l, Act::kRes2), BTC);
+      return;
+    default:
+      fail("internal: cannot compute {}", act_name(kind));
+  }
 }
 
 template <typename Real>
-double Gpt<Real>::forward(const int32_t* inputs, const int32_t* targets, int B, int T) {
+double Gpt<Real>::forward(const int32_t* inputs, const int32_t* targets, int B, int T, Pass pass) {
   if (T > config_.seq_len) fail_usage("sequence length {} exceeds the model's {}", T, config_.seq_len);
-  const int C = config_.d_model, V = config_.vocab;
-  const size_t BT = static_cast<size_t>(B) * T, BTC = BT * C;
+  const int V = config_.vocab;
+  const size_t BT = static_cast<size_t>(B) * T;
+  release_activations();
   B_ = B;
   T_ = T;
   inputs_.assign(inputs, inputs + BT);
   for (int32_t t : inputs_) {
     if (t < 0 || t >= V) fail("token id {} is outside the model's vocabulary of {}", t, V);
   }
-  if (targets) targets_.assign(targets, targets + BT);
-
-  Real* embed = arena_.template acquire<Real>(-1, Act::kEmbed, BTC);
-  encoder_forward(embed, inputs_.data(), w_.wte, w_.wpe, B, T, C);
-  for (int l = 0; l < config_.layers; ++l) block_forward(l);
-  Real* lnf = arena_.template acquire<Real>(-1, Act::kLnf, BTC + 2 * BT);
-  layernorm_forward(lnf, lnf + BTC, lnf + BTC + BT, unit(config_.layers - 1, Act::kBlockOut), w_.lnf_w,
-                    w_.lnf_b, static_cast<int>(BT), C);
-  Real* logits = arena_.template acquire<Real>(-1, Act::kLogits, BT * V);
-  linear_forward(logits, lnf, w_.wte, static_cast<const Real*>(nullptr), static_cast<int>(BT), C, V);
-  if (!targets) return 0.0;
-  for (int32_t t : targets_) {
-    if (t < 0 || t >= V) fail("target id {} is outside the model's vocabulary of {}", t, V);
+  if (targets) {
+    targets_.assign(targets, targets + BT);
+    for (int32_t t : targets_) {
+      if (t < 0 || t >= V) fail("target id {} is outside the model's vocabulary of {}", t, V);
+    }
   }
-  Real* loss = arena_.template acquire<Real>(-1, Act::kLoss, 2 * BT);
-  crossentropy_forward(loss, loss + BT, logits, targets_.data(), static_cast<int>(BT), V);
+  schedule_ = std::make_unique<StepSchedule>(pass == Pass::kTrain ? plan_ : inference_plan_, config_.layers);
+  Events events(*this);
+  schedule_->forward(events, targets != nullptr);
+  if (!targets) return 0.0;
+  const Real* loss = unit(-1, Act::kLoss);
   double sum = 0;
   for (size_t i = 0; i < BT; ++i) sum += loss[i];
   return sum / static_cast<double>(BT);
 }
 
 template <typename Real>
-void Gpt<Real>::block_backward(int l, Real* dres) {
+void Gpt<Real>::backward(Real loss_scale, const BlockDone& on_block_done) {
+  if (!schedule_ || !arena_.live(-1, Act::kLoss))
+    fail("internal: backward without a training forward on targets");
+  loss_scale_ = loss_scale;
+  on_block_done_ = on_block_done;
+  recompute_seconds_ = 0;
+  Events events(*this);
+  schedule_->backward(events);
+  schedule_.reset();
+  on_block_done_ = nullptr;
+}
+
+template <typename Real>
+void Gpt<Real>::head_backward() {
+  const int C = config_.d_model, V = config_.vocab, L = config_.layers;
+  const size_t BT = static_cast<size_t>(B_) * T_, BTC = BT * C;
+  const int M = static_cast<int>(BT);
+  Real* scratch = unit(-1, Act::kScratch);
+  Real *dC = scratch, *dres = scratch + 9 * BTC;
+  // dlogits in place of the logits, then through the tied embedding and the final LayerNorm.
+  Real* logits = unit(-1, Act::kLogits);
+  crossentropy_backward(logits, logits, unit(-1, Act::kLoss) + BT, targets_.data(), loss_scale_, M, V);
+  Real* lnf = unit(-1, Act::kLnf);
+  std::memset(dC, 0, BTC * sizeof(Real));
+  linear_backward(dC, g_.wte, static_cast<Real*>(nullptr), logits, lnf, w_.wte, M, C, V);
+  std::memset(dres, 0, BTC * sizeof(Real));
+  layernorm_backward(dres, g_.lnf_w, g_.lnf_b, dC, unit(L - 1, Act::kBlockOut), w_.lnf_w, lnf + BTC,
+                     lnf + BTC + BT, M, C);
+  if (on_block_done_) on_block_done_(L + 1);
+}
+
+template <typename Real>
+void Gpt<Real>::block_backward(int l) {
   const int B = B_, T = T_, C = config_.d_model, NH = config_.heads;
   const size_t BT = static_cast<size_t>(B) * T, BTC = BT * C;
   const int M = static_cast<int>(BT);
   const BlockTensors<Real>& w = w_.blocks[l];
   const BlockTensors<Real>& g = g_.blocks[l];
-  Real* scratch = unit(-1, Act::kScratch);  // [dC | d4C_a | d4C_b]
-  Real *dC = scratch, *d4a = scratch + BTC, *d4b = d4a + 4 * BTC;
+  Real* scratch = unit(-1, Act::kScratch);
+  Real *dC = scratch, *d4a = scratch + BTC, *d4b = d4a + 4 * BTC, *dres = scratch + 9 * BTC;
   Real *ln1 = unit(l, Act::kLn1), *qkv = unit(l, Act::kQkv), *att = unit(l, Act::kAttProbs);
   Real *atty = unit(l, Act::kAttOut), *res2 = unit(l, Act::kRes2), *ln2 = unit(l, Act::kLn2);
   Real *fc = unit(l, Act::kFc), *gelu = unit(l, Act::kGelu);
@@ -142,52 +273,21 @@ void Gpt<Real>::block_backward(int l, Real* dres) {
   std::memset(dC, 0, BTC * sizeof(Real));
   linear_backward(dC, g.qkv_w, g.qkv_b, dqkv, ln1, w.qkv_w, M, C, 3 * C);
   layernorm_backward(dres, g.ln1_w, g.ln1_b, dC, x, w.ln1_w, ln1 + BTC, ln1 + BTC + BT, M, C);  // dres = d x
+  if (on_block_done_) on_block_done_(l + 1);
 }
 
 template <typename Real>
-void Gpt<Real>::backward(Real loss_scale, const BlockDone& on_block_done) {
-  if (!arena_.live(-1, Act::kLoss)) fail("internal: backward without a forward on targets");
-  const int B = B_, T = T_, C = config_.d_model, V = config_.vocab, L = config_.layers;
-  const size_t BT = static_cast<size_t>(B) * T, BTC = BT * C;
-  const int M = static_cast<int>(BT);
-  auto done = [&](int block) {
-    if (on_block_done) on_block_done(block);
-  };
-  Real* scratch = arena_.template acquire<Real>(-1, Act::kScratch, 10 * BTC);  // [dC | d4C_a | d4C_b | dres]
-  Real *dC = scratch, *dres = scratch + 9 * BTC;
-
-  // LM head: dlogits in place of the logits, then through the tied embedding and the final LayerNorm.
-  Real* logits = unit(-1, Act::kLogits);
-  Real* loss = unit(-1, Act::kLoss);
-  crossentropy_backward(logits, logits, loss + BT, targets_.data(), loss_scale, M, V);
-  arena_.release(-1, Act::kLoss);
-  Real* lnf = unit(-1, Act::kLnf);
-  std::memset(dC, 0, BTC * sizeof(Real));
-  linear_backward(dC, g_.wte, static_cast<Real*>(nullptr), logits, lnf, w_.wte, M, C, V);
-  arena_.release(-1, Act::kLogits);
-  std::memset(dres, 0, BTC * sizeof(Real));
-  layernorm_backward(dres, g_.lnf_w, g_.lnf_b, dC, unit(L - 1, Act::kBlockOut), w_.lnf_w, lnf + BTC,
-                     lnf + BTC + BT, M, C);
-  arena_.release(-1, Act::kLnf);
-  done(L + 1);
-
-  for (int l = L - 1; l >= 0; --l) {
-    block_backward(l, dres);
-    for (Act kind : {Act::kLn1, Act::kQkv, Act::kAttProbs, Act::kAttOut, Act::kRes2, Act::kLn2, Act::kFc,
-                     Act::kGelu, Act::kBlockOut}) {
-      arena_.release(l, kind);
-    }
-    done(l + 1);
-  }
-  encoder_backward(g_.wte, g_.wpe, dres, inputs_.data(), B, T, C);
-  arena_.release(-1, Act::kEmbed);
-  arena_.release(-1, Act::kScratch);
-  done(0);
+void Gpt<Real>::embed_backward() {
+  const size_t BTC = static_cast<size_t>(B_) * T_ * config_.d_model;
+  encoder_backward(g_.wte, g_.wpe, unit(-1, Act::kScratch) + 9 * BTC, inputs_.data(), B_, T_,
+                   config_.d_model);
+  if (on_block_done_) on_block_done_(0);
 }
 
 template <typename Real>
 void Gpt<Real>::release_activations() {
   for (const UnitStats& u : arena_.units()) arena_.release(u.block, u.kind);
+  schedule_.reset();
 }
 
 template <typename Real>

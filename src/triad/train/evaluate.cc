@@ -30,7 +30,7 @@ EvalResult evaluate(Gpt<float>& model, const TokenDataset& data, int batches, in
   for (int64_t i = 0; i < n; ++i) {
     sampler.next_batch(batch, windows.data());
     split_windows(windows.data(), batch, seq_len, inputs.data(), targets.data());
-    sum += model.forward(inputs.data(), targets.data(), batch, seq_len);
+    sum += model.forward(inputs.data(), targets.data(), batch, seq_len, Gpt<float>::Pass::kInference);
   }
   model.release_activations();
   EvalResult r;

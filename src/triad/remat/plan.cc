@@ -1,0 +1,35 @@
+#include "triad/remat/plan.h"
+
+namespace triad {
+
+bool RematPlan::keeps(int block, Act kind) const {
+  if (block < 0) return true;  // embedding and head units are not planned
+  if (kind == Act::kBlockOut && block == layers() - 1) return true;
+  return (keep[static_cast<size_t>(block)] & unit_bit(kind)) != 0;
+}
+
+void RematPlan::normalize() {
+  if (!keep.empty()) keep.back() |= unit_bit(Act::kBlockOut);
+}
+
+int RematPlan::dropped_units() const {
+  int n = 0;
+  for (int l = 0; l < layers(); ++l) {
+    for (Act kind : kBlockUnits) n += !keeps(l, kind);
+  }
+  return n;
+}
+
+nlohmann::json RematPlan::to_json() const {
+  nlohmann::json blocks = nlohmann::json::array();
+  for (int l = 0; l < layers(); ++l) {
+    nlohmann::json dropped = nlohmann::json::array();
+    for (Act kind : kBlockUnits) {
+      if (!keeps(l, kind)) dropped.push_back(act_name(kind));
+    }
+    blocks.push_back(dropped);
+  }
+  return blocks;  // per block, the names of the dropped (recomputed) units
+}
+
+}  // namespace triad
