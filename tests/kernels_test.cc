@@ -6,11 +6,11 @@
 #include "gradcheck.h"
 #include "triad/core/parallel.h"
 #include "triad/kernels/attention.h"
-#include "triad/kernels/crossentropy.h"
 #include "triad/kernels/encoder.h"
 #include "triad/kernels/gelu.h"
 #include "triad/kernels/layernorm.h"
 #include "triad/kernels/linear.h"
+#include "triad/kernels/lm_head.h"
 
 namespace triad {
 namespace {
@@ -129,32 +129,54 @@ TEST_P(Kernels, Encoder) {
   expect_gradient("dwpe", wpe, dwpe, f);
 }
 
-TEST_P(Kernels, CrossEntropy) {
-  const int N = 12, V = 17;
-  Vec logits = random_vector(N * V, 16, 3.0);
+class LmHead : public ::testing::TestWithParam<std::tuple<int, int>> {};  // (V, threads)
+
+TEST_P(LmHead, LossAndGradientsWithAndWithoutKeptLogits) {
+  set_threads(std::get<1>(GetParam()));
+  const int N = 70, C = 6, V = std::get<0>(GetParam());  // V = 4500 spans three vocabulary slices
+  Vec x = random_vector(N * C, 16, 1.0), wte = random_vector(static_cast<size_t>(V) * C, 17, 0.5);
   std::vector<int32_t> targets(N);
-  for (int n = 0; n < N; ++n) targets[n] = (n * 7) % V;
-  Vec losses(N), lse(N);
+  for (int n = 0; n < N; ++n) targets[n] = (n * 997) % V;
+  Vec losses(N), lse(N), logits(static_cast<size_t>(N) * V),
+      slice(static_cast<size_t>(N) * vocab_slice_width(V));
   auto f = [&] {
-    crossentropy_forward(losses.data(), lse.data(), logits.data(), targets.data(), N, V);
+    lm_head_loss(losses.data(), lse.data(), static_cast<const double*>(nullptr), slice.data(), x.data(),
+                 wte.data(), targets.data(), N, C, V);
     double s = 0;
     for (double l : losses) s += l;
     return 0.5 * s;
   };
-  f();
-  // the loss itself against a direct softmax
-  double max = logits[0], sum = 0;
-  for (int v = 0; v < V; ++v) max = std::max(max, logits[v]);
-  for (int v = 0; v < V; ++v) sum += std::exp(logits[v] - max);
-  EXPECT_NEAR(losses[0], -(logits[targets[0]] - max - std::log(sum)), 1e-12);
-  Vec dlogits(N * V);
-  crossentropy_backward(dlogits.data(), logits.data(), lse.data(), targets.data(), 0.5, N, V);
-  expect_gradient("dlogits", logits, dlogits, f);
-  f();                    // the checks left lse of a perturbed row behind
-  Vec in_place = logits;  // the in-place form gives the same numbers
-  crossentropy_backward(in_place.data(), in_place.data(), lse.data(), targets.data(), 0.5, N, V);
-  EXPECT_EQ(in_place, dlogits);
+  const double total = f();
+  // The loss against a direct softmax over full logits.
+  lm_head_logits(logits.data(), x.data(), wte.data(), N, C, V);
+  double direct = 0;
+  for (int n = 0; n < N; ++n) {
+    const double* row = logits.data() + static_cast<size_t>(n) * V;
+    double max = *std::max_element(row, row + V), sum = 0;
+    for (int v = 0; v < V; ++v) sum += std::exp(row[v] - max);
+    direct += 0.5 * (max + std::log(sum) - row[targets[n]]);
+  }
+  EXPECT_NEAR(total, direct, 1e-9);
+  // Kept logits: the same losses to the bit.
+  Vec kept_losses(N), kept_lse(N);
+  lm_head_loss(kept_losses.data(), kept_lse.data(), logits.data(), slice.data(), x.data(), wte.data(),
+               targets.data(), N, C, V);
+  EXPECT_EQ(kept_losses, losses);
+  // Gradients both ways, bit-identical, and against finite differences.
+  Vec dx(x.size(), 0.0), dwte(wte.size(), 0.0), dx2(x.size(), 0.0), dwte2(wte.size(), 0.0);
+  lm_head_backward(dx.data(), dwte.data(), static_cast<double*>(nullptr), slice.data(), x.data(), wte.data(),
+                   targets.data(), lse.data(), 0.5, N, C, V);
+  lm_head_backward(dx2.data(), dwte2.data(), logits.data(), slice.data(), x.data(), wte.data(),
+                   targets.data(), lse.data(), 0.5, N, C, V);
+  EXPECT_EQ(dx, dx2);
+  EXPECT_EQ(dwte, dwte2);
+  expect_gradient("dx", x, dx, f);
+  expect_gradient("dwte", wte, dwte, f, 1e-6, 300);
+  set_threads(1);
 }
+
+INSTANTIATE_TEST_SUITE_P(Kernels, LmHead,
+                         ::testing::Combine(::testing::Values(17, 4500), ::testing::Values(1, 2)));
 
 INSTANTIATE_TEST_SUITE_P(Threads, Kernels, ::testing::Values(1, 2));
 

@@ -216,3 +216,40 @@ TEST(TrainErrors, OneLineErrorsSayWhatAndWhere) {
 
 }  // namespace
 }  // namespace triad
+
+namespace triad {
+namespace {
+
+TEST(TrainRemat, PlansChangeMemoryNotResults) {
+  TempDir dir;
+  ASSERT_EQ(run_triad(train_args(dir / "none", "--steps 6 --eval-every 0")).exit_code, 0);
+  auto r = run_triad(
+      train_args(dir / "opt", "--steps 6 --eval-every 0 --activation-memory 0.6x --replan-every 2"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(losses(dir / "none"), losses(dir / "opt"));
+  EXPECT_EQ(sha256_file_hex(dir / "none/checkpoints/step_000006/model.safetensors"),
+            sha256_file_hex(dir / "opt/checkpoints/step_000006/model.safetensors"));
+  size_t none_peak = 0;
+  for (const auto& m : metrics(dir / "none")) none_peak = m["peak_activation_bytes"];
+  for (const auto& m : metrics(dir / "opt")) {
+    if (!m.contains("loss")) continue;
+    EXPECT_EQ(m["peak_activation_bytes"], m["predicted_peak_activation_bytes"]);
+    EXPECT_LE(m["peak_activation_bytes"].get<double>(), 0.6 * none_peak);
+    EXPECT_TRUE(m.contains("recompute_ms"));
+  }
+  auto plans = read_file(dir / "opt/remat_plan.jsonl");
+  auto first = nlohmann::json::parse(plans.substr(0, plans.find('\n')));
+  EXPECT_EQ(first["planner"], "optimal");
+  EXPECT_EQ(first["step"], 0);
+  EXPECT_EQ(first["dropped"].size(), 2u);  // one list per block
+
+  auto too_small = run_triad(train_args(dir / "small", "--steps 1 --activation-memory 0.01x"));
+  EXPECT_EQ(too_small.exit_code, 2);
+  EXPECT_THAT(too_small.err, HasSubstr("below the minimum any plan needs"));
+  auto named = run_triad(train_args(dir / "named", "--steps 1 --remat selective --activation-memory 0.3x"));
+  EXPECT_EQ(named.exit_code, 2);
+  EXPECT_THAT(named.err, HasSubstr("--remat selective needs"));
+}
+
+}  // namespace
+}  // namespace triad

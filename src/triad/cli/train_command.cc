@@ -98,6 +98,20 @@ Runner add_train_command(CLI::App& root) {
   cmd->add_option("--threads", o->threads,
                   "Threads for every kernel (OpenMP; BLAS runs single-threaded inside them)")
       ->check(CLI::PositiveNumber);
+  cmd->add_option(
+         "--remat", o->remat.planner,
+         "Activation rematerialization: none, full, sqrt, selective, greedy or optimal (default: optimal "
+         "with --activation-memory, else none)")
+      ->check(CLI::IsMember({"none", "full", "sqrt", "selective", "greedy", "optimal"}))
+      ->group("Memory");
+  cmd->add_option(
+         "--activation-memory", o->remat.budget,
+         "Budget for activation memory: a size (512MiB, 2GiB) or a fraction of what no remat needs (0.5x)")
+      ->type_name("SIZE")
+      ->group("Memory");
+  cmd->add_option("--replan-every", o->remat.replan_every,
+                  "Also re-plan every N steps (plans follow measured recompute costs anyway)")
+      ->group("Memory");
   cmd->add_option("--sample-prompt", o->sample_prompt,
                   "Prompt for the sample printed at the end (empty: no sample)");
   cmd->add_option("--sample-tokens", o->sample_tokens, "Tokens to generate for that sample");

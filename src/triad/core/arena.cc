@@ -32,6 +32,8 @@ const char* act_name(Act kind) {
       return "lnf";
     case Act::kLogits:
       return "logits";
+    case Act::kLogitsSlice:
+      return "logits_slice";
     case Act::kLoss:
       return "loss";
     case Act::kScratch:

@@ -28,11 +28,12 @@ enum class Act : uint8_t {
   kGelu,      // GELU output                             (B, T, 4C)
   kBlockOut,  // block output = next block's input       (B, T, C)
   // whole model (block = -1)
-  kEmbed,    // token + position embedding = block 0's input (B, T, C)
-  kLnf,      // final LayerNorm output + mean, rstd     (B, T, C) + 2 (B, T)
-  kLogits,   // logits, then their gradient in place    (B, T, V)
-  kLoss,     // per-position losses and logsumexp       2 (B, T)
-  kScratch,  // gradient buffers of the backward
+  kEmbed,        // token + position embedding = block 0's input (B, T, C)
+  kLnf,          // final LayerNorm output + mean, rstd     (B, T, C) + 2 (B, T)
+  kLogits,       // logits (the backward turns them into their gradient)  (B, T, V)
+  kLogitsSlice,  // one vocabulary slice of the logits when they are not kept  (B, T, 2048)
+  kLoss,         // per-position losses and logsumexp       2 (B, T)
+  kScratch,      // gradient buffers of the backward
   kCount
 };
 const char* act_name(Act kind);

@@ -7,11 +7,11 @@
 #include "triad/core/error.h"
 #include "triad/core/rng.h"
 #include "triad/kernels/attention.h"
-#include "triad/kernels/crossentropy.h"
 #include "triad/kernels/encoder.h"
 #include "triad/kernels/gelu.h"
 #include "triad/kernels/layernorm.h"
 #include "triad/kernels/linear.h"
+#include "triad/kernels/lm_head.h"
 #include "triad/kernels/residual.h"
 
 namespace triad {
@@ -37,6 +37,8 @@ size_t unit_elements(const GptConfig& c, int B, int T, Act kind) {
       return 4 * BTC;
     case Act::kLogits:
       return BT * c.vocab;
+    case Act::kLogitsSlice:
+      return BT * static_cast<size_t>(vocab_slice_width(c.vocab));
     case Act::kLoss:
       return 2 * BT;  // losses, logsumexp
     case Act::kScratch:
@@ -136,13 +138,17 @@ void Gpt<Real>::compute_unit(int l, Act kind) {
                           w_.lnf_b, M, C);
         return;
       case Act::kLogits:
-        linear_forward(out, unit(-1, Act::kLnf), w_.wte, static_cast<const Real*>(nullptr), M, C, V);
+        lm_head_logits(out, unit(-1, Act::kLnf), w_.wte, M, C, V);
         return;
-      case Act::kLoss:
-        crossentropy_forward(out, out + BT, unit(-1, Act::kLogits), targets_.data(), M, V);
+      case Act::kLoss: {
+        // Without kept logits the loss computes them slice by slice: that time is the logits' cost.
+        double seconds = lm_head_loss(out, out + BT, unit(-1, Act::kLogits), unit(-1, Act::kLogitsSlice),
+                                      unit(-1, Act::kLnf), w_.wte, targets_.data(), M, C, V);
+        if (seconds > 0) unit_seconds_[0][static_cast<size_t>(Act::kLogits)] = seconds;
         return;
+      }
       default:
-        return;  // kScratch: a buffer, nothing to compute
+        return;  // kScratch, kLogitsSlice: buffers, nothing to compute
     }
   }
   const BlockTensors<Real>& w = w_.blocks[l];
@@ -229,12 +235,13 @@ void Gpt<Real>::head_backward() {
   const int M = static_cast<int>(BT);
   Real* scratch = unit(-1, Act::kScratch);
   Real *dC = scratch, *dres = scratch + 9 * BTC;
-  // dlogits in place of the logits, then through the tied embedding and the final LayerNorm.
-  Real* logits = unit(-1, Act::kLogits);
-  crossentropy_backward(logits, logits, unit(-1, Act::kLoss) + BT, targets_.data(), loss_scale_, M, V);
+  // Through the LM head (tied embedding) — recomputing logit slices if they were not kept — and the final
+  // LayerNorm.
   Real* lnf = unit(-1, Act::kLnf);
   std::memset(dC, 0, BTC * sizeof(Real));
-  linear_backward(dC, g_.wte, static_cast<Real*>(nullptr), logits, lnf, w_.wte, M, C, V);
+  recompute_seconds_ +=
+      lm_head_backward(dC, g_.wte, unit(-1, Act::kLogits), unit(-1, Act::kLogitsSlice), lnf, w_.wte,
+                       targets_.data(), unit(-1, Act::kLoss) + BT, loss_scale_, M, C, V);
   std::memset(dres, 0, BTC * sizeof(Real));
   layernorm_backward(dres, g_.lnf_w, g_.lnf_b, dC, unit(L - 1, Act::kBlockOut), w_.lnf_w, lnf + BTC,
                      lnf + BTC + BT, M, C);

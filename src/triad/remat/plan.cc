@@ -3,7 +3,7 @@
 namespace triad {
 
 bool RematPlan::keeps(int block, Act kind) const {
-  if (block < 0) return true;  // embedding and head units are not planned
+  if (block < 0) return kind != Act::kLogits || keep_logits;
   if (kind == Act::kBlockOut && block == layers() - 1) return true;
   return (keep[static_cast<size_t>(block)] & unit_bit(kind)) != 0;
 }
@@ -13,7 +13,7 @@ void RematPlan::normalize() {
 }
 
 int RematPlan::dropped_units() const {
-  int n = 0;
+  int n = keep_logits ? 0 : 1;
   for (int l = 0; l < layers(); ++l) {
     for (Act kind : kBlockUnits) n += !keeps(l, kind);
   }

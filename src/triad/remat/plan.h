@@ -2,8 +2,9 @@
 // A rematerialisation plan: per transformer block, which activation units the forward keeps for the backward
 // (bit set) and which it drops, to be recomputed just before the block's backward (paper Eq. 8: z = 1 store,
 // z = 0 recompute). Units are the arena's per-block kinds, ln1 ... gelu and block_out (the next block's
-// input). The last block's output is always kept (the final LayerNorm's backward reads it), and so is the
-// embedding (block 0's input).
+// input), and the logits: dropped, the LM head computes the loss one vocabulary slice at a time and the
+// backward recomputes each slice. The last block's output is always kept (the final LayerNorm's backward
+// reads it), and so is the embedding (block 0's input).
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
@@ -25,6 +26,7 @@ inline uint16_t unit_bit(Act kind) {
 
 struct RematPlan {
   std::vector<uint16_t> keep;  // per block, bit unit_bit(kind) set = stored
+  bool keep_logits = true;
 
   static RematPlan keep_all(int layers) {
     return {std::vector<uint16_t>(static_cast<size_t>(layers), kKeepAll)};

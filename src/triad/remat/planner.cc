@@ -75,10 +75,15 @@ RematPlan greedy_plan(const ActivationProfile& p, size_t budget) {
   std::stable_sort(units.begin(), units.end(),
                    [](const Candidate& a, const Candidate& b) { return a.ratio > b.ratio; });
   RematPlan plan = plan_with(L, 0);
+  plan.keep_logits = false;
   size_t total = 0;
   for (const Candidate& u : units) {
     if (total + p.bytes_of(u.block, u.kind) <= m_max) {
-      plan.keep[static_cast<size_t>(u.block)] |= unit_bit(u.kind);
+      if (u.block < 0) {
+        plan.keep_logits = true;
+      } else {
+        plan.keep[static_cast<size_t>(u.block)] |= unit_bit(u.kind);
+      }
       total += p.bytes_of(u.block, u.kind);
     }
   }
@@ -95,7 +100,7 @@ RematPlan greedy_plan(const ActivationProfile& p, size_t budget) {
 // outputs of earlier blocks); within a segment, each earlier block j also holds, from the moment block b's
 // backward rebuilt its output, R_j (its dropped units on the way to its output) and the output O_j itself.
 //   backward of block l:     P(l) + Σ_{j=a..l-1} (R_j + O_j) + F_l + scratch      F_l: every unit it reads
-//   backward of the head:    P(L) + head units + scratch
+//   backward of the head:    P(L) + lnf + loss + (logits, or one vocabulary slice of them) + scratch
 // The forward of block l holds at most P(l) + F_l + O_l (+ O_{l-1}, its input, inside a segment, where the
 // backward term already counts it), so it never exceeds the backward as long as the scratch is at least one
 // block output — true by construction (10 B·T·C against B·T·C); make_plan() checks it.
@@ -234,8 +239,10 @@ struct Dp {
     auto up = [grain](size_t bytes) -> uint64_t { return (bytes + grain - 1) / grain; };
     const uint64_t M = budget / grain;
     const uint64_t scratch = up(p.bytes_of(-1, Act::kScratch));
-    const uint64_t head =
-        up(p.bytes_of(-1, Act::kLnf)) + up(p.bytes_of(-1, Act::kLogits)) + up(p.bytes_of(-1, Act::kLoss));
+    // The head's backward keeps the logits or one slice of them (then recomputed, at the logits' time).
+    const uint64_t head_base = up(p.bytes_of(-1, Act::kLnf)) + up(p.bytes_of(-1, Act::kLoss));
+    const uint64_t head_kept = head_base + up(p.bytes_of(-1, Act::kLogits));
+    const uint64_t head_sliced = head_base + up(p.bytes_of(-1, Act::kLogitsSlice));
     // lists[l][0]: block l starts a segment; lists[l][1]: block l's input was dropped.
     std::vector<std::array<std::vector<Entry>, 2>> lists(static_cast<size_t>(L) + 1);
     const uint64_t embed = up(p.bytes_of(-1, Act::kEmbed));
@@ -276,13 +283,23 @@ struct Dp {
     }
     const std::vector<Entry>& ends = lists[static_cast<size_t>(L)][0];
     int best = -1;
+    bool best_keeps_logits = true;
+    double best_seconds = 0;
     for (int i = 0; i < static_cast<int>(ends.size()); ++i) {
       const Entry& e = ends[static_cast<size_t>(i)];
-      if (e.stored + head + scratch > M) continue;  // the head's backward
-      if (best < 0 || e.seconds < ends[static_cast<size_t>(best)].seconds) best = i;
+      for (bool keep_logits : {true, false}) {
+        if (e.stored + (keep_logits ? head_kept : head_sliced) + scratch > M)
+          continue;  // the head's backward
+        const double seconds = e.seconds + (keep_logits ? 0.0 : p.seconds_of(-1, Act::kLogits));
+        if (best < 0 || seconds < best_seconds) {
+          best = i;
+          best_seconds = seconds;
+          best_keeps_logits = keep_logits;
+        }
+      }
     }
     if (best < 0) return {};
-    RematPlan plan{std::vector<uint16_t>(static_cast<size_t>(L), 0)};
+    RematPlan plan{std::vector<uint16_t>(static_cast<size_t>(L), 0), best_keeps_logits};
     int list = 0, index = best;
     for (int l = L; l >= 1; --l) {
       const Entry& e = lists[static_cast<size_t>(l)][static_cast<size_t>(list)][static_cast<size_t>(index)];
@@ -302,7 +319,7 @@ ActivationProfile ActivationProfile::for_shape(const GptConfig& config, int B, i
   p.layers = config.layers;
   p.bytes.assign(static_cast<size_t>(config.layers) + 1, {});
   p.seconds.assign(static_cast<size_t>(config.layers) + 1, {});
-  for (Act k : {Act::kEmbed, Act::kLnf, Act::kLogits, Act::kLoss, Act::kScratch}) {
+  for (Act k : {Act::kEmbed, Act::kLnf, Act::kLogits, Act::kLogitsSlice, Act::kLoss, Act::kScratch}) {
     p.bytes[0][static_cast<size_t>(k)] = round_up(unit_elements(config, B, T, k) * sizeof(float));
   }
   for (int l = 0; l < config.layers; ++l) {

@@ -97,8 +97,14 @@ void StepSchedule::forward(StepEvents& events, bool with_loss) {
     }
   }
   compute(events, -1, Act::kLnf, false);
-  compute(events, -1, Act::kLogits, false);
-  if (with_loss) compute(events, -1, Act::kLoss, false);
+  if (!with_loss || plan_.keep_logits) {
+    compute(events, -1, Act::kLogits, false);
+    if (with_loss) compute(events, -1, Act::kLoss, false);
+  } else {  // the loss runs the LM head slice by slice
+    compute(events, -1, Act::kLogitsSlice, false);
+    compute(events, -1, Act::kLoss, false);
+    release(events, -1, Act::kLogitsSlice);
+  }
 }
 
 void StepSchedule::materialize(StepEvents& events, int block, Act kind) {
@@ -110,7 +116,10 @@ void StepSchedule::materialize(StepEvents& events, int block, Act kind) {
 
 void StepSchedule::backward(StepEvents& events) {
   compute(events, -1, Act::kScratch, false);
+  if (!live(-1, Act::kLogits))
+    compute(events, -1, Act::kLogitsSlice, true);  // the head recomputes its slices
   events.head_backward();
+  release(events, -1, Act::kLogitsSlice);
   release(events, -1, Act::kLoss);
   release(events, -1, Act::kLogits);
   release(events, -1, Act::kLnf);

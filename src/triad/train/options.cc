@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "triad/core/error.h"
+#include "triad/remat/planner.h"
 
 namespace triad {
 
@@ -20,6 +21,8 @@ void TrainOptions::validate() const {
   if (eval_every < 0 || ckpt_every < 0) fail_usage("--eval-every and --ckpt-every must not be negative");
   if (keep_ckpts < 1) fail_usage("--keep-ckpts must be at least 1, got {}", keep_ckpts);
   if (threads < 1) fail_usage("--threads must be at least 1, got {}", threads);
+  if (!remat.planner.empty()) parse_planner(remat.planner);
+  if (remat.replan_every < 0) fail_usage("--replan-every must not be negative, got {}", remat.replan_every);
 }
 
 nlohmann::json TrainOptions::to_json() const {
@@ -43,6 +46,9 @@ nlohmann::json TrainOptions::to_json() const {
           {"keep_ckpts", keep_ckpts},
           {"log_every", log_every},
           {"threads", threads},
+          {"remat", remat.planner},
+          {"activation_memory", remat.budget},
+          {"replan_every", remat.replan_every},
           {"sample_prompt", sample_prompt},
           {"sample_tokens", sample_tokens}};
 }
@@ -70,6 +76,9 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& j, const std::string&
     o.keep_ckpts = j.at("keep_ckpts");
     o.log_every = j.at("log_every");
     o.threads = j.at("threads");
+    o.remat.planner = j.at("remat");
+    o.remat.budget = j.at("activation_memory");
+    o.remat.replan_every = j.at("replan_every");
     o.sample_prompt = j.at("sample_prompt");
     o.sample_tokens = j.at("sample_tokens");
   } catch (const nlohmann::json::exception& e) {

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "triad/model/config.h"
+#include "triad/remat/controller.h"
 
 namespace triad {
 
@@ -30,6 +31,7 @@ struct TrainOptions {
   int keep_ckpts = 3;
   int log_every = 10;
   int threads = 1;
+  RematOptions remat;                 // --remat, --activation-memory, --replan-every
   std::string sample_prompt = "The";  // printed with a generated continuation at the end; empty: none
   int sample_tokens = 48;
 

@@ -49,12 +49,21 @@ struct Trainer::Impl {
   std::unique_ptr<Sampler> sampler;
   std::string data_manifest_sha256;
   std::vector<int32_t> windows, inputs, targets;
+  std::unique_ptr<RematController> remat;
   double ema_step_seconds = 0;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 };
 
 Trainer::Trainer(TrainOptions options) : options_(std::move(options)) {}
 Trainer::~Trainer() = default;
+
+void Trainer::start_remat() {
+  if (!options_.remat.active()) return;
+  impl_->remat = std::make_unique<RematController>(
+      impl_->model, options_.remat, options_.micro_batch(), options_.model.seq_len,
+      (fs::path(run_dir()) / "remat_plan.jsonl").string(), state_.step);
+  log_info("{}", impl_->remat->summary());
+}
 
 void Trainer::open_data() {
   const std::string manifest_path = (fs::path(options_.data_dir) / "manifest.json").string();
@@ -108,6 +117,7 @@ std::unique_ptr<Trainer> Trainer::start(const TrainOptions& given, bool force) {
   t->impl_ = std::make_unique<Impl>(options.model);
   t->open_data();
   t->impl_->model.init_weights(options.seed);
+  t->start_remat();
   write_file_atomic((fs::path(options.out_dir) / "tokenizer.model").string(),
                     read_file((fs::path(options.data_dir) / "tokenizer.model").string()));
   nlohmann::json run = {{"format", "triad-run"},
@@ -155,6 +165,9 @@ std::unique_ptr<Trainer> Trainer::resume(const ResumeRequest& request) {
   take("eval_batches", &options.eval_batches);
   take("sample_prompt", &options.sample_prompt);
   take("sample_tokens", &options.sample_tokens);
+  take("remat", &options.remat.planner);
+  take("activation_memory", &options.remat.budget);
+  take("replan_every", &options.remat.replan_every);
   if (request.steps > 0) options.steps = request.steps;
   options.out_dir = request.run_dir;
   options.validate();
@@ -171,6 +184,7 @@ std::unique_ptr<Trainer> Trainer::resume(const ResumeRequest& request) {
   t->state_ = manifest.state;
   t->impl_->sampler->restore(manifest.state.sampler);
   t->last_checkpoint_ = dir;
+  t->start_remat();
   log_info("resuming {} from {} (step {} of {})", request.run_dir, dir, t->state_.step, options.steps);
   return t;
 }
@@ -199,12 +213,13 @@ void Trainer::train_step() {
   s.sampler->next_batch(B, s.windows.data());
   split_windows(s.windows.data(), B, T, s.inputs.data(), s.targets.data());
   model.zero_grads();
-  double loss = 0;
+  double loss = 0, recompute = 0;
   const float scale = 1.0f / static_cast<float>(static_cast<size_t>(B) * T);
   for (int k = 0; k < K; ++k) {
     const size_t offset = static_cast<size_t>(k) * mb * T;
     loss += model.forward(s.inputs.data() + offset, s.targets.data() + offset, mb, T) / K;
     model.backward(scale);
+    recompute += model.recompute_seconds();
   }
   const double norm = global_norm(model.grads(), model.num_params());
   const int step = state_.step + 1;
@@ -232,6 +247,7 @@ void Trainer::train_step() {
                            {"step_ms", seconds * 1e3},
                            {"peak_activation_bytes", model.arena().peak_bytes()},
                            {"peak_rss_bytes", peak_rss_bytes()}};
+  if (s.remat) s.remat->after_step(step, recompute, &record);
   notify([&](TrainObserver& o) { o.on_step(*this, record); });
   const bool last = step == options_.steps;
   if (!quiet() && (step == 1 || last || (options_.log_every > 0 && step % options_.log_every == 0))) {

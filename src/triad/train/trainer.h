@@ -59,6 +59,7 @@ class Trainer {
  private:
   Trainer(TrainOptions options);
   void open_data();
+  void start_remat();
   void train_step();
   void run_eval();
   CheckpointInfo checkpoint();

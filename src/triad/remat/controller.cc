@@ -1,0 +1,98 @@
+#include "triad/remat/controller.h"
+
+#include <cmath>
+#include <limits>
+
+#include "triad/core/error.h"
+#include "triad/core/log.h"
+
+namespace triad {
+
+namespace {
+double forward_total(const ActivationProfile& p) {
+  double s = 0;
+  for (const auto& row : p.seconds) {
+    for (double t : row) s += t;
+  }
+  return s;
+}
+}  // namespace
+
+RematController::RematController(Gpt<float>& model, const RematOptions& options, int B, int T,
+                                 const std::string& log_path, int step)
+    : model_(model), options_(options) {
+  kind_ = options.planner.empty() ? (options.budget.empty() ? PlannerKind::kNone : PlannerKind::kOptimal)
+                                  : parse_planner(options.planner);
+  profile_ = ActivationProfile::for_shape(model.config(), B, T);
+  // Profile: one forward that keeps nothing, on a batch of token 0 (the kernels' time does not depend on
+  // the token values).
+  std::vector<int32_t> tokens(static_cast<size_t>(B) * T, 0);
+  model.forward(tokens.data(), tokens.data(), B, T, Gpt<float>::Pass::kInference);
+  model.release_activations();
+  profile_.update_times(model, 1.0);
+  none_peak_ = simulate(RematPlan::keep_all(model.config().layers), profile_).peak_bytes;
+  budget_ =
+      options.budget.empty() ? std::numeric_limits<size_t>::max() : parse_budget(options.budget, none_peak_);
+  log_ = std::fopen(log_path.c_str(), "a");
+  if (!log_) fail("cannot open {}: {}", log_path, errno_text());
+  plan(step, "start");
+}
+
+RematController::~RematController() {
+  if (log_) std::fclose(log_);
+}
+
+void RematController::plan(int step, const char* why) {
+  RematPlan next = make_plan(kind_, profile_, budget_);
+  Prediction pr = simulate(next, profile_);
+  if (!options_.budget.empty() && pr.peak_bytes > budget_) {
+    fail_usage(
+        "--remat {} needs {} of activations at this shape, over the --activation-memory budget of {}; use "
+        "--remat optimal or a larger budget",
+        planner_name(kind_), format_bytes(pr.peak_bytes), format_bytes(budget_));
+  }
+  planned_ = predicted_ = pr;
+  forward_seconds_ = forward_total(profile_);
+  if (next == plan_) return;
+  plan_ = next;
+  model_.set_remat_plan(plan_);
+  nlohmann::json line = {{"step", step},
+                         {"why", why},
+                         {"planner", planner_name(kind_)},
+                         {"budget_bytes", options_.budget.empty() ? 0 : budget_},
+                         {"predicted_peak_bytes", pr.peak_bytes},
+                         {"predicted_recompute_ms", pr.recompute_seconds * 1e3},
+                         {"dropped", plan_.to_json()},
+                         {"logits_recomputed", !plan_.keep_logits}};
+  std::string text = line.dump() + "\n";
+  std::fwrite(text.data(), 1, text.size(), log_);
+  std::fflush(log_);
+}
+
+std::string RematController::summary() const {
+  // A training step costs about three forwards (forward + a backward of twice the work).
+  const double overhead = planned_.recompute_seconds / std::max(1e-12, 3 * forward_seconds_);
+  return fmt::format(
+      "remat {}: budget {}, predicted peak {} ({:.0f}% of {} without remat), {} units recomputed, "
+      "predicted overhead {:.1f}% ({:.1f} ms per micro-batch)",
+      planner_name(kind_), options_.budget.empty() ? "none" : format_bytes(budget_),
+      format_bytes(planned_.peak_bytes), 100.0 * planned_.peak_bytes / none_peak_, format_bytes(none_peak_),
+      plan_.dropped_units(), 100 * overhead, planned_.recompute_seconds * 1e3);
+}
+
+void RematController::after_step(int step, double recompute_seconds, nlohmann::json* record) {
+  profile_.update_times(model_, 0.2);
+  predicted_ = simulate(plan_, profile_);
+  (*record)["predicted_peak_activation_bytes"] = predicted_.peak_bytes;
+  (*record)["recompute_ms"] = recompute_seconds * 1e3;
+  if (kind_ != PlannerKind::kGreedy && kind_ != PlannerKind::kOptimal) return;
+  const double drift = std::fabs(predicted_.recompute_seconds - planned_.recompute_seconds) /
+                       std::max(1e-9, planned_.recompute_seconds);
+  if (options_.replan_every > 0 && step % options_.replan_every == 0) {
+    plan(step, "every");
+  } else if (drift > 0.25) {
+    plan(step, "drift");
+  }
+}
+
+}  // namespace triad
