@@ -113,6 +113,7 @@ int run(int argc, char** argv) {
     commands.emplace_back(app.get_subcommands({}).back(), std::move(runner));
   };
   add(add_prepare_command);
+  add(add_probe_command);
 
   try {
     try {
