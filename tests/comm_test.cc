@@ -95,6 +95,31 @@ TEST(CommKernels, TopKSelectsTheLargestMagnitudesInIndexOrder) {
   for (size_t j = 0; j < 50; ++j) EXPECT_GE(std::fabs(top_value[j]), sorted[49]);
 }
 
+TEST(CommKernels, TopKOnLargeInputsMatchesTheSortedDefinition) {
+  // Large inputs take the sampled-threshold path; coarse values make many ties at the threshold.
+  const size_t n = 200003;
+  for (float step : {0.0f, 0.01f}) {
+    std::vector<float> x = values(n, 6, 1.0f);
+    if (step > 0) {
+      for (float& v : x) v = std::round(v / step) * step;
+    }
+    for (size_t k : {size_t(1), size_t(2000), size_t(12000)}) {
+      std::vector<uint32_t> index(k);
+      std::vector<float> value(k), scratch(n);
+      topk_select(x.data(), n, k, index.data(), value.data(), scratch.data());
+      // The definition: stable sort by decreasing magnitude, take k, report in index order.
+      std::vector<uint32_t> order(n);
+      std::iota(order.begin(), order.end(), 0);
+      std::stable_sort(order.begin(), order.end(),
+                       [&](uint32_t a, uint32_t b) { return std::fabs(x[a]) > std::fabs(x[b]); });
+      std::vector<uint32_t> expected(order.begin(), order.begin() + k);
+      std::sort(expected.begin(), expected.end());
+      ASSERT_EQ(index, expected) << "k " << k << " step " << step;
+      for (size_t j = 0; j < k; ++j) ASSERT_EQ(value[j], x[index[j]]);
+    }
+  }
+}
+
 TEST(CommKernels, OrthogonalizeMakesOrthonormalColumns) {
   const size_t rows = 50, cols = 4;
   std::vector<float> p = values(rows * cols, 4, 1.0f);

@@ -80,6 +80,7 @@ struct GradSync::State {
   std::vector<int> queue;
   int done_count = 0;
   bool stop = false;
+  bool finishing = false;  // finish() waits: poll without pausing, nothing else wants the core
   std::exception_ptr error;
   std::thread thread;
 };
@@ -199,7 +200,8 @@ void GradSync::State::build_codecs() {
     } else {
       codec = make_codec(specs[b], range, context.dup_comm(context.comm()), options.codec_options, tag);
     }
-    codec_names.push_back(specs[b].name());
+    // With one node, --hierarchical has no inter-node hop for the codec to act on.
+    codec_names.push_back(options.hierarchical && context.node_count() == 1 ? "none" : specs[b].name());
     buckets[b].codec = std::move(codec);
   }
 }
@@ -250,14 +252,17 @@ void GradSync::State::progress_loop() {
       return;
     }
     moved |= !finished.empty();
-    if (!moved && options.poll_us > 0)
-      std::this_thread::sleep_for(std::chrono::microseconds(options.poll_us));
     lock.lock();
     starting.clear();
     for (int b : finished) buckets[b].state = BucketState::kDone;
     done_count += static_cast<int>(finished.size());
     if (!finished.empty()) all_done.notify_all();
     finished.clear();
+    // While the backward computes, leave it the core between polls; finish() or a new bucket ends the pause.
+    if (!moved && !active.empty() && !finishing && options.poll_us > 0) {
+      wake.wait_for(lock, std::chrono::microseconds(options.poll_us),
+                    [&] { return stop || finishing || !queue.empty(); });
+    }
   }
 }
 
@@ -312,6 +317,8 @@ void GradSync::finish() {
     }
   } else if (s.context.world() > 1) {
     std::unique_lock<std::mutex> lock(s.mutex);
+    s.finishing = true;
+    s.wake.notify_one();
     while (s.done_count < total && !s.error) {
       s.all_done.wait_for(lock, std::chrono::milliseconds(10));
       double waited = ms_between(finish_start, Clock::now()) / 1e3;
@@ -321,6 +328,7 @@ void GradSync::finish() {
         s.context.fail_timeout(message, waited);
       }
     }
+    s.finishing = false;
     if (s.error) std::rethrow_exception(s.error);
   }
   s.record_stats(finish_start);

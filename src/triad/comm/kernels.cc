@@ -7,6 +7,7 @@
 #include <cstring>
 #include <functional>
 #include <limits>
+#include <vector>
 
 namespace triad::comm {
 
@@ -40,6 +41,32 @@ float from_half(uint16_t bits) {
   return static_cast<float>(h);
 }
 #endif
+
+float magnitude(float v) {
+  return std::isnan(v) ? std::numeric_limits<float>::infinity() : std::fabs(v);
+}
+
+// The k largest magnitudes among x[at(0)], x[at(1)], ..., x[at(m - 1)] (at increasing), in that order; ties
+// at the threshold go to the earliest. scratch holds m floats.
+template <typename At>
+void select_among(const float* x, size_t m, At at, size_t k, uint32_t* index, float* value, float* scratch) {
+  for (size_t j = 0; j < m; ++j) scratch[j] = magnitude(x[at(j)]);
+  std::nth_element(scratch, scratch + (k - 1), scratch + m, std::greater<float>());
+  float threshold = scratch[k - 1];
+  size_t above = 0;
+  for (size_t j = 0; j < m; ++j) above += magnitude(x[at(j)]) > threshold;
+  size_t ties = k - above, taken = 0;
+  for (size_t j = 0; j < m && taken < k; ++j) {
+    uint32_t i = at(j);
+    float a = magnitude(x[i]);
+    if (a > threshold || (a == threshold && ties > 0)) {
+      if (a == threshold) --ties;
+      index[taken] = i;
+      value[taken] = x[i];
+      ++taken;
+    }
+  }
+}
 
 }  // namespace
 
@@ -134,26 +161,28 @@ void int8_decode_add(const uint8_t* in, size_t n, size_t chunk, float* acc) {
 void topk_select(const float* x, size_t n, size_t k, uint32_t* index, float* value, float* scratch) {
   k = std::min(k, n);
   if (k == 0) return;
-  constexpr float kInf = std::numeric_limits<float>::infinity();
-  for (size_t i = 0; i < n; ++i) scratch[i] = std::isnan(x[i]) ? kInf : std::fabs(x[i]);
-  // The k-th largest magnitude; everything above it is taken, then ties in index order until k.
-  std::nth_element(scratch, scratch + (k - 1), scratch + n, std::greater<float>());
-  float threshold = scratch[k - 1];
-  size_t above = 0;
-  for (size_t i = 0; i < n; ++i) {
-    float a = std::isnan(x[i]) ? kInf : std::fabs(x[i]);
-    above += a > threshold;
-  }
-  size_t ties = k - above, taken = 0;
-  for (size_t i = 0; i < n && taken < k; ++i) {
-    float a = std::isnan(x[i]) ? kInf : std::fabs(x[i]);
-    if (a > threshold || (a == threshold && ties > 0)) {
-      if (a == threshold) --ties;
-      index[taken] = static_cast<uint32_t>(i);
-      value[taken] = x[i];
-      ++taken;
+  if (n >= (1 << 16) && k <= n / 16) {
+    // A threshold from every 64th magnitude, low enough that about 1.5 k + 512 entries pass it; when at
+    // least k do, they hold the whole answer (ties included) and the exact selection runs on them alone.
+    constexpr size_t kStride = 64;
+    size_t samples = n / kStride;
+    for (size_t j = 0; j < samples; ++j) scratch[j] = magnitude(x[j * kStride]);
+    size_t rank = std::min(samples - 1, static_cast<size_t>(1.5 * k / kStride) + 8);
+    std::nth_element(scratch, scratch + rank, scratch + samples, std::greater<float>());
+    float low = scratch[rank];
+    std::vector<uint32_t> candidates;
+    candidates.reserve(2 * k + 1024);
+    for (size_t i = 0; i < n; ++i) {
+      if (magnitude(x[i]) >= low) candidates.push_back(static_cast<uint32_t>(i));
+    }
+    if (candidates.size() >= k) {
+      select_among(
+          x, candidates.size(), [&](size_t j) { return candidates[j]; }, k, index, value, scratch);
+      return;
     }
   }
+  select_among(
+      x, n, [](size_t j) { return static_cast<uint32_t>(j); }, k, index, value, scratch);
 }
 
 void orthogonalize(float* p, size_t rows, size_t cols) {
