@@ -89,11 +89,35 @@ size_t powersgd_matrix_floats(const GradRange& bucket, int rank) {
 
 // ---------------------------------------------------------------------------------------------------------
 
-class NoneCodec : public Codec {
+// What the flat codecs share: the spec, the bucket, the communicator, the request in flight.
+class FlatCodec : public Codec {
  public:
-  NoneCodec(const GradRange& bucket, MPI_Comm comm) : bucket_(bucket), comm_(comm), ranks_(comm_size(comm)) {}
+  FlatCodec(const CodecSpec& spec, const GradRange& bucket, MPI_Comm comm, const CodecOptions& options)
+      : spec_(spec),
+        bucket_(bucket),
+        options_(options),
+        comm_(comm),
+        ranks_(comm_size(comm)),
+        me_(comm_rank(comm)) {}
 
-  std::string name() const override { return "none"; }
+  std::string name() const override { return spec_.name(); }
+  std::vector<Transfer> transfers(int64_t step) const override {
+    return codec_transfers(spec_, bucket_, ranks_, options_, step);
+  }
+
+ protected:
+  CodecSpec spec_;
+  GradRange bucket_;
+  CodecOptions options_;
+  MPI_Comm comm_;
+  int ranks_, me_;
+  float* data_ = nullptr;
+  MPI_Request request_ = MPI_REQUEST_NULL;
+};
+
+class NoneCodec : public FlatCodec {
+ public:
+  using FlatCodec::FlatCodec;
 
   void start(float* data, int64_t) override {
     data_ = data;
@@ -107,39 +131,21 @@ class NoneCodec : public Codec {
     scale(data_, bucket_.count, 1.0f / ranks_);
     return true;
   }
-
-  std::vector<Transfer> transfers(int64_t step) const override {
-    return codec_transfers(CodecSpec{}, bucket_, ranks_, {}, step);
-  }
-
- private:
-  GradRange bucket_;
-  MPI_Comm comm_;
-  int ranks_;
-  float* data_ = nullptr;
-  MPI_Request request_ = MPI_REQUEST_NULL;
 };
 
 // ---------------------------------------------------------------------------------------------------------
 
-class QuantizedCodec : public Codec {
+class QuantizedCodec : public FlatCodec {
  public:
   QuantizedCodec(const CodecSpec& spec, const GradRange& bucket, MPI_Comm comm, const CodecOptions& options,
                  int tag)
-      : spec_(spec),
+      : FlatCodec(spec, bucket, comm, options),
         int8_(spec.kind == CodecKind::kInt8),
-        bucket_(bucket),
-        options_(options),
-        comm_(comm),
-        ranks_(comm_size(comm)),
-        me_(comm_rank(comm)),
         tag_(tag),
         layout_(int8_, bucket.count, ranks_, options.int8_chunk),
         send_(ranks_ * layout_.slot_bytes),
         receive_(ranks_ * layout_.slot_bytes),
         mean_(layout_.shard) {}
-
-  std::string name() const override { return spec_.name(); }
 
   void start(float* data, int64_t step) override {
     data_ = data;
@@ -172,10 +178,6 @@ class QuantizedCodec : public Codec {
     return true;
   }
 
-  std::vector<Transfer> transfers(int64_t step) const override {
-    return codec_transfers(spec_, bucket_, ranks_, options_, step);
-  }
-
  private:
   size_t begin(int r) const { return std::min(bucket_.count, r * layout_.shard); }
   size_t length(int r) const { return std::min(bucket_.count, (r + 1) * layout_.shard) - begin(r); }
@@ -200,35 +202,21 @@ class QuantizedCodec : public Codec {
     }
   }
 
-  CodecSpec spec_;
   bool int8_;
-  GradRange bucket_;
-  CodecOptions options_;
-  MPI_Comm comm_;
-  int ranks_, me_, tag_;
+  int tag_;
   QuantizedLayout layout_;
   std::vector<uint8_t> send_, receive_;
   std::vector<float> mean_;
-  float* data_ = nullptr;
   int64_t step_ = 0;
   int phase_ = 0;
-  MPI_Request request_ = MPI_REQUEST_NULL;
 };
 
 // ---------------------------------------------------------------------------------------------------------
 
-class TopKCodec : public Codec {
+class TopKCodec : public FlatCodec {
  public:
   TopKCodec(const CodecSpec& spec, const GradRange& bucket, MPI_Comm comm, const CodecOptions& options)
-      : spec_(spec),
-        bucket_(bucket),
-        options_(options),
-        comm_(comm),
-        ranks_(comm_size(comm)),
-        residual_(bucket.count, 0.0f),
-        scratch_(bucket.count) {}
-
-  std::string name() const override { return spec_.name(); }
+      : FlatCodec(spec, bucket, comm, options), residual_(bucket.count, 0.0f), scratch_(bucket.count) {}
 
   void start(float* data, int64_t step) override {
     data_ = data;
@@ -259,10 +247,6 @@ class TopKCodec : public Codec {
     return true;
   }
 
-  std::vector<Transfer> transfers(int64_t step) const override {
-    return codec_transfers(spec_, bucket_, ranks_, options_, step);
-  }
-
   std::vector<float> save_state() const override { return residual_; }
   void load_state(const std::vector<float>& state) override {
     if (state.size() != residual_.size()) {
@@ -277,31 +261,18 @@ class TopKCodec : public Codec {
     float value;
   };
 
-  CodecSpec spec_;
-  GradRange bucket_;
-  CodecOptions options_;
-  MPI_Comm comm_;
-  int ranks_;
   std::vector<float> residual_, scratch_, value_;
   std::vector<uint32_t> index_;
   std::vector<Pair> send_, receive_;
-  float* data_ = nullptr;
-  MPI_Request request_ = MPI_REQUEST_NULL;
 };
 
 // ---------------------------------------------------------------------------------------------------------
 
-class PowerSgdCodec : public Codec {
+class PowerSgdCodec : public FlatCodec {
  public:
   PowerSgdCodec(const CodecSpec& spec, const GradRange& bucket, MPI_Comm comm, const CodecOptions& options,
                 int tag)
-      : spec_(spec),
-        bucket_(bucket),
-        options_(options),
-        comm_(comm),
-        ranks_(comm_size(comm)),
-        r_(spec.rank),
-        residual_(bucket.count, 0.0f) {
+      : FlatCodec(spec, bucket, comm, options), r_(spec.rank), residual_(bucket.count, 0.0f) {
     std::vector<Matrix> matrices = bucket.matrices;
     std::sort(matrices.begin(), matrices.end(),
               [](const Matrix& a, const Matrix& b) { return a.offset < b.offset; });
@@ -333,8 +304,6 @@ class PowerSgdCodec : public Codec {
       if (i + 1 < q_.size()) q_[i + 1] = static_cast<float>(radius * std::sin(2 * M_PI * u2));
     }
   }
-
-  std::string name() const override { return spec_.name(); }
 
   void start(float* data, int64_t) override {
     data_ = data;
@@ -383,10 +352,6 @@ class PowerSgdCodec : public Codec {
     return true;
   }
 
-  std::vector<Transfer> transfers(int64_t step) const override {
-    return codec_transfers(spec_, bucket_, ranks_, options_, step);
-  }
-
   // The residual of the bucket, then Q (the warm start).
   std::vector<float> save_state() const override {
     std::vector<float> state = residual_;
@@ -413,18 +378,12 @@ class PowerSgdCodec : public Codec {
   }
   float* p(const Factor& f) { return p_.data() + raw_floats_ + f.p; }
 
-  CodecSpec spec_;
-  GradRange bucket_;
-  CodecOptions options_;
-  MPI_Comm comm_;
-  int ranks_, r_;
+  int r_;
   std::vector<Factor> factors_;
   std::vector<std::pair<size_t, size_t>> raw_;  // bucket-relative ranges sent uncompressed
   size_t raw_floats_ = 0;
   std::vector<float> residual_, p_, q_;
-  float* data_ = nullptr;
   int phase_ = 0;
-  MPI_Request request_ = MPI_REQUEST_NULL;
 };
 
 // ---------------------------------------------------------------------------------------------------------
@@ -711,7 +670,7 @@ std::unique_ptr<Codec> make_codec(const CodecSpec& spec, const GradRange& bucket
   if (options.int8_chunk == 0) fail_usage("--int8-chunk must be positive");
   switch (spec.kind) {
     case CodecKind::kNone:
-      return std::make_unique<NoneCodec>(bucket, comm);
+      return std::make_unique<NoneCodec>(spec, bucket, comm, options);
     case CodecKind::kFp16:
     case CodecKind::kInt8:
       return std::make_unique<QuantizedCodec>(spec, bucket, comm, options, tag);

@@ -90,13 +90,8 @@ void fp16_encode(const float* x, size_t n, uint16_t* out) {
 }
 
 void fp16_decode(const uint16_t* in, size_t n, float* out) {
-  size_t i = 0;
-#if defined(__F16C__) && defined(__AVX__)
-  for (; i + 8 <= n; i += 8) {
-    _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(in + i))));
-  }
-#endif
-  for (; i < n; ++i) out[i] = from_half(in[i]);
+  std::fill(out, out + n, 0.0f);
+  fp16_decode_add(in, n, out);
 }
 
 void fp16_decode_add(const uint16_t* in, size_t n, float* acc) {

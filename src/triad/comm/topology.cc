@@ -93,20 +93,26 @@ double bandwidth_MBps(Context& context, int from, int to, const ProbeOptions& op
   return 0;
 }
 
-double sgemm_gflops(int n) {
-  std::vector<float> a(size_t(n) * n, 0.5f), b(size_t(n) * n, 0.25f), c(size_t(n) * n);
-  auto run = [&] {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f,
-                c.data(), n);
-  };
-  run();
-  int reps = 0;
+// Seconds per call of body, after one untimed call, over at least `budget` seconds.
+template <typename Body>
+double seconds_per_call(double budget, Body&& body) {
+  body();
+  int calls = 0;
   Clock::time_point start = Clock::now();
   do {
-    run();
-    ++reps;
-  } while (seconds_since(start) < 0.2);
-  return 2.0 * n * n * n * reps / seconds_since(start) / 1e9;
+    body();
+    ++calls;
+  } while (seconds_since(start) < budget);
+  return seconds_since(start) / calls;
+}
+
+double sgemm_gflops(int n) {
+  std::vector<float> a(size_t(n) * n, 0.5f), b(size_t(n) * n, 0.25f), c(size_t(n) * n);
+  double seconds = seconds_per_call(0.2, [&] {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f,
+                c.data(), n);
+  });
+  return 2.0 * n * n * n / seconds / 1e9;
 }
 
 // Encode + decode time per float of each codec's arithmetic (top-K: selecting 1 % and scattering it back).
@@ -118,16 +124,7 @@ std::map<std::string, double> codec_ns_per_float(size_t n) {
   size_t k = std::max<size_t>(1, n / 100);
   std::vector<uint32_t> index(k);
   std::vector<float> value(k);
-  auto time_ns = [&](auto&& body) {
-    body();
-    int reps = 0;
-    Clock::time_point start = Clock::now();
-    do {
-      body();
-      ++reps;
-    } while (seconds_since(start) < 0.05);
-    return seconds_since(start) * 1e9 / reps / n;
-  };
+  auto time_ns = [&](auto&& body) { return seconds_per_call(0.05, body) * 1e9 / n; };
   return {
       {"fp16", time_ns([&] {
          fp16_encode(x.data(), n, half.data());
