@@ -436,8 +436,8 @@ TEST(CommAuto, PicksCompressionOnSlowLinksAndAllRanksAgree) {
   Topology slow;
   slow.world = ctx().world();
   for (int r = 0; r < slow.world; ++r) {
-    slow.ranks.push_back(
-        RankInfo{"host", r / ctx().node_size(), 50, {{"fp16", 0.2}, {"int8", 0.7}, {"topk", 9}}});
+    slow.ranks.push_back(RankInfo{
+        "host", r / ctx().node_size(), 50, {{"fp16", 0.2}, {"int8", 0.7}, {"topk", 1}, {"powersgd", 1}}});
   }
   slow.latency_us.assign(slow.world, std::vector<double>(slow.world, 1000));      // 1 ms
   slow.bandwidth_MBps.assign(slow.world, std::vector<double>(slow.world, 12.5));  // 100 Mbit/s

@@ -203,7 +203,7 @@ Topology two_ranks(double bandwidth_MBps, double latency_us) {
   Topology t;
   t.world = 2;
   for (int r = 0; r < 2; ++r)
-    t.ranks.push_back(RankInfo{"h", r, 50, {{"fp16", 0.2}, {"int8", 0.7}, {"topk", 9}}});
+    t.ranks.push_back(RankInfo{"h", r, 50, {{"fp16", 0.2}, {"int8", 0.7}, {"topk", 1}, {"powersgd", 1}}});
   t.latency_us = {{0, latency_us}, {latency_us, 0}};
   t.bandwidth_MBps = {{0, bandwidth_MBps}, {bandwidth_MBps, 0}};
   return t;

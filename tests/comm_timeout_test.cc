@@ -75,7 +75,7 @@ TEST(CommProbe, WritesTheTopologyAndPredictions) {
     EXPECT_FALSE(rank["host"].get<std::string>().empty());
     EXPECT_EQ(rank["node"], 0);
     EXPECT_GT(rank["sgemm_gflops"].get<double>(), 0);
-    for (const char* codec : {"fp16", "int8", "topk"})
+    for (const char* codec : {"fp16", "int8", "topk", "powersgd"})
       EXPECT_GT(rank["codec_ns_per_float"][codec].get<double>(), 0);
   }
   for (const char* key : {"latency_us", "bandwidth_MBps"}) {

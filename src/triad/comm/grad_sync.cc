@@ -324,6 +324,7 @@ void GradSync::finish() {
       double waited = ms_between(finish_start, Clock::now()) / 1e3;
       if (waited > s.context.timeout_s() && s.done_count < total && !s.error) {
         std::string message = what();
+        s.finishing = false;
         lock.unlock();
         s.context.fail_timeout(message, waited);
       }

@@ -115,7 +115,9 @@ double sgemm_gflops(int n) {
   return 2.0 * n * n * n / seconds / 1e9;
 }
 
-// Encode + decode time per float of each codec's arithmetic (top-K: selecting 1 % and scattering it back).
+// Encode + decode time per float of each codec's arithmetic (top-K: selecting 1 % and scattering it back;
+// PowerSGD: a rank-4 round on a square matrix, error feedback included — its thin products are bound by
+// memory, not by SGEMM's peak).
 std::map<std::string, double> codec_ns_per_float(size_t n) {
   std::vector<float> x(n), y(n), scratch(n);
   for (size_t i = 0; i < n; ++i) x[i] = static_cast<float>(mix64(i) >> 40) * 0x1p-24f - 0.5f;
@@ -125,7 +127,22 @@ std::map<std::string, double> codec_ns_per_float(size_t n) {
   std::vector<uint32_t> index(k);
   std::vector<float> value(k);
   auto time_ns = [&](auto&& body) { return seconds_per_call(0.05, body) * 1e9 / n; };
+  const int rank = 4;
+  const size_t side = static_cast<size_t>(std::sqrt(static_cast<double>(n)));
+  std::vector<float> residual(side * side, 0.0f), p(side * rank), q(side * rank, 0.5f);
+  auto powersgd_round = [&] {
+    for (size_t i = 0; i < side * side; ++i) residual[i] += x[i];
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, side, rank, side, 1.0f, residual.data(), side,
+                q.data(), rank, 0.0f, p.data(), rank);
+    orthogonalize(p.data(), side, rank);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, side, rank, side, 1.0f, residual.data(), side,
+                p.data(), rank, 0.0f, q.data(), rank);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, side, side, rank, 1.0f, p.data(), rank, q.data(),
+                rank, 0.0f, y.data(), side);
+    for (size_t i = 0; i < side * side; ++i) residual[i] -= y[i];
+  };
   return {
+      {"powersgd", seconds_per_call(0.05, powersgd_round) * 1e9 / (side * side)},
       {"fp16", time_ns([&] {
          fp16_encode(x.data(), n, half.data());
          fp16_decode(half.data(), n, y.data());
@@ -234,9 +251,11 @@ Topology probe_topology(Context& context, const ProbeOptions& options) {
 
   // Every rank's compute speed, measured at the same time as training would run them.
   if (context.uses_mpi()) barrier(context, "topology probe");
+  // Each rank's numbers travel as doubles: node index, SGEMM GFLOP/s, then the codecs in kCodecs order.
+  const std::vector<std::string> kCodecs = {"fp16", "int8", "topk", "powersgd"};
   std::map<std::string, double> codec_ns = codec_ns_per_float(options.codec_floats);
-  std::vector<double> mine = {sgemm_gflops(options.gemm_size), codec_ns["fp16"], codec_ns["int8"],
-                              codec_ns["topk"], static_cast<double>(context.node_index())};
+  std::vector<double> mine = {static_cast<double>(context.node_index()), sgemm_gflops(options.gemm_size)};
+  for (const std::string& codec : kCodecs) mine.push_back(codec_ns.at(codec));
   std::vector<double> all(mine.size() * world);
   char host[MPI_MAX_PROCESSOR_NAME] = {};
   std::vector<char> hosts(sizeof(host) * world, 0);
@@ -263,10 +282,11 @@ Topology probe_topology(Context& context, const ProbeOptions& options) {
   }
   for (int r = 0; r < world; ++r) {
     const double* v = &all[r * mine.size()];
-    t.ranks[r] = RankInfo{std::string(&hosts[r * sizeof(host)]),
-                          static_cast<int>(v[4]),
-                          v[0],
-                          {{"fp16", v[1]}, {"int8", v[2]}, {"topk", v[3]}}};
+    RankInfo& info = t.ranks[r];
+    info.host = &hosts[r * sizeof(host)];
+    info.node = static_cast<int>(v[0]);
+    info.sgemm_gflops = v[1];
+    for (size_t c = 0; c < kCodecs.size(); ++c) info.codec_ns_per_float[kCodecs[c]] = v[2 + c];
     for (int c = 0; c < world; ++c) {
       t.latency_us[r][c] = latency[r * world + c];
       t.bandwidth_MBps[r][c] = bandwidth[r * world + c];
@@ -318,7 +338,7 @@ Topology topology_from_json(const nlohmann::json& json, const std::string& where
     info.sgemm_gflops =
         number(rank.value("sgemm_gflops", nlohmann::json()), where, field + ".sgemm_gflops", 0);
     const nlohmann::json& codecs = rank.value("codec_ns_per_float", nlohmann::json::object());
-    for (const char* codec : {"fp16", "int8", "topk"}) {
+    for (const char* codec : {"fp16", "int8", "topk", "powersgd"}) {
       info.codec_ns_per_float[codec] =
           number(codecs.value(codec, nlohmann::json()), where, field + ".codec_ns_per_float." + codec, 0);
     }
@@ -361,24 +381,31 @@ Prediction predict(const Topology& t, const std::vector<int>& group, const GradR
     price(t, group, transfer, out);
   }
   // The slowest rank sets the pace of a collective.
+  const char* measured = codec.kind == CodecKind::kFp16       ? "fp16"
+                         : codec.kind == CodecKind::kInt8     ? "int8"
+                         : codec.kind == CodecKind::kTopK     ? "topk"
+                         : codec.kind == CodecKind::kPowerSgd ? "powersgd"
+                                                              : nullptr;
   double ns = 0, gflops = 1e30;
   for (int r : group) {
     const RankInfo& info = t.ranks[r];
     gflops = std::min(gflops, std::max(info.sgemm_gflops, 1e-3));
-    if (codec.kind == CodecKind::kFp16) ns = std::max(ns, info.codec_ns_per_float.at("fp16"));
-    if (codec.kind == CodecKind::kInt8) ns = std::max(ns, info.codec_ns_per_float.at("int8"));
-    if (codec.kind == CodecKind::kTopK) ns = std::max(ns, info.codec_ns_per_float.at("topk"));
+    if (measured) ns = std::max(ns, info.codec_ns_per_float.at(measured));
   }
-  double n = static_cast<double>(bucket.count);
-  // fp16 / int8 encode and decode every float twice (shards out, means back); top-K selects once.
-  double rounds = codec.kind == CodecKind::kTopK ? 1 : 2;
-  out.compute_s = p > 1 ? ns * 1e-9 * n * rounds : 0;
-  if (codec.kind == CodecKind::kPowerSgd && p > 1) {
-    double flops = 0;  // P = M Q, Q = M^T P, M = P Q^T
+  if (p > 1 && codec.kind == CodecKind::kPowerSgd) {
+    // Measured at rank 4, where its thin products are bound by memory; a higher rank costs proportionally
+    // more, and never less than the products P = M Q, Q = M^T P, M = P Q^T at SGEMM's peak.
+    double matrix_floats = 0, flops = 0;
     for (const Matrix& m : bucket.matrices) {
-      if (powersgd_compresses(m, codec.rank)) flops += 3 * 2.0 * m.rows * m.cols * codec.rank;
+      if (!powersgd_compresses(m, codec.rank)) continue;
+      matrix_floats += static_cast<double>(m.rows) * m.cols;
+      flops += 3 * 2.0 * m.rows * m.cols * codec.rank;
     }
-    out.compute_s = flops / (gflops * 1e9);
+    out.compute_s =
+        std::max(ns * 1e-9 * std::max(1.0, codec.rank / 4.0) * matrix_floats, flops / (gflops * 1e9));
+  } else if (p > 1) {
+    // fp16 / int8 encode and decode every float twice (shards out, means back); top-K selects once.
+    out.compute_s = ns * 1e-9 * bucket.count * (codec.kind == CodecKind::kTopK ? 1 : 2);
   }
   out.seconds = out.wire_s + out.latency_s + out.compute_s;
   return out;

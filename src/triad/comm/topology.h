@@ -22,9 +22,10 @@ class Context;
 
 struct RankInfo {
   std::string host;
-  int node = 0;                                      // index of its node (ranks sharing memory)
-  double sgemm_gflops = 0;                           // one BLAS thread, square SGEMM
-  std::map<std::string, double> codec_ns_per_float;  // "fp16", "int8", "topk": encode + decode per float
+  int node = 0;             // index of its node (ranks sharing memory)
+  double sgemm_gflops = 0;  // one BLAS thread, square SGEMM
+  // Encode + decode time per float: "fp16", "int8", "topk" (1 %), "powersgd" (rank 4, per matrix float).
+  std::map<std::string, double> codec_ns_per_float;
 };
 
 struct Topology {
