@@ -2,11 +2,12 @@
 // against plain MPI_Allreduce + scale on the same buffer, for 1 KiB .. 256 MiB, in the same run.
 //
 //   mpirun -np 2 build/bench_comm_collectives [--min-kib 1] [--max-mib 256] [--seconds 0.5] [--paths LIST]
-//                                             [--json FILE]
+//                                             [--topology FILE] [--json FILE]
 //
 // Each cell is the median over repetitions of the slowest rank's time for one average of the buffer
 // (bucket_ready + finish for GradSync). "x" is MPI_Allreduce's time divided by ours: above 1 we are faster.
-// Bytes are what one rank sends in the bandwidth-optimal model (docs/comm.md).
+// Bytes are what one rank sends in the bandwidth-optimal model (docs/comm.md). The "auto" path chooses
+// with the cost model, on --topology FILE or on a quick probe made at the start.
 
 #include <fmt/format.h>
 
@@ -23,6 +24,7 @@
 #include "triad/comm/kernels.h"
 #include "triad/core/error.h"
 #include "triad/core/file_io.h"
+#include "triad/core/log.h"
 
 using namespace triad;
 using comm::Context;
@@ -103,7 +105,8 @@ std::string human(size_t bytes) {
 int main(int argc, char** argv) {
   double min_kib = 1, max_mib = 256, seconds = 0.5;
   int ranks_per_node = 0;
-  std::string paths_flag = "mpi,none,none/poll,hier:none,fp16,int8,topk:0.01,powersgd:4", json_path;
+  std::string paths_flag = "mpi,none,none/poll,hier:none,fp16,int8,topk:0.01,powersgd:4,auto", json_path;
+  std::string topology_path;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i];
     if (flag == "--min-kib") min_kib = std::atof(argv[i + 1]);
@@ -111,13 +114,22 @@ int main(int argc, char** argv) {
     if (flag == "--seconds") seconds = std::atof(argv[i + 1]);
     if (flag == "--paths") paths_flag = argv[i + 1];
     if (flag == "--json") json_path = argv[i + 1];
+    if (flag == "--topology") topology_path = argv[i + 1];
     if (flag == "--ranks-per-node") ranks_per_node = std::atoi(argv[i + 1]);
   }
   int code = 0;
   try {
     Context& context = comm::init({.timeout_s = 600, .ranks_per_node = ranks_per_node});
+    set_quiet(true);  // auto's per-bucket log lines; its choices are listed after the table
     bool root = context.rank() == 0;
     std::vector<Path> paths = parse_paths(paths_flag);
+    for (Path& path : paths) {
+      if (path.name != "auto") continue;
+      path.options.topology =
+          topology_path.empty()
+              ? comm::probe_topology(context, {.bandwidth_bytes = 1 << 20, .bandwidth_messages = 4})
+              : comm::load_topology(topology_path);
+    }
     if (root) {
       fmt::print(
           "bench_comm_collectives: {} ranks on {} nodes; median of the slowest rank; x = MPI_Allreduce "
@@ -128,6 +140,7 @@ int main(int argc, char** argv) {
       fmt::print("\n");
     }
     nlohmann::json rows = nlohmann::json::array();
+    std::vector<std::string> auto_choices;
     for (size_t bytes = static_cast<size_t>(min_kib * 1024); bytes <= max_mib * (1 << 20); bytes *= 4) {
       size_t n = bytes / sizeof(float);
       std::vector<float> data(n), original(n);
@@ -159,6 +172,7 @@ int main(int argc, char** argv) {
             sync.finish();
           });
           sent = sync.stats().bytes_sent;
+          if (path.name == "auto") auto_choices.push_back(human(bytes) + " " + sync.bucket_codecs()[0]);
         }
         row[path.name] = {{"seconds", t}, {"bytes_sent", sent}, {"runs", runs}};
         if (root) {
@@ -178,6 +192,7 @@ int main(int argc, char** argv) {
       for (const Path& path : paths)
         fmt::print(" {} {}", path.name, rows.back()[path.name]["bytes_sent"].get<uint64_t>());
       fmt::print("\n");
+      if (!auto_choices.empty()) fmt::print("auto chose: {}\n", fmt::join(auto_choices, ", "));
       if (!json_path.empty()) {
         write_file_atomic(json_path,
                           nlohmann::json{{"world", context.world()}, {"rows", rows}}.dump(2) + "\n");
