@@ -8,6 +8,7 @@
 #include <limits>
 #include <numeric>
 
+#include "triad/cli/comm_options.h"
 #include "triad/comm/grad_sync.h"
 #include "triad/comm/kernels.h"
 #include "triad/comm/topology.h"
@@ -287,6 +288,37 @@ TEST(CommGradSync, ASingleProcessLeavesGradientsAsTheyAre) {
   EXPECT_THROW(sync.load_state(SyncState{1, {{1.0f}, {}}}), Error);
   EXPECT_EQ(shard_layout(10, 3).begin, (std::vector<size_t>{0, 4, 8, 10}));
   EXPECT_THROW(GradSync(context, grads.data(), 100, {GradRange{50, 60, {}}}, options), Error);
+}
+
+TEST(CommFlags, HelpShowsDefaultsAndFlagsBecomeOptions) {
+  CLI::App app{"test"};
+  app.option_defaults()->always_capture_default();  // as the triad root command does
+  cli::CommFlags flags;
+  cli::add_comm_options(app, flags);
+  std::string help = app.help();
+  for (const char* expected :
+       {"--grad-compression CODEC=none", "--bucket-mb FLOAT:NONNEGATIVE=4",
+        "--comm-timeout FLOAT:POSITIVE=300", "--comm-progress TEXT:{thread,poll}=thread",
+        "--poll-us INT:NONNEGATIVE=50", "--int8-chunk", "=256", "--topk-warmup", "--int8-stochastic",
+        "--hierarchical", "--topology", "--ranks-per-node"}) {
+    EXPECT_NE(help.find(expected), std::string::npos) << expected << "\n" << help;
+  }
+  app.parse("--grad-compression topk:0.05 --bucket-mb 2 --hierarchical --comm-progress poll --topk-warmup 9",
+            false);
+  GradSyncOptions options = cli::grad_sync_options(flags, 7, false);
+  EXPECT_EQ(options.codec.name(), "topk:0.05");
+  EXPECT_EQ(options.progress, Progress::kPoll);
+  EXPECT_TRUE(options.hierarchical);
+  EXPECT_EQ(options.codec_options.topk_warmup_steps, 9);
+  EXPECT_EQ(options.codec_options.seed, 7u);
+  EXPECT_EQ(flags.bucket_mb, 2);
+  flags.grad_compression = "zip";
+  try {
+    cli::grad_sync_options(flags, 7, false);
+    FAIL() << "accepted an unknown codec";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kUsage);
+  }
 }
 
 }  // namespace
