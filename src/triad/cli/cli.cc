@@ -116,6 +116,7 @@ int run(int argc, char** argv) {
   add(add_train_command);
   add(add_eval_command);
   add(add_generate_command);
+  add(add_probe_command);
 
   try {
     try {

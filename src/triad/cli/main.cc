@@ -1,5 +1,7 @@
 #include "triad/cli/cli.h"
+#include "triad/comm/context.h"
 
 int main(int argc, char** argv) {
-  return triad::cli::run(argc, argv);
+  // Finalises MPI if a command started it (or aborts the job after an error, so that no rank waits on us).
+  return triad::comm::shutdown(triad::cli::run(argc, argv));
 }

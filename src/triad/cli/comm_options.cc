@@ -1,0 +1,81 @@
+#include "triad/cli/comm_options.h"
+
+#include "triad/comm/topology.h"
+
+namespace triad::cli {
+
+void add_context_options(CLI::App& command, CommFlags& flags) {
+  command
+      .add_option("--comm-timeout", flags.comm_timeout,
+                  "Seconds any wait on other ranks may last before the job fails with a message naming the "
+                  "ranks that stopped answering")
+      ->check(CLI::PositiveNumber);
+  command
+      .add_option("--ranks-per-node", flags.ranks_per_node,
+                  "Treat every N consecutive ranks as one node (0: ranks sharing memory form a node); lets "
+                  "--hierarchical be tried on one machine")
+      ->check(CLI::NonNegativeNumber);
+}
+
+void add_comm_options(CLI::App& command, CommFlags& flags) {
+  command
+      .add_option(
+          "--grad-compression", flags.grad_compression,
+          "Gradient codec: none | fp16 | int8 | topk:RATIO (error feedback) | powersgd:RANK (error "
+          "feedback) | auto[:LIST] (per bucket, the codec the cost model predicts fastest; LIST defaults "
+          "to fp16,int8,topk:0.01,powersgd:4). See docs/comm.md")
+      ->type_name("CODEC");
+  command
+      .add_option(
+          "--bucket-mb", flags.bucket_mb,
+          "Gradients are averaged in buckets of whole blocks of at least this many MiB, each started as "
+          "soon as the backward finishes it (0: one bucket per block)")
+      ->check(CLI::NonNegativeNumber);
+  command.add_flag("--hierarchical", flags.hierarchical,
+                   "Reduce inside each node, average among node leaders (the codec applies there only), "
+                   "broadcast back");
+  command
+      .add_option("--comm-progress", flags.comm_progress,
+                  "Who drives communication during the backward: thread (a progress thread polls MPI every "
+                  "--poll-us) or poll (only calls into GradSync do)")
+      ->check(CLI::IsMember({"thread", "poll"}));
+  command
+      .add_option("--poll-us", flags.poll_us,
+                  "Progress thread: microseconds it sleeps between MPI polls while nothing moves")
+      ->check(CLI::NonNegativeNumber);
+  command
+      .add_option("--topk-warmup", flags.topk_warmup,
+                  "top-K: steps over which the share of entries sent falls from 25 % to RATIO (DGC warm-up; "
+                  "0: RATIO from the start)")
+      ->check(CLI::NonNegativeNumber);
+  command.add_option("--int8-chunk", flags.int8_chunk, "int8: values that share one scale")
+      ->check(CLI::PositiveNumber);
+  command.add_flag("--int8-stochastic", flags.int8_stochastic,
+                   "int8: round stochastically (unbiased, seeded by --seed) instead of to nearest");
+  command
+      .add_option("--topology", flags.topology,
+                  "auto: topology JSON from 'triad probe' (without it a quick probe runs at start-up)")
+      ->type_name("FILE");
+  add_context_options(command, flags);
+}
+
+comm::ContextOptions context_options(const CommFlags& flags) {
+  return comm::ContextOptions{.timeout_s = flags.comm_timeout, .ranks_per_node = flags.ranks_per_node};
+}
+
+comm::GradSyncOptions grad_sync_options(const CommFlags& flags, uint64_t seed, bool zero1) {
+  comm::GradSyncOptions options;
+  options.codec = comm::parse_codec_spec(flags.grad_compression);
+  options.codec_options = comm::CodecOptions{.int8_chunk = flags.int8_chunk,
+                                             .int8_stochastic = flags.int8_stochastic,
+                                             .topk_warmup_steps = flags.topk_warmup,
+                                             .seed = seed};
+  options.hierarchical = flags.hierarchical;
+  options.zero1 = zero1;
+  options.progress = flags.comm_progress == "poll" ? comm::Progress::kPoll : comm::Progress::kThread;
+  options.poll_us = flags.poll_us;
+  if (!flags.topology.empty()) options.topology = comm::load_topology(flags.topology);
+  return options;
+}
+
+}  // namespace triad::cli

@@ -1,0 +1,130 @@
+#include <fmt/format.h>
+
+#include <cmath>
+#include <memory>
+
+#include "triad/cli/cli.h"
+#include "triad/cli/comm_options.h"
+#include "triad/comm/topology.h"
+#include "triad/core/blas.h"
+#include "triad/core/error.h"
+#include "triad/core/file_io.h"
+#include "triad/core/log.h"
+
+namespace triad::cli {
+
+namespace {
+
+struct ProbeFlags {
+  std::string out = "topology.json";
+  std::string predict_from;
+  double bandwidth_mb = 4;
+  comm::ProbeOptions probe;
+  int threads = 1;
+  std::vector<double> bucket_mb = {0.25, 1, 4, 16, 64};
+  std::string codecs = "fp16,int8,topk:0.01,powersgd:4";
+  CommFlags comm;
+};
+
+// A bucket of `mb` MiB holding one square matrix (what the cost model assumes for PowerSGD here).
+comm::GradRange square_bucket(double mb) {
+  size_t n = static_cast<size_t>(mb * (1 << 20) / sizeof(float));
+  size_t side = static_cast<size_t>(std::sqrt(static_cast<double>(n)));
+  return comm::GradRange{0, n, {comm::Matrix{0, side, side}}};
+}
+
+nlohmann::json predictions(const comm::Topology& topology, const ProbeFlags& flags) {
+  comm::CodecSpec spec = comm::parse_codec_spec("auto:" + flags.codecs);
+  comm::CodecOptions options{.int8_chunk = flags.comm.int8_chunk};
+  std::vector<int> group = comm::codec_group(topology, flags.comm.hierarchical);
+  nlohmann::json rows = nlohmann::json::array();
+  for (double mb : flags.bucket_mb) {
+    std::vector<comm::Prediction> ranked =
+        comm::choose_codec(topology, group, square_bucket(mb), spec, options);
+    nlohmann::json ms = nlohmann::json::object();
+    std::vector<std::string> line;
+    for (const comm::Prediction& p : ranked) {
+      ms[p.codec.name()] = std::round(p.seconds * 1e6) / 1e3;
+      line.push_back(fmt::format("{} {:.3f}", p.codec.name(), p.seconds * 1e3));
+    }
+    log_info("probe: bucket {:g} MiB over {} ranks: {} ms -> {}", mb, group.size(), fmt::join(line, ", "),
+             ranked[0].codec.name());
+    rows.push_back({{"bucket_mb", mb}, {"predicted_ms", ms}, {"auto", ranked[0].codec.name()}});
+  }
+  return rows;
+}
+
+}  // namespace
+
+Runner add_probe_command(CLI::App& root) {
+  auto flags = std::make_shared<ProbeFlags>();
+  CLI::App* cmd = root.add_subcommand(
+      "probe",
+      "Measure latency and bandwidth between every pair of ranks and each rank's compute speed (run under "
+      "mpirun); predict each gradient codec's time per bucket.");
+  cmd->footer(
+      "Example: mpirun -np 2 build/triad probe --out topology.json\n"
+      "         build/triad probe --predict topology.json --bucket-mb 1 --bucket-mb 64\n"
+      "The JSON holds latency_us[i][j], bandwidth_MBps[i][j] and, per rank, host, node, sgemm_gflops and\n"
+      "codec_ns_per_float; train --grad-compression auto --topology FILE uses it. See docs/comm.md.");
+  add_config_option(*cmd);
+  cmd->add_option("--out", flags->out, "Where rank 0 writes the topology JSON (atomically)")
+      ->type_name("FILE");
+  cmd->add_option("--predict", flags->predict_from,
+                  "Measure nothing: read this topology JSON and print the cost model's predictions")
+      ->type_name("FILE");
+  cmd->add_option("--bandwidth-mb", flags->bandwidth_mb, "Message size of the bandwidth stream, MiB")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--messages", flags->probe.bandwidth_messages, "Messages per bandwidth stream")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--round-trips", flags->probe.latency_round_trips, "Timed ping-pongs per pair for latency")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--gemm-size", flags->probe.gemm_size, "Side of the square SGEMM that measures GFLOP/s")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--threads", flags->threads, "BLAS threads per rank for the SGEMM measurement")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--bucket-mb", flags->bucket_mb, "Bucket sizes (MiB) to predict codec times for")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--codecs", flags->codecs, "Codecs to predict besides none (comma-separated)");
+  cmd->add_flag("--hierarchical", flags->comm.hierarchical,
+                "Predict for codecs running among node leaders only (--hierarchical training)");
+  add_context_options(*cmd, flags->comm);
+
+  return [flags]() {
+    if (!flags->predict_from.empty()) {
+      comm::Topology topology = comm::load_topology(flags->predict_from);
+      fmt::print("{}\n", nlohmann::json{{"topology", flags->predict_from},
+                                        {"world", topology.world},
+                                        {"predictions", predictions(topology, *flags)}}
+                             .dump());
+      return 0;
+    }
+    comm::Context& context = comm::init(context_options(flags->comm));
+    if (context.world() == 1)
+      log_warn("probe: a single process has no links to measure (run it under mpirun)");
+    blas_set_threads(flags->threads);
+    flags->probe.bandwidth_bytes = static_cast<size_t>(flags->bandwidth_mb * (1 << 20));
+    if (context.rank() == 0) log_info("probe: {} ranks on {} nodes", context.world(), context.node_count());
+    comm::Topology topology = comm::probe_topology(context, flags->probe);
+    if (context.rank() != 0) return 0;
+    write_file_atomic(flags->out, comm::topology_to_json(topology).dump(2) + "\n");
+    double min_bandwidth = 0, max_latency = 0;
+    for (int i = 0; i < topology.world; ++i) {
+      for (int j = 0; j < topology.world; ++j) {
+        if (i == j) continue;
+        double bw = topology.bandwidth_MBps[i][j];
+        min_bandwidth = min_bandwidth == 0 ? bw : std::min(min_bandwidth, bw);
+        max_latency = std::max(max_latency, topology.latency_us[i][j]);
+      }
+    }
+    fmt::print("{}\n", nlohmann::json{{"out", flags->out},
+                                      {"world", topology.world},
+                                      {"min_bandwidth_MBps", min_bandwidth},
+                                      {"max_latency_us", max_latency},
+                                      {"predictions", predictions(topology, *flags)}}
+                           .dump());
+    return 0;
+  };
+}
+
+}  // namespace triad::cli

@@ -1,0 +1,116 @@
+#pragma once
+// The process's place in a data-parallel job: rank, world, node-local group, node leaders.
+//
+// Under a launcher (mpirun, srun) init() starts MPI with MPI_THREAD_MULTIPLE, so that GradSync's progress
+// thread and the trainer may both call MPI. A process started on its own is rank 0 of 1 and never calls MPI.
+//
+// Nothing here waits forever: every wait on other ranks goes through wait() (or a loop that calls
+// fail_timeout()), which after --comm-timeout seconds asks every rank whether it is alive and fails with
+// one line naming those that do not answer. Peers answer such questions whenever they wait in
+// communication themselves (serve_pings()); a rank that is dead, stuck or far behind does not.
+
+#include <mpi.h>
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace triad::comm {
+
+struct ContextOptions {
+  double timeout_s = 300;  // --comm-timeout: the longest any wait on other ranks may last
+  // 0: the ranks that share memory form a node (MPI_Comm_split_type). k > 0: every k consecutive ranks
+  // form a node, to exercise --hierarchical on one machine.
+  int ranks_per_node = 0;
+};
+
+class Context {
+ public:
+  Context(const Context&) = delete;
+  Context& operator=(const Context&) = delete;
+
+  int rank() const { return rank_; }
+  int world() const { return world_; }
+  bool uses_mpi() const { return uses_mpi_; }
+  bool thread_multiple() const { return thread_multiple_; }
+  double timeout_s() const { return options_.timeout_s; }
+
+  // All ranks (a duplicate of MPI_COMM_WORLD that returns errors instead of aborting); MPI_COMM_NULL
+  // without MPI. Collectives of the gradient path use their own duplicates made with dup_comm().
+  MPI_Comm comm() const { return comm_; }
+  MPI_Comm node_comm() const { return node_comm_; }      // the ranks of this node
+  MPI_Comm leader_comm() const { return leader_comm_; }  // rank 0 of each node; MPI_COMM_NULL elsewhere
+  int node_rank() const { return node_rank_; }
+  int node_size() const { return node_size_; }
+  int node_index() const { return node_index_; }
+  int node_count() const { return node_count_; }
+  // A duplicate of `comm` (collective over it, within the timeout), freed at shutdown.
+  MPI_Comm dup_comm(MPI_Comm comm);
+
+  // Waits for `count` requests (completing them). After timeout_s() it fails (see fail_timeout).
+  void wait(MPI_Request* requests, int count, const std::string& what);
+  // Answers liveness questions from ranks that timed out. Call it from every loop that waits on MPI.
+  void serve_pings();
+  // Asks every other rank whether it is alive (waiting up to a few seconds for answers) and throws a
+  // triad::Error: "<what>: no answer from rank 3 within 300 s (--comm-timeout)". Call once a wait exceeds
+  // timeout_s(). Thread-safe.
+  [[noreturn]] void fail_timeout(const std::string& what, double waited_s);
+
+  // Marks this rank as waiting in communication for the duration of a scope; answers to liveness questions
+  // say whether a rank is waiting and how many waits it has entered, which tells a stuck rank from a late
+  // one.
+  class WaitScope {
+   public:
+    explicit WaitScope(Context& context);
+    ~WaitScope();
+
+   private:
+    Context& context_;
+  };
+
+ private:
+  friend Context& init(const ContextOptions&);
+  friend int shutdown(int);
+  Context() = default;
+  void start_mpi();
+  void split_nodes();
+
+  ContextOptions options_;
+  bool uses_mpi_ = false;
+  bool thread_multiple_ = false;
+  int rank_ = 0, world_ = 1;
+  int node_rank_ = 0, node_size_ = 1, node_index_ = 0, node_count_ = 1;
+  MPI_Comm comm_ = MPI_COMM_NULL, node_comm_ = MPI_COMM_NULL, leader_comm_ = MPI_COMM_NULL;
+  std::vector<MPI_Comm> owned_comms_;
+
+  // Liveness protocol on its own communicator, so its messages never match gradient traffic.
+  struct Pong {
+    int64_t waits_entered;
+    int32_t waiting;
+    int32_t pad;
+  };
+  MPI_Comm ping_comm_ = MPI_COMM_NULL;
+  std::mutex ping_mutex_;
+  MPI_Request ping_request_ = MPI_REQUEST_NULL;
+  int32_t ping_in_ = 0;
+  std::vector<Pong> pong_out_;  // one per peer, alive while its send is in flight
+  std::vector<MPI_Request> pong_requests_;
+  std::atomic<int64_t> waits_entered_{0};
+  std::atomic<int32_t> waiting_{0};
+};
+
+// Initialises the context once per process (later calls return it and ignore `options`). Collective under
+// a launcher: every rank calls it.
+Context& init(const ContextOptions& options = {});
+// The last call of main(): finalises MPI after a success; after a failure in a multi-rank job it calls
+// MPI_Abort, so that ranks blocked on this one end now rather than at their timeout. Returns exit_code.
+int shutdown(int exit_code);
+// True when a launcher started this process (OMPI_COMM_WORLD_SIZE, PMIX_RANK, PMI_RANK, PMI_SIZE,
+// MPI_LOCALNRANKS or SLURM_STEP_NUM_TASKS > 1 is set).
+bool launched_by_mpi();
+// Turns an MPI error code into a triad::Error naming `what`.
+void check_mpi(int rc, const std::string& what);
+
+}  // namespace triad::comm

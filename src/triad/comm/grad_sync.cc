@@ -1,0 +1,421 @@
+#include "triad/comm/grad_sync.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <climits>
+#include <condition_variable>
+#include <exception>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "triad/comm/topology.h"
+#include "triad/core/error.h"
+#include "triad/core/log.h"
+
+namespace triad::comm {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+enum class BucketState { kIdle, kQueued, kActive, kDone };
+
+// "int8" when every bucket uses int8; "auto(int8x3,topk:0.01x2)" when auto chose several.
+std::string codec_summary(const CodecSpec& spec, const std::vector<std::string>& names) {
+  std::map<std::string, int> counts;
+  for (const std::string& name : names) counts[name]++;
+  if (spec.kind != CodecKind::kAuto && counts.size() <= 1) return names.empty() ? spec.name() : names[0];
+  std::vector<std::string> parts;
+  for (const auto& [name, count] : counts) parts.push_back(fmt::format("{}x{}", name, count));
+  return fmt::format("auto({})", fmt::join(parts, ","));
+}
+
+}  // namespace
+
+ShardLayout shard_layout(size_t count, int world) {
+  ShardLayout layout;
+  size_t part = (count + world - 1) / world;
+  for (int r = 0; r <= world; ++r) layout.begin.push_back(std::min(count, r * part));
+  return layout;
+}
+
+struct GradSync::State {
+  struct Bucket {
+    GradRange range;
+    std::unique_ptr<Codec> codec;
+    BucketState state = BucketState::kIdle;
+    Clock::time_point ready_at, done_at;
+  };
+
+  State(Context& context, float* grads, size_t count, const GradSyncOptions& options)
+      : context(context), grads(grads), count(count), options(options) {}
+
+  void build_codecs();
+  std::vector<CodecSpec> resolve_codecs();
+  void start(Bucket& bucket);
+  void poll_active();  // kPoll: advances every active bucket on the calling thread
+  void progress_loop();
+  void record_stats(Clock::time_point finish_start);
+
+  Context& context;
+  float* grads;
+  size_t count;
+  GradSyncOptions options;
+  std::vector<Bucket> buckets;
+  std::vector<std::string> codec_names;
+  ShardLayout shards;
+  int64_t steps = 0;
+  StepStats stats;
+
+  // Shared with the progress thread, under `mutex`.
+  std::mutex mutex;
+  std::condition_variable wake, all_done;
+  std::vector<int> queue;
+  int done_count = 0;
+  bool stop = false;
+  bool finishing = false;  // finish() waits: poll without pausing, nothing else wants the core
+  std::exception_ptr error;
+  std::thread thread;
+};
+
+GradSync::GradSync(Context& context, float* grads, size_t count, std::vector<GradRange> buckets,
+                   const GradSyncOptions& options)
+    : state_(std::make_unique<State>(context, grads, count, options)) {
+  State& s = *state_;
+  std::vector<GradRange> sorted = buckets;
+  std::sort(sorted.begin(), sorted.end(),
+            [](const GradRange& a, const GradRange& b) { return a.offset < b.offset; });
+  for (size_t i = 0; i < sorted.size(); ++i) {
+    if (sorted[i].end() > count || (i > 0 && sorted[i].offset < sorted[i - 1].end())) {
+      fail("gradient bucket [{}, {}) overlaps another or lies outside the {} gradients", sorted[i].offset,
+           sorted[i].end(), count);
+    }
+  }
+  for (GradRange& range : buckets) {
+    s.buckets.emplace_back();
+    s.buckets.back().range = std::move(range);
+  }
+  s.shards = shard_layout(count, context.world());
+  if (options.zero1 && (options.codec.kind != CodecKind::kNone || options.hierarchical)) {
+    fail_usage("--zero 1 works with --grad-compression none and without --hierarchical (got {}{})",
+               options.codec.name(), options.hierarchical ? " with --hierarchical" : "");
+  }
+  if (options.progress == Progress::kThread && context.uses_mpi() && !context.thread_multiple()) {
+    log_warn("MPI gives no MPI_THREAD_MULTIPLE: gradients progress inside bucket_ready() and finish()");
+    s.options.progress = Progress::kPoll;
+  }
+  if (context.world() == 1) {
+    s.codec_names.assign(s.buckets.size(), "none");
+  } else {
+    s.build_codecs();
+  }
+  s.stats.codec = codec_summary(options.codec, s.codec_names);
+  if (s.options.progress == Progress::kThread && context.world() > 1) {
+    s.thread = std::thread([&s] { s.progress_loop(); });
+  }
+}
+
+GradSync::~GradSync() {
+  State& s = *state_;
+  if (s.thread.joinable()) {
+    {
+      std::lock_guard<std::mutex> lock(s.mutex);
+      s.stop = true;
+    }
+    s.wake.notify_all();
+    s.thread.join();
+  }
+}
+
+std::vector<CodecSpec> GradSync::State::resolve_codecs() {
+  std::vector<CodecSpec> specs(buckets.size(), options.codec);
+  if (options.codec.kind != CodecKind::kAuto) return specs;
+  if (!options.topology) {
+    ProbeOptions quick{.bandwidth_bytes = 1 << 20,
+                       .bandwidth_messages = 4,
+                       .latency_round_trips = 50,
+                       .gemm_size = 256,
+                       .codec_floats = 1 << 18};
+    options.topology = probe_topology(context, quick);
+  }
+  const Topology* topology = &*options.topology;
+  if (topology->world != context.world()) {
+    fail_usage("--topology describes {} ranks, but this job has {}", topology->world, context.world());
+  }
+  // Rank 0 decides and tells the others, so that every rank runs the same codec on each bucket.
+  std::vector<int> choice(buckets.size(), 0);
+  std::vector<int> group = codec_group(*topology, options.hierarchical);
+  std::vector<CodecSpec> candidates = options.codec.candidates;
+  candidates.insert(candidates.begin(), CodecSpec{});
+  if (context.rank() == 0) {
+    for (size_t b = 0; b < buckets.size(); ++b) {
+      std::vector<Prediction> ranked =
+          choose_codec(*topology, group, buckets[b].range, options.codec, options.codec_options);
+      for (size_t c = 0; c < candidates.size(); ++c) {
+        if (candidates[c].name() == ranked[0].codec.name()) choice[b] = static_cast<int>(c);
+      }
+      std::vector<std::string> others;
+      for (size_t i = 1; i < ranked.size(); ++i) {
+        others.push_back(fmt::format("{} {:.2f}", ranked[i].codec.name(), ranked[i].seconds * 1e3));
+      }
+      log_info("comm: auto: bucket {} ({:.2f} MiB) -> {}: {:.2f} ms predicted ({} ms)", b,
+               buckets[b].range.count * 4.0 / (1 << 20), ranked[0].codec.name(), ranked[0].seconds * 1e3,
+               fmt::join(others, ", "));
+    }
+  }
+  MPI_Request request;
+  check_mpi(MPI_Ibcast(choice.data(), static_cast<int>(choice.size()), MPI_INT, 0, context.comm(), &request),
+            "auto codec broadcast");
+  context.wait(&request, 1, "auto codec broadcast");
+  for (size_t b = 0; b < buckets.size(); ++b) specs[b] = candidates[choice[b]];
+  return specs;
+}
+
+void GradSync::State::build_codecs() {
+  std::vector<CodecSpec> specs = resolve_codecs();
+  bool leader = context.leader_comm() != MPI_COMM_NULL;
+  for (size_t b = 0; b < buckets.size(); ++b) {
+    // One communicator per bucket: buckets in flight post their phases in different orders on different
+    // ranks, and collectives on one communicator must come in the same order everywhere.
+    const GradRange& range = buckets[b].range;
+    int tag = static_cast<int>(b);
+    std::unique_ptr<Codec> codec;
+    if (options.zero1) {
+      codec = make_shard_reduce(range, shards.begin, context.dup_comm(context.comm()));
+    } else if (options.hierarchical) {
+      MPI_Comm node = context.dup_comm(context.node_comm());
+      std::unique_ptr<Codec> leader_codec;
+      if (leader && context.node_count() > 1) {
+        leader_codec =
+            make_codec(specs[b], range, context.dup_comm(context.leader_comm()), options.codec_options, tag);
+      }
+      codec = make_hierarchical(std::move(leader_codec), range, node, context.world(), context.node_count());
+    } else {
+      codec = make_codec(specs[b], range, context.dup_comm(context.comm()), options.codec_options, tag);
+    }
+    // With one node, --hierarchical has no inter-node hop for the codec to act on.
+    codec_names.push_back(options.hierarchical && context.node_count() == 1 ? "none" : specs[b].name());
+    buckets[b].codec = std::move(codec);
+  }
+}
+
+void GradSync::State::start(Bucket& bucket) {
+  bucket.codec->start(grads + bucket.range.offset, steps);
+  bucket.state = BucketState::kActive;
+}
+
+void GradSync::State::poll_active() {
+  for (Bucket& bucket : buckets) {
+    if (bucket.state == BucketState::kActive && bucket.codec->poll()) {
+      bucket.state = BucketState::kDone;
+      bucket.done_at = Clock::now();
+      done_count++;
+    }
+  }
+}
+
+void GradSync::State::progress_loop() {
+  std::vector<int> active, starting, finished;
+  std::unique_lock<std::mutex> lock(mutex);
+  for (;;) {
+    wake.wait(lock, [&] { return stop || !queue.empty() || !active.empty(); });
+    if (stop) return;
+    starting.swap(queue);
+    lock.unlock();
+    bool moved = !starting.empty();
+    try {
+      for (int b : starting) {
+        buckets[b].codec->start(grads + buckets[b].range.offset, steps);
+        active.push_back(b);
+      }
+      for (auto it = active.begin(); it != active.end();) {
+        if (buckets[*it].codec->poll()) {
+          buckets[*it].done_at = Clock::now();
+          finished.push_back(*it);
+          it = active.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      context.serve_pings();
+    } catch (...) {
+      lock.lock();
+      error = std::current_exception();
+      all_done.notify_all();
+      return;
+    }
+    moved |= !finished.empty();
+    lock.lock();
+    starting.clear();
+    for (int b : finished) buckets[b].state = BucketState::kDone;
+    done_count += static_cast<int>(finished.size());
+    if (!finished.empty()) all_done.notify_all();
+    finished.clear();
+    // While the backward computes, leave it the core between polls; finish() or a new bucket ends the pause.
+    if (!moved && !active.empty() && !finishing && options.poll_us > 0) {
+      wake.wait_for(lock, std::chrono::microseconds(options.poll_us),
+                    [&] { return stop || finishing || !queue.empty(); });
+    }
+  }
+}
+
+void GradSync::bucket_ready(int bucket) {
+  State& s = *state_;
+  if (bucket < 0 || bucket >= static_cast<int>(s.buckets.size())) {
+    fail("bucket_ready({}): there are {} buckets", bucket, s.buckets.size());
+  }
+  State::Bucket& b = s.buckets[bucket];
+  std::unique_lock<std::mutex> lock(s.mutex);
+  if (b.state != BucketState::kIdle) fail("bucket_ready({}) called twice in step {}", bucket, s.steps);
+  b.ready_at = Clock::now();
+  if (s.context.world() == 1) {
+    b.state = BucketState::kDone;
+    b.done_at = b.ready_at;
+    s.done_count++;
+  } else if (s.options.progress == Progress::kPoll) {
+    lock.unlock();
+    s.start(b);
+    s.poll_active();
+  } else {
+    b.state = BucketState::kQueued;
+    s.queue.push_back(bucket);
+    lock.unlock();
+    s.wake.notify_one();
+  }
+}
+
+void GradSync::finish() {
+  State& s = *state_;
+  Clock::time_point finish_start = Clock::now();
+  std::vector<int> idle;
+  {
+    std::lock_guard<std::mutex> lock(s.mutex);
+    for (size_t b = 0; b < s.buckets.size(); ++b) {
+      if (s.buckets[b].state == BucketState::kIdle) idle.push_back(static_cast<int>(b));
+    }
+  }
+  for (int b : idle) bucket_ready(b);
+  int total = static_cast<int>(s.buckets.size());
+  auto what = [&] {
+    return fmt::format("gradient sync of step {} ({} of {} buckets done)", s.steps, s.done_count, total);
+  };
+  Context::WaitScope scope(s.context);
+  if (s.context.world() > 1 && s.options.progress == Progress::kPoll) {
+    for (int spins = 0; s.done_count < total; ++spins) {
+      s.poll_active();
+      s.context.serve_pings();
+      double waited = ms_between(finish_start, Clock::now()) / 1e3;
+      if (waited > s.context.timeout_s()) s.context.fail_timeout(what(), waited);
+      if (spins > 1000) std::this_thread::yield();
+    }
+  } else if (s.context.world() > 1) {
+    std::unique_lock<std::mutex> lock(s.mutex);
+    s.finishing = true;
+    s.wake.notify_one();
+    while (s.done_count < total && !s.error) {
+      s.all_done.wait_for(lock, std::chrono::milliseconds(10));
+      double waited = ms_between(finish_start, Clock::now()) / 1e3;
+      if (waited > s.context.timeout_s() && s.done_count < total && !s.error) {
+        std::string message = what();
+        s.finishing = false;
+        lock.unlock();
+        s.context.fail_timeout(message, waited);
+      }
+    }
+    s.finishing = false;
+    if (s.error) std::rethrow_exception(s.error);
+  }
+  s.record_stats(finish_start);
+  for (State::Bucket& b : s.buckets) b.state = BucketState::kIdle;
+  s.done_count = 0;
+  s.steps++;
+}
+
+void GradSync::State::record_stats(Clock::time_point finish_start) {
+  Clock::time_point finish_end = Clock::now();
+  stats.bytes_sent = 0;
+  std::vector<std::pair<Clock::time_point, Clock::time_point>> spans;
+  for (const Bucket& b : buckets) {
+    if (b.codec) {
+      for (const Transfer& t : b.codec->transfers(steps)) stats.bytes_sent += bytes_sent(t);
+    }
+    spans.emplace_back(b.ready_at, b.done_at);
+  }
+  // The union of the in-flight intervals.
+  std::sort(spans.begin(), spans.end());
+  stats.comm_ms = 0;
+  for (size_t i = 0; i < spans.size();) {
+    Clock::time_point begin = spans[i].first, end = spans[i].second;
+    for (++i; i < spans.size() && spans[i].first <= end; ++i) end = std::max(end, spans[i].second);
+    stats.comm_ms += ms_between(begin, end);
+  }
+  stats.wait_ms = context.world() > 1 ? ms_between(finish_start, finish_end) : 0;
+  stats.comm_hidden_fraction =
+      stats.comm_ms > 0 ? std::clamp(1 - stats.wait_ms / stats.comm_ms, 0.0, 1.0) : 1;
+}
+
+const StepStats& GradSync::stats() const {
+  return state_->stats;
+}
+
+const std::vector<std::string>& GradSync::bucket_codecs() const {
+  return state_->codec_names;
+}
+
+const ShardLayout& GradSync::shards() const {
+  return state_->shards;
+}
+
+SyncState GradSync::save_state() const {
+  SyncState saved;
+  saved.steps = state_->steps;
+  for (const State::Bucket& b : state_->buckets) {
+    saved.buckets.push_back(b.codec ? b.codec->save_state() : std::vector<float>{});
+  }
+  return saved;
+}
+
+void GradSync::load_state(const SyncState& saved) {
+  State& s = *state_;
+  if (saved.buckets.size() != s.buckets.size()) {
+    fail("gradient sync state has {} buckets; this run has {} (same --bucket-mb and model needed)",
+         saved.buckets.size(), s.buckets.size());
+  }
+  for (size_t b = 0; b < s.buckets.size(); ++b) {
+    if (s.buckets[b].codec) {
+      s.buckets[b].codec->load_state(saved.buckets[b]);
+    } else if (!saved.buckets[b].empty()) {
+      fail("gradient sync state of bucket {} has {} floats, but a single process keeps none", b,
+           saved.buckets[b].size());
+    }
+  }
+  s.steps = saved.steps;
+}
+
+uint64_t all_gather_shards(Context& context, float* params, const ShardLayout& layout) {
+  int world = context.world();
+  if (world == 1) return 0;
+  if (layout.begin.back() > static_cast<size_t>(INT_MAX)) {
+    fail("zero-1 all-gather: {} parameters exceed one MPI message", layout.begin.back());
+  }
+  std::vector<int> counts(world), offsets(world);
+  for (int r = 0; r < world; ++r) {
+    counts[r] = static_cast<int>(layout.count(r));
+    offsets[r] = static_cast<int>(layout.offset(r));
+  }
+  MPI_Request request;
+  check_mpi(MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, params, counts.data(), offsets.data(),
+                            MPI_FLOAT, context.comm(), &request),
+            "zero-1 parameter all-gather");
+  context.wait(&request, 1, "zero-1 parameter all-gather");
+  return bytes_sent({Collective::kAllgather, layout.count(context.rank()) * sizeof(float), world});
+}
+
+}  // namespace triad::comm

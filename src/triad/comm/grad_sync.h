@@ -1,0 +1,103 @@
+#pragma once
+// GradSync turns each rank's local gradients into their average over all ranks (paper Eq. 12), bucket by
+// bucket, while the backward is still computing.
+//
+//   comm::Context& ctx = comm::init({.timeout_s = 300});
+//   comm::BucketPlan plan = comm::plan_buckets(blocks, /*bucket_mb=*/4);
+//   comm::GradSync sync(ctx, grads, n, plan.buckets, options);   // collective
+//   every step:
+//     for block b = last .. 0:  backward of b;  if (int i = plan.ready_after_block[b]; i >= 0)
+//     sync.bucket_ready(i); sync.finish();        // grads hold the average (with zero1: this rank's shard of
+//     it) optimizer step;       // with zero1: on shards().range(rank) only, then all_gather_shards(ctx,
+//     params, ...) log sync.stats();
+//
+// bucket_ready() only hands the bucket over: with Progress::kThread a progress thread encodes it, posts its
+// non-blocking collectives and polls them (MPI_Test) every poll_us while the backward runs; with
+// Progress::kPoll that work happens inside bucket_ready() and finish(). A single process (world 1) makes no
+// MPI call and leaves gradients as they are. All ranks must construct GradSync with the same buckets and
+// options and call finish() once per step.
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "triad/comm/buckets.h"
+#include "triad/comm/codec.h"
+#include "triad/comm/context.h"
+#include "triad/comm/topology.h"
+
+namespace triad::comm {
+
+enum class Progress { kThread, kPoll };
+
+struct GradSyncOptions {
+  CodecSpec codec;             // --grad-compression
+  CodecOptions codec_options;  // --int8-chunk, --int8-stochastic, --topk-warmup, the run's seed
+  bool hierarchical = false;   // --hierarchical: reduce in the node, codec among node leaders, broadcast
+  bool zero1 = false;          // --zero 1: reduce-scatter into per-rank shards (codec none, flat only)
+  Progress progress = Progress::kThread;  // --comm-progress
+  int poll_us = 50;                       // progress thread: sleep between polls when nothing moved
+  // For auto: the measured links and speeds (--topology). Without one GradSync measures a quick one.
+  std::optional<Topology> topology;
+};
+
+// What one step's aggregation cost; reset by every finish().
+struct StepStats {
+  uint64_t bytes_sent = 0;          // bytes this rank put on the wire (bandwidth-optimal model, codec.h)
+  double comm_ms = 0;               // wall time during which at least one bucket was in flight
+  double wait_ms = 0;               // time finish() waited for them
+  double comm_hidden_fraction = 1;  // 1 - wait / comm: the share of communication hidden behind the backward
+  std::string codec;                // "topk:0.01"; auto shows its choices: "auto(int8x3,topk:0.01x2)"
+};
+
+// The state a checkpoint must keep for a bit-exact resume. Residuals differ per rank: save every rank's.
+struct SyncState {
+  int64_t steps = 0;                        // finish() calls so far (the top-K warm-up clock)
+  std::vector<std::vector<float>> buckets;  // per bucket: the codec's save_state()
+};
+
+// ZeRO-1 ownership: rank r owns floats [begin[r], begin[r + 1]) of the flat buffer (equal parts but the
+// last).
+struct ShardLayout {
+  std::vector<size_t> begin;  // world + 1 entries
+  size_t offset(int rank) const { return begin[rank]; }
+  size_t count(int rank) const { return begin[rank + 1] - begin[rank]; }
+  // Bytes of optimizer state a rank holds for its shard (AdamW: 2 floats per parameter).
+  uint64_t optimizer_bytes(int rank, int floats_per_param = 2) const {
+    return count(rank) * floats_per_param * sizeof(float);
+  }
+};
+ShardLayout shard_layout(size_t count, int world);
+
+class GradSync {
+ public:
+  GradSync(Context& context, float* grads, size_t count, std::vector<GradRange> buckets,
+           const GradSyncOptions& options);
+  ~GradSync();
+  GradSync(const GradSync&) = delete;
+  GradSync& operator=(const GradSync&) = delete;
+
+  // The backward has finished bucket i: start averaging it. Each bucket once per step, in any order.
+  void bucket_ready(int bucket);
+  // Starts the buckets not yet ready, waits for all (failing after --comm-timeout with a message naming the
+  // ranks that do not answer), and leaves the averages in place. Then stats() describes this step.
+  void finish();
+
+  const StepStats& stats() const;
+  const std::vector<std::string>& bucket_codecs() const;  // the codec of each bucket (auto's choices)
+  const ShardLayout& shards() const;
+  SyncState save_state() const;
+  void load_state(const SyncState& state);
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+// ZeRO-1, after each rank updated its shard of `params`: gives every rank all of them (in-place
+// all-gather). Returns the bytes this rank sent.
+uint64_t all_gather_shards(Context& context, float* params, const ShardLayout& layout);
+
+}  // namespace triad::comm

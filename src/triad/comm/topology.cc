@@ -1,0 +1,431 @@
+#include "triad/comm/topology.h"
+
+#include <fmt/format.h>
+
+#include <unistd.h>
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+
+#include "triad/comm/context.h"
+#include "triad/comm/kernels.h"
+#include "triad/core/blas.h"
+#include "triad/core/error.h"
+#include "triad/core/file_io.h"
+
+namespace triad::comm {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+constexpr int kProbeTag = 7;
+
+// Point-to-point helpers that never wait longer than --comm-timeout.
+void send(Context& context, const void* data, size_t bytes, int peer, const char* what) {
+  MPI_Request request;
+  check_mpi(MPI_Isend(data, static_cast<int>(bytes), MPI_BYTE, peer, kProbeTag, context.comm(), &request),
+            what);
+  context.wait(&request, 1, fmt::format("{} with rank {}", what, peer));
+}
+
+void receive(Context& context, void* data, size_t bytes, int peer, const char* what) {
+  MPI_Request request;
+  check_mpi(MPI_Irecv(data, static_cast<int>(bytes), MPI_BYTE, peer, kProbeTag, context.comm(), &request),
+            what);
+  context.wait(&request, 1, fmt::format("{} with rank {}", what, peer));
+}
+
+void barrier(Context& context, const char* what) {
+  MPI_Request request;
+  check_mpi(MPI_Ibarrier(context.comm(), &request), what);
+  context.wait(&request, 1, what);
+}
+
+// One-way latency between a and b (half the mean round trip of one byte), measured on a.
+double latency_us(Context& context, int a, int b, int round_trips) {
+  char byte = 0;
+  bool first = context.rank() == a;
+  int peer = first ? b : a;
+  Clock::time_point start;
+  for (int i = -5; i < round_trips; ++i) {  // 5 untimed round trips set up the connection
+    if (i == 0) start = Clock::now();
+    if (first) {
+      send(context, &byte, 1, peer, "latency probe");
+      receive(context, &byte, 1, peer, "latency probe");
+    } else {
+      receive(context, &byte, 1, peer, "latency probe");
+      send(context, &byte, 1, peer, "latency probe");
+    }
+  }
+  return seconds_since(start) / (2.0 * round_trips) * 1e6;
+}
+
+// Bandwidth from `from` to `to` in MB/s: `messages` back-to-back messages and a one-byte acknowledgement,
+// timed on the sender.
+double bandwidth_MBps(Context& context, int from, int to, const ProbeOptions& options) {
+  std::vector<char> buffer(options.bandwidth_bytes, 1);
+  char ack = 0;
+  int messages = options.bandwidth_messages;
+  if (context.rank() == from) {
+    send(context, buffer.data(), buffer.size(), to, "bandwidth probe");  // warm-up
+    receive(context, &ack, 1, to, "bandwidth probe");
+    Clock::time_point start = Clock::now();
+    std::vector<MPI_Request> requests(messages);
+    for (int m = 0; m < messages; ++m) {
+      check_mpi(MPI_Isend(buffer.data(), static_cast<int>(buffer.size()), MPI_BYTE, to, kProbeTag,
+                          context.comm(), &requests[m]),
+                "bandwidth probe");
+    }
+    context.wait(requests.data(), messages, fmt::format("bandwidth probe with rank {}", to));
+    receive(context, &ack, 1, to, "bandwidth probe");
+    return static_cast<double>(messages) * buffer.size() / seconds_since(start) / 1e6;
+  }
+  receive(context, buffer.data(), buffer.size(), from, "bandwidth probe");
+  send(context, &ack, 1, from, "bandwidth probe");
+  for (int m = 0; m < messages; ++m) receive(context, buffer.data(), buffer.size(), from, "bandwidth probe");
+  send(context, &ack, 1, from, "bandwidth probe");
+  return 0;
+}
+
+// Seconds per call of body, after one untimed call, over at least `budget` seconds.
+template <typename Body>
+double seconds_per_call(double budget, Body&& body) {
+  body();
+  int calls = 0;
+  Clock::time_point start = Clock::now();
+  do {
+    body();
+    ++calls;
+  } while (seconds_since(start) < budget);
+  return seconds_since(start) / calls;
+}
+
+double sgemm_gflops(int n) {
+  std::vector<float> a(size_t(n) * n, 0.5f), b(size_t(n) * n, 0.25f), c(size_t(n) * n);
+  double seconds = seconds_per_call(0.2, [&] {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f,
+                c.data(), n);
+  });
+  return 2.0 * n * n * n / seconds / 1e9;
+}
+
+// Encode + decode time per float of each codec's arithmetic (top-K: selecting 1 % and scattering it back;
+// PowerSGD: a rank-4 round on a square matrix, error feedback included — its thin products are bound by
+// memory, not by SGEMM's peak).
+std::map<std::string, double> codec_ns_per_float(size_t n) {
+  std::vector<float> x(n), y(n), scratch(n);
+  for (size_t i = 0; i < n; ++i) x[i] = static_cast<float>(mix64(i) >> 40) * 0x1p-24f - 0.5f;
+  std::vector<uint16_t> half(n);
+  std::vector<uint8_t> bytes(int8_bytes(n, 256));
+  size_t k = std::max<size_t>(1, n / 100);
+  std::vector<uint32_t> index(k);
+  std::vector<float> value(k);
+  auto time_ns = [&](auto&& body) { return seconds_per_call(0.05, body) * 1e9 / n; };
+  const int rank = 4;
+  const size_t side = static_cast<size_t>(std::sqrt(static_cast<double>(n)));
+  std::vector<float> residual(side * side, 0.0f), p(side * rank), q(side * rank, 0.5f);
+  auto powersgd_round = [&] {
+    for (size_t i = 0; i < side * side; ++i) residual[i] += x[i];
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, side, rank, side, 1.0f, residual.data(), side,
+                q.data(), rank, 0.0f, p.data(), rank);
+    orthogonalize(p.data(), side, rank);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, side, rank, side, 1.0f, residual.data(), side,
+                p.data(), rank, 0.0f, q.data(), rank);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, side, side, rank, 1.0f, p.data(), rank, q.data(),
+                rank, 0.0f, y.data(), side);
+    for (size_t i = 0; i < side * side; ++i) residual[i] -= y[i];
+  };
+  return {
+      {"powersgd", seconds_per_call(0.05, powersgd_round) * 1e9 / (side * side)},
+      {"fp16", time_ns([&] {
+         fp16_encode(x.data(), n, half.data());
+         fp16_decode(half.data(), n, y.data());
+       })},
+      {"int8", time_ns([&] {
+         int8_encode(x.data(), n, 256, 0, bytes.data());
+         int8_decode(bytes.data(), n, 256, y.data());
+       })},
+      {"topk", time_ns([&] {
+         topk_select(x.data(), n, k, index.data(), value.data(), scratch.data());
+         std::fill(y.begin(), y.end(), 0.0f);
+         for (size_t j = 0; j < k; ++j) y[index[j]] += value[j];
+       })},
+  };
+}
+
+[[noreturn]] void bad_field(const std::string& where, const std::string& field, const std::string& expected) {
+  fail("{}: field '{}' must be {}", where, field, expected);
+}
+
+double number(const nlohmann::json& json, const std::string& where, const std::string& field, double min) {
+  if (!json.is_number() || !(json.get<double>() >= min))
+    bad_field(where, field, fmt::format("a number >= {}", min));
+  return json.get<double>();
+}
+
+std::vector<std::vector<double>> matrix(const nlohmann::json& json, const std::string& key, int world,
+                                        const std::string& where, bool positive) {
+  if (!json.contains(key) || !json[key].is_array() || json[key].size() != static_cast<size_t>(world)) {
+    bad_field(where, key, fmt::format("a {}x{} array of arrays", world, world));
+  }
+  std::vector<std::vector<double>> m(world, std::vector<double>(world));
+  for (int i = 0; i < world; ++i) {
+    const nlohmann::json& row = json[key][i];
+    if (!row.is_array() || row.size() != static_cast<size_t>(world)) {
+      bad_field(where, fmt::format("{}[{}]", key, i), fmt::format("an array of {} numbers", world));
+    }
+    for (int j = 0; j < world; ++j) {
+      std::string field = fmt::format("{}[{}][{}]", key, i, j);
+      m[i][j] = number(row[j], where, field, 0);
+      if (positive && i != j && m[i][j] <= 0) bad_field(where, field, "positive off the diagonal");
+    }
+  }
+  return m;
+}
+
+// Time of one collective over the ring of `group` (or, for all-to-all, every pair), Eq. 7 per link.
+void price(const Topology& t, const std::vector<int>& group, const Transfer& transfer, Prediction& out) {
+  int p = static_cast<int>(group.size());
+  if (p <= 1) return;
+  uint64_t bytes = bytes_sent(transfer);
+  int steps = message_steps(transfer);
+  double worst_wire = 0, worst_latency = 0, worst = -1;
+  for (int i = 0; i < p; ++i) {
+    double wire = 0, latency = 0;
+    if (transfer.kind == Collective::kAlltoall) {
+      for (int j = 0; j < p; ++j) {
+        if (j == i) continue;
+        wire += transfer.bytes / p / (t.bandwidth_MBps[group[i]][group[j]] * 1e6);
+        latency += t.latency_us[group[i]][group[j]] * 1e-6;
+      }
+    } else {
+      int next = group[(i + 1) % p];
+      wire = bytes / (t.bandwidth_MBps[group[i]][next] * 1e6);
+      latency = steps * t.latency_us[group[i]][next] * 1e-6;
+    }
+    if (wire + latency > worst) {
+      worst = wire + latency;
+      worst_wire = wire;
+      worst_latency = latency;
+    }
+  }
+  out.wire_s += worst_wire;
+  out.latency_s += worst_latency;
+  out.bytes += bytes;
+}
+
+}  // namespace
+
+Topology probe_topology(Context& context, const ProbeOptions& options) {
+  int world = context.world(), me = context.rank();
+  Topology t;
+  t.world = world;
+  t.ranks.resize(world);
+  t.latency_us.assign(world, std::vector<double>(world, 0));
+  t.bandwidth_MBps.assign(world, std::vector<double>(world, 0));
+
+  // Links, one pair at a time so that no two measurements share the wires.
+  std::vector<double> latency(world * world, 0), bandwidth(world * world, 0);
+  for (int a = 0; a < world; ++a) {
+    for (int b = a + 1; b < world; ++b) {
+      if (me == a || me == b) {
+        double us = latency_us(context, a, b, options.latency_round_trips);
+        double ab = bandwidth_MBps(context, a, b, options);
+        double ba = bandwidth_MBps(context, b, a, options);
+        if (me == a) {
+          latency[a * world + b] = latency[b * world + a] = us;
+          bandwidth[a * world + b] = ab;
+        } else {
+          bandwidth[b * world + a] = ba;
+        }
+      }
+      barrier(context, "topology probe");
+    }
+  }
+
+  // Every rank's compute speed, measured at the same time as training would run them.
+  if (context.uses_mpi()) barrier(context, "topology probe");
+  // Each rank's numbers travel as doubles: node index, SGEMM GFLOP/s, then the codecs in kCodecs order.
+  const std::vector<std::string> kCodecs = {"fp16", "int8", "topk", "powersgd"};
+  std::map<std::string, double> codec_ns = codec_ns_per_float(options.codec_floats);
+  std::vector<double> mine = {static_cast<double>(context.node_index()), sgemm_gflops(options.gemm_size)};
+  for (const std::string& codec : kCodecs) mine.push_back(codec_ns.at(codec));
+  std::vector<double> all(mine.size() * world);
+  char host[MPI_MAX_PROCESSOR_NAME] = {};
+  std::vector<char> hosts(sizeof(host) * world, 0);
+  if (context.uses_mpi()) {
+    int length = 0;
+    MPI_Get_processor_name(host, &length);
+    MPI_Request requests[4];
+    check_mpi(MPI_Iallreduce(MPI_IN_PLACE, latency.data(), world * world, MPI_DOUBLE, MPI_SUM, context.comm(),
+                             &requests[0]),
+              "topology probe");
+    check_mpi(MPI_Iallreduce(MPI_IN_PLACE, bandwidth.data(), world * world, MPI_DOUBLE, MPI_SUM,
+                             context.comm(), &requests[1]),
+              "topology probe");
+    check_mpi(MPI_Iallgather(mine.data(), static_cast<int>(mine.size()), MPI_DOUBLE, all.data(),
+                             static_cast<int>(mine.size()), MPI_DOUBLE, context.comm(), &requests[2]),
+              "topology probe");
+    check_mpi(MPI_Iallgather(host, sizeof(host), MPI_CHAR, hosts.data(), sizeof(host), MPI_CHAR,
+                             context.comm(), &requests[3]),
+              "topology probe");
+    context.wait(requests, 4, "topology probe");
+  } else {
+    all = mine;
+    gethostname(hosts.data(), sizeof(host) - 1);
+  }
+  for (int r = 0; r < world; ++r) {
+    const double* v = &all[r * mine.size()];
+    RankInfo& info = t.ranks[r];
+    info.host = &hosts[r * sizeof(host)];
+    info.node = static_cast<int>(v[0]);
+    info.sgemm_gflops = v[1];
+    for (size_t c = 0; c < kCodecs.size(); ++c) info.codec_ns_per_float[kCodecs[c]] = v[2 + c];
+    for (int c = 0; c < world; ++c) {
+      t.latency_us[r][c] = latency[r * world + c];
+      t.bandwidth_MBps[r][c] = bandwidth[r * world + c];
+    }
+  }
+  return t;
+}
+
+nlohmann::json topology_to_json(const Topology& t) {
+  nlohmann::json ranks = nlohmann::json::array();
+  for (size_t r = 0; r < t.ranks.size(); ++r) {
+    const RankInfo& info = t.ranks[r];
+    ranks.push_back({{"rank", r},
+                     {"host", info.host},
+                     {"node", info.node},
+                     {"sgemm_gflops", info.sgemm_gflops},
+                     {"codec_ns_per_float", info.codec_ns_per_float}});
+  }
+  return {{"format", "triad-topology/1"},
+          {"world", t.world},
+          {"ranks", ranks},
+          {"latency_us", t.latency_us},
+          {"bandwidth_MBps", t.bandwidth_MBps}};
+}
+
+Topology topology_from_json(const nlohmann::json& json, const std::string& where) {
+  if (!json.is_object() || json.value("format", "") != "triad-topology/1") {
+    bad_field(where, "format", "\"triad-topology/1\" (write the file with triad probe)");
+  }
+  Topology t;
+  if (!json.contains("world") || !json["world"].is_number_integer() || json["world"].get<int>() < 1) {
+    bad_field(where, "world", "a positive integer");
+  }
+  t.world = json["world"].get<int>();
+  if (!json.contains("ranks") || !json["ranks"].is_array() ||
+      json["ranks"].size() != static_cast<size_t>(t.world)) {
+    bad_field(where, "ranks", fmt::format("an array of {} objects", t.world));
+  }
+  for (int r = 0; r < t.world; ++r) {
+    const nlohmann::json& rank = json["ranks"][r];
+    std::string field = fmt::format("ranks[{}]", r);
+    if (!rank.is_object()) bad_field(where, field, "an object");
+    RankInfo info;
+    info.host = rank.value("host", "");
+    if (!rank.contains("node") || !rank["node"].is_number_integer() || rank["node"].get<int>() < 0) {
+      bad_field(where, field + ".node", "an integer >= 0");
+    }
+    info.node = rank["node"].get<int>();
+    info.sgemm_gflops =
+        number(rank.value("sgemm_gflops", nlohmann::json()), where, field + ".sgemm_gflops", 0);
+    const nlohmann::json& codecs = rank.value("codec_ns_per_float", nlohmann::json::object());
+    for (const char* codec : {"fp16", "int8", "topk", "powersgd"}) {
+      info.codec_ns_per_float[codec] =
+          number(codecs.value(codec, nlohmann::json()), where, field + ".codec_ns_per_float." + codec, 0);
+    }
+    t.ranks.push_back(info);
+  }
+  t.latency_us = matrix(json, "latency_us", t.world, where, false);
+  t.bandwidth_MBps = matrix(json, "bandwidth_MBps", t.world, where, true);
+  return t;
+}
+
+Topology load_topology(const std::string& path) {
+  nlohmann::json json;
+  try {
+    json = nlohmann::json::parse(read_file(path));
+  } catch (const nlohmann::json::parse_error& e) {
+    fail("{}: not valid JSON: {}", path, e.what());
+  }
+  return topology_from_json(json, path);
+}
+
+std::vector<int> codec_group(const Topology& topology, bool hierarchical) {
+  std::vector<int> group;
+  std::vector<int> nodes_seen;
+  for (int r = 0; r < topology.world; ++r) {
+    int node = topology.ranks[r].node;
+    if (hierarchical && std::find(nodes_seen.begin(), nodes_seen.end(), node) != nodes_seen.end()) continue;
+    nodes_seen.push_back(node);
+    group.push_back(r);
+  }
+  return group;
+}
+
+Prediction predict(const Topology& t, const std::vector<int>& group, const GradRange& bucket,
+                   const CodecSpec& codec, const CodecOptions& options) {
+  Prediction out;
+  out.codec = codec;
+  int p = static_cast<int>(group.size());
+  // After the warm-up: the steady state is what the choice is for.
+  for (const Transfer& transfer : codec_transfers(codec, bucket, p, options, options.topk_warmup_steps)) {
+    price(t, group, transfer, out);
+  }
+  // The slowest rank sets the pace of a collective.
+  const char* measured = codec.kind == CodecKind::kFp16       ? "fp16"
+                         : codec.kind == CodecKind::kInt8     ? "int8"
+                         : codec.kind == CodecKind::kTopK     ? "topk"
+                         : codec.kind == CodecKind::kPowerSgd ? "powersgd"
+                                                              : nullptr;
+  double ns = 0, gflops = 1e30;
+  for (int r : group) {
+    const RankInfo& info = t.ranks[r];
+    gflops = std::min(gflops, std::max(info.sgemm_gflops, 1e-3));
+    if (measured) ns = std::max(ns, info.codec_ns_per_float.at(measured));
+  }
+  if (p > 1 && codec.kind == CodecKind::kPowerSgd) {
+    // Measured at rank 4, where its thin products are bound by memory; a higher rank costs proportionally
+    // more, and never less than the products P = M Q, Q = M^T P, M = P Q^T at SGEMM's peak.
+    double matrix_floats = 0, flops = 0;
+    for (const Matrix& m : bucket.matrices) {
+      if (!powersgd_compresses(m, codec.rank)) continue;
+      matrix_floats += static_cast<double>(m.rows) * m.cols;
+      flops += 3 * 2.0 * m.rows * m.cols * codec.rank;
+    }
+    out.compute_s =
+        std::max(ns * 1e-9 * std::max(1.0, codec.rank / 4.0) * matrix_floats, flops / (gflops * 1e9));
+  } else if (p > 1) {
+    // fp16 / int8 encode and decode every float twice (shards out, means back); top-K selects once.
+    out.compute_s = ns * 1e-9 * bucket.count * (codec.kind == CodecKind::kTopK ? 1 : 2);
+  }
+  out.seconds = out.wire_s + out.latency_s + out.compute_s;
+  return out;
+}
+
+std::vector<Prediction> choose_codec(const Topology& topology, const std::vector<int>& group,
+                                     const GradRange& bucket, const CodecSpec& auto_spec,
+                                     const CodecOptions& options) {
+  std::vector<Prediction> all = {predict(topology, group, bucket, CodecSpec{}, options)};
+  for (const CodecSpec& candidate : auto_spec.candidates) {
+    all.push_back(predict(topology, group, bucket, candidate, options));
+  }
+  // none stays first unless a candidate is strictly faster; the rest follow fastest first.
+  auto best = std::min_element(all.begin() + 1, all.end(), [](const Prediction& a, const Prediction& b) {
+    return a.seconds < b.seconds;
+  });
+  if (best != all.end() && best->seconds < all[0].seconds) std::iter_swap(all.begin(), best);
+  std::sort(all.begin() + 1, all.end(),
+            [](const Prediction& a, const Prediction& b) { return a.seconds < b.seconds; });
+  return all;
+}
+
+}  // namespace triad::comm

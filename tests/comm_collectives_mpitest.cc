@@ -1,0 +1,514 @@
+// Gradient aggregation across real MPI processes. CTest runs this binary as
+//   mpirun -np 2 comm_collectives_mpitest --ranks-per-node=1   (two one-rank "nodes")
+//   mpirun -np 4 comm_collectives_mpitest --ranks-per-node=2   (two nodes of two)
+// Each rank derives every rank's input from a seed, so each can compute the exact reference itself.
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <thread>
+
+#include "triad/comm/context.h"
+#include "triad/comm/grad_sync.h"
+#include "triad/comm/kernels.h"
+#include "triad/comm/topology.h"
+#include "triad/core/error.h"
+
+namespace triad::comm {
+namespace {
+
+Context& ctx() {
+  return init();
+}
+
+// Input of `rank`: values in [-scale, scale), none zero.
+std::vector<float> input(int rank, size_t n, uint64_t seed, float scale = 1.0f) {
+  std::vector<float> x(n);
+  for (size_t i = 0; i < n; ++i) {
+    float u = static_cast<float>(mix64(seed * 1000003 + rank * 7919 + i) >> 40) * 0x1p-24f;  // [0, 1)
+    x[i] = (u - 0.5f) * 2 * scale;
+    if (x[i] == 0) x[i] = scale / 3;
+  }
+  return x;
+}
+
+// The exact mean, summed in rank order as the codecs do.
+std::vector<float> mean_of_inputs(size_t n, uint64_t seed, float scale = 1.0f) {
+  std::vector<float> sum(n, 0.0f);
+  for (int r = 0; r < ctx().world(); ++r) {
+    std::vector<float> x = input(r, n, seed, scale);
+    for (size_t i = 0; i < n; ++i) sum[i] += x[i];
+  }
+  for (float& v : sum) v *= 1.0f / ctx().world();
+  return sum;
+}
+
+GradSyncOptions options_for(const std::string& codec, Progress progress = Progress::kThread) {
+  GradSyncOptions options;
+  options.codec = parse_codec_spec(codec);
+  options.progress = progress;
+  return options;
+}
+
+// Buckets of about `per_bucket` floats covering n, as plan_buckets would make from equal blocks.
+std::vector<GradRange> even_buckets(size_t n, size_t per_bucket) {
+  std::vector<GradRange> blocks;
+  for (size_t at = 0; at < n; at += per_bucket) blocks.push_back({at, std::min(per_bucket, n - at), {}});
+  return plan_buckets(blocks, 0).buckets;
+}
+
+// Overwrites the gradient buffer in place: GradSync holds a pointer to it.
+void refill(std::vector<float>& grads, const std::vector<float>& values) {
+  std::copy(values.begin(), values.end(), grads.begin());
+}
+
+// One step: buckets handed over in backward order (bucket 0 first), then finish().
+void step(GradSync& sync, size_t buckets) {
+  for (size_t b = 0; b < buckets; ++b) sync.bucket_ready(static_cast<int>(b));
+  sync.finish();
+}
+
+TEST(CommContext, KnowsRanksAndNodes) {
+  Context& c = ctx();
+  EXPECT_TRUE(c.uses_mpi());
+  EXPECT_GE(c.world(), 2);
+  EXPECT_TRUE(c.thread_multiple());
+  EXPECT_EQ(c.node_count() * c.node_size(), c.world());  // the test runs equal nodes
+  EXPECT_EQ(c.leader_comm() != MPI_COMM_NULL, c.node_rank() == 0);
+}
+
+TEST(CommNone, EqualsThePlainMeanInBothProgressModes) {
+  const size_t n = 10007;
+  for (Progress progress : {Progress::kThread, Progress::kPoll}) {
+    std::vector<float> grads = input(ctx().rank(), n, 1);
+    std::vector<float> plain = grads;
+    MPI_Allreduce(MPI_IN_PLACE, plain.data(), n, MPI_FLOAT, MPI_SUM, ctx().comm());
+    for (float& v : plain) v *= 1.0f / ctx().world();
+    std::vector<GradRange> buckets = even_buckets(n, 1000);
+    GradSync sync(ctx(), grads.data(), n, buckets, options_for("none", progress));
+    step(sync, buckets.size());
+    std::vector<float> reference = mean_of_inputs(n, 1);
+    for (size_t i = 0; i < n; ++i) {
+      // Two ranks add in one order only; more may associate differently from MPI_Allreduce.
+      if (ctx().world() == 2) {
+        ASSERT_EQ(grads[i], plain[i]) << "at " << i;
+      }
+      ASSERT_NEAR(grads[i], plain[i], 1e-6f) << "at " << i;
+      ASSERT_NEAR(grads[i], reference[i], 1e-6f) << "at " << i;
+    }
+    std::vector<float> rank0 = grads;  // and every rank holds the same bits
+    MPI_Bcast(rank0.data(), n, MPI_FLOAT, 0, ctx().comm());
+    ASSERT_EQ(rank0, grads);
+    EXPECT_EQ(sync.stats().codec, "none");
+    uint64_t world = ctx().world(), expected = 0;
+    for (const GradRange& b : buckets) expected += 2 * (world - 1) * b.count * 4 / world;
+    EXPECT_EQ(sync.stats().bytes_sent, expected);
+  }
+}
+
+TEST(CommNone, RepeatedStepsWithBucketsInAnyOrder) {
+  const size_t n = 5000;
+  std::vector<GradRange> buckets = even_buckets(n, 700);
+  std::vector<float> grads(n);
+  GradSync sync(ctx(), grads.data(), n, buckets, options_for("none"));
+  for (int s = 0; s < 5; ++s) {
+    refill(grads, input(ctx().rank(), n, 100 + s));
+    // Ranks hand buckets over in different orders; per-bucket communicators keep them apart.
+    for (size_t k = 0; k < buckets.size(); ++k) {
+      size_t b = ctx().rank() % 2 ? buckets.size() - 1 - k : k;
+      sync.bucket_ready(static_cast<int>(b));
+    }
+    sync.finish();
+    std::vector<float> reference = mean_of_inputs(n, 100 + s);
+    for (size_t i = 0; i < n; ++i) ASSERT_NEAR(grads[i], reference[i], 1e-6f) << "step " << s << " at " << i;
+  }
+}
+
+TEST(CommFp16, WithinHalfPrecisionBound) {
+  const size_t n = 4099;
+  std::vector<float> grads = input(ctx().rank(), n, 2, 10.0f);
+  std::vector<GradRange> buckets = even_buckets(n, 1500);
+  GradSync sync(ctx(), grads.data(), n, buckets, options_for("fp16"));
+  step(sync, buckets.size());
+  std::vector<float> reference = mean_of_inputs(n, 2, 10.0f);
+  const double u = std::ldexp(1.0, -11);  // relative rounding error of binary16
+  std::vector<double> inputs(n, 0.0);
+  for (int r = 0; r < ctx().world(); ++r) {
+    std::vector<float> x = input(r, n, 2, 10.0f);
+    for (size_t i = 0; i < n; ++i) inputs[i] += std::fabs(x[i]);
+  }
+  for (size_t i = 0; i < n; ++i) {
+    // Each input is rounded once, their mean once more (and fp16 subnormals add at most 2^-25).
+    double bound = u * inputs[i] / ctx().world() + u * std::fabs(reference[i]) * 1.001 + 1e-6;
+    ASSERT_LE(std::fabs(grads[i] - reference[i]), bound) << "at " << i;
+  }
+  EXPECT_EQ(sync.stats().codec, "fp16");
+}
+
+// The int8 error bound of element i: each rank's chunk scale / 2 (a whole scale when stochastic) averaged,
+// plus the rounding of the mean. Buckets and shards start at multiples of the chunk, so chunks do too.
+double int8_bound(size_t i, size_t n, size_t chunk, const std::vector<std::vector<float>>& inputs,
+                  const std::vector<float>& reference, double rounding) {
+  size_t begin = i / chunk * chunk, end = std::min(n, begin + chunk);
+  double scales = 0, mean_max = 0;
+  for (const std::vector<float>& x : inputs) {
+    double max_abs = 0;
+    for (size_t j = begin; j < end; ++j) max_abs = std::max(max_abs, double(std::fabs(x[j])));
+    scales += max_abs / 127;
+  }
+  for (size_t j = begin; j < end; ++j) mean_max = std::max(mean_max, double(std::fabs(reference[j])));
+  double first = rounding * scales / ctx().world();
+  return (first + rounding * (mean_max + first) / 127) * 1.001 + 1e-7;
+}
+
+TEST(CommInt8, WithinScaleBoundNearestAndStochastic) {
+  const size_t n = 3001, chunk = 64;
+  for (bool stochastic : {false, true}) {
+    std::vector<float> grads = input(ctx().rank(), n, 3);
+    GradSyncOptions options = options_for("int8");
+    options.codec_options.int8_chunk = chunk;
+    options.codec_options.int8_stochastic = stochastic;
+    std::vector<GradRange> buckets = even_buckets(n, 1024);
+    GradSync sync(ctx(), grads.data(), n, buckets, options);
+    step(sync, buckets.size());
+    std::vector<float> reference = mean_of_inputs(n, 3);
+    std::vector<std::vector<float>> inputs;
+    for (int r = 0; r < ctx().world(); ++r) inputs.push_back(input(r, n, 3));
+    for (size_t i = 0; i < n; ++i) {
+      double bound = int8_bound(i, n, chunk, inputs, reference, stochastic ? 1.0 : 0.5);
+      ASSERT_LE(std::fabs(grads[i] - reference[i]), bound)
+          << "at " << i << (stochastic ? " (stochastic)" : "");
+    }
+    EXPECT_EQ(sync.stats().codec, "int8");
+  }
+}
+
+TEST(CommInt8, StochasticRoundingIsUnbiased) {
+  // Averaged over many steps, stochastic rounding errors cancel; nearest rounding's would not shrink.
+  const size_t n = 256;
+  GradSyncOptions options = options_for("int8");
+  options.codec_options.int8_chunk = 256;
+  options.codec_options.int8_stochastic = true;
+  std::vector<float> grads(n), sum(n, 0.0f);
+  std::vector<GradRange> buckets = even_buckets(n, n);
+  GradSync sync(ctx(), grads.data(), n, buckets, options);
+  const int steps = 200;
+  for (int s = 0; s < steps; ++s) {
+    refill(grads, input(ctx().rank(), n, 4));
+    step(sync, buckets.size());
+    for (size_t i = 0; i < n; ++i) sum[i] += grads[i];
+  }
+  std::vector<float> reference = mean_of_inputs(n, 4);
+  double mean_error = 0, scale = 1.0 / 127;  // inputs lie in [-1, 1)
+  for (size_t i = 0; i < n; ++i) mean_error += std::fabs(sum[i] / steps - reference[i]);
+  mean_error /= n;
+  // One step's error is up to a whole scale; 200 unbiased steps average it down by about sqrt(200).
+  EXPECT_LT(mean_error, 0.2 * scale);
+}
+
+TEST(CommTopK, ErrorFeedbackIsExactAndTheMeanIsOfWhatWasSent) {
+  const size_t n = 2000;
+  const double ratio = 0.05;
+  const size_t k = topk_count(n, ratio, 0, 0);
+  std::vector<float> g = input(ctx().rank(), n, 5);
+  std::vector<float> grads = g;
+  std::vector<GradRange> buckets = even_buckets(n, n);
+  GradSync sync(ctx(), grads.data(), n, buckets, options_for("topk:0.05"));
+  step(sync, 1);
+
+  std::vector<float> residual = sync.save_state().buckets[0];
+  std::vector<float> sent(n);
+  size_t nonzero = 0;
+  float smallest_sent = INFINITY, largest_kept = 0;
+  for (size_t i = 0; i < n; ++i) {
+    sent[i] = g[i] - residual[i];
+    ASSERT_EQ(residual[i] + sent[i], g[i]);  // nothing lost, nothing invented
+    ASSERT_TRUE(residual[i] == 0 || sent[i] == 0) << "an entry both sent and kept at " << i;
+    if (sent[i] != 0) {
+      ++nonzero;
+      smallest_sent = std::min(smallest_sent, std::fabs(sent[i]));
+    } else {
+      largest_kept = std::max(largest_kept, std::fabs(residual[i]));
+    }
+  }
+  EXPECT_EQ(nonzero, k);
+  EXPECT_GE(smallest_sent, largest_kept);  // the k largest magnitudes went
+
+  std::vector<float> all_sent(n * ctx().world());
+  MPI_Allgather(sent.data(), n, MPI_FLOAT, all_sent.data(), n, MPI_FLOAT, ctx().comm());
+  for (size_t i = 0; i < n; ++i) {
+    float expected = 0;
+    for (int r = 0; r < ctx().world(); ++r) expected += all_sent[r * n + i];
+    expected *= 1.0f / ctx().world();
+    ASSERT_EQ(grads[i], expected) << "at " << i;
+  }
+
+  // Second step: the residual joins the new gradient, and again residual + sent = what was there.
+  std::vector<float> g2 = input(ctx().rank(), n, 6);
+  refill(grads, g2);
+  step(sync, 1);
+  std::vector<float> residual2 = sync.save_state().buckets[0];
+  size_t nonzero2 = 0;
+  for (size_t i = 0; i < n; ++i) {
+    float accumulated = residual[i] + g2[i];
+    float sent2 = accumulated - residual2[i];
+    ASSERT_TRUE(residual2[i] == 0 ? sent2 == accumulated : residual2[i] == accumulated) << "at " << i;
+    nonzero2 += residual2[i] == 0;
+  }
+  EXPECT_EQ(nonzero2, k);
+  EXPECT_EQ(sync.stats().bytes_sent, (ctx().world() - 1) * k * 8);
+}
+
+TEST(CommTopK, WarmupSendsMoreEarly) {
+  EXPECT_EQ(topk_count(10000, 0.01, 0, 100), 2500u);  // DGC starts at 25 %
+  EXPECT_EQ(topk_count(10000, 0.01, 50, 100), 500u);  // halfway, geometrically: 25 % * (1/25)^0.5
+  EXPECT_EQ(topk_count(10000, 0.01, 100, 100), 100u);
+  EXPECT_EQ(topk_count(10000, 0.01, 5, 0), 100u);
+  EXPECT_EQ(topk_count(10, 0.001, 0, 0), 1u);
+  const size_t n = 4000;
+  std::vector<float> grads = input(ctx().rank(), n, 7);
+  GradSyncOptions options = options_for("topk:0.01");
+  options.codec_options.topk_warmup_steps = 10;
+  GradSync sync(ctx(), grads.data(), n, even_buckets(n, n), options);
+  step(sync, 1);
+  EXPECT_EQ(sync.stats().bytes_sent, (ctx().world() - 1) * 1000 * 8u);
+}
+
+// A rows x cols matrix of rank `rank` (sum of outer products), as a flat row-major vector.
+std::vector<float> low_rank(size_t rows, size_t cols, int rank, uint64_t seed) {
+  std::vector<float> m(rows * cols, 0.0f);
+  for (int k = 0; k < rank; ++k) {
+    std::vector<float> a = input(100 + k, rows, seed), b = input(200 + k, cols, seed);
+    for (size_t i = 0; i < rows; ++i) {
+      for (size_t j = 0; j < cols; ++j) m[i * cols + j] += a[i] * b[j];
+    }
+  }
+  return m;
+}
+
+TEST(CommPowerSgd, RecoversALowRankMeanAndSendsVectorsUncompressed) {
+  const size_t rows = 64, cols = 48, bias = 37;
+  const size_t n = bias + rows * cols;
+  // Bucket: a bias vector (sent raw), then a matrix. Each rank's matrix is L + noise_r with the noise
+  // cancelling in the mean, so the mean L has rank 2 and PowerSGD of rank 2 must recover it.
+  std::vector<float> l = low_rank(rows, cols, 2, 8);
+  std::vector<float> noise = input(0, rows * cols, 9, 0.5f);
+  int r = ctx().rank();
+  float sign = ctx().world() % 2 == 0 ? (r % 2 ? -1.0f : 1.0f) : 0.0f;
+  std::vector<float> grads = input(r, bias, 10);
+  for (size_t i = 0; i < rows * cols; ++i) grads.push_back(l[i] + sign * noise[i]);
+  std::vector<float> local = grads;
+  GradRange bucket{0, n, {Matrix{bias, rows, cols}}};
+  GradSync sync(ctx(), grads.data(), n, {bucket}, options_for("powersgd:2"));
+  step(sync, 1);
+  std::vector<float> bias_mean = mean_of_inputs(bias, 10);
+  for (size_t i = 0; i < bias; ++i) ASSERT_NEAR(grads[i], bias_mean[i], 1e-6f) << "bias " << i;
+  double error = 0, norm = 0;
+  for (size_t i = 0; i < rows * cols; ++i) {
+    error += std::pow(grads[bias + i] - l[i], 2);
+    norm += std::pow(l[i], 2);
+  }
+  EXPECT_LT(std::sqrt(error / norm), 1e-4);
+  // Error feedback keeps what the approximation missed of this rank's own matrix.
+  std::vector<float> state = sync.save_state().buckets[0];
+  ASSERT_EQ(state.size(), n + cols * 2);
+  for (size_t i = 0; i < rows * cols; ++i) {
+    ASSERT_NEAR(state[bias + i], local[bias + i] - grads[bias + i], 1e-5f) << "residual " << i;
+  }
+  uint64_t world = ctx().world();
+  EXPECT_EQ(sync.stats().bytes_sent,
+            2 * (world - 1) * (4 * (bias + rows * 2)) / world + 2 * (world - 1) * (4 * cols * 2) / world);
+}
+
+// Runs `steps` steps of `codec` from `state`, returning the last gradients and the state after.
+std::pair<std::vector<float>, SyncState> run_steps(const std::string& codec, const SyncState* state,
+                                                   int first_step, int steps) {
+  const size_t rows = 40, cols = 30, n = 100 + rows * cols;
+  GradRange bucket{0, n, {Matrix{100, rows, cols}}};
+  std::vector<float> grads(n);
+  GradSyncOptions options = options_for(codec);
+  options.codec_options.topk_warmup_steps = 4;
+  GradSync sync(ctx(), grads.data(), n, {bucket}, options);
+  if (state) sync.load_state(*state);
+  for (int s = first_step; s < first_step + steps; ++s) {
+    refill(grads, input(ctx().rank(), n, 20 + s));
+    step(sync, 1);
+  }
+  return {grads, sync.save_state()};
+}
+
+TEST(CommState, SaveAndLoadResumeBitExactly) {
+  for (const std::string codec : {"topk:0.02", "powersgd:3", "int8"}) {
+    auto [straight, straight_state] = run_steps(codec, nullptr, 0, 4);
+    auto [half, half_state] = run_steps(codec, nullptr, 0, 2);
+    EXPECT_EQ(half_state.steps, 2);
+    auto [resumed, resumed_state] = run_steps(codec, &half_state, 2, 2);
+    EXPECT_EQ(resumed, straight) << codec;
+    EXPECT_EQ(resumed_state.steps, straight_state.steps) << codec;
+    EXPECT_EQ(resumed_state.buckets, straight_state.buckets) << codec;
+  }
+  // A state of the wrong shape is refused with a message.
+  const size_t n = 10;
+  std::vector<float> grads(n);
+  GradSync sync(ctx(), grads.data(), n, {GradRange{0, n, {}}}, options_for("topk:0.5"));
+  SyncState wrong{0, {std::vector<float>(3)}};
+  try {
+    sync.load_state(wrong);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("3 floats"), std::string::npos) << e.what();
+  }
+}
+
+TEST(CommZero1, ReduceScatterAndAllGatherEqualAFullAllReduce) {
+  const size_t n = 9001;
+  std::vector<float> grads = input(ctx().rank(), n, 11);
+  GradSyncOptions options = options_for("none");
+  options.zero1 = true;
+  std::vector<GradRange> buckets = even_buckets(n, 2000);
+  GradSync sync(ctx(), grads.data(), n, buckets, options);
+  step(sync, buckets.size());
+  const ShardLayout& shards = sync.shards();
+  std::vector<float> reference = mean_of_inputs(n, 11);
+  int me = ctx().rank();
+  for (size_t i = shards.offset(me); i < shards.offset(me) + shards.count(me); ++i) {
+    ASSERT_NEAR(grads[i], reference[i], 1e-6f) << "at " << i;
+  }
+  // "Optimizer": each rank updates only its shard; the all-gather gives everyone everything.
+  std::vector<float> params(n, -1.0f);
+  for (size_t i = shards.offset(me); i < shards.offset(me) + shards.count(me); ++i) params[i] = 2 * grads[i];
+  uint64_t bytes = all_gather_shards(ctx(), params.data(), shards);
+  for (size_t i = 0; i < n; ++i) ASSERT_NEAR(params[i], 2 * reference[i], 2e-6f) << "at " << i;
+  uint64_t world = ctx().world();
+  EXPECT_EQ(bytes, (world - 1) * shards.count(me) * 4);
+  uint64_t expected = 0;
+  for (const GradRange& b : buckets) expected += (world - 1) * b.count * 4 / world;
+  EXPECT_EQ(sync.stats().bytes_sent, expected);
+  EXPECT_EQ(shards.optimizer_bytes(me), shards.count(me) * 8);
+}
+
+TEST(CommHierarchical, EqualsFlat) {
+  const size_t n = 6007;
+  std::vector<GradRange> buckets = even_buckets(n, 2500);
+  std::vector<float> flat = input(ctx().rank(), n, 12), tree = flat;
+  GradSync flat_sync(ctx(), flat.data(), n, buckets, options_for("none"));
+  GradSyncOptions options = options_for("none");
+  options.hierarchical = true;
+  GradSync tree_sync(ctx(), tree.data(), n, buckets, options);
+  step(flat_sync, buckets.size());
+  step(tree_sync, buckets.size());
+  for (size_t i = 0; i < n; ++i) ASSERT_NEAR(tree[i], flat[i], 1e-6f) << "at " << i;
+  // Every rank ends with the same bits.
+  std::vector<float> rank0 = tree;
+  MPI_Bcast(rank0.data(), n, MPI_FLOAT, 0, ctx().comm());
+  EXPECT_EQ(rank0, tree);
+}
+
+TEST(CommHierarchical, CodecAppliesAmongLeadersOnly) {
+  const size_t n = 3000;
+  std::vector<float> grads = input(ctx().rank(), n, 13, 10.0f);
+  GradSyncOptions options = options_for("fp16");
+  options.hierarchical = true;
+  GradSync sync(ctx(), grads.data(), n, even_buckets(n, n), options);
+  step(sync, 1);
+  std::vector<float> reference = mean_of_inputs(n, 13, 10.0f);
+  double u = std::ldexp(1.0, -11);
+  for (size_t i = 0; i < n; ++i) {
+    // Node sums (scaled) are rounded once, their mean once more.
+    double bound = u * 10.0 * ctx().node_size() * ctx().node_count() / ctx().world() * 2 + 1e-5;
+    ASSERT_NEAR(grads[i], reference[i], bound) << "at " << i;
+  }
+  bool leader = ctx().node_rank() == 0;
+  EXPECT_EQ(sync.stats().codec, "fp16");
+  // Non-leaders only reduce and receive the broadcast.
+  uint64_t node_bytes = 2 * (ctx().node_size() - 1) * n * 4 / ctx().node_size();
+  if (leader) {
+    EXPECT_GT(sync.stats().bytes_sent, node_bytes);
+  } else {
+    EXPECT_EQ(sync.stats().bytes_sent, node_bytes);
+  }
+}
+
+TEST(CommAuto, PicksCompressionOnSlowLinksAndAllRanksAgree) {
+  Topology slow;
+  slow.world = ctx().world();
+  for (int r = 0; r < slow.world; ++r) {
+    slow.ranks.push_back(RankInfo{
+        "host", r / ctx().node_size(), 50, {{"fp16", 0.2}, {"int8", 0.7}, {"topk", 1}, {"powersgd", 1}}});
+  }
+  slow.latency_us.assign(slow.world, std::vector<double>(slow.world, 1000));      // 1 ms
+  slow.bandwidth_MBps.assign(slow.world, std::vector<double>(slow.world, 12.5));  // 100 Mbit/s
+  const size_t n = 1 << 18;                                                       // 1 MiB
+  std::vector<float> grads = input(ctx().rank(), n, 14);
+  GradSyncOptions options = options_for("auto:fp16,int8,topk:0.01");
+  options.topology = slow;
+  std::vector<GradRange> buckets = even_buckets(n, n / 4);
+  GradSync sync(ctx(), grads.data(), n, buckets, options);
+  for (const std::string& codec : sync.bucket_codecs()) EXPECT_EQ(codec, "topk:0.01");
+  EXPECT_EQ(sync.stats().codec, "auto(topk:0.01x4)");
+  step(sync, buckets.size());
+  EXPECT_EQ(sync.stats().bytes_sent, 4 * (ctx().world() - 1) * topk_count(n / 4, 0.01, 0, 0) * 8);
+
+  // On fast links nothing beats sending raw.
+  Topology fast = slow;
+  fast.latency_us.assign(slow.world, std::vector<double>(slow.world, 0.3));
+  fast.bandwidth_MBps.assign(slow.world, std::vector<double>(slow.world, 1e5));
+  options.topology = fast;
+  GradSync fast_sync(ctx(), grads.data(), n, buckets, options);
+  for (const std::string& codec : fast_sync.bucket_codecs()) EXPECT_EQ(codec, "none");
+}
+
+TEST(CommOverlap, ThreadProgressHidesCommunicationBehindCompute) {
+  const size_t n = 1 << 20;  // 4 MiB in 4 buckets
+  std::vector<float> grads = input(ctx().rank(), n, 15);
+  std::vector<GradRange> buckets = even_buckets(n, n / 4);
+  GradSync sync(ctx(), grads.data(), n, buckets, options_for("none", Progress::kThread));
+  for (size_t b = 0; b < buckets.size(); ++b) {
+    sync.bucket_ready(static_cast<int>(b));
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));  // the rest of the backward
+  }
+  sync.finish();
+  const StepStats& stats = sync.stats();
+  EXPECT_GT(stats.comm_ms, 0);
+  EXPECT_LT(stats.wait_ms, stats.comm_ms);
+  EXPECT_GT(stats.comm_hidden_fraction, 0.5) << "comm " << stats.comm_ms << " ms, waited " << stats.wait_ms;
+}
+
+// Rank 0 prints gtest's report; other ranks print only their failures, with their rank.
+class FailurePrinter : public ::testing::EmptyTestEventListener {
+ public:
+  explicit FailurePrinter(int rank) : rank_(rank) {}
+  void OnTestPartResult(const ::testing::TestPartResult& result) override {
+    if (result.failed()) {
+      fprintf(stderr, "[rank %d] %s:%d: %s\n", rank_, result.file_name() ? result.file_name() : "?",
+              result.line_number(), result.message());
+    }
+  }
+
+ private:
+  int rank_;
+};
+
+}  // namespace
+}  // namespace triad::comm
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  int ranks_per_node = 0;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strncmp(argv[i], "--ranks-per-node=", 17) == 0) ranks_per_node = std::atoi(argv[i] + 17);
+  }
+  triad::comm::Context& context = triad::comm::init({.timeout_s = 60, .ranks_per_node = ranks_per_node});
+  ::testing::TestEventListeners& listeners = ::testing::UnitTest::GetInstance()->listeners();
+  if (context.rank() != 0) {
+    delete listeners.Release(listeners.default_result_printer());
+    listeners.Append(new triad::comm::FailurePrinter(context.rank()));
+  }
+  int failed = RUN_ALL_TESTS() != 0;
+  MPI_Allreduce(MPI_IN_PLACE, &failed, 1, MPI_INT, MPI_MAX, context.comm());
+  triad::comm::shutdown(0);
+  return failed;
+}

@@ -1,0 +1,57 @@
+// A job that loses a rank, for comm_timeout_test.cc. Run under mpirun -np 2:
+//   comm_timeout_helper MODE TIMEOUT_S
+// hang-thread / hang-poll: rank 1 stops answering (sleeps) while rank 0 waits in GradSync::finish() with a
+// progress thread / with polling; hang-wait: the same around Context::wait(). Rank 0 must fail within about
+// TIMEOUT_S with one line naming rank 1. exit / kill: rank 1 exits with code 3 / is killed by SIGKILL; the
+// launcher must end the job at once.
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "triad/comm/context.h"
+#include "triad/comm/grad_sync.h"
+#include "triad/core/error.h"
+
+int main(int argc, char** argv) {
+  using namespace triad;
+  if (argc != 3) {
+    fmt::print(stderr, "usage: comm_timeout_helper hang-thread|hang-poll|hang-wait|exit|kill TIMEOUT_S\n");
+    return 2;
+  }
+  std::string mode = argv[1];
+  try {
+    comm::Context& context = comm::init({.timeout_s = std::atof(argv[2])});
+    if (context.rank() == 1 && mode == "exit") _exit(3);
+    if (context.rank() == 1 && mode == "kill") raise(SIGKILL);
+    auto hang = [&] {
+      if (context.rank() == 1) std::this_thread::sleep_for(std::chrono::seconds(120));
+    };
+    std::vector<float> grads(1000, 1.0f);
+    if (mode == "hang-wait") {
+      hang();
+      MPI_Request request;
+      MPI_Iallreduce(MPI_IN_PLACE, grads.data(), 1000, MPI_FLOAT, MPI_SUM, context.comm(), &request);
+      context.wait(&request, 1, "test all-reduce");
+    } else {
+      comm::GradSyncOptions options;
+      options.progress = mode == "hang-poll" ? comm::Progress::kPoll : comm::Progress::kThread;
+      comm::GradSync sync(context, grads.data(), grads.size(), {comm::GradRange{0, grads.size(), {}}},
+                          options);
+      hang();  // in the "backward"
+      sync.bucket_ready(0);
+      sync.finish();
+    }
+    fmt::print("rank {} finished\n", context.rank());
+    return comm::shutdown(0);
+  } catch (const Error& e) {
+    fmt::print(stderr, "triad: error: {}\n", e.what());
+    return comm::shutdown(1);
+  }
+}
