@@ -292,6 +292,9 @@ uint64_t AuditLog::append_files(std::string_view kind, const std::vector<std::st
 }
 
 TreeHead AuditLog::write_head(const NoteSigner* signer) {
+  // verify_audit requires every head after a logged key to be signed (or stripping a signature would pass).
+  if (!signer && !logged_keys_.empty())
+    fail("{}: this log's heads are signed by the key it records; sign this head too", log_path_);
   if (signer) {
     std::string key = signer->verifier().to_string();
     if (!logged_keys_.contains(key)) {

@@ -70,7 +70,7 @@ class AuditLog {
                         nlohmann::json extra = nlohmann::json::object());
   // Writes the next tree head for all entries so far, signed by `signer` when given. The first time a key
   // signs, its verifier key is logged first (kind "signing_key"), so `verify` can check signatures even
-  // without --pubkey.
+  // without --pubkey. Once a key has signed, every later head must be signed too.
   TreeHead write_head(const NoteSigner* signer = nullptr);
 
   uint64_t size() const { return leaves_.size(); }

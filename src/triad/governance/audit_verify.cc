@@ -21,10 +21,9 @@ std::string head_label(uint64_t number, const std::string& path) {
 }
 
 std::string entry_label(uint64_t index, const nlohmann::json& entry) {
-  std::string kind = entry.is_object() && entry.value("kind", nlohmann::json()).is_string()
-                         ? " " + entry["kind"].get<std::string>()
-                         : "";
-  return fmt::format("entry {}{} (log.jsonl line {})", index, kind, index + 1);
+  if (!entry.is_object() || !entry.value("kind", nlohmann::json()).is_string())
+    return fmt::format("entry {} (log.jsonl line {})", index, index + 1);
+  return fmt::format("entry {} {} (log.jsonl line {})", index, entry["kind"].get<std::string>(), index + 1);
 }
 
 struct LoggedKey {
@@ -118,11 +117,13 @@ VerifyReport verify_audit(const std::string& run_dir, const NoteVerifier* truste
   }
 
   std::map<std::pair<std::string, uint32_t>, LoggedKey> logged_keys;
+  uint64_t first_key_entry = UINT64_MAX;
   for (size_t i = 0; i < n; ++i) {
     if (!entries[i].is_object() || entries[i]["kind"] != "signing_key") continue;
     try {
       NoteVerifier key = parse_verifier(entries[i]["payload"].value("verifier_key", std::string()));
       logged_keys[{key.name, key.key_id}] = {key, i};
+      first_key_entry = std::min<uint64_t>(first_key_entry, i);
     } catch (const Error& e) {
       r.problems.push_back(fmt::format("{}: {}", entry_label(i, entries[i]), e.what()));
     }
@@ -193,6 +194,17 @@ VerifyReport verify_audit(const std::string& run_dir, const NoteVerifier* truste
       signature_valid = known && !bad;
       self_checked |= signature_valid;
       if (!known) ++foreign_heads;
+    }
+    // Once the log records a signing key, every later head must carry a valid signature by a recorded key:
+    // otherwise stripping or renaming a signature line would pass unnoticed without --pubkey.
+    if (!trusted_key && !signature_valid && first_key_entry < cp.size &&
+        std::none_of(note.signatures.begin(), note.signatures.end(), [&](const NoteSignature& sig) {
+          return logged_keys.contains({sig.name, sig.key_id});
+        })) {
+      r.problems.push_back(
+          fmt::format("{}: has no signature by the key recorded in entry {}, though it was "
+                      "written after it (a signature was removed or altered)",
+                      label, first_key_entry));
     }
     if (signature_valid) ++r.signed_heads;
 
@@ -314,7 +326,8 @@ nlohmann::json check_inclusion_proof(const nlohmann::json& proof, const NoteVeri
     if (!proof.value(field, nlohmann::json()).is_string()) fail("proof field '{}' must be a string", field);
   }
   for (const char* field : {"index", "tree_size"}) {
-    if (!proof.value(field, nlohmann::json()).is_number_unsigned())
+    const nlohmann::json& v = proof.value(field, nlohmann::json());
+    if (!v.is_number_integer() || v.get<int64_t>() < 0)
       fail("proof field '{}' must be a whole number", field);
   }
   if (!proof.value("proof", nlohmann::json()).is_array())
