@@ -43,7 +43,7 @@ std::optional<NoteVerifier> optional_key(const std::string& pubkey) {
 }
 
 void add_run_argument(CLI::App* cmd, std::string& run) {
-  cmd->add_option("RUN", run, "Run directory (the one holding audit/)")->type_name("RUN");
+  cmd->add_option("RUN", run, "Run directory (the one holding audit/)")->type_name("")->default_str("");
 }
 
 void add_keygen(CLI::App* audit, CommandGroup& group) {
@@ -202,7 +202,8 @@ void add_prove(CLI::App* audit, CommandGroup& group) {
       "'triad audit check-proof --proof FILE --pubkey KEY' checks it without the log.");
   add_run_argument(cmd, a->run);
   auto* entry =
-      cmd->add_option("--entry", a->entry, "Sequence number of the entry to prove (0 is the first)");
+      cmd->add_option("--entry", a->entry, "Sequence number of the entry to prove (0 is the first); required")
+          ->default_str("");
   cmd->add_option("--head", a->head,
                   "Tree head to prove against (default 0: the latest head covering the entry)");
   cmd->add_option("--out", a->out, "Write the proof to this file instead of stdout")->type_name("FILE");
@@ -343,22 +344,13 @@ void add_seal(CLI::App* audit, CommandGroup& group) {
 }  // namespace
 
 Runner add_audit_command(CLI::App& root) {
-  CLI::App* audit = root.add_subcommand(
-      "audit", "The run's tamper-evident audit log: keys, verification, inclusion proofs, model card.");
-  audit->require_subcommand(1);
-  audit->fallthrough();
-  audit->footer(
+  CommandGroup group(
+      root, "audit", "The run's tamper-evident audit log: keys, verification, inclusion proofs, model card.",
       "Each run keeps RUN/audit/log.jsonl (canonical JSON entries in an RFC 9162 Merkle tree) and\n"
       "RUN/audit/heads/ (C2SP checkpoints, signed with an Ed25519 key). See docs/governance.md.");
-  CommandGroup group;
-  add_keygen(audit, group);
-  add_verify(audit, group);
-  add_show(audit, group);
-  add_prove(audit, group);
-  add_check_proof(audit, group);
-  add_card(audit, group);
-  add_append(audit, group);
-  add_seal(audit, group);
+  for (auto add :
+       {add_keygen, add_verify, add_show, add_prove, add_check_proof, add_card, add_append, add_seal})
+    add(group.app(), group);
   return group.runner();
 }
 

@@ -25,10 +25,14 @@ void add_common(CLI::App* cmd, PrivacyArgs& a) {
   add_config_option(*cmd);
   cmd->add_option(
          "--sample-rate", a.sample_rate,
-         "Poisson sampling rate q: the chance each example joins a batch (expected batch / dataset size)")
-      ->type_name("Q");
-  cmd->add_option("--steps", a.steps, "Training steps T")->type_name("T");
-  cmd->add_option("--epochs", a.epochs, "Instead of --steps: epochs E, so T = floor(E / q)")->type_name("E");
+         "Poisson sampling rate q: the chance each example joins a batch (expected batch / dataset size); "
+         "required")
+      ->type_name("Q")
+      ->default_str("");
+  cmd->add_option("--steps", a.steps, "Training steps T (this or --epochs)")->type_name("T")->default_str("");
+  cmd->add_option("--epochs", a.epochs, "Instead of --steps: epochs E, so T = floor(E / q)")
+      ->type_name("E")
+      ->default_str("");
   cmd->add_option("--delta", a.delta, "Target delta; below 1/(dataset size) is the usual choice")
       ->type_name("D");
   cmd->add_option(
@@ -50,15 +54,23 @@ uint64_t checked_steps(const PrivacyArgs& a) {
   return steps;
 }
 
+// What both commands print: epsilon spent by `steps` steps at noise `sigma`, and the inputs.
+nlohmann::json report(const PrivacyArgs& a, double sigma, uint64_t steps) {
+  RdpAccountant accountant;
+  accountant.add_steps(a.sample_rate, sigma, steps);
+  PrivacySpent spent = accountant.spent(a.delta, parse_dp_conversion(a.conversion));
+  return {{"epsilon", spent.epsilon},     {"order", spent.order},      {"delta", a.delta},
+          {"sample_rate", a.sample_rate}, {"noise_multiplier", sigma}, {"steps", steps},
+          {"conversion", a.conversion}};
+}
+
 }  // namespace
 
 Runner add_privacy_command(CLI::App& root) {
-  CLI::App* privacy = root.add_subcommand(
-      "privacy", "Differential-privacy accounting for DP-SGD (RDP of the sampled Gaussian mechanism).");
-  privacy->require_subcommand(1);
-  privacy->fallthrough();
-  privacy->footer("Orders: Opacus's grid 1.1, 1.2, ..., 10.9, 12, ..., 63. See docs/governance.md.");
-  CommandGroup group;
+  CommandGroup group(root, "privacy",
+                     "Differential-privacy accounting for DP-SGD (RDP of the sampled Gaussian mechanism).",
+                     "Orders: Opacus's grid 1.1, 1.2, ..., 10.9, 12, ..., 63. See docs/governance.md.");
+  CLI::App* privacy = group.app();
 
   auto eps = std::make_shared<PrivacyArgs>();
   CLI::App* epsilon =
@@ -70,17 +82,7 @@ Runner add_privacy_command(CLI::App& root) {
   group.add(epsilon, [eps]() {
     uint64_t steps = checked_steps(*eps);
     if (!(eps->noise > 0)) fail_usage("--noise must be positive, got {}", eps->noise);
-    RdpAccountant accountant;
-    accountant.add_steps(eps->sample_rate, eps->noise, steps);
-    PrivacySpent spent = accountant.spent(eps->delta, parse_dp_conversion(eps->conversion));
-    fmt::print("{}\n", nlohmann::json{{"epsilon", spent.epsilon},
-                                      {"order", spent.order},
-                                      {"delta", eps->delta},
-                                      {"sample_rate", eps->sample_rate},
-                                      {"noise_multiplier", eps->noise},
-                                      {"steps", steps},
-                                      {"conversion", eps->conversion}}
-                           .dump());
+    fmt::print("{}\n", report(*eps, eps->noise, steps).dump());
     return 0;
   });
 
@@ -90,24 +92,17 @@ Runner add_privacy_command(CLI::App& root) {
   noise_cmd->footer(
       "Bisection to a relative 1e-6; the sigma printed meets the target (its epsilon is printed too).");
   add_common(noise_cmd, *noise);
-  noise_cmd->add_option("--epsilon", noise->epsilon, "Target epsilon")->type_name("E");
+  noise_cmd->add_option("--epsilon", noise->epsilon, "Target epsilon; required")
+      ->type_name("E")
+      ->default_str("");
   group.add(noise_cmd, [noise]() {
     uint64_t steps = checked_steps(*noise);
     if (!(noise->epsilon > 0)) fail_usage("--epsilon must be positive, got {}", noise->epsilon);
-    DpConversion conversion = parse_dp_conversion(noise->conversion);
-    double sigma = noise_for_epsilon(noise->epsilon, noise->sample_rate, steps, noise->delta, conversion);
-    RdpAccountant accountant;
-    accountant.add_steps(noise->sample_rate, sigma, steps);
-    PrivacySpent spent = accountant.spent(noise->delta, conversion);
-    fmt::print("{}\n", nlohmann::json{{"noise_multiplier", sigma},
-                                      {"epsilon", spent.epsilon},
-                                      {"order", spent.order},
-                                      {"target_epsilon", noise->epsilon},
-                                      {"delta", noise->delta},
-                                      {"sample_rate", noise->sample_rate},
-                                      {"steps", steps},
-                                      {"conversion", noise->conversion}}
-                           .dump());
+    double sigma = noise_for_epsilon(noise->epsilon, noise->sample_rate, steps, noise->delta,
+                                     parse_dp_conversion(noise->conversion));
+    nlohmann::json out = report(*noise, sigma, steps);
+    out["target_epsilon"] = noise->epsilon;
+    fmt::print("{}\n", out.dump());
     return 0;
   });
   return group.runner();

@@ -42,12 +42,19 @@ void subproof(std::span<const Hash> leaves, uint64_t m, bool whole_old_tree, std
   }
 }
 
-// Shifts fn and sn right together until fn is odd or zero (steps 4.b.ii / 6.b.ii of the RFC algorithms).
-void shift_to_odd(uint64_t& fn, uint64_t& sn) {
-  while (fn != 0 && (fn & 1) == 0) {
-    fn >>= 1;
-    sn >>= 1;
+// One iteration of the verification loops of RFC 9162 §2.1.3.2 and §2.1.4.2: whether this proof node is
+// the left sibling, then fn and sn advanced to the next level.
+bool left_sibling_then_advance(uint64_t& fn, uint64_t& sn) {
+  bool left = (fn & 1) || fn == sn;
+  if (left) {
+    while (fn != 0 && (fn & 1) == 0) {  // up to where this subtree is a right child
+      fn >>= 1;
+      sn >>= 1;
+    }
   }
+  fn >>= 1;
+  sn >>= 1;
+  return left;
 }
 
 }  // namespace
@@ -96,14 +103,7 @@ bool merkle_verify_inclusion(uint64_t index, uint64_t size, const Hash& leaf, st
   Hash r = leaf;
   for (const Hash& p : proof) {
     if (sn == 0) return false;  // the proof is longer than the path
-    if ((fn & 1) || fn == sn) {
-      r = merkle_node_hash(p, r);
-      shift_to_odd(fn, sn);
-    } else {
-      r = merkle_node_hash(r, p);
-    }
-    fn >>= 1;
-    sn >>= 1;
+    r = left_sibling_then_advance(fn, sn) ? merkle_node_hash(p, r) : merkle_node_hash(r, p);
   }
   return sn == 0 && r == root;
 }
@@ -128,15 +128,12 @@ bool merkle_verify_consistency(uint64_t size1, uint64_t size2, std::span<const H
   for (size_t i = 1; i < path.size(); ++i) {
     const Hash& c = path[i];
     if (sn == 0) return false;
-    if ((fn & 1) || fn == sn) {
+    if (left_sibling_then_advance(fn, sn)) {
       fr = merkle_node_hash(c, fr);
       sr = merkle_node_hash(c, sr);
-      shift_to_odd(fn, sn);
     } else {
       sr = merkle_node_hash(sr, c);
     }
-    fn >>= 1;
-    sn >>= 1;
   }
   return fr == root1 && sr == root2 && sn == 0;
 }

@@ -163,29 +163,28 @@ class Parser {
            type == Type::kBool ? "conditions (comparisons)" : "numbers");
   }
 
-  Typed condition() {
-    Typed left = conjunct();
-    while (peek_name("or")) {
-      const Token& op = next();
-      Typed right = conjunct();
-      require(left, Type::kBool, op, "'or'");
-      require(right, Type::kBool, op, "'or'");
-      left = make(ExprOp::kOr, "or", std::move(left), std::move(right), Type::kBool);
+  // One left-associative level: operand { op operand }, where both operands must be of `operand`.
+  template <typename Operand>
+  Typed chain(Operand next_level, std::initializer_list<const char*> ops, ExprOp op, Type operand,
+              Type result) {
+    Typed left = (this->*next_level)();
+    auto at_op = [&] {
+      return peek().kind != Tok::kEnd && peek().kind != Tok::kNumber &&
+             std::any_of(ops.begin(), ops.end(), [&](const char* o) { return peek().text == o; });
+    };
+    while (at_op()) {
+      const Token& t = next();
+      Typed right = (this->*next_level)();
+      std::string what = "'" + t.text + "'";
+      require(left, operand, t, what.c_str());
+      require(right, operand, t, what.c_str());
+      left = make(op, t.text, std::move(left), std::move(right), result);
     }
     return left;
   }
 
-  Typed conjunct() {
-    Typed left = negation();
-    while (peek_name("and")) {
-      const Token& op = next();
-      Typed right = negation();
-      require(left, Type::kBool, op, "'and'");
-      require(right, Type::kBool, op, "'and'");
-      left = make(ExprOp::kAnd, "and", std::move(left), std::move(right), Type::kBool);
-    }
-    return left;
-  }
+  Typed condition() { return chain(&Parser::conjunct, {"or"}, ExprOp::kOr, Type::kBool, Type::kBool); }
+  Typed conjunct() { return chain(&Parser::negation, {"and"}, ExprOp::kAnd, Type::kBool, Type::kBool); }
 
   Typed negation() {
     if (!peek_name("not")) return comparison();
@@ -208,29 +207,8 @@ class Parser {
     return make(ExprOp::kCompare, op.text, std::move(left), std::move(right), Type::kBool);
   }
 
-  Typed sum() {
-    Typed left = product();
-    while (peek_op("+") || peek_op("-")) {
-      const Token& op = next();
-      Typed right = product();
-      require(left, Type::kNumber, op, ("'" + op.text + "'").c_str());
-      require(right, Type::kNumber, op, ("'" + op.text + "'").c_str());
-      left = make(ExprOp::kArith, op.text, std::move(left), std::move(right), Type::kNumber);
-    }
-    return left;
-  }
-
-  Typed product() {
-    Typed left = unary();
-    while (peek_op("*") || peek_op("/")) {
-      const Token& op = next();
-      Typed right = unary();
-      require(left, Type::kNumber, op, ("'" + op.text + "'").c_str());
-      require(right, Type::kNumber, op, ("'" + op.text + "'").c_str());
-      left = make(ExprOp::kArith, op.text, std::move(left), std::move(right), Type::kNumber);
-    }
-    return left;
-  }
+  Typed sum() { return chain(&Parser::product, {"+", "-"}, ExprOp::kArith, Type::kNumber, Type::kNumber); }
+  Typed product() { return chain(&Parser::unary, {"*", "/"}, ExprOp::kArith, Type::kNumber, Type::kNumber); }
 
   Typed unary() {
     if (!peek_op("-")) return primary();
