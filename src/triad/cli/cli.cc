@@ -38,8 +38,8 @@ void add_config_option(CLI::App& command) {
 }
 
 void apply_config_file(CLI::App& command) {
-  CLI::Option* config = command.get_option("--config");
-  if (config->count() == 0) return;
+  CLI::Option* config = command.get_option_no_throw("--config");
+  if (!config || config->count() == 0) return;  // a command group (audit, privacy) has no --config itself
   std::string path = config->as<std::string>();
   std::string name = "triad " + command.get_name();
   if (!std::filesystem::is_regular_file(path)) fail_usage("--config {}: no such file", path);
@@ -117,6 +117,8 @@ int run(int argc, char** argv) {
   add(add_eval_command);
   add(add_generate_command);
   add(add_probe_command);
+  add(add_audit_command);
+  add(add_privacy_command);
 
   try {
     try {

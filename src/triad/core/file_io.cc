@@ -17,10 +17,16 @@ std::string errno_text() {
   return std::strerror(errno);
 }
 
-AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
+AtomicFile::AtomicFile(std::string path, unsigned mode) : path_(std::move(path)) {
   temp_path_ = fmt::format("{}.tmp-{}", path_, getpid());
-  file_ = std::fopen(temp_path_.c_str(), "wb");
-  if (!file_) fail("cannot create {}: {}", temp_path_, errno_text());
+  ::unlink(temp_path_.c_str());  // a leftover of a crashed process with our pid keeps its old mode otherwise
+  int fd = ::open(temp_path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, static_cast<mode_t>(mode));
+  if (fd >= 0) file_ = ::fdopen(fd, "wb");
+  if (!file_) {
+    std::string why = errno_text();
+    if (fd >= 0) ::close(fd);
+    fail("cannot create {}: {}", temp_path_, why);
+  }
   std::setvbuf(file_, nullptr, _IOFBF, 1 << 20);
 }
 
@@ -58,8 +64,8 @@ void AtomicFile::commit() {
   fsync_dir(std::filesystem::path(path_).parent_path().string());
 }
 
-void write_file_atomic(const std::string& path, std::string_view contents) {
-  AtomicFile file(path);
+void write_file_atomic(const std::string& path, std::string_view contents, unsigned mode) {
+  AtomicFile file(path, mode);
   file.write(contents);
   file.commit();
 }

@@ -11,8 +11,10 @@ namespace triad {
 
 class AtomicFile {
  public:
-  explicit AtomicFile(std::string path);  // opens "<path>.tmp-<pid>"
-  ~AtomicFile();                          // removes the temporary file unless committed
+  // Opens "<path>.tmp-<pid>", created afresh with permission bits `mode` (less the umask), so a secret file
+  // (mode 0600) is never readable by others, not even for a moment.
+  explicit AtomicFile(std::string path, unsigned mode = 0666);
+  ~AtomicFile();  // removes the temporary file unless committed
   AtomicFile(const AtomicFile&) = delete;
   AtomicFile& operator=(const AtomicFile&) = delete;
 
@@ -33,7 +35,7 @@ class AtomicFile {
   uint64_t size_ = 0;
 };
 
-void write_file_atomic(const std::string& path, std::string_view contents);
+void write_file_atomic(const std::string& path, std::string_view contents, unsigned mode = 0666);
 std::string read_file(const std::string& path);
 bool path_exists(const std::string& path);
 uint64_t file_size(const std::string& path);

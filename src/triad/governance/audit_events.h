@@ -1,0 +1,45 @@
+#pragma once
+// What the trainer (and `triad generate`) write to the audit log: one function per kind, so that the
+// payloads `triad audit card` and `verify` read have one definition. Each returns the entry's seq.
+//
+//   kind             payload
+//   run_start        config, config_sha256 (of its canonical JSON), triad_version, command, files: [data
+//   manifest] policy           rules: [{name, when, action}], files: [the policy file] checkpoint       step,
+//   files: [{path, sha256, bytes}] (every file of the checkpoint) eval             step, metrics: {name:
+//   value} policy_decision  rule, action, when, message, step, values privacy          step, epsilon, delta,
+//   order, conversion, steps, sample_rate, noise_multiplier run_end          status (completed | halted |
+//   failed), plus a summary inference        prompt_sha256, output_sha256, prompt_bytes, output_bytes [,
+//   prompt, output]
+//
+// A typical run: open the log, log_run_start, log_policies, then per eval log_eval (+ log_privacy), each
+// decision log_decision, per checkpoint log_checkpoint + write_head(key), at the end log_run_end +
+// write_head(key).
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "triad/governance/audit_log.h"
+#include "triad/governance/policy.h"
+#include "triad/governance/rdp.h"
+
+namespace triad {
+
+// `data_manifest` (the manifest.json of `triad prepare`) may be empty when there is none.
+uint64_t log_run_start(AuditLog& log, const nlohmann::json& config, const std::string& data_manifest,
+                       const std::vector<std::string>& command = {});
+uint64_t log_policies(AuditLog& log, const std::string& policy_path, const PolicySet& policies);
+uint64_t log_checkpoint(AuditLog& log, int64_t step, const std::vector<std::string>& files);
+uint64_t log_eval(AuditLog& log, int64_t step, const nlohmann::json& metrics);
+uint64_t log_decision(AuditLog& log, const Decision& decision);
+uint64_t log_privacy(AuditLog& log, int64_t step, const RdpAccountant& accountant, double delta,
+                     DpConversion conversion = DpConversion::kImproved);
+uint64_t log_run_end(AuditLog& log, std::string_view status,
+                     const nlohmann::json& summary = nlohmann::json::object());
+// Hashes of prompt and output; the texts themselves only when `include_text` (--log-text).
+uint64_t log_inference(AuditLog& log, std::string_view prompt, std::string_view output, bool include_text,
+                       const nlohmann::json& extra = nlohmann::json::object());
+
+}  // namespace triad

@@ -1,0 +1,46 @@
+#pragma once
+// Checking an audit log (audit_log.h) after the fact, and proofs about single entries.
+//
+// verify_audit recomputes everything from the files and trusts none of them:
+//  1. log.jsonl: every line complete (no torn tail), a canonical entry with seq = its index and prev = the
+//     leaf hash of the line before; entry 0 declares the origin.
+//  2. heads: numbered 1, 2, ... without a gap; each a checkpoint with the log's origin whose root is the
+//     Merkle root of the first `size` entries, and consistent with the head before it (an RFC 9162
+//     consistency proof built from the log and checked against the two heads).
+//  3. signatures: with a trusted key, every head must carry a valid signature by it; without one, the
+//     signatures are checked against the keys the log itself recorded (kind signing_key), which shows
+//     integrity but not authorship. Unsigned heads are reported as such.
+//  4. files: every "files" record still matches its file's size and SHA-256.
+// Every problem names the entry (seq and line), the head (number and file) or the file at fault.
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "triad/governance/note.h"
+
+namespace triad {
+
+struct VerifyReport {
+  std::vector<std::string> problems;  // any one fails verification
+  std::vector<std::string> notes;     // what could not be checked, and why
+  uint64_t entries = 0, heads = 0, signed_heads = 0, files = 0;
+
+  bool ok() const { return problems.empty(); }
+  nlohmann::json to_json() const;
+};
+
+VerifyReport verify_audit(const std::string& run_dir, const NoteVerifier* trusted_key = nullptr);
+
+// An inclusion proof of entry `index`, self-contained:
+//   {"format":"triad-audit-inclusion/1","origin":..,"index":..,"entry":"<the line>","tree_size":..,
+//    "proof":["<hex>",...],"head":N,"checkpoint":"<the head file: a signed note>"}
+// It uses head number `head`, or when 0 the latest head that covers the entry.
+nlohmann::json make_inclusion_proof(const std::string& run_dir, uint64_t index, uint64_t head = 0);
+
+// Checks such a proof with nothing but a public key: the checkpoint's signature, then the entry's audit
+// path to the checkpoint's root. Returns the proven entry, parsed; throws an Error naming what failed.
+nlohmann::json check_inclusion_proof(const nlohmann::json& proof, const NoteVerifier& key);
+
+}  // namespace triad
