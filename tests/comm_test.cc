@@ -293,7 +293,7 @@ TEST(CommGradSync, ASingleProcessLeavesGradientsAsTheyAre) {
 TEST(CommFlags, HelpShowsDefaultsAndFlagsBecomeOptions) {
   CLI::App app{"test"};
   app.option_defaults()->always_capture_default();  // as the triad root command does
-  cli::CommFlags flags;
+  CommOptions flags;
   cli::add_comm_options(app, flags);
   std::string help = app.help();
   for (const char* expected :
@@ -305,7 +305,7 @@ TEST(CommFlags, HelpShowsDefaultsAndFlagsBecomeOptions) {
   }
   app.parse("--grad-compression topk:0.05 --bucket-mb 2 --hierarchical --comm-progress poll --topk-warmup 9",
             false);
-  GradSyncOptions options = cli::grad_sync_options(flags, 7, false);
+  GradSyncOptions options = grad_sync_options(flags, 7);
   EXPECT_EQ(options.codec.name(), "topk:0.05");
   EXPECT_EQ(options.progress, Progress::kPoll);
   EXPECT_TRUE(options.hierarchical);
@@ -314,7 +314,7 @@ TEST(CommFlags, HelpShowsDefaultsAndFlagsBecomeOptions) {
   EXPECT_EQ(flags.bucket_mb, 2);
   flags.grad_compression = "zip";
   try {
-    cli::grad_sync_options(flags, 7, false);
+    grad_sync_options(flags, 7);
     FAIL() << "accepted an unknown codec";
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::kUsage);

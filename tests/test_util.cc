@@ -33,8 +33,20 @@ void write_text(const std::string& path, const std::string& text) {
 }
 
 CommandResult run_triad(const std::string& args) {
+  return run_command(std::string(TRIAD_BINARY) + " " + args);
+}
+
+CommandResult run_triad_mpi(int ranks, const std::string& args) {
+  // Tests run as root in CI; Open MPI refuses that without both switches.
+  setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
+  setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
+  return run_command(std::string(TRIAD_MPIEXEC) + " -np " + std::to_string(ranks) + " --oversubscribe " +
+                     TRIAD_BINARY + " " + args);
+}
+
+CommandResult run_command(const std::string& line) {
   TempDir dir;
-  std::string command = std::string(TRIAD_BINARY) + " " + args + " >" + dir / "out" + " 2>" + dir / "err";
+  std::string command = line + " >" + dir / "out" + " 2>" + dir / "err";
   int status = std::system(command.c_str());
   CommandResult result;
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;

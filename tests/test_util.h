@@ -25,6 +25,10 @@ struct CommandResult {
 };
 // Runs `build/triad <args>` through the shell (args are shell words), capturing stdout, stderr and the code.
 CommandResult run_triad(const std::string& args);
+// The same under `mpirun -np ranks --oversubscribe`.
+CommandResult run_triad_mpi(int ranks, const std::string& args);
+// Any shell command line.
+CommandResult run_command(const std::string& line);
 
 void write_text(const std::string& path, const std::string& text);
 

@@ -18,6 +18,7 @@ namespace fs = std::filesystem;
 using testing::fixture;
 using ::testing::HasSubstr;
 using testing::run_triad;
+using testing::run_triad_mpi;
 using testing::TempDir;
 
 // One prepared copy of the fixture corpus per test process.
@@ -249,6 +250,78 @@ TEST(TrainRemat, PlansChangeMemoryNotResults) {
   auto named = run_triad(train_args(dir / "named", "--steps 1 --remat selective --activation-memory 0.3x"));
   EXPECT_EQ(named.exit_code, 2);
   EXPECT_THAT(named.err, HasSubstr("--remat selective needs"));
+}
+
+// Data parallelism: `mpirun -np 2` trains the same model as one process on the same global batch.
+std::vector<double> val_losses(const std::string& run) {
+  std::vector<double> out;
+  for (const auto& m : metrics(run)) {
+    if (m.contains("val_loss")) out.push_back(m["val_loss"].get<double>());
+  }
+  return out;
+}
+
+void expect_close(const std::vector<double>& a, const std::vector<double>& b, double rel) {
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], rel * std::abs(a[i])) << "entry " << i;
+}
+
+TEST(DataParallel, TwoRanksTrainWhatOneProcessTrains) {
+  TempDir dir;
+  const std::string steps = "--steps 20 --eval-every 10 --ckpt-every 0 ";
+  ASSERT_EQ(run_triad(train_args(dir / "one", steps)).exit_code, 0);
+  for (const char* variant : {"", "--zero 1"}) {
+    SCOPED_TRACE(variant);
+    std::string run = dir / (std::string("two") + (*variant ? "-zero" : ""));
+    auto r = run_triad_mpi(2, train_args(run, steps + "--threads 1 " + variant));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    expect_close(losses(dir / "one"), losses(run), 1e-5);
+    expect_close(val_losses(dir / "one"), val_losses(run), 1e-5);
+    nlohmann::json last = metrics(run)[19];
+    ASSERT_TRUE(last.contains("bytes_sent")) << last.dump();
+    EXPECT_EQ(last["ranks"], 2);
+    EXPECT_GT(last["bytes_sent"].get<double>(), 0);
+    EXPECT_GE(last["comm_hidden_fraction"].get<double>(), 0);
+    EXPECT_LE(last["comm_hidden_fraction"].get<double>(), 1);
+    EXPECT_EQ(last["codec"], "none");
+    const double full = metrics(dir / "one")[19]["optimizer_bytes"].get<double>();
+    EXPECT_EQ(last["optimizer_bytes"].get<double>(), *variant ? full / 2 : full) << "ZeRO-1 halves it";
+  }
+}
+
+TEST(DataParallel, ResumeIsBitExactWithResidualsAndShards) {
+  TempDir dir;
+  for (const char* variant : {"--grad-compression topk:0.1", "--zero 1"}) {
+    SCOPED_TRACE(variant);
+    std::string run = dir / (std::string(variant).substr(2, 4));
+    auto r = run_triad_mpi(
+        2, train_args(run, std::string("--steps 12 --ckpt-every 6 --eval-every 0 --threads 1 ") + variant));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    std::string final_dir = run + "/checkpoints/step_000012";
+    std::string weights = sha256_file_hex(final_dir + "/model.safetensors");
+    std::string moments = sha256_file_hex(final_dir + "/optimizer.safetensors");
+    auto straight = losses(run);
+    fs::remove_all(final_dir);
+    r = run_triad_mpi(2, "train -q --resume " + run + " --threads 1");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(losses(run), straight);
+    EXPECT_EQ(sha256_file_hex(final_dir + "/model.safetensors"), weights);
+    EXPECT_EQ(sha256_file_hex(final_dir + "/optimizer.safetensors"), moments);
+  }
+  // The top-K residuals belong to two ranks: one process cannot continue them.
+  std::string topk = dir / "grad";
+  fs::remove_all(topk + "/checkpoints/step_000012");
+  EXPECT_TRUE(fs::exists(topk + "/checkpoints/step_000006/grad_sync.safetensors"));
+  auto alone = run_triad("train -q --resume " + topk + " --threads 1");
+  EXPECT_EQ(alone.exit_code, 2);
+  EXPECT_THAT(alone.err, HasSubstr("mpirun -np 2"));
+}
+
+TEST(DataParallel, TheBatchMustSplitOverRanks) {
+  TempDir dir;
+  auto r = run_triad_mpi(2, train_args(dir / "run", "--steps 2 --batch 3 --threads 1"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("--batch 3 must be a multiple of 2 ranks"));
 }
 
 }  // namespace

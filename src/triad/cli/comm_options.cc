@@ -1,10 +1,8 @@
 #include "triad/cli/comm_options.h"
 
-#include "triad/comm/topology.h"
-
 namespace triad::cli {
 
-void add_context_options(CLI::App& command, CommFlags& flags) {
+void add_context_options(CLI::App& command, comm::CommOptions& flags) {
   command
       .add_option("--comm-timeout", flags.comm_timeout,
                   "Seconds any wait on other ranks may last before the job fails with a message naming the "
@@ -17,7 +15,8 @@ void add_context_options(CLI::App& command, CommFlags& flags) {
       ->check(CLI::NonNegativeNumber);
 }
 
-void add_comm_options(CLI::App& command, CommFlags& flags) {
+void add_comm_options(CLI::App& command, comm::CommOptions& flags, const std::string& group) {
+  const size_t before = command.get_options().size();
   command
       .add_option(
           "--grad-compression", flags.grad_compression,
@@ -57,25 +56,9 @@ void add_comm_options(CLI::App& command, CommFlags& flags) {
                   "auto: topology JSON from 'triad probe' (without it a quick probe runs at start-up)")
       ->type_name("FILE");
   add_context_options(command, flags);
-}
-
-comm::ContextOptions context_options(const CommFlags& flags) {
-  return comm::ContextOptions{.timeout_s = flags.comm_timeout, .ranks_per_node = flags.ranks_per_node};
-}
-
-comm::GradSyncOptions grad_sync_options(const CommFlags& flags, uint64_t seed, bool zero1) {
-  comm::GradSyncOptions options;
-  options.codec = comm::parse_codec_spec(flags.grad_compression);
-  options.codec_options = comm::CodecOptions{.int8_chunk = flags.int8_chunk,
-                                             .int8_stochastic = flags.int8_stochastic,
-                                             .topk_warmup_steps = flags.topk_warmup,
-                                             .seed = seed};
-  options.hierarchical = flags.hierarchical;
-  options.zero1 = zero1;
-  options.progress = flags.comm_progress == "poll" ? comm::Progress::kPoll : comm::Progress::kThread;
-  options.poll_us = flags.poll_us;
-  if (!flags.topology.empty()) options.topology = comm::load_topology(flags.topology);
-  return options;
+  if (group.empty()) return;
+  std::vector<CLI::Option*> options = command.get_options();
+  for (size_t i = before; i < options.size(); ++i) options[i]->group(group);
 }
 
 }  // namespace triad::cli

@@ -23,7 +23,7 @@ struct ProbeFlags {
   int threads = 1;
   std::vector<double> bucket_mb = {0.25, 1, 4, 16, 64};
   std::string codecs = "fp16,int8,topk:0.01,powersgd:4";
-  CommFlags comm;
+  comm::CommOptions comm;
 };
 
 // A bucket of `mb` MiB holding one square matrix (what the cost model assumes for PowerSGD here).
@@ -99,7 +99,7 @@ Runner add_probe_command(CLI::App& root) {
                              .dump());
       return 0;
     }
-    comm::Context& context = comm::init(context_options(flags->comm));
+    comm::Context& context = comm::init(comm::context_options(flags->comm));
     if (context.world() == 1)
       log_warn("probe: a single process has no links to measure (run it under mpirun)");
     blas_set_threads(flags->threads);

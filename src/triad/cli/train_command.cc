@@ -3,6 +3,8 @@
 #include <memory>
 
 #include "triad/cli/cli.h"
+#include "triad/cli/comm_options.h"
+#include "triad/comm/collectives.h"
 #include "triad/core/error.h"
 #include "triad/core/log.h"
 #include "triad/data/prepare.h"
@@ -112,11 +114,21 @@ Runner add_train_command(CLI::App& root) {
   cmd->add_option("--replan-every", o->remat.replan_every,
                   "Also re-plan every N steps (plans follow measured recompute costs anyway)")
       ->group("Memory");
+  const char* kDataParallel = "Data parallel (under mpirun; see docs/comm.md)";
+  add_comm_options(*cmd, o->comm, kDataParallel);
+  cmd->add_option("--zero", o->comm.zero,
+                  "1: shard AdamW's state over the data-parallel ranks (ZeRO stage 1): reduce-scatter of "
+                  "gradients, each rank updates its shard, all-gather of parameters")
+      ->check(CLI::Range(0, 1))
+      ->group(kDataParallel);
   cmd->add_option("--sample-prompt", o->sample_prompt,
                   "Prompt for the sample printed at the end (empty: no sample)");
   cmd->add_option("--sample-tokens", o->sample_tokens, "Tokens to generate for that sample");
 
   return [o, resume, force, cmd]() {
+    // Collective under mpirun: every rank starts here.
+    comm::Context& context = comm::init(comm::context_options(o->comm));
+    if (context.rank() != 0) set_quiet(true);
     std::unique_ptr<Trainer> trainer;
     if (!resume->empty()) {
       ResumeRequest request;
@@ -135,12 +147,20 @@ Runner add_train_command(CLI::App& root) {
           request.overrides[key] = given[key];
         }
       }
-      trainer = Trainer::resume(request);
+      trainer = Trainer::resume(request, o->comm);
     } else {
-      if (o->data_dir.empty()) o->data_dir = bundled_data(o->threads);
-      if (o->out_dir.empty()) o->out_dir = default_run_dir();
+      if (o->data_dir.empty()) {
+        if (context.rank() == 0) o->data_dir = bundled_data(o->threads);
+        comm::barrier(context, "waiting for rank 0 to prepare the bundled corpus");
+        o->data_dir = data_path("bundled");
+      }
+      if (o->out_dir.empty()) {
+        if (context.world() > 1) fail_usage("under mpirun, give the run directory with --out RUN");
+        o->out_dir = default_run_dir();
+      }
       trainer = Trainer::start(*o, *force);
     }
+    if (!trainer->is_root()) return trainer->run();
     trainer->add_observer(std::make_unique<MetricsLog>(trainer->run_dir(), trainer->step()));
     return trainer->run();
   };

@@ -226,7 +226,8 @@ int shutdown(int exit_code) {
   int finalized = 0;
   MPI_Finalized(&finalized);
   if (finalized) return exit_code;
-  if (exit_code != 0 && context->world_ > 1) MPI_Abort(MPI_COMM_WORLD, exit_code);
+  // Exit codes 1 and 2 are one rank's failure; others (3: a halt every rank agreed on) end cleanly.
+  if ((exit_code == 1 || exit_code == 2) && context->world_ > 1) MPI_Abort(MPI_COMM_WORLD, exit_code);
   MPI_Cancel(&context->ping_request_);
   MPI_Wait(&context->ping_request_, MPI_STATUS_IGNORE);
   MPI_Waitall(static_cast<int>(context->pong_requests_.size()), context->pong_requests_.data(),

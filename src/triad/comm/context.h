@@ -104,8 +104,9 @@ class Context {
 // Initialises the context once per process (later calls return it and ignore `options`). Collective under
 // a launcher: every rank calls it.
 Context& init(const ContextOptions& options = {});
-// The last call of main(): finalises MPI after a success; after a failure in a multi-rank job it calls
-// MPI_Abort, so that ranks blocked on this one end now rather than at their timeout. Returns exit_code.
+// The last call of main(): finalises MPI after a success (or a halt all ranks agreed on, exit code 3); after
+// a failure (exit code 1 or 2) in a multi-rank job it calls MPI_Abort, so that ranks blocked on this one end
+// now rather than at their timeout. Returns exit_code.
 int shutdown(int exit_code);
 // True when a launcher started this process (OMPI_COMM_WORLD_SIZE, PMIX_RANK, PMI_RANK, PMI_SIZE,
 // MPI_LOCALNRANKS or SLURM_STEP_NUM_TASKS > 1 is set).

@@ -33,8 +33,10 @@ RematController::RematController(Gpt<float>& model, const RematOptions& options,
   none_peak_ = simulate(RematPlan::keep_all(model.config().layers), profile_).peak_bytes;
   budget_ =
       options.budget.empty() ? std::numeric_limits<size_t>::max() : parse_budget(options.budget, none_peak_);
-  log_ = std::fopen(log_path.c_str(), "a");
-  if (!log_) fail("cannot open {}: {}", log_path, errno_text());
+  if (!log_path.empty()) {
+    log_ = std::fopen(log_path.c_str(), "a");
+    if (!log_) fail("cannot open {}: {}", log_path, errno_text());
+  }
   plan(step, "start");
 }
 
@@ -64,6 +66,7 @@ void RematController::plan(int step, const char* why) {
                          {"predicted_recompute_ms", pr.recompute_seconds * 1e3},
                          {"dropped", plan_.to_json()},
                          {"logits_recomputed", !plan_.keep_logits}};
+  if (!log_) return;
   std::string text = line.dump() + "\n";
   std::fwrite(text.data(), 1, text.size(), log_);
   std::fflush(log_);

@@ -21,7 +21,8 @@ struct RematOptions {
 
 class RematController {
  public:
-  // Profiles the model on a (B, T) forward, plans and installs the plan; `log_path` receives the plans.
+  // Profiles the model on a (B, T) forward, plans and installs the plan; `log_path` receives the plans
+  // (empty: not written, as on ranks other than 0).
   RematController(Gpt<float>& model, const RematOptions& options, int B, int T, const std::string& log_path,
                   int step);
   ~RematController();

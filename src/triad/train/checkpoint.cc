@@ -20,6 +20,11 @@ namespace {
 
 constexpr const char* kModelFile = "model.safetensors";
 constexpr const char* kOptimizerFile = "optimizer.safetensors";
+constexpr const char* kGradSyncFile = "grad_sync.safetensors";
+
+std::string sync_tensor_name(size_t rank, size_t bucket) {
+  return fmt::format("rank{}.bucket{}", rank, bucket);
+}
 
 std::vector<SafeTensor> named_tensors(const ParameterLayout& layout, const float* base,
                                       const std::string& prefix) {
@@ -52,9 +57,9 @@ std::vector<std::pair<int, std::string>> checkpoints_of(const std::string& run_d
 
 }  // namespace
 
-CheckpointInfo save_checkpoint(const std::string& run_dir, const Gpt<float>& model, AdamW* optimizer,
+CheckpointInfo save_checkpoint(const std::string& run_dir, const Gpt<float>& model,
                                const TrainOptions& options, const TrainState& state,
-                               const nlohmann::json& extra) {
+                               const CheckpointExtras& extras) {
   CheckpointInfo info;
   info.step = state.step;
   fs::path parent = fs::path(run_dir) / "checkpoints";
@@ -68,17 +73,27 @@ CheckpointInfo save_checkpoint(const std::string& run_dir, const Gpt<float>& mod
   const ParameterLayout& layout = model.layout();
   std::map<std::string, std::string> meta = {{"format", "triad"}, {"step", std::to_string(state.step)}};
   write_safetensors((temp_dir / kModelFile).string(), named_tensors(layout, model.params(), ""), meta);
-  if (optimizer) {
-    auto tensors = named_tensors(layout, optimizer->m().data(), "m.");
-    auto v = named_tensors(layout, optimizer->v().data(), "v.");
+  if (const OptimizerMoments* optimizer = extras.optimizer) {
+    auto tensors = named_tensors(layout, optimizer->m, "m.");
+    auto v = named_tensors(layout, optimizer->v, "v.");
     tensors.insert(tensors.end(), v.begin(), v.end());
-    meta["adam_steps"] = std::to_string(optimizer->steps());
+    meta["adam_steps"] = std::to_string(optimizer->steps);
     write_safetensors((temp_dir / kOptimizerFile).string(), tensors, meta);
   }
-  for (const char* f : {kModelFile, kOptimizerFile}) {
+  std::vector<SafeTensor> sync;
+  for (size_t r = 0; r < extras.grad_sync.size(); ++r) {
+    for (size_t b = 0; b < extras.grad_sync[r].size(); ++b) {
+      const std::vector<float>& state_floats = extras.grad_sync[r][b];
+      if (state_floats.empty()) continue;
+      sync.push_back(
+          {sync_tensor_name(r, b), {static_cast<int64_t>(state_floats.size())}, state_floats.data()});
+    }
+  }
+  if (!sync.empty()) write_safetensors((temp_dir / kGradSyncFile).string(), sync, meta);
+  for (const char* f : {kModelFile, kOptimizerFile, kGradSyncFile}) {
     if (fs::exists(temp_dir / f)) info.sha256[f] = sha256_file_hex((temp_dir / f).string());
   }
-  nlohmann::json manifest = extra;
+  nlohmann::json manifest = extras.manifest;
   manifest["format"] = "triad-checkpoint";
   manifest["format_version"] = 1;
   manifest["triad_version"] = kVersion;
@@ -156,14 +171,31 @@ void load_checkpoint_weights(const std::string& dir, Gpt<float>* model, AdamW* o
   }
   if (!optimizer) return;
   SafetensorsFile state((fs::path(dir) / kOptimizerFile).string());
+  const size_t begin = optimizer->offset(), end = begin + optimizer->count();
   for (const TensorSpec& t : layout.tensors()) {
-    std::memcpy(optimizer->m().data() + t.offset, state.get("m." + t.name, t.shape).data,
-                t.count * sizeof(float));
-    std::memcpy(optimizer->v().data() + t.offset, state.get("v." + t.name, t.shape).data,
-                t.count * sizeof(float));
+    // The part of tensor t inside the optimizer's range (all of it without ZeRO-1).
+    const size_t lo = std::max(t.offset, begin), hi = std::min(t.offset + t.count, end);
+    if (lo >= hi) continue;
+    const float* m = state.get("m." + t.name, t.shape).data + (lo - t.offset);
+    const float* v = state.get("v." + t.name, t.shape).data + (lo - t.offset);
+    std::memcpy(optimizer->m().data() + (lo - begin), m, (hi - lo) * sizeof(float));
+    std::memcpy(optimizer->v().data() + (lo - begin), v, (hi - lo) * sizeof(float));
   }
   auto it = state.metadata().find("adam_steps");
   optimizer->set_steps(it == state.metadata().end() ? 0 : std::stoi(it->second));
+}
+
+std::vector<std::vector<float>> load_grad_sync_state(const std::string& dir, int rank, size_t buckets) {
+  std::vector<std::vector<float>> out(buckets);
+  const std::string path = (fs::path(dir) / kGradSyncFile).string();
+  if (!path_exists(path)) return out;
+  SafetensorsFile file(path);
+  for (size_t b = 0; b < buckets; ++b) {
+    if (const SafeTensor* t = file.find(sync_tensor_name(static_cast<size_t>(rank), b))) {
+      out[b].assign(t->data, t->data + t->count());
+    }
+  }
+  return out;
 }
 
 }  // namespace triad

@@ -1,7 +1,9 @@
 #pragma once
 // Checkpoints: RUN/checkpoints/step_N/ holding
 //   model.safetensors      the weights, by their public names (docs/checkpoints.md)
-//   optimizer.safetensors  AdamW moments "m.<name>", "v.<name>"
+//   optimizer.safetensors  AdamW moments "m.<name>", "v.<name>" (under ZeRO-1 gathered from every rank)
+//   grad_sync.safetensors  data parallel with a stateful codec: each rank's error-feedback residuals,
+//                          "rank<r>.bucket<b>" (absent when no rank keeps any)
 //   manifest.json          model config, training options, step, sampler position, RNG state, the SHA-256 of
 //                          each file, data and tokenizer hashes
 // A checkpoint is written into step_N.tmp-PID/ and renamed to step_N/ when complete; the last K are kept.
@@ -32,10 +34,24 @@ struct CheckpointInfo {
   std::map<std::string, std::string> sha256;  // file name -> hex digest
 };
 
-// `extra` is merged into the manifest (data and tokenizer hashes, metrics of the step).
-CheckpointInfo save_checkpoint(const std::string& run_dir, const Gpt<float>& model, AdamW* optimizer,
+// AdamW's moments over the whole flat buffer.
+struct OptimizerMoments {
+  const float* m = nullptr;
+  const float* v = nullptr;
+  int steps = 0;
+};
+
+// Everything of a checkpoint besides the weights and the options: `extra` is merged into the manifest (data
+// and tokenizer hashes, gradient-sync facts); grad_sync[r][b] is rank r's codec state of bucket b.
+struct CheckpointExtras {
+  const OptimizerMoments* optimizer = nullptr;
+  std::vector<std::vector<std::vector<float>>> grad_sync;
+  nlohmann::json manifest = nlohmann::json::object();
+};
+
+CheckpointInfo save_checkpoint(const std::string& run_dir, const Gpt<float>& model,
                                const TrainOptions& options, const TrainState& state,
-                               const nlohmann::json& extra);
+                               const CheckpointExtras& extras);
 // Deletes all but the newest `keep` checkpoints.
 void prune_checkpoints(const std::string& run_dir, int keep);
 // The newest complete checkpoint directory of a run, or "" when there is none.
@@ -51,7 +67,10 @@ struct CheckpointManifest {
 };
 // Reads and checks manifest.json, and that every file still has its recorded SHA-256.
 CheckpointManifest read_checkpoint_manifest(const std::string& dir);
-// Loads weights (and the optimizer moments when `optimizer` is given); shapes must match the model.
+// Loads weights (and the optimizer moments of its range when `optimizer` is given); shapes must match the
+// model.
 void load_checkpoint_weights(const std::string& dir, Gpt<float>* model, AdamW* optimizer);
+// Rank `rank`'s codec state, `buckets` of them (empty vectors when the checkpoint has none).
+std::vector<std::vector<float>> load_grad_sync_state(const std::string& dir, int rank, size_t buckets);
 
 }  // namespace triad

@@ -1,6 +1,9 @@
 #pragma once
 // AdamW over the flat parameter buffer. Weight decay applies to the four linear weight matrices of each
 // block only (TensorSpec::decay); biases, LayerNorm gains and the (tied) embeddings are not decayed.
+//
+// Under ZeRO-1 each rank holds the moments of its shard only, [offset, offset + count) of the flat
+// buffer, and updates just those parameters.
 
 #include <vector>
 
@@ -11,9 +14,14 @@ namespace triad {
 
 class AdamW {
  public:
-  explicit AdamW(const ParameterLayout& layout);
-  // One update with learning rate `lr`; counts steps from 1.
+  explicit AdamW(const ParameterLayout& layout) : AdamW(layout, 0, layout.count()) {}
+  AdamW(const ParameterLayout& layout, size_t offset, size_t count);
+  // One update of the owned range with learning rate `lr`; counts steps from 1. `params` and `grads` are
+  // the whole flat buffers.
   void update(float* params, const float* grads, float lr, const TrainOptions& options);
+
+  size_t offset() const { return offset_; }
+  size_t count() const { return m_.size(); }
 
   std::vector<float>& m() { return m_; }
   std::vector<float>& v() { return v_; }
@@ -23,7 +31,8 @@ class AdamW {
 
  private:
   const ParameterLayout& layout_;
-  std::vector<float> m_, v_;
+  size_t offset_ = 0;
+  std::vector<float> m_, v_;  // of the owned range
   int t_ = 0;
 };
 

@@ -7,12 +7,19 @@
 
 namespace triad {
 
-void TrainOptions::validate() const {
+void TrainOptions::validate(int world) const {
   model.validate();
   if (batch < 1) fail_usage("--batch must be at least 1, got {}", batch);
-  if (grad_accum < 1 || batch % grad_accum != 0) {
-    fail_usage("--grad-accum {} must divide --batch {} (each micro-batch holds batch / grad-accum sequences)",
-               grad_accum, batch);
+  if (grad_accum < 1 || batch % (world * grad_accum) != 0) {
+    if (world == 1) {
+      fail_usage(
+          "--grad-accum {} must divide --batch {} (each micro-batch holds batch / grad-accum sequences)",
+          grad_accum, batch);
+    }
+    fail_usage(
+        "--batch {} must be a multiple of {} ranks x --grad-accum {} (each rank's micro-batch holds batch / "
+        "(ranks x grad-accum) sequences)",
+        batch, world, grad_accum);
   }
   if (steps < 1) fail_usage("--steps must be at least 1, got {}", steps);
   if (lr <= 0) fail_usage("--lr must be positive, got {}", lr);
@@ -23,34 +30,37 @@ void TrainOptions::validate() const {
   if (threads < 1) fail_usage("--threads must be at least 1, got {}", threads);
   if (!remat.planner.empty()) parse_planner(remat.planner);
   if (remat.replan_every < 0) fail_usage("--replan-every must not be negative, got {}", remat.replan_every);
+  if (comm.zero != 0 && comm.zero != 1) fail_usage("--zero must be 0 or 1, got {}", comm.zero);
 }
 
 nlohmann::json TrainOptions::to_json() const {
-  return {{"data", data_dir},
-          {"out", out_dir},
-          {"model", model.to_json()},
-          {"batch", batch},
-          {"grad_accum", grad_accum},
-          {"steps", steps},
-          {"lr", lr},
-          {"min_lr_ratio", min_lr_ratio},
-          {"warmup", warmup},
-          {"weight_decay", weight_decay},
-          {"beta1", beta1},
-          {"beta2", beta2},
-          {"clip", clip},
-          {"seed", seed},
-          {"eval_every", eval_every},
-          {"eval_batches", eval_batches},
-          {"ckpt_every", ckpt_every},
-          {"keep_ckpts", keep_ckpts},
-          {"log_every", log_every},
-          {"threads", threads},
-          {"remat", remat.planner},
-          {"activation_memory", remat.budget},
-          {"replan_every", remat.replan_every},
-          {"sample_prompt", sample_prompt},
-          {"sample_tokens", sample_tokens}};
+  nlohmann::json j = {{"data", data_dir},
+                      {"out", out_dir},
+                      {"model", model.to_json()},
+                      {"batch", batch},
+                      {"grad_accum", grad_accum},
+                      {"steps", steps},
+                      {"lr", lr},
+                      {"min_lr_ratio", min_lr_ratio},
+                      {"warmup", warmup},
+                      {"weight_decay", weight_decay},
+                      {"beta1", beta1},
+                      {"beta2", beta2},
+                      {"clip", clip},
+                      {"seed", seed},
+                      {"eval_every", eval_every},
+                      {"eval_batches", eval_batches},
+                      {"ckpt_every", ckpt_every},
+                      {"keep_ckpts", keep_ckpts},
+                      {"log_every", log_every},
+                      {"threads", threads},
+                      {"remat", remat.planner},
+                      {"activation_memory", remat.budget},
+                      {"replan_every", remat.replan_every},
+                      {"sample_prompt", sample_prompt},
+                      {"sample_tokens", sample_tokens}};
+  comm.to_json(&j);
+  return j;
 }
 
 TrainOptions TrainOptions::from_json(const nlohmann::json& j, const std::string& where) {
@@ -81,6 +91,7 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& j, const std::string&
     o.remat.replan_every = j.at("replan_every");
     o.sample_prompt = j.at("sample_prompt");
     o.sample_tokens = j.at("sample_tokens");
+    o.comm.from_json(j);
   } catch (const nlohmann::json::exception& e) {
     fail("{}: bad training options: {}", where, e.what());
   }

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "triad/comm/options.h"
 #include "triad/model/config.h"
 #include "triad/remat/controller.h"
 
@@ -15,8 +16,8 @@ struct TrainOptions {
   std::string data_dir;  // a `triad prepare` output
   std::string out_dir;   // RUN
   GptConfig model;       // model.vocab comes from the data
-  int batch = 16;        // global batch, sequences per optimizer step
-  int grad_accum = 1;    // micro-batches per step; each holds batch / grad_accum sequences
+  int batch = 16;        // global batch, sequences per optimizer step, over all data-parallel ranks
+  int grad_accum = 1;    // micro-batches per step; each holds batch / (ranks * grad_accum) sequences
   int steps = 600;       // total optimizer steps
   float lr = 3e-3f;      // peak learning rate
   float min_lr_ratio = 0.1f;
@@ -32,11 +33,13 @@ struct TrainOptions {
   int log_every = 10;
   int threads = 1;
   RematOptions remat;                 // --remat, --activation-memory, --replan-every
+  comm::CommOptions comm;             // data parallelism: --grad-compression, --bucket-mb, --zero, ...
   std::string sample_prompt = "The";  // printed with a generated continuation at the end; empty: none
   int sample_tokens = 48;
 
-  int micro_batch() const { return batch / grad_accum; }
-  void validate() const;  // usage errors naming the flag
+  // Sequences per micro-batch on each of `world` data-parallel ranks.
+  int micro_batch(int world = 1) const { return batch / world / grad_accum; }
+  void validate(int world = 1) const;  // usage errors naming the flag
   nlohmann::json to_json() const;
   static TrainOptions from_json(const nlohmann::json& j, const std::string& where);
 };

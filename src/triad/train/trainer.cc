@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <set>
 
+#include "triad/comm/collectives.h"
+#include "triad/comm/grad_sync.h"
 #include "triad/core/error.h"
 #include "triad/core/file_io.h"
 #include "triad/core/log.h"
@@ -39,12 +41,44 @@ nlohmann::json read_json(const std::string& path) {
   }
 }
 
+// The model's parameter blocks as gradient ranges (the unit of buckets), with their weight matrices.
+std::vector<comm::GradRange> gradient_blocks(const ParameterLayout& layout) {
+  std::vector<comm::GradRange> blocks;
+  for (const ParamBlock& b : layout.blocks()) blocks.push_back({b.offset, b.count, {}});
+  for (const TensorSpec& t : layout.tensors()) {
+    if (t.shape.size() != 2) continue;
+    blocks[static_cast<size_t>(t.block)].matrices.push_back(
+        {t.offset, static_cast<size_t>(t.shape[0]), static_cast<size_t>(t.shape[1])});
+  }
+  return blocks;
+}
+
+// Σ g² over [begin, end) of the flat gradient buffer.
+double sum_of_squares(const float* grads, size_t begin, size_t end) {
+  const double norm = global_norm(grads + begin, end - begin);
+  return norm * norm;
+}
+
 }  // namespace
 
+// Data parallelism, when the job has more than one rank: each rank computes the gradient of its B / world
+// sequences, GradSync averages them bucket by bucket during the backward, and every rank applies the same
+// update (ZeRO-1: each rank updates its shard of the parameters, then they are all-gathered). The owned
+// range of the optimizer is the whole buffer except under ZeRO-1.
 struct Trainer::Impl {
-  explicit Impl(const GptConfig& config) : model(config), optimizer(model.layout()) {}
+  Impl(const GptConfig& config, comm::Context& context, bool zero1)
+      : comm(context),
+        model(config),
+        shards(comm::shard_layout(model.num_params(), zero1 ? context.world() : 1)),
+        shard(zero1 ? context.rank() : 0),
+        optimizer(model.layout(), shards.offset(shard), shards.count(shard)) {}
+  comm::Context& comm;
   Gpt<float> model;
+  comm::ShardLayout shards;
+  int shard;
   AdamW optimizer;
+  comm::BucketPlan buckets;
+  std::unique_ptr<comm::GradSync> sync;  // only with more than one rank
   std::unique_ptr<TokenDataset> train, val;
   std::unique_ptr<Sampler> sampler;
   std::string data_manifest_sha256;
@@ -57,11 +91,51 @@ struct Trainer::Impl {
 Trainer::Trainer(TrainOptions options) : options_(std::move(options)) {}
 Trainer::~Trainer() = default;
 
+bool Trainer::is_root() const {
+  return impl_->comm.rank() == 0;
+}
+
+void Trainer::start_sync(const std::string& resume_dir) {
+  Impl& s = *impl_;
+  const int world = s.comm.world();
+  if (world > 1) {
+    s.buckets = comm::plan_buckets(gradient_blocks(s.model.layout()), options_.comm.bucket_mb);
+    s.sync =
+        std::make_unique<comm::GradSync>(s.comm, s.model.grads(), s.model.num_params(), s.buckets.buckets,
+                                         comm::grad_sync_options(options_.comm, options_.seed));
+  }
+  if (!resume_dir.empty()) {
+    CheckpointManifest manifest = read_checkpoint_manifest(resume_dir);
+    const int saved_world = manifest.json.value("/grad_sync/world"_json_pointer, 1);
+    const size_t saved_buckets = manifest.json.value("/grad_sync/buckets"_json_pointer, size_t{0});
+    comm::SyncState state;
+    state.steps = manifest.json.value("/grad_sync/steps"_json_pointer, int64_t{0});
+    state.buckets = load_grad_sync_state(resume_dir, s.comm.rank(), saved_buckets);
+    bool has_residuals = false;
+    for (const auto& b : state.buckets) has_residuals |= !b.empty();
+    if (has_residuals && saved_world != world) {
+      fail_usage(
+          "--resume {}: the checkpoint keeps the error-feedback residuals of {} ranks; resume it with "
+          "mpirun -np {}",
+          resume_dir, saved_world, saved_world);
+    }
+    if (s.sync && saved_world == world) s.sync->load_state(state);
+  }
+  if (world == 1) return;
+  log_info("data parallel: {} ranks x {} sequences, {} buckets of gradients, --grad-compression {}{}",
+           s.comm.world(), options_.batch / s.comm.world(), s.buckets.buckets.size(),
+           options_.comm.grad_compression,
+           options_.comm.zero == 1 ? fmt::format(", ZeRO-1: {} of optimizer state per rank (of {})",
+                                                 format_bytes(s.optimizer.state_bytes()),
+                                                 format_bytes(2 * s.model.num_params() * sizeof(float)))
+                                   : std::string());
+}
+
 void Trainer::start_remat() {
   if (!options_.remat.active()) return;
   impl_->remat = std::make_unique<RematController>(
-      impl_->model, options_.remat, options_.micro_batch(), options_.model.seq_len,
-      (fs::path(run_dir()) / "remat_plan.jsonl").string(), state_.step);
+      impl_->model, options_.remat, options_.micro_batch(impl_->comm.world()), options_.model.seq_len,
+      is_root() ? (fs::path(run_dir()) / "remat_plan.jsonl").string() : std::string(), state_.step);
   log_info("{}", impl_->remat->summary());
 }
 
@@ -74,9 +148,13 @@ void Trainer::open_data() {
     fail("{}: the data's vocabulary has {} tokens, the model {}", options_.data_dir,
          impl_->train->vocab_size(), options_.model.vocab);
   }
-  SamplerOptions so{.seq_len = options_.model.seq_len, .seed = options_.seed, .shuffle = true};
+  SamplerOptions so{.seq_len = options_.model.seq_len,
+                    .seed = options_.seed,
+                    .shuffle = true,
+                    .rank = impl_->comm.rank(),
+                    .world = impl_->comm.world()};
   impl_->sampler = std::make_unique<Sampler>(*impl_->train, so);
-  const size_t rows = static_cast<size_t>(options_.batch);
+  const size_t rows = static_cast<size_t>(options_.batch / impl_->comm.world());
   impl_->windows.resize(rows * (options_.model.seq_len + 1));
   impl_->inputs.resize(rows * options_.model.seq_len);
   impl_->targets.resize(impl_->inputs.size());
@@ -84,7 +162,9 @@ void Trainer::open_data() {
 
 std::unique_ptr<Trainer> Trainer::start(const TrainOptions& given, bool force) {
   TrainOptions options = given;
-  options.validate();
+  comm::Context& context = comm::init(comm::context_options(options.comm));
+  options.validate(context.world());
+  const bool root = context.rank() == 0;
   const std::string manifest_path = (fs::path(options.data_dir) / "manifest.json").string();
   if (!path_exists(manifest_path)) {
     fail_usage(
@@ -101,7 +181,7 @@ std::unique_ptr<Trainer> Trainer::start(const TrainOptions& given, bool force) {
         options.model.seq_len, window, manifest_path);
   }
   std::error_code ec;
-  if (fs::exists(options.out_dir, ec) && !fs::is_empty(options.out_dir, ec)) {
+  if (root && fs::exists(options.out_dir, ec) && !fs::is_empty(options.out_dir, ec)) {
     if (!force) {
       fail_usage(
           "run directory {} already exists; continue it with --resume {}, or pass --force to start over",
@@ -110,14 +190,18 @@ std::unique_ptr<Trainer> Trainer::start(const TrainOptions& given, bool force) {
     fs::remove_all(options.out_dir, ec);
     if (ec) fail("cannot remove {}: {}", options.out_dir, ec.message());
   }
-  make_dirs(options.out_dir);
+  if (root) make_dirs(options.out_dir);
+  comm::barrier(context, "waiting for rank 0 to create the run directory");
   set_threads(options.threads);
 
   std::unique_ptr<Trainer> t(new Trainer(options));
-  t->impl_ = std::make_unique<Impl>(options.model);
+  t->impl_ = std::make_unique<Impl>(options.model, context, options.comm.zero == 1);
   t->open_data();
+  // Every rank initialises the same weights from the seed.
   t->impl_->model.init_weights(options.seed);
   t->start_remat();
+  t->start_sync("");
+  if (!root) return t;
   write_file_atomic((fs::path(options.out_dir) / "tokenizer.model").string(),
                     read_file((fs::path(options.data_dir) / "tokenizer.model").string()));
   nlohmann::json run = {{"format", "triad-run"},
@@ -125,12 +209,14 @@ std::unique_ptr<Trainer> Trainer::start(const TrainOptions& given, bool force) {
                         {"host", host_name()},
                         {"options", options.to_json()},
                         {"model", options.model.describe()},
-                        {"data_manifest_sha256", t->impl_->data_manifest_sha256}};
+                        {"data_manifest_sha256", t->impl_->data_manifest_sha256},
+                        {"ranks", context.world()}};
   write_file_atomic((fs::path(options.out_dir) / "run.json").string(), run.dump(2) + "\n");
   return t;
 }
 
-std::unique_ptr<Trainer> Trainer::resume(const ResumeRequest& request) {
+std::unique_ptr<Trainer> Trainer::resume(const ResumeRequest& request, const comm::CommOptions& how) {
+  comm::Context& context = comm::init(comm::context_options(how));
   std::string dir = latest_checkpoint(request.run_dir);
   if (dir.empty()) {
     fail_usage("--resume {}: no checkpoint found under {}/checkpoints (nothing to resume)", request.run_dir,
@@ -144,7 +230,7 @@ std::unique_ptr<Trainer> Trainer::resume(const ResumeRequest& request) {
     static const std::set<std::string> free = {"steps",        "threads",       "log_every",
                                                "eval_every",   "ckpt_every",    "keep_ckpts",
                                                "eval_batches", "sample_prompt", "sample_tokens"};
-    if (free.count(key)) continue;
+    if (free.count(key) || comm::CommOptions::may_change_on_resume(key)) continue;
     const nlohmann::json& have = stored["model"].contains(key) ? stored["model"][key] : stored[key];
     if (have != value) {
       fail_usage(
@@ -168,13 +254,18 @@ std::unique_ptr<Trainer> Trainer::resume(const ResumeRequest& request) {
   take("remat", &options.remat.planner);
   take("activation_memory", &options.remat.budget);
   take("replan_every", &options.remat.replan_every);
+  options.comm.comm_timeout = how.comm_timeout;
+  options.comm.comm_progress = how.comm_progress;
+  options.comm.poll_us = how.poll_us;
+  options.comm.topology = how.topology;
+  options.comm.ranks_per_node = how.ranks_per_node;
   if (request.steps > 0) options.steps = request.steps;
   options.out_dir = request.run_dir;
-  options.validate();
+  options.validate(context.world());
   set_threads(options.threads);
 
   std::unique_ptr<Trainer> t(new Trainer(options));
-  t->impl_ = std::make_unique<Impl>(options.model);
+  t->impl_ = std::make_unique<Impl>(options.model, context, options.comm.zero == 1);
   t->open_data();
   if (manifest.json.value("data_manifest_sha256", "") != t->impl_->data_manifest_sha256) {
     log_warn("{}/manifest.json changed since the run started; resuming on the data as it is now",
@@ -185,6 +276,7 @@ std::unique_ptr<Trainer> Trainer::resume(const ResumeRequest& request) {
   t->impl_->sampler->restore(manifest.state.sampler);
   t->last_checkpoint_ = dir;
   t->start_remat();
+  t->start_sync(dir);
   log_info("resuming {} from {} (step {} of {})", request.run_dir, dir, t->state_.step, options.steps);
   return t;
 }
@@ -205,23 +297,42 @@ void Trainer::notify(F&& f) {
 void Trainer::train_step() {
   Impl& s = *impl_;
   Gpt<float>& model = s.model;
-  const int B = options_.batch, K = options_.grad_accum, mb = options_.micro_batch(),
+  const int world = s.comm.world();
+  const int B = options_.batch, rows = B / world, K = options_.grad_accum, mb = options_.micro_batch(world),
             T = options_.model.seq_len;
   const auto t0 = std::chrono::steady_clock::now();
   const float lr = learning_rate(options_, state_.step);
   model.arena().reset_peak();
   s.sampler->next_batch(B, s.windows.data());
-  split_windows(s.windows.data(), B, T, s.inputs.data(), s.targets.data());
+  split_windows(s.windows.data(), rows, T, s.inputs.data(), s.targets.data());
   model.zero_grads();
-  double loss = 0, recompute = 0;
-  const float scale = 1.0f / static_cast<float>(static_cast<size_t>(B) * T);
+  // The last micro-batch's backward hands each bucket to GradSync as soon as its blocks are done.
+  Gpt<float>::BlockDone on_block_done;
+  if (s.sync) {
+    on_block_done = [&](int block) {
+      if (int bucket = s.buckets.ready_after_block[static_cast<size_t>(block)]; bucket >= 0) {
+        s.sync->bucket_ready(bucket);
+      }
+    };
+  }
+  double recompute = 0;
+  // [0]: this rank's mean loss, [1]: Σ g² over this rank's shard (ZeRO-1) — summed over ranks below.
+  double sums[2] = {0, 0};
+  const float scale = 1.0f / static_cast<float>(static_cast<size_t>(rows) * T);
   for (int k = 0; k < K; ++k) {
     const size_t offset = static_cast<size_t>(k) * mb * T;
-    loss += model.forward(s.inputs.data() + offset, s.targets.data() + offset, mb, T) / K;
-    model.backward(scale);
+    sums[0] += model.forward(s.inputs.data() + offset, s.targets.data() + offset, mb, T) / K;
+    model.backward(scale, k == K - 1 ? on_block_done : nullptr);
     recompute += model.recompute_seconds();
   }
-  const double norm = global_norm(model.grads(), model.num_params());
+  uint64_t gather_bytes = 0;
+  if (s.sync) s.sync->finish();  // grads: the average over ranks (ZeRO-1: in this rank's shard)
+  const size_t own_begin = s.optimizer.offset(), own_end = own_begin + s.optimizer.count();
+  const bool sharded = options_.comm.zero == 1 && world > 1;
+  if (sharded) sums[1] = sum_of_squares(model.grads(), own_begin, own_end);
+  comm::allreduce_sum(s.comm, sums, 2, "step loss and gradient norm");
+  const double loss = sums[0] / world;
+  const double norm = sharded ? std::sqrt(sums[1]) : global_norm(model.grads(), model.num_params());
   const int step = state_.step + 1;
   if (!std::isfinite(loss) || !std::isfinite(norm)) {
     fail(
@@ -231,9 +342,10 @@ void Trainer::train_step() {
         last_checkpoint_.empty() ? "none (no checkpoint was written yet)" : last_checkpoint_);
   }
   if (options_.clip > 0 && norm > options_.clip) {
-    scale_in_place(model.grads(), model.num_params(), static_cast<float>(options_.clip / norm));
+    scale_in_place(model.grads() + own_begin, own_end - own_begin, static_cast<float>(options_.clip / norm));
   }
   s.optimizer.update(model.params(), model.grads(), lr, options_);
+  if (sharded) gather_bytes = comm::all_gather_shards(s.comm, model.params(), s.shards);
   state_.step = step;
   state_.loss = loss;
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -246,7 +358,16 @@ void Trainer::train_step() {
                            {"tokens_per_s", tokens_per_s},
                            {"step_ms", seconds * 1e3},
                            {"peak_activation_bytes", model.arena().peak_bytes()},
-                           {"peak_rss_bytes", peak_rss_bytes()}};
+                           {"peak_rss_bytes", peak_rss_bytes()},
+                           {"optimizer_bytes", s.optimizer.state_bytes()}};
+  if (s.sync) {
+    const comm::StepStats& st = s.sync->stats();
+    record["ranks"] = world;
+    record["bytes_sent"] = st.bytes_sent + gather_bytes;
+    record["comm_ms"] = st.comm_ms;
+    record["comm_hidden_fraction"] = st.comm_hidden_fraction;
+    record["codec"] = st.codec;
+  }
   if (s.remat) s.remat->after_step(step, recompute, &record);
   notify([&](TrainObserver& o) { o.on_step(*this, record); });
   const bool last = step == options_.steps;
@@ -257,8 +378,11 @@ void Trainer::train_step() {
   }
 }
 
+// On rank 0 only, over the same sequences at any world size (the others go on to the next step's
+// collectives and wait there).
 void Trainer::run_eval() {
   Impl& s = *impl_;
+  if (!is_root()) return;
   EvalResult r =
       evaluate(s.model, *s.val, options_.eval_batches, options_.micro_batch(), options_.model.seq_len);
   nlohmann::json record = {
@@ -268,13 +392,41 @@ void Trainer::run_eval() {
   notify([&](TrainObserver& o) { o.on_eval(*this, record); });
 }
 
+// Collective: every rank's part of the state goes to rank 0, which writes the checkpoint.
 CheckpointInfo Trainer::checkpoint() {
   Impl& s = *impl_;
   state_.sampler = s.sampler->state();
-  nlohmann::json extra = {
-      {"data_manifest_sha256", s.data_manifest_sha256},
-      {"tokenizer_sha256", sha256_file_hex((fs::path(run_dir()) / "tokenizer.model").string())}};
-  CheckpointInfo info = save_checkpoint(run_dir(), s.model, &s.optimizer, options_, state_, extra);
+  CheckpointExtras extras;
+  // ZeRO-1: the moments, gathered from their shards; otherwise every rank holds them all.
+  std::vector<float> m, v;
+  OptimizerMoments moments{s.optimizer.m().data(), s.optimizer.v().data(), s.optimizer.steps()};
+  if (options_.comm.zero == 1 && s.comm.world() > 1) {
+    for (auto [shard, full] : {std::pair{&s.optimizer.m(), &m}, std::pair{&s.optimizer.v(), &v}}) {
+      full->assign(s.model.num_params(), 0.0f);
+      std::copy(shard->begin(), shard->end(), full->begin() + static_cast<ptrdiff_t>(s.optimizer.offset()));
+      comm::all_gather_shards(s.comm, full->data(), s.shards);
+    }
+    moments.m = m.data();
+    moments.v = v.data();
+  }
+  extras.optimizer = &moments;
+  if (s.sync) {
+    comm::SyncState sync = s.sync->save_state();
+    // Gathered bucket by bucket: rank r's state of bucket b lands in grad_sync[r][b].
+    for (size_t b = 0; b < sync.buckets.size(); ++b) {
+      auto per_rank = comm::gather_to_root(s.comm, sync.buckets[b], "checkpoint: gradient codec state");
+      extras.grad_sync.resize(per_rank.size());
+      for (size_t r = 0; r < per_rank.size(); ++r) extras.grad_sync[r].push_back(std::move(per_rank[r]));
+    }
+    extras.manifest["grad_sync"] = {{"world", s.comm.world()},
+                                    {"steps", sync.steps},
+                                    {"buckets", sync.buckets.size()},
+                                    {"codec", options_.comm.grad_compression}};
+  }
+  if (!is_root()) return {};
+  extras.manifest["data_manifest_sha256"] = s.data_manifest_sha256;
+  extras.manifest["tokenizer_sha256"] = sha256_file_hex((fs::path(run_dir()) / "tokenizer.model").string());
+  CheckpointInfo info = save_checkpoint(run_dir(), s.model, options_, state_, extras);
   prune_checkpoints(run_dir(), options_.keep_ckpts);
   last_checkpoint_ = info.dir;
   notify([&](TrainObserver& o) { o.on_checkpoint(*this, info); });
@@ -282,7 +434,7 @@ CheckpointInfo Trainer::checkpoint() {
 }
 
 void Trainer::print_sample() {
-  if (options_.sample_prompt.empty() || options_.sample_tokens <= 0) return;
+  if (!is_root() || options_.sample_prompt.empty() || options_.sample_tokens <= 0) return;
   Tokenizer tokenizer = Tokenizer::load((fs::path(run_dir()) / "tokenizer.model").string());
   std::vector<int> ids;
   tokenizer.encode(options_.sample_prompt, &ids);
@@ -295,6 +447,14 @@ void Trainer::print_sample() {
   std::vector<int> all(prompt.begin(), prompt.end());
   all.insert(all.end(), out.begin(), out.end());
   fmt::print("sample: {}\n", tokenizer.decode(all));
+}
+
+// Observers run on rank 0 only; a halt they ask for stops every rank at the same step.
+bool Trainer::agree_on_halt() {
+  double halt = halt_reason_.empty() ? 0 : 1;
+  comm::allreduce_sum(impl_->comm, &halt, 1, "agreeing whether to halt");
+  if (halt > 0 && halt_reason_.empty()) halt_reason_ = "halted by rank 0";
+  return halt > 0;
 }
 
 int Trainer::run() {
@@ -310,12 +470,14 @@ int Trainer::run() {
     const int step = state_.step;
     const bool last = step == options_.steps;
     if (options_.eval_every > 0 && (step % options_.eval_every == 0 || last)) run_eval();
-    if (!halt_reason_.empty()) {
+    if (agree_on_halt()) {
       checkpoint();
       nlohmann::json summary = {{"status", "halted"}, {"step", step}, {"reason", halt_reason_}};
       notify([&](TrainObserver& o) { o.on_end(*this, summary); });
-      fmt::print(stderr, "triad: halted at step {}: {}; checkpoint {}\n", step, halt_reason_,
-                 last_checkpoint_);
+      if (is_root()) {
+        fmt::print(stderr, "triad: halted at step {}: {}; checkpoint {}\n", step, halt_reason_,
+                   last_checkpoint_);
+      }
       return 3;
     }
     if ((options_.ckpt_every > 0 && step % options_.ckpt_every == 0) || last) checkpoint();

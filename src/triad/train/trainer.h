@@ -7,13 +7,15 @@
 //   -> global-norm clip -> AdamW (lr from warm-up + cosine) -> step record -> observers
 //
 // Observers (metrics log, audit log, policy engine, ...) subscribe to run events instead of being called
-// from inside the loop; any of them may ask the trainer to halt.
+// from inside the loop; any of them may ask the trainer to halt. Under mpirun every rank runs a Trainer
+// over its B / world sequences of each batch; only rank 0 writes the run directory and has observers.
 
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "triad/comm/options.h"
 #include "triad/train/checkpoint.h"
 #include "triad/train/options.h"
 
@@ -42,8 +44,9 @@ class Trainer {
  public:
   // A new run in options.out_dir (which must be absent or empty unless `force`).
   static std::unique_ptr<Trainer> start(const TrainOptions& options, bool force);
-  // Continues a run from its newest checkpoint.
-  static std::unique_ptr<Trainer> resume(const ResumeRequest& request);
+  // Continues a run from its newest checkpoint. `how` gives the communication settings that may differ
+  // from the run's (--comm-timeout, --comm-progress, --poll-us, --topology, --ranks-per-node).
+  static std::unique_ptr<Trainer> resume(const ResumeRequest& request, const comm::CommOptions& how = {});
   ~Trainer();
 
   void add_observer(std::unique_ptr<TrainObserver> observer);
@@ -55,11 +58,15 @@ class Trainer {
   const TrainOptions& options() const { return options_; }
   const std::string& run_dir() const { return options_.out_dir; }
   int step() const { return state_.step; }
+  // Rank 0 of a data-parallel job (or the only process): the one that writes the run directory.
+  bool is_root() const;
 
  private:
   Trainer(TrainOptions options);
   void open_data();
   void start_remat();
+  void start_sync(const std::string& resume_dir);
+  bool agree_on_halt();
   void train_step();
   void run_eval();
   CheckpointInfo checkpoint();

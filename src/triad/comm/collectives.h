@@ -1,0 +1,20 @@
+#pragma once
+// Small collectives the trainer needs besides gradient averaging: scalars to agree on, a barrier, and the
+// per-rank state a checkpoint gathers to rank 0. Each waits through Context::wait (so never longer than
+// --comm-timeout) and makes no MPI call in a single process.
+
+#include <string>
+#include <vector>
+
+#include "triad/comm/context.h"
+
+namespace triad::comm {
+
+// values[i] = Σ over ranks of values[i], in place.
+void allreduce_sum(Context& context, double* values, int count, const std::string& what);
+void barrier(Context& context, const std::string& what);
+// Rank 0 receives every rank's vector (index = rank; lengths may differ); other ranks receive nothing.
+std::vector<std::vector<float>> gather_to_root(Context& context, const std::vector<float>& mine,
+                                               const std::string& what);
+
+}  // namespace triad::comm
