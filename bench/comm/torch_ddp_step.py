@@ -6,14 +6,15 @@ import argparse
 import json
 import os
 import sys
-import time
 
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tests", "torch"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "train"))
 import gpt_reference  # noqa: E402
+from torch_train_step import step_seconds  # noqa: E402
 
 
 def worker(rank, a, port, out):
@@ -29,19 +30,8 @@ def worker(rank, a, port, out):
     gen = torch.Generator().manual_seed(100 + rank)
     inputs = torch.randint(0, a.vocab, (rows, a.seq_len), generator=gen)
     targets = torch.randint(0, a.vocab, (rows, a.seq_len), generator=gen)
-    seconds = []
-    for s in range(2 + a.steps):
-        dist.barrier()
-        t0 = time.perf_counter()
-        opt.zero_grad(set_to_none=True)
-        _, loss = model(inputs, targets)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        if s >= 2:
-            seconds.append(time.perf_counter() - t0)
+    seconds = step_seconds(model, opt, inputs, targets, a.steps, before_step=dist.barrier)
     if rank == 0:
-        seconds.sort()
         median = seconds[len(seconds) // 2]
         out.put({"impl": f"torch-ddp-{a.world}x{a.threads}", "tokens_per_s": a.batch * a.seq_len / median,
                  "step_ms": median * 1e3})

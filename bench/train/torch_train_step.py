@@ -13,6 +13,22 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tests", 
 import gpt_reference  # noqa: E402
 
 
+def step_seconds(model, opt, inputs, targets, steps, before_step=lambda: None):
+    """Sorted wall times of `steps` training steps (forward, backward, clip, AdamW) after 2 untimed ones."""
+    seconds = []
+    for s in range(2 + steps):
+        before_step()
+        t0 = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        _, loss = model(inputs, targets)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        if s >= 2:
+            seconds.append(time.perf_counter() - t0)
+    return sorted(seconds)
+
+
 def main():
     ap = argparse.ArgumentParser()
     for flag, default in [("layers", 4), ("d-model", 256), ("heads", 4), ("seq-len", 256), ("vocab", 8192),
@@ -25,17 +41,7 @@ def main():
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.95), weight_decay=0.1)
     inputs = torch.randint(0, a.vocab, (a.batch, a.seq_len))
     targets = torch.randint(0, a.vocab, (a.batch, a.seq_len))
-    seconds = []
-    for s in range(2 + a.steps):
-        t0 = time.perf_counter()
-        opt.zero_grad(set_to_none=True)
-        _, loss = model(inputs, targets)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        if s >= 2:
-            seconds.append(time.perf_counter() - t0)
-    seconds.sort()
+    seconds = step_seconds(model, opt, inputs, targets, a.steps)
     median = seconds[len(seconds) // 2]
     print(json.dumps({"impl": "torch", "tokens_per_s": a.batch * a.seq_len / median, "step_ms": median * 1e3,
                       "params": sum(p.numel() for p in model.parameters()),

@@ -26,13 +26,15 @@ struct CommOptions {
   std::string topology;                  // --topology
   int ranks_per_node = 0;                // --ranks-per-node
 
-  // Flat keys named after the flags ("grad_compression", ...), merged into the trainer's options JSON.
-  void to_json(nlohmann::json* out) const;
-  // Reads the keys to_json writes; absent keys keep their defaults (runs from before data parallelism).
-  void from_json(const nlohmann::json& j);
   // Keys whose values may differ between a run and its resumption.
   static bool may_change_on_resume(const std::string& key);
 };
+
+// As JSON: keys named after the flags ("grad_compression", ...), which the trainer merges into its options;
+// absent keys keep their defaults (runs from before data parallelism).
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(CommOptions, grad_compression, bucket_mb, hierarchical, zero,
+                                                topk_warmup, int8_chunk, int8_stochastic, comm_timeout,
+                                                comm_progress, poll_us, topology, ranks_per_node)
 
 ContextOptions context_options(const CommOptions& options);
 // Parses and checks the options (usage errors name the flag) and loads --topology. `seed` seeds stochastic

@@ -59,7 +59,7 @@ nlohmann::json TrainOptions::to_json() const {
                       {"replan_every", remat.replan_every},
                       {"sample_prompt", sample_prompt},
                       {"sample_tokens", sample_tokens}};
-  comm.to_json(&j);
+  j.update(nlohmann::json(comm));
   return j;
 }
 
@@ -91,7 +91,7 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& j, const std::string&
     o.remat.replan_every = j.at("replan_every");
     o.sample_prompt = j.at("sample_prompt");
     o.sample_tokens = j.at("sample_tokens");
-    o.comm.from_json(j);
+    o.comm = j.get<comm::CommOptions>();
   } catch (const nlohmann::json::exception& e) {
     fail("{}: bad training options: {}", where, e.what());
   }
