@@ -56,7 +56,8 @@ Runner add_train_command(CLI::App& root) {
   cmd->footer(
       "With no --data, trains on the bundled corpus (prepared into data/bundled on first use).\n"
       "RUN holds run.json, tokenizer.model, metrics.jsonl and checkpoints/step_N/. Continue a run with\n"
-      "'triad train --resume RUN [--steps S]'. See docs/training.md.");
+      "'triad train --resume RUN [--steps S]'. Data parallel: 'mpirun -np N triad train --out RUN ...' (each\n"
+      "rank takes batch / N sequences of every batch; rank 0 writes RUN). See docs/training.md.");
   add_config_option(*cmd);
   cmd->add_option("--data", o->data_dir,
                   "Prepared data directory (output of 'triad prepare'); default: the bundled corpus")
