@@ -6,6 +6,7 @@
 #include "triad/core/error.h"
 #include "triad/core/log.h"
 #include "triad/data/prepare.h"
+#include "triad/train/governance_observer.h"
 #include "triad/train/metrics.h"
 #include "triad/train/trainer.h"
 
@@ -115,8 +116,19 @@ Runner add_train_command(CLI::App& root) {
   cmd->add_option("--sample-prompt", o->sample_prompt,
                   "Prompt for the sample printed at the end (empty: no sample)");
   cmd->add_option("--sample-tokens", o->sample_tokens, "Tokens to generate for that sample");
+  // Governance (docs/governance.md): every run keeps RUN/audit/; these are per invocation, not run options.
+  auto gov = std::make_shared<GovernanceFlags>();
+  cmd->add_option(
+         "--audit-key", gov->audit_key,
+         "Sign the audit log's tree heads with this private key (NAME.key from 'triad audit keygen')")
+      ->type_name("FILE")
+      ->group("Governance");
+  cmd->add_option("--policy", gov->policy, "Policy rules (alert, halt, review) over the metrics; TOML")
+      ->type_name("FILE.toml")
+      ->group("Governance");
 
-  return [o, resume, force, cmd]() {
+  return [o, resume, force, cmd, gov]() {
+    auto audit = std::make_unique<AuditObserver>(*gov);  // a bad key or policy fails before any work
     std::unique_ptr<Trainer> trainer;
     if (!resume->empty()) {
       ResumeRequest request;
@@ -142,6 +154,7 @@ Runner add_train_command(CLI::App& root) {
       trainer = Trainer::start(*o, *force);
     }
     trainer->add_observer(std::make_unique<MetricsLog>(trainer->run_dir(), trainer->step()));
+    trainer->add_observer(std::move(audit));
     return trainer->run();
   };
 }
