@@ -2,9 +2,11 @@
 // heads, tamper detection on checkpoint files, policy decisions (alert, halt with exit code 3, review),
 // resume continuing the same log, failed runs, pruned checkpoints and logged inference.
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <array>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -329,6 +331,127 @@ TEST(GovernanceTrain, GenerateLogsInferenceHashesAndTextOnRequest) {
   auto misuse = run_triad(generate + " --log-text");
   EXPECT_EQ(misuse.exit_code, 2);
   EXPECT_THAT(misuse.err, HasSubstr("only apply with --audit"));
+}
+
+// ---- DP-SGD (--dp-noise, --dp-clip, --dp-delta) ----
+
+std::vector<nlohmann::json> step_records(const std::string& run) {
+  std::vector<nlohmann::json> out;
+  std::string text = read_file(run + "/metrics.jsonl");
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    auto m = nlohmann::json::parse(text.substr(start, end - start));
+    if (m.contains("loss")) out.push_back(m);
+    start = end + 1;
+  }
+  return out;
+}
+
+const std::string kDp = " --dp-noise 1.0 --dp-clip 1.0 --dp-delta 1e-5 ";
+
+TEST(DpTrain, EpsilonOfEveryStepIsTheAccountantsForTheSameQAndSteps) {
+  TempDir dir;
+  std::string run = dir / "run";
+  std::string policy = write_policy(dir, R"([[rule]]
+name = "privacy-budget"
+when = "dp_epsilon > 0.5"
+action = "review"
+)");
+  auto r = run_triad(train_args(run, "--steps 6 --ckpt-every 3 --eval-every 3 --policy " + policy + kDp));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+
+  // q = expected batch / N, N the training windows of T + 1 = 17 tokens that the sampler cuts.
+  auto manifest = nlohmann::json::parse(read_file(data_dir() + "/manifest.json"));
+  uint64_t windows = 0;
+  for (const auto& shard : manifest["shards"]) {
+    if (shard["split"] == "train") windows += (shard["tokens"].get<uint64_t>() - 1) / 16;
+  }
+  auto privacy = of_kind(run, "privacy");
+  ASSERT_EQ(privacy.size(), 2u);  // steps 3 and 6: eval, checkpoint and end share one entry per step
+  const double q = privacy[0]["sample_rate"];
+  EXPECT_DOUBLE_EQ(q, 4.0 / static_cast<double>(windows));
+  EXPECT_EQ(privacy[0]["noise_multiplier"], 1.0);
+  EXPECT_EQ(privacy[1]["steps"], 6);
+
+  auto steps = step_records(run);
+  ASSERT_EQ(steps.size(), 6u);
+  double total_batch = 0;
+  for (size_t t = 1; t <= steps.size(); ++t) {
+    const auto& m = steps[t - 1];
+    EXPECT_EQ(m["dp_delta"], 1e-5);
+    total_batch += m["dp_batch"].get<double>();
+    auto cli = run_triad(
+        fmt::format("privacy epsilon --sample-rate {:.17g} --noise 1.0 --steps {} --delta 1e-5", q, t));
+    ASSERT_EQ(cli.exit_code, 0) << cli.err;
+    EXPECT_DOUBLE_EQ(m["dp_epsilon"].get<double>(), nlohmann::json::parse(cli.out)["epsilon"].get<double>())
+        << "step " << t;
+  }
+  EXPECT_GT(total_batch, 0);
+  EXPECT_DOUBLE_EQ(privacy[1]["epsilon"].get<double>(), steps.back()["dp_epsilon"].get<double>());
+  EXPECT_DOUBLE_EQ(of_kind(run, "run_end")[0]["dp_epsilon"].get<double>(),
+                   steps.back()["dp_epsilon"].get<double>());
+  // The ledger travels in the checkpoint.
+  auto ckpt = nlohmann::json::parse(read_file(run + "/checkpoints/step_000003/manifest.json"));
+  EXPECT_EQ(ckpt["dp"]["accountant"]["history"], nlohmann::json::parse(fmt::format("[[{:.17g},1.0,3]]", q)));
+  // Policies see dp_epsilon.
+  auto decisions = of_kind(run, "policy_decision");
+  ASSERT_EQ(decisions.size(), 1u);
+  EXPECT_EQ(decisions[0]["rule"], "privacy-budget");
+  EXPECT_EQ(decisions[0]["step"], 1);
+  EXPECT_EQ(run_triad("audit verify " + run).exit_code, 0);
+}
+
+TEST(DpTrain, ResumeIsBitExactAndTheSeedDoesNotDecideBatchesOrNoise) {
+  TempDir dir;
+  std::string run = dir / "run";
+  ASSERT_EQ(run_triad(train_args(run, "--steps 8 --ckpt-every 4 --eval-every 0" + kDp)).exit_code, 0);
+  std::string final_dir = run + "/checkpoints/step_000008";
+  std::string weights = sha256_file_hex(final_dir + "/model.safetensors");
+  auto project = [](const std::vector<nlohmann::json>& records) {
+    std::vector<std::array<double, 3>> out;
+    for (const auto& m : records)
+      out.push_back({m["loss"].get<double>(), m["dp_epsilon"].get<double>(), m["dp_batch"].get<double>()});
+    return out;
+  };
+  auto straight = project(step_records(run));
+  std::filesystem::remove_all(final_dir);  // as if the run had died after step 4's checkpoint
+  auto r = run_triad("train -q --resume " + run + " --threads 2");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(sha256_file_hex(final_dir + "/model.safetensors"), weights);
+  EXPECT_EQ(project(step_records(run)), straight);
+  EXPECT_EQ(run_triad("audit verify " + run).exit_code, 0);
+
+  // The same --seed again: the same initial weights, but other batches and other noise (secret seeds).
+  ASSERT_EQ(run_triad(train_args(dir / "again", "--steps 8 --ckpt-every 4 --eval-every 0" + kDp)).exit_code,
+            0);
+  EXPECT_NE(sha256_file_hex(dir / "again/checkpoints/step_000008/model.safetensors"), weights);
+  EXPECT_NE(read_file(run + "/checkpoints/step_000004/manifest.json").find("\"noise_rng\""),
+            std::string::npos);
+}
+
+TEST(DpTrain, FlagsAreCheckedTogether) {
+  TempDir dir;
+  auto no_clip = run_triad(train_args(dir / "a", "--steps 1 --dp-noise 1.0 --dp-delta 1e-5"));
+  EXPECT_EQ(no_clip.exit_code, 2);
+  EXPECT_THAT(no_clip.err, HasSubstr("--dp-noise needs --dp-clip"));
+  auto no_delta = run_triad(train_args(dir / "b", "--steps 1 --dp-noise 1.0 --dp-clip 1"));
+  EXPECT_EQ(no_delta.exit_code, 2);
+  EXPECT_THAT(no_delta.err, HasSubstr("--dp-noise needs --dp-delta"));
+  auto clip_only = run_triad(train_args(dir / "c", "--steps 1 --dp-clip 1"));
+  EXPECT_EQ(clip_only.exit_code, 2);
+  EXPECT_THAT(clip_only.err, HasSubstr("only apply with --dp-noise"));
+  auto accum = run_triad(train_args(dir / "d", "--steps 1 --grad-accum 2" + kDp));
+  EXPECT_EQ(accum.exit_code, 2);
+  EXPECT_THAT(accum.err, HasSubstr("--grad-accum 2 does not apply under DP-SGD"));
+  auto big = run_triad(train_args(dir / "e", "--steps 1 --batch 100000" + kDp));
+  EXPECT_EQ(big.exit_code, 2);
+  EXPECT_THAT(big.err, HasSubstr("exceeds the 1499 training windows"));
+
+  ASSERT_EQ(run_triad(train_args(dir / "f", "--steps 2 --eval-every 0" + kDp)).exit_code, 0);
+  auto other = run_triad("train --resume " + (dir / "f") + " --dp-noise 2.0");
+  EXPECT_EQ(other.exit_code, 2);
+  EXPECT_THAT(other.err, HasSubstr("dp_noise = 1.0, the command asks 2.0"));
 }
 
 }  // namespace

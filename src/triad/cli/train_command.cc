@@ -116,6 +116,17 @@ Runner add_train_command(CLI::App& root) {
   cmd->add_option("--sample-prompt", o->sample_prompt,
                   "Prompt for the sample printed at the end (empty: no sample)");
   cmd->add_option("--sample-tokens", o->sample_tokens, "Tokens to generate for that sample");
+  cmd->add_option("--dp-noise", o->dp_noise,
+                  "DP-SGD: noise multiplier sigma (noise std = sigma x --dp-clip on the gradient sum); turns "
+                  "on Poisson sampling with expected batch --batch and per-example clipping")
+      ->type_name("SIGMA")
+      ->group("Privacy");
+  cmd->add_option("--dp-clip", o->dp_clip, "DP-SGD: clip each example's gradient to this L2 norm C")
+      ->type_name("C")
+      ->group("Privacy");
+  cmd->add_option("--dp-delta", o->dp_delta, "DP-SGD: delta of the epsilon reported each step (below 1/N)")
+      ->type_name("DELTA")
+      ->group("Privacy");
   // Governance (docs/governance.md): every run keeps RUN/audit/; these are per invocation, not run options.
   auto gov = std::make_shared<GovernanceFlags>();
   cmd->add_option(

@@ -132,10 +132,11 @@ void AuditObserver::on_eval(Trainer& trainer, const nlohmann::json& record) {
   nlohmann::json metrics = record;
   metrics.erase("step");
   log_eval(*log_, record.value("step", last_step_), metrics);
+  log_privacy_if_dp(trainer, record.value("step", last_step_));
   apply(trainer, record);
 }
 
-void AuditObserver::on_checkpoint(Trainer&, const CheckpointInfo& info) {
+void AuditObserver::on_checkpoint(Trainer& trainer, const CheckpointInfo& info) {
   last_step_ = info.step;
   std::vector<std::string> files;
   std::map<std::string, std::pair<std::string, uint64_t>> logged;
@@ -161,10 +162,11 @@ void AuditObserver::on_checkpoint(Trainer&, const CheckpointInfo& info) {
   note_removed_files("pruned (--keep-ckpts) or removed before this checkpoint", info.step);
   log_checkpoint(*log_, info.step, files);
   live_files_.insert(logged.begin(), logged.end());
+  log_privacy_if_dp(trainer, info.step);
   seal();
 }
 
-void AuditObserver::on_end(Trainer&, const nlohmann::json& summary) {
+void AuditObserver::on_end(Trainer& trainer, const nlohmann::json& summary) {
   nlohmann::json payload = summary;
   std::string status = payload.value("status", "completed");
   payload.erase("status");
@@ -172,6 +174,9 @@ void AuditObserver::on_end(Trainer&, const nlohmann::json& summary) {
       !payload["checkpoint"].get<std::string>().empty())
     payload["checkpoint"] = logged_path(run_dir_, payload["checkpoint"].get<std::string>());
   payload["review"] = review_;
+  log_privacy_if_dp(trainer, last_step_);
+  if (const RdpAccountant* ledger = trainer.privacy_ledger())
+    payload["dp_epsilon"] = ledger->spent(trainer.options().dp_delta).epsilon;
   log_run_end(*log_, status, payload);
   seal();
   ended_ = true;
@@ -209,6 +214,14 @@ void AuditObserver::mark_review(const Decision& d) {
   marker["reasons"].push_back(reason);
   write_file_atomic(path, marker.dump(2) + "\n");
   review_ = true;
+}
+
+void AuditObserver::log_privacy_if_dp(Trainer& trainer, int step) {
+  const RdpAccountant* ledger = trainer.privacy_ledger();
+  // Once per state of the ledger: an eval, a checkpoint and the end at the same step make one entry.
+  if (!ledger || ledger->steps() == privacy_logged_steps_) return;
+  log_privacy(*log_, step, *ledger, trainer.options().dp_delta);
+  privacy_logged_steps_ = ledger->steps();
 }
 
 void AuditObserver::note_removed_files(const std::string& reason, int step) {

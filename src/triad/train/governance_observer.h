@@ -7,12 +7,14 @@
 //   run_start        the training options (and their hash), triad version, command line, data manifest;
 //                    again on every resume, with "resumed_from_step"
 //   policy           the rules and the policy file, when --policy is given
-//   eval             each evaluation's metrics (+ privacy: ε so far, under DP-SGD)
-//   checkpoint       every file of each checkpoint with its SHA-256 (+ privacy under DP-SGD), then a head
+//   eval             each evaluation's metrics
+//   checkpoint       every file of each checkpoint with its SHA-256, then a head
+//   privacy          under DP-SGD, the ledger's ε at each eval, checkpoint and the end (once per step)
 //   files_removed    logged checkpoint files that are gone (pruned by --keep-ckpts, or missing at resume),
 //                    so that verify knows their absence was recorded, not hidden
 //   policy_decision  every rule that fires
-//   run_end          completed | halted | failed, with "review": true when a review rule fired; then a head
+//   run_end          completed | halted | failed, with "review": true when a review rule fired (after a
+//                    last privacy entry under DP-SGD, and with its dp_epsilon); then a head
 //
 // Decisions: alert prints a warning on stderr; halt asks the trainer to stop (it saves a checkpoint and
 // exits with code 3, naming the rule); review writes RUN/REVIEW_REQUIRED (see below) and marks the run_end.
@@ -20,6 +22,7 @@
 // The observer is for the one process that writes the log (rank 0 of a multi-process run); nothing in it
 // knows about ranks.
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
@@ -72,6 +75,7 @@ class AuditObserver : public TrainObserver {
   // Checkpoint files logged and not yet recorded as removed: stored path -> {sha256, bytes}.
   std::map<std::string, std::pair<std::string, uint64_t>> live_files_;
   int last_step_ = 0;
+  uint64_t privacy_logged_steps_ = UINT64_MAX;  // the ledger's step count at its last privacy entry
   bool review_ = false;
   bool started_ = false;  // run_start is logged: from here on the run must end with a run_end entry
   bool ended_ = false;

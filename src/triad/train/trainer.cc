@@ -17,6 +17,7 @@
 #include "triad/core/version.h"
 #include "triad/data/tokenizer.h"
 #include "triad/model/generate.h"
+#include "triad/train/dp_sgd.h"
 #include "triad/train/evaluate.h"
 
 namespace triad {
@@ -50,6 +51,7 @@ struct Trainer::Impl {
   std::string data_manifest_sha256;
   std::vector<int32_t> windows, inputs, targets;
   std::unique_ptr<RematController> remat;
+  std::unique_ptr<DpSgd> dp;  // with --dp-noise
   double ema_step_seconds = 0;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 };
@@ -76,6 +78,10 @@ void Trainer::open_data() {
   }
   SamplerOptions so{.seq_len = options_.model.seq_len, .seed = options_.seed, .shuffle = true};
   impl_->sampler = std::make_unique<Sampler>(*impl_->train, so);
+  if (options_.dp()) {
+    impl_->dp = std::make_unique<DpSgd>(
+        DpSgdConfig{options_.dp_noise, options_.dp_clip, options_.dp_delta, options_.batch}, *impl_->sampler);
+  }
   const size_t rows = static_cast<size_t>(options_.batch);
   impl_->windows.resize(rows * (options_.model.seq_len + 1));
   impl_->inputs.resize(rows * options_.model.seq_len);
@@ -183,6 +189,7 @@ std::unique_ptr<Trainer> Trainer::resume(const ResumeRequest& request) {
   load_checkpoint_weights(dir, &t->impl_->model, &t->impl_->optimizer);
   t->state_ = manifest.state;
   t->impl_->sampler->restore(manifest.state.sampler);
+  if (t->impl_->dp) t->impl_->dp->restore(manifest.state.dp, dir);
   t->last_checkpoint_ = dir;
   t->start_remat();
   log_info("resuming {} from {} (step {} of {})", request.run_dir, dir, t->state_.step, options.steps);
@@ -191,6 +198,10 @@ std::unique_ptr<Trainer> Trainer::resume(const ResumeRequest& request) {
 
 void Trainer::add_observer(std::unique_ptr<TrainObserver> observer) {
   observers_.push_back(std::move(observer));
+}
+
+const RdpAccountant* Trainer::privacy_ledger() const {
+  return impl_->dp ? &impl_->dp->accountant() : nullptr;
 }
 
 void Trainer::request_halt(const std::string& reason) {
@@ -210,16 +221,26 @@ void Trainer::train_step() {
   const auto t0 = std::chrono::steady_clock::now();
   const float lr = learning_rate(options_, state_.step);
   model.arena().reset_peak();
-  s.sampler->next_batch(B, s.windows.data());
-  split_windows(s.windows.data(), B, T, s.inputs.data(), s.targets.data());
-  model.zero_grads();
   double loss = 0, recompute = 0;
-  const float scale = 1.0f / static_cast<float>(static_cast<size_t>(B) * T);
-  for (int k = 0; k < K; ++k) {
-    const size_t offset = static_cast<size_t>(k) * mb * T;
-    loss += model.forward(s.inputs.data() + offset, s.targets.data() + offset, mb, T) / K;
-    model.backward(scale);
-    recompute += model.recompute_seconds();
+  int rows = B;
+  nlohmann::json dp_record;
+  if (s.dp) {
+    // DP-SGD (dp_sgd.h): a Poisson-sampled batch, clipped per-example gradients and noise, into the grads.
+    DpBatchStats dp = s.dp->step(model, T);
+    rows = dp.examples;
+    loss = rows > 0 ? dp.loss : state_.loss;  // an empty batch measures no loss
+    dp_record = s.dp->record(dp);
+  } else {
+    s.sampler->next_batch(B, s.windows.data());
+    split_windows(s.windows.data(), B, T, s.inputs.data(), s.targets.data());
+    model.zero_grads();
+    const float scale = 1.0f / static_cast<float>(static_cast<size_t>(B) * T);
+    for (int k = 0; k < K; ++k) {
+      const size_t offset = static_cast<size_t>(k) * mb * T;
+      loss += model.forward(s.inputs.data() + offset, s.targets.data() + offset, mb, T) / K;
+      model.backward(scale);
+      recompute += model.recompute_seconds();
+    }
   }
   const double norm = global_norm(model.grads(), model.num_params());
   const int step = state_.step + 1;
@@ -230,7 +251,7 @@ void Trainer::train_step() {
         step, loss, norm,
         last_checkpoint_.empty() ? "none (no checkpoint was written yet)" : last_checkpoint_);
   }
-  if (options_.clip > 0 && norm > options_.clip) {
+  if (!s.dp && options_.clip > 0 && norm > options_.clip) {  // DP-SGD clipped each example instead
     scale_in_place(model.grads(), model.num_params(), static_cast<float>(options_.clip / norm));
   }
   s.optimizer.update(model.params(), model.grads(), lr, options_);
@@ -238,7 +259,7 @@ void Trainer::train_step() {
   state_.loss = loss;
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   s.ema_step_seconds = s.ema_step_seconds == 0 ? seconds : 0.9 * s.ema_step_seconds + 0.1 * seconds;
-  const double tokens_per_s = static_cast<double>(B) * T / seconds;
+  const double tokens_per_s = static_cast<double>(rows) * T / seconds;
   nlohmann::json record = {{"step", step},
                            {"loss", loss},
                            {"lr", lr},
@@ -248,6 +269,7 @@ void Trainer::train_step() {
                            {"peak_activation_bytes", model.arena().peak_bytes()},
                            {"peak_rss_bytes", peak_rss_bytes()}};
   if (s.remat) s.remat->after_step(step, recompute, &record);
+  if (s.dp) record.update(dp_record);
   notify([&](TrainObserver& o) { o.on_step(*this, record); });
   const bool last = step == options_.steps;
   if (!quiet() && (step == 1 || last || (options_.log_every > 0 && step % options_.log_every == 0))) {
@@ -271,6 +293,7 @@ void Trainer::run_eval() {
 CheckpointInfo Trainer::checkpoint() {
   Impl& s = *impl_;
   state_.sampler = s.sampler->state();
+  if (s.dp) state_.dp = s.dp->state();
   nlohmann::json extra = {
       {"data_manifest_sha256", s.data_manifest_sha256},
       {"tokenizer_sha256", sha256_file_hex((fs::path(run_dir()) / "tokenizer.model").string())}};

@@ -20,6 +20,7 @@
 namespace triad {
 
 class Trainer;
+class RdpAccountant;
 
 class TrainObserver {
  public:
@@ -55,6 +56,8 @@ class Trainer {
   const TrainOptions& options() const { return options_; }
   const std::string& run_dir() const { return options_.out_dir; }
   int step() const { return state_.step; }
+  // The DP-SGD privacy ledger (--dp-noise), or nullptr.
+  const RdpAccountant* privacy_ledger() const;
 
  private:
   Trainer(TrainOptions options);
