@@ -247,6 +247,9 @@ TEST(GovernanceTrain, ResumeContinuesTheSameLogAndVerifyStillPasses) {
   auto verified = run_triad("audit verify " + run + " --pubkey " + key + ".pub");
   EXPECT_EQ(verified.exit_code, 0) << verified.out;
   EXPECT_THAT(verified.out, HasSubstr("every head is signed by the trusted key"));
+  auto card = run_triad("audit card " + run + " --out -");
+  EXPECT_THAT(card.out, HasSubstr("from step 4."));
+  EXPECT_THAT(card.out, HasSubstr("with status **completed**"));
 }
 
 TEST(GovernanceTrain, PrunedCheckpointsAreRecordedSoVerifyPasses) {
@@ -261,6 +264,8 @@ TEST(GovernanceTrain, PrunedCheckpointsAreRecordedSoVerifyPasses) {
   auto verified = run_triad("audit verify " + run);
   EXPECT_EQ(verified.exit_code, 0) << verified.out;
   EXPECT_THAT(verified.out, HasSubstr("6 logged files were not re-hashed"));
+  EXPECT_THAT(run_triad("audit card " + run + " --out -").out,
+              HasSubstr("`checkpoints/step_000002/model.safetensors` (removed since)"));
 
   // A checkpoint deleted by hand is still caught.
   fs::remove(run + "/checkpoints/step_000006/optimizer.safetensors");
