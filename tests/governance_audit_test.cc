@@ -253,6 +253,43 @@ TEST(GovernanceAudit, AChangedOrMissingLoggedFileIsNamed) {
   EXPECT_TRUE(names_entry(verify_audit(s.run, &s.pub), 1));
 }
 
+TEST(GovernanceAudit, ARemovalIsExcusedOnlyWhenALaterEntryRecordsThatVeryFile) {
+  SampleRun s;
+  std::string weights = s.run + "/ckpt/model.safetensors";
+  const nlohmann::json record = {
+      {"path", "ckpt/model.safetensors"}, {"sha256", sha256_hex("weights v1")}, {"bytes", 10}};
+  fs::remove(weights);
+  {
+    AuditLog log = AuditLog::open(s.run);
+    nlohmann::json other = record;
+    other["sha256"] = sha256_hex("weights v0");  // another version of the file: does not excuse this one
+    log_files_removed(log, 300, "pruned", nlohmann::json::array({other}));
+  }
+  EXPECT_THAT(joined(verify_audit(s.run, &s.pub)),
+              HasSubstr("logged file ckpt/model.safetensors is missing"));
+  {
+    AuditLog log = AuditLog::open(s.run);
+    log_files_removed(log, 300, "pruned", nlohmann::json::array({record}));
+    log.write_head(&s.key);
+  }
+  VerifyReport r = verify_audit(s.run, &s.pub);
+  EXPECT_TRUE(r.ok()) << joined(r);
+  EXPECT_EQ(r.files, 3u);  // data manifest, policy, optimizer state: the removed file is not counted
+  EXPECT_THAT(r.to_json().dump(), HasSubstr("1 logged files were not re-hashed"));
+  // A file logged again after its removal is checked again.
+  write_text(weights, "weights v3");
+  uint64_t seq;
+  {
+    AuditLog log = AuditLog::open(s.run);
+    seq = log_checkpoint(log, 400, {weights});
+    log.write_head(&s.key);
+  }
+  write_text(weights, "weights v4");
+  r = verify_audit(s.run, &s.pub);
+  EXPECT_EQ(r.problems.size(), 1u) << joined(r);
+  EXPECT_TRUE(names_entry(r, seq)) << joined(r);
+}
+
 TEST(GovernanceAudit, InclusionProofsCheckWithOnlyThePublicKey) {
   SampleRun s;
   for (uint64_t i = 0; i < 10; ++i) {

@@ -320,11 +320,16 @@ TEST(DataParallel, ResumeIsBitExactWithResidualsAndShards) {
   EXPECT_THAT(alone.err, HasSubstr("mpirun -np 2"));
 }
 
-TEST(DataParallel, TheBatchMustSplitOverRanks) {
+TEST(DataParallel, RefusesWhatDoesNotSplitOverRanks) {
   TempDir dir;
   auto r = run_triad_mpi(2, train_args(dir / "run", "--steps 2 --batch 3 --threads 1"));
   EXPECT_NE(r.exit_code, 0);
   EXPECT_THAT(r.err, HasSubstr("--batch 3 must be a multiple of 2 ranks"));
+  r = run_triad_mpi(2,
+                    train_args(dir / "dp", "--steps 2 --threads 1 --dp-noise 1 --dp-clip 1 --dp-delta 1e-5"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("DP-SGD runs in a single process for now"));
+  EXPECT_FALSE(fs::exists(dir / "dp")) << "refused before creating the run";
 }
 
 }  // namespace

@@ -2,11 +2,15 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 
 #include "triad/cli/cli.h"
 #include "triad/core/error.h"
+#include "triad/core/log.h"
 #include "triad/core/parallel.h"
 #include "triad/data/tokenizer.h"
+#include "triad/governance/audit_events.h"
+#include "triad/governance/note.h"
 #include "triad/model/generate.h"
 #include "triad/train/checkpoint.h"
 
@@ -17,6 +21,8 @@ Runner add_generate_command(CLI::App& root) {
     std::string checkpoint, prompt;
     SampleOptions sample;
     int threads = 1;
+    bool audit = false, log_text = false;
+    std::string audit_key;
   };
   auto f = std::make_shared<Flags>();
   CLI::App* cmd =
@@ -33,9 +39,29 @@ Runner add_generate_command(CLI::App& root) {
   cmd->add_option("--top-k", f->sample.top_k, "Sample among the k most likely tokens (0: all)");
   cmd->add_option("--seed", f->sample.seed, "Sampling seed");
   cmd->add_option("--threads", f->threads, "Threads")->check(CLI::PositiveNumber);
+  cmd->add_flag("--audit", f->audit,
+                "Log this inference (SHA-256 of prompt and output, the checkpoint, the sampling settings) in "
+                "the checkpoint's run audit log, RUN/audit/")
+      ->group("Governance");
+  cmd->add_flag("--log-text", f->log_text, "With --audit: also log the prompt and output text themselves")
+      ->group("Governance");
+  cmd->add_option("--audit-key", f->audit_key,
+                  "With --audit: seal the log with a tree head signed by this key (NAME.key)")
+      ->type_name("FILE")
+      ->group("Governance");
   return [f]() {
     if (f->checkpoint.empty()) fail_usage("--checkpoint is required");
     if (f->prompt.empty()) fail_usage("--prompt is required");
+    if ((f->log_text || !f->audit_key.empty()) && !f->audit)
+      fail_usage("--log-text and --audit-key only apply with --audit");
+    std::optional<NoteSigner> signer;
+    if (!f->audit_key.empty()) {
+      try {
+        signer = load_signer(f->audit_key);
+      } catch (const Error& e) {
+        fail_usage("--audit-key: {}", e.what());
+      }
+    }
     set_threads(f->threads);
     std::string dir = resolve_checkpoint(f->checkpoint);
     CheckpointManifest manifest = read_checkpoint_manifest(dir);
@@ -48,12 +74,41 @@ Runner add_generate_command(CLI::App& root) {
       fail("{}: tokenizer has {} pieces, the model {}", (run / "tokenizer.model").string(),
            tokenizer.vocab_size(), manifest.model.vocab);
     }
+    // Opened before generating, so that a log another process holds fails the command before any output.
+    std::optional<AuditLog> log;
+    if (f->audit)
+      log.emplace(AuditLog::open(run.string(), {.host = "", .rank = 0, .recover_torn_tail = true}));
     std::vector<int> ids;
     tokenizer.encode(f->prompt, &ids);
     std::vector<int32_t> prompt(ids.begin(), ids.end());
     std::vector<int32_t> out = generate(model, prompt, f->sample, tokenizer.eos_id());
     ids.insert(ids.end(), out.begin(), out.end());
-    fmt::print("{}\n", tokenizer.decode(ids));
+    const std::string text = tokenizer.decode(ids);
+    fmt::print("{}\n", text);
+    if (log) {
+      // "output" is the text printed (the prompt as decoded, and its continuation; without the newline),
+      // so a printed result can be matched to its entry by its hash.
+      nlohmann::json extra = {
+          {"checkpoint", logged_path(run.string(), dir)},
+          {"step", manifest.state.step},
+          {"model_sha256", manifest.json["files"].value("model.safetensors", "")},
+          {"max_tokens", f->sample.max_tokens},
+          {"temperature", std::stod(fmt::format("{}", f->sample.temperature))},  // as typed, not widened
+          {"top_k", f->sample.top_k},
+          {"seed", f->sample.seed},
+          {"generated_tokens", out.size()}};
+      log_inference(*log, f->prompt, text, f->log_text, extra);
+      if (signer) {
+        log->write_head(&*signer);
+      } else if (log->signing_keys().empty()) {
+        log->write_head(nullptr);
+      } else {
+        log_warn(
+            "{}: the log's heads are signed; this entry stays unsealed until the next head (give "
+            "--audit-key to seal it now)",
+            audit_log_path(run.string()));
+      }
+    }
     return 0;
   };
 }

@@ -8,6 +8,7 @@
 #include "triad/core/error.h"
 #include "triad/core/log.h"
 #include "triad/data/prepare.h"
+#include "triad/train/governance_observer.h"
 #include "triad/train/metrics.h"
 #include "triad/train/trainer.h"
 
@@ -56,7 +57,8 @@ Runner add_train_command(CLI::App& root) {
   cmd->footer(
       "With no --data, trains on the bundled corpus (prepared into data/bundled on first use).\n"
       "RUN holds run.json, tokenizer.model, metrics.jsonl and checkpoints/step_N/. Continue a run with\n"
-      "'triad train --resume RUN [--steps S]'. Data parallel: 'mpirun -np N triad train --out RUN ...' (each\n"
+      "'triad train --resume RUN [--steps S]'. Data parallel: 'mpirun -np N triad train --out RUN ...' "
+      "(each\n"
       "rank takes batch / N sequences of every batch; rank 0 writes RUN). See docs/training.md.");
   add_config_option(*cmd);
   cmd->add_option("--data", o->data_dir,
@@ -125,8 +127,30 @@ Runner add_train_command(CLI::App& root) {
   cmd->add_option("--sample-prompt", o->sample_prompt,
                   "Prompt for the sample printed at the end (empty: no sample)");
   cmd->add_option("--sample-tokens", o->sample_tokens, "Tokens to generate for that sample");
+  cmd->add_option("--dp-noise", o->dp_noise,
+                  "DP-SGD: noise multiplier sigma (noise std = sigma x --dp-clip on the gradient sum); turns "
+                  "on Poisson sampling with expected batch --batch and per-example clipping")
+      ->type_name("SIGMA")
+      ->group("Privacy");
+  cmd->add_option("--dp-clip", o->dp_clip, "DP-SGD: clip each example's gradient to this L2 norm C")
+      ->type_name("C")
+      ->group("Privacy");
+  cmd->add_option("--dp-delta", o->dp_delta, "DP-SGD: delta of the epsilon reported each step (below 1/N)")
+      ->type_name("DELTA")
+      ->group("Privacy");
+  // Governance (docs/governance.md): every run keeps RUN/audit/; these are per invocation, not run options.
+  auto gov = std::make_shared<GovernanceFlags>();
+  cmd->add_option(
+         "--audit-key", gov->audit_key,
+         "Sign the audit log's tree heads with this private key (NAME.key from 'triad audit keygen')")
+      ->type_name("FILE")
+      ->group("Governance");
+  cmd->add_option("--policy", gov->policy, "Policy rules (alert, halt, review) over the metrics; TOML")
+      ->type_name("FILE.toml")
+      ->group("Governance");
 
-  return [o, resume, force, cmd]() {
+  return [o, resume, force, cmd, gov]() {
+    auto audit = std::make_unique<AuditObserver>(*gov);  // a bad key or policy fails before any work
     // Collective under mpirun: every rank starts here.
     comm::Context& context = comm::init(comm::context_options(o->comm));
     if (context.rank() != 0) set_quiet(true);
@@ -163,6 +187,7 @@ Runner add_train_command(CLI::App& root) {
     }
     if (!trainer->is_root()) return trainer->run();
     trainer->add_observer(std::make_unique<MetricsLog>(trainer->run_dir(), trainer->step()));
+    trainer->add_observer(std::move(audit));
     return trainer->run();
   };
 }

@@ -62,10 +62,11 @@ class Sampler {
 
   // The window at position `index` of `epoch`'s order, for tests and tools.
   uint64_t window_at(uint64_t epoch, uint64_t index) const;
-
- private:
+  // Copies window `window` (an index in storage order, < windows_per_epoch()) into `out` (T + 1 tokens):
+  // what DP-SGD's Poisson sampling uses instead of the epoch order.
   void copy_window(uint64_t window, int32_t* out) const;
 
+ private:
   const TokenDataset& data_;
   SamplerOptions options_;
   std::vector<uint64_t> first_window_;  // per shard, prefix sums of window counts

@@ -7,11 +7,12 @@
 namespace triad {
 
 uint64_t log_run_start(AuditLog& log, const nlohmann::json& config, const std::string& data_manifest,
-                       const std::vector<std::string>& command) {
-  nlohmann::json payload = {{"config", config},
-                            {"config_sha256", sha256_hex(canonical_json(config, "run config"))},
-                            {"triad_version", kVersion},
-                            {"command", command}};
+                       const std::vector<std::string>& command, const nlohmann::json& extra) {
+  nlohmann::json payload = extra.is_object() ? extra : nlohmann::json::object();
+  payload["config"] = config;
+  payload["config_sha256"] = sha256_hex(canonical_json(config, "run config"));
+  payload["triad_version"] = kVersion;
+  payload["command"] = command;
   std::vector<std::string> files;
   if (!data_manifest.empty()) files.push_back(data_manifest);
   return log.append_files("run_start", files, std::move(payload));
@@ -23,6 +24,12 @@ uint64_t log_policies(AuditLog& log, const std::string& policy_path, const Polic
 
 uint64_t log_checkpoint(AuditLog& log, int64_t step, const std::vector<std::string>& files) {
   return log.append_files("checkpoint", files, {{"step", step}});
+}
+
+uint64_t log_files_removed(AuditLog& log, int64_t step, std::string_view reason,
+                           const nlohmann::json& removed) {
+  if (!removed.is_array()) fail("files_removed: 'removed' must be an array");
+  return log.append("files_removed", {{"step", step}, {"reason", reason}, {"removed", removed}});
 }
 
 uint64_t log_eval(AuditLog& log, int64_t step, const nlohmann::json& metrics) {

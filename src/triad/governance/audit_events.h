@@ -3,13 +3,16 @@
 // payloads `triad audit card` and `verify` read have one definition. Each returns the entry's seq.
 //
 //   kind             payload
-//   run_start        config, config_sha256 (of its canonical JSON), triad_version, command, files: [data
-//   manifest] policy           rules: [{name, when, action}], files: [the policy file] checkpoint       step,
-//   files: [{path, sha256, bytes}] (every file of the checkpoint) eval             step, metrics: {name:
-//   value} policy_decision  rule, action, when, message, step, values privacy          step, epsilon, delta,
-//   order, conversion, steps, sample_rate, noise_multiplier run_end          status (completed | halted |
-//   failed), plus a summary inference        prompt_sha256, output_sha256, prompt_bytes, output_bytes [,
-//   prompt, output]
+//   run_start        config, config_sha256 (of its canonical JSON), triad_version, command,
+//                    files: [data manifest] (+ resumed_from_step on a resume)
+//   policy           rules: [{name, when, action}], files: [the policy file]
+//   checkpoint       step, files: [{path, sha256, bytes}] (every file of the checkpoint)
+//   files_removed    step, reason, removed: [{path, sha256, bytes}] (logged files that are gone)
+//   eval             step, metrics: {name: value}
+//   policy_decision  rule, action, when, message, step, values
+//   privacy          step, epsilon, delta, order, conversion, steps, sample_rate, noise_multiplier
+//   run_end          status (completed | halted | failed), plus a summary
+//   inference        prompt_sha256, output_sha256, prompt_bytes, output_bytes [, prompt, output]
 //
 // A typical run: open the log, log_run_start, log_policies, then per eval log_eval (+ log_privacy), each
 // decision log_decision, per checkpoint log_checkpoint + write_head(key), at the end log_run_end +
@@ -27,11 +30,17 @@
 
 namespace triad {
 
-// `data_manifest` (the manifest.json of `triad prepare`) may be empty when there is none.
+// `data_manifest` (the manifest.json of `triad prepare`) may be empty when there is none. `extra` is merged
+// into the payload (a resumed run adds "resumed_from_step").
 uint64_t log_run_start(AuditLog& log, const nlohmann::json& config, const std::string& data_manifest,
-                       const std::vector<std::string>& command = {});
+                       const std::vector<std::string>& command = {},
+                       const nlohmann::json& extra = nlohmann::json::object());
 uint64_t log_policies(AuditLog& log, const std::string& policy_path, const PolicySet& policies);
 uint64_t log_checkpoint(AuditLog& log, int64_t step, const std::vector<std::string>& files);
+// Logged files that no longer exist: `removed` is [{path, sha256, bytes}] as they were logged. verify does
+// not re-hash a "files" record that a later files_removed entry lists.
+uint64_t log_files_removed(AuditLog& log, int64_t step, std::string_view reason,
+                           const nlohmann::json& removed);
 uint64_t log_eval(AuditLog& log, int64_t step, const nlohmann::json& metrics);
 uint64_t log_decision(AuditLog& log, const Decision& decision);
 uint64_t log_privacy(AuditLog& log, int64_t step, const RdpAccountant& accountant, double delta,

@@ -103,6 +103,14 @@ std::string resolve_logged_path(const std::string& run_dir, const std::string& s
   return p.is_absolute() ? stored : (fs::path(run_dir) / p).string();
 }
 
+std::string logged_path(const std::string& run_dir, const std::string& path) {
+  fs::path base = fs::absolute(run_dir).lexically_normal();
+  fs::path full = fs::absolute(path).lexically_normal();
+  fs::path relative = full.lexically_relative(base);
+  bool inside = !relative.empty() && *relative.begin() != "..";
+  return inside ? relative.string() : full.string();
+}
+
 RawAuditLog read_audit_lines(const std::string& log_path) {
   std::string text = read_file(log_path);
   RawAuditLog out;
@@ -277,13 +285,9 @@ uint64_t AuditLog::append(std::string_view kind, nlohmann::json payload) {
 uint64_t AuditLog::append_files(std::string_view kind, const std::vector<std::string>& paths,
                                 nlohmann::json extra) {
   if (!extra.is_object()) fail("audit entry '{}': the payload must be a JSON object", kind);
-  fs::path base = fs::absolute(run_dir_).lexically_normal();
   nlohmann::json files = nlohmann::json::array();
   for (const std::string& path : paths) {
-    fs::path full = fs::absolute(path).lexically_normal();
-    fs::path relative = full.lexically_relative(base);
-    bool inside = !relative.empty() && *relative.begin() != "..";
-    files.push_back({{"path", inside ? relative.string() : full.string()},
+    files.push_back({{"path", logged_path(run_dir_, path)},
                      {"sha256", sha256_file_hex(path)},
                      {"bytes", file_size(path)}});
   }

@@ -74,6 +74,8 @@ class AuditLog {
   TreeHead write_head(const NoteSigner* signer = nullptr);
 
   uint64_t size() const { return leaves_.size(); }
+  // The verifier keys of the "signing_key" entries so far: heads must be signed once this is not empty.
+  const std::set<std::string>& signing_keys() const { return logged_keys_; }
   Hash root() const { return merkle_root(leaves_); }
   const std::string& origin() const { return origin_; }
   const std::string& run_dir() const { return run_dir_; }
@@ -118,5 +120,7 @@ std::string canonical_json(const nlohmann::json& value, std::string_view what);
 
 // Resolves a path stored in a "files" record against the run directory.
 std::string resolve_logged_path(const std::string& run_dir, const std::string& stored);
+// The reverse: how append_files stores `path` (relative to the run directory when inside it).
+std::string logged_path(const std::string& run_dir, const std::string& path);
 
 }  // namespace triad

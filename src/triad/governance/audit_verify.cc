@@ -31,8 +31,30 @@ struct LoggedKey {
   uint64_t entry;
 };
 
-// Checks the "files" records of one entry against the files as they are now.
-void check_files(const std::string& run_dir, uint64_t index, const nlohmann::json& entry, VerifyReport& r) {
+// Files a "files_removed" entry recorded as gone: (stored path, sha256) -> the seqs of those entries.
+using Removals = std::map<std::pair<std::string, std::string>, std::vector<uint64_t>>;
+
+Removals collect_removals(const std::vector<nlohmann::json>& entries) {
+  Removals out;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const nlohmann::json& e = entries[i];
+    if (!e.is_object() || e["kind"] != "files_removed") continue;
+    const nlohmann::json& removed = e["payload"].value("removed", nlohmann::json());
+    if (!removed.is_array()) continue;
+    for (const auto& f : removed) {
+      if (f.is_object() && f.value("path", nlohmann::json()).is_string() &&
+          f.value("sha256", nlohmann::json()).is_string())
+        out[{f["path"], f["sha256"]}].push_back(i);
+    }
+  }
+  return out;
+}
+
+// Checks the "files" records of one entry against the files as they are now. A record that a later
+// files_removed entry closes (same path and SHA-256) is not checked: the file's removal is itself on the
+// record (a pruned checkpoint), and is counted in `removed`.
+void check_files(const std::string& run_dir, uint64_t index, const nlohmann::json& entry,
+                 const Removals& removals, uint64_t& removed, VerifyReport& r) {
   const nlohmann::json& payload = entry["payload"];
   if (!payload.contains("files")) return;
   const nlohmann::json& files = payload["files"];
@@ -49,8 +71,13 @@ void check_files(const std::string& run_dir, uint64_t index, const nlohmann::jso
       r.problems.push_back(fmt::format("{}: files[{}] needs path, sha256 and bytes", label, j));
       continue;
     }
-    ++r.files;
     std::string stored = f["path"];
+    auto closed = removals.find({stored, f["sha256"].get<std::string>()});
+    if (closed != removals.end() && closed->second.back() > index) {
+      ++removed;
+      continue;
+    }
+    ++r.files;
     std::string path = resolve_logged_path(run_dir, stored);
     if (!fs::is_regular_file(path)) {
       r.problems.push_back(fmt::format("{}: logged file {} is missing", label, stored));
@@ -244,8 +271,16 @@ VerifyReport verify_audit(const std::string& run_dir, const NoteVerifier* truste
   }
 
   // 4. Files.
+  const Removals removals = collect_removals(entries);
+  uint64_t removed = 0;
   for (size_t i = 0; i < n; ++i) {
-    if (entries[i].is_object()) check_files(run_dir, i, entries[i], r);
+    if (entries[i].is_object()) check_files(run_dir, i, entries[i], removals, removed, r);
+  }
+  if (removed > 0) {
+    r.notes.push_back(fmt::format(
+        "{} logged files were not re-hashed: later files_removed entries record their removal (pruned "
+        "checkpoints)",
+        removed));
   }
 
   if (heads.empty()) {

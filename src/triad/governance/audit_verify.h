@@ -10,7 +10,8 @@
 //  3. signatures: with a trusted key, every head must carry a valid signature by it; without one, the
 //     signatures are checked against the keys the log itself recorded (kind signing_key), which shows
 //     integrity but not authorship. Unsigned heads are reported as such.
-//  4. files: every "files" record still matches its file's size and SHA-256.
+//  4. files: every "files" record still matches its file's size and SHA-256, unless a later
+//     "files_removed" entry records that file (same path and SHA-256) as removed (a pruned checkpoint).
 // Every problem names the entry (seq and line), the head (number and file) or the file at fault.
 
 #include <cstdint>

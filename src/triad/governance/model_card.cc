@@ -94,11 +94,18 @@ void model_details(std::string& md, const CardData& d, const std::string& run_di
   md += fmt::format("- Trained with triad {} on host `{}` (rank {}), started {}.\n",
                     cell(p.value("triad_version", "?")), cell((*start)["host"]), cell((*start)["rank"]),
                     cell((*start)["time"]));
-  if (end)
-    md += fmt::format("- Ended {} with status **{}**.\n", cell((*end)["time"]),
-                      cell((*end)["payload"].value("status", "?")));
-  else
-    md += "- No run_end entry: the run did not finish, or is still running.\n";
+  const auto& starts = d.all("run_start");
+  for (size_t i = 1; i < starts.size(); ++i)
+    md += fmt::format("- Resumed {} from step {}.\n", cell((*starts[i])["time"]),
+                      cell((*starts[i])["payload"].value("resumed_from_step", nlohmann::json("?"))));
+  if (end && (*end)["seq"] > (*starts.back())["seq"]) {
+    const nlohmann::json& e = (*end)["payload"];
+    md +=
+        fmt::format("- Ended {} with status **{}**{}.\n", cell((*end)["time"]), cell(e.value("status", "?")),
+                    e.contains("reason") ? fmt::format(" ({})", cell(e["reason"])) : "");
+  } else {
+    md += "- No run_end entry after the last start: the run did not finish, or is still running.\n";
+  }
   if (p.contains("command") && !p["command"].empty())
     md += fmt::format("- Command: `{}`\n", cell(p["command"]));
   md += fmt::format("- Configuration SHA-256 (canonical JSON): `{}`\n", cell(p.value("config_sha256", "?")));
@@ -112,15 +119,23 @@ void model_details(std::string& md, const CardData& d, const std::string& run_di
   }
   const auto& checkpoints = d.all("checkpoint");
   if (!checkpoints.empty()) {
+    // Files a later files_removed entry records as gone (pruned checkpoints) are marked, not hidden.
+    std::set<std::pair<std::string, std::string>> removed;
+    for (const nlohmann::json* e : d.all("files_removed")) {
+      for (const auto& f : (*e)["payload"].value("removed", nlohmann::json::array()))
+        removed.insert({f.value("path", ""), f.value("sha256", "")});
+    }
     md +=
         "Checkpoints (SHA-256 of every file, as logged):\n\n| step | file | bytes | SHA-256 |\n| --- | --- | "
         "--- | --- |\n";
     for (const nlohmann::json* e : checkpoints) {
       const nlohmann::json& cp = (*e)["payload"];
-      for (const auto& f : cp.value("files", nlohmann::json::array()))
-        md += fmt::format("| {} | `{}` | {} | `{}` |\n", cell(cp.value("step", nlohmann::json())),
-                          cell(f.value("path", "")), cell(f.value("bytes", nlohmann::json())),
-                          cell(f.value("sha256", "")));
+      for (const auto& f : cp.value("files", nlohmann::json::array())) {
+        const bool gone = removed.contains({f.value("path", ""), f.value("sha256", "")});
+        md += fmt::format("| {} | `{}`{} | {} | `{}` |\n", cell(cp.value("step", nlohmann::json())),
+                          cell(f.value("path", "")), gone ? " (removed since)" : "",
+                          cell(f.value("bytes", nlohmann::json())), cell(f.value("sha256", "")));
+      }
     }
     md += "\n";
   }

@@ -157,10 +157,14 @@ void RdpAccountant::add_steps(double q, double sigma, uint64_t steps) {
     step_rdp_.resize(orders_.size());
     for (size_t i = 0; i < orders_.size(); ++i) step_rdp_[i] = sampled_gaussian_rdp(q, sigma, orders_[i]);
     history_.push_back({q, sigma, 0});
+    base_rdp_ = rdp_;
   }
   history_.back().steps += steps;
   steps_ += steps;
-  for (size_t i = 0; i < orders_.size(); ++i) rdp_[i] += step_rdp_[i] * static_cast<double>(steps);
+  // base + per-step curve x the segment's steps, not a running sum: the same bits whether the steps come one
+  // at a time (training), all at once (`triad privacy epsilon`) or from a checkpoint's history (resume).
+  const double n = static_cast<double>(history_.back().steps);
+  for (size_t i = 0; i < orders_.size(); ++i) rdp_[i] = base_rdp_[i] + step_rdp_[i] * n;
 }
 
 PrivacySpent RdpAccountant::spent(double delta, DpConversion conversion) const {

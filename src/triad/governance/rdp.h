@@ -43,7 +43,9 @@ PrivacySpent rdp_to_epsilon(std::span<const double> orders, std::span<const doub
                             DpConversion conversion = DpConversion::kImproved);
 
 // Accumulates the RDP of the steps a run has taken. Steps with the same (q, σ) as the previous ones reuse
-// that per-step curve, so add_steps costs O(orders) per call after the first.
+// that per-step curve, so add_steps costs O(orders) per call after the first. The result depends only on
+// the history [(q, σ, steps)], not on how the steps were added: one at a time, in bulk or via from_json
+// give the same bits.
 class RdpAccountant {
  public:
   explicit RdpAccountant(std::vector<double> orders = default_rdp_orders());
@@ -67,6 +69,7 @@ class RdpAccountant {
   std::vector<double> orders_;
   std::vector<double> rdp_;
   std::vector<double> step_rdp_;  // the per-step curve of the last segment
+  std::vector<double> base_rdp_;  // the RDP of all segments before the last
   std::vector<Segment> history_;
   uint64_t steps_ = 0;
 };

@@ -103,6 +103,7 @@ CheckpointInfo save_checkpoint(const std::string& run_dir, const Gpt<float>& mod
   manifest["sampler"] = {{"epoch", state.sampler.epoch}, {"cursor", state.sampler.cursor}};
   manifest["rng"] = state.rng;
   manifest["loss"] = state.loss;
+  if (!state.dp.is_null()) manifest["dp"] = state.dp;
   manifest["files"] = info.sha256;
   write_file_atomic((temp_dir / "manifest.json").string(), manifest.dump(2) + "\n");
   fsync_dir(temp_dir.string());
@@ -150,6 +151,7 @@ CheckpointManifest read_checkpoint_manifest(const std::string& dir) {
     out.state.sampler.cursor = out.json.at("sampler").at("cursor");
     out.state.rng = out.json.at("rng").get<std::array<uint64_t, 4>>();
     out.state.loss = out.json.at("loss");
+    if (out.json.contains("dp")) out.state.dp = out.json["dp"];
     for (const auto& [file, digest] : out.json.at("files").items()) {
       std::string file_path = (fs::path(dir) / file).string();
       if (!path_exists(file_path)) fail("{}: missing (listed in {})", file_path, path);

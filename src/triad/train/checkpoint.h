@@ -5,7 +5,8 @@
 //   grad_sync.safetensors  data parallel with a stateful codec: each rank's error-feedback residuals,
 //                          "rank<r>.bucket<b>" (absent when no rank keeps any)
 //   manifest.json          model config, training options, step, sampler position, RNG state, the SHA-256 of
-//                          each file, data and tokenizer hashes
+//                          each file, data and tokenizer hashes; under DP-SGD "dp": the secret generator
+//                          states and the privacy ledger
 // A checkpoint is written into step_N.tmp-PID/ and renamed to step_N/ when complete; the last K are kept.
 
 #include <array>
@@ -26,6 +27,7 @@ struct TrainState {
   SamplerState sampler;
   std::array<uint64_t, 4> rng{};
   double loss = 0;
+  nlohmann::json dp;  // DP-SGD's generators and privacy ledger (train/dp_sgd.h); null without DP-SGD
 };
 
 struct CheckpointInfo {

@@ -31,6 +31,28 @@ void TrainOptions::validate(int world) const {
   if (!remat.planner.empty()) parse_planner(remat.planner);
   if (remat.replan_every < 0) fail_usage("--replan-every must not be negative, got {}", remat.replan_every);
   if (comm.zero != 0 && comm.zero != 1) fail_usage("--zero must be 0 or 1, got {}", comm.zero);
+  if (dp_noise < 0 || dp_clip < 0 || dp_delta < 0)
+    fail_usage("--dp-noise, --dp-clip and --dp-delta must not be negative");
+  if (!dp()) {
+    if (dp_clip > 0 || dp_delta > 0)
+      fail_usage("--dp-clip and --dp-delta only apply with --dp-noise SIGMA (DP-SGD)");
+    return;
+  }
+  if (!(dp_clip > 0)) fail_usage("--dp-noise needs --dp-clip C, the per-example gradient norm bound");
+  if (!(dp_delta > 0 && dp_delta < 1))
+    fail_usage("--dp-noise needs --dp-delta in (0, 1), the delta of the reported epsilon (e.g. 1e-5)");
+  if (world > 1) {
+    fail_usage(
+        "--dp-noise: DP-SGD runs in a single process for now, and this one is one of {} ranks (per-example "
+        "clipping and noise are not yet composed with data parallelism)",
+        world);
+  }
+  if (grad_accum != 1)
+    fail_usage("--grad-accum {} does not apply under DP-SGD, which processes one sequence at a time",
+               grad_accum);
+  if (remat.active())
+    fail_usage(
+        "--remat/--activation-memory do not apply under DP-SGD, which processes one sequence at a time");
 }
 
 nlohmann::json TrainOptions::to_json() const {
@@ -58,7 +80,10 @@ nlohmann::json TrainOptions::to_json() const {
                       {"activation_memory", remat.budget},
                       {"replan_every", remat.replan_every},
                       {"sample_prompt", sample_prompt},
-                      {"sample_tokens", sample_tokens}};
+                      {"sample_tokens", sample_tokens},
+                      {"dp_noise", dp_noise},
+                      {"dp_clip", dp_clip},
+                      {"dp_delta", dp_delta}};
   j.update(nlohmann::json(comm));
   return j;
 }
@@ -92,6 +117,10 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& j, const std::string&
     o.sample_prompt = j.at("sample_prompt");
     o.sample_tokens = j.at("sample_tokens");
     o.comm = j.get<comm::CommOptions>();
+    // Absent in runs from before DP-SGD.
+    o.dp_noise = j.value("dp_noise", 0.0);
+    o.dp_clip = j.value("dp_clip", 0.0);
+    o.dp_delta = j.value("dp_delta", 0.0);
   } catch (const nlohmann::json::exception& e) {
     fail("{}: bad training options: {}", where, e.what());
   }

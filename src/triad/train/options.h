@@ -36,6 +36,12 @@ struct TrainOptions {
   comm::CommOptions comm;             // data parallelism: --grad-compression, --bucket-mb, --zero, ...
   std::string sample_prompt = "The";  // printed with a generated continuation at the end; empty: none
   int sample_tokens = 48;
+  // DP-SGD (train/dp_sgd.h): on when dp_noise > 0; then batch is the expected Poisson batch.
+  double dp_noise = 0;  // noise multiplier σ
+  double dp_clip = 0;   // per-example clipping norm C
+  double dp_delta = 0;  // δ of the reported ε
+
+  bool dp() const { return dp_noise > 0; }
 
   // Sequences per micro-batch on each of `world` data-parallel ranks.
   int micro_batch(int world = 1) const { return batch / world / grad_accum; }

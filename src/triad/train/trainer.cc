@@ -19,6 +19,7 @@
 #include "triad/core/version.h"
 #include "triad/data/tokenizer.h"
 #include "triad/model/generate.h"
+#include "triad/train/dp_sgd.h"
 #include "triad/train/evaluate.h"
 
 namespace triad {
@@ -84,6 +85,7 @@ struct Trainer::Impl {
   std::string data_manifest_sha256;
   std::vector<int32_t> windows, inputs, targets;
   std::unique_ptr<RematController> remat;
+  std::unique_ptr<DpSgd> dp;  // with --dp-noise
   double ema_step_seconds = 0;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 };
@@ -154,6 +156,10 @@ void Trainer::open_data() {
                     .rank = impl_->comm.rank(),
                     .world = impl_->comm.world()};
   impl_->sampler = std::make_unique<Sampler>(*impl_->train, so);
+  if (options_.dp()) {
+    impl_->dp = std::make_unique<DpSgd>(
+        DpSgdConfig{options_.dp_noise, options_.dp_clip, options_.dp_delta, options_.batch}, *impl_->sampler);
+  }
   const size_t rows = static_cast<size_t>(options_.batch / impl_->comm.world());
   impl_->windows.resize(rows * (options_.model.seq_len + 1));
   impl_->inputs.resize(rows * options_.model.seq_len);
@@ -274,6 +280,7 @@ std::unique_ptr<Trainer> Trainer::resume(const ResumeRequest& request, const com
   load_checkpoint_weights(dir, &t->impl_->model, &t->impl_->optimizer);
   t->state_ = manifest.state;
   t->impl_->sampler->restore(manifest.state.sampler);
+  if (t->impl_->dp) t->impl_->dp->restore(manifest.state.dp, dir);
   t->last_checkpoint_ = dir;
   t->start_remat();
   t->start_sync(dir);
@@ -283,6 +290,10 @@ std::unique_ptr<Trainer> Trainer::resume(const ResumeRequest& request, const com
 
 void Trainer::add_observer(std::unique_ptr<TrainObserver> observer) {
   observers_.push_back(std::move(observer));
+}
+
+const RdpAccountant* Trainer::privacy_ledger() const {
+  return impl_->dp ? &impl_->dp->accountant() : nullptr;
 }
 
 void Trainer::request_halt(const std::string& reason) {
@@ -298,32 +309,42 @@ void Trainer::train_step() {
   Impl& s = *impl_;
   Gpt<float>& model = s.model;
   const int world = s.comm.world();
-  const int B = options_.batch, rows = B / world, K = options_.grad_accum, mb = options_.micro_batch(world),
+  const int B = options_.batch, K = options_.grad_accum, mb = options_.micro_batch(world),
             T = options_.model.seq_len;
   const auto t0 = std::chrono::steady_clock::now();
   const float lr = learning_rate(options_, state_.step);
   model.arena().reset_peak();
-  s.sampler->next_batch(B, s.windows.data());
-  split_windows(s.windows.data(), rows, T, s.inputs.data(), s.targets.data());
-  model.zero_grads();
-  // The last micro-batch's backward hands each bucket to GradSync as soon as its blocks are done.
-  Gpt<float>::BlockDone on_block_done;
-  if (s.sync) {
-    on_block_done = [&](int block) {
-      if (int bucket = s.buckets.ready_after_block[static_cast<size_t>(block)]; bucket >= 0) {
-        s.sync->bucket_ready(bucket);
-      }
-    };
-  }
   double recompute = 0;
   // [0]: this rank's mean loss, [1]: Σ g² over this rank's shard (ZeRO-1) — summed over ranks below.
   double sums[2] = {0, 0};
-  const float scale = 1.0f / static_cast<float>(static_cast<size_t>(rows) * T);
-  for (int k = 0; k < K; ++k) {
-    const size_t offset = static_cast<size_t>(k) * mb * T;
-    sums[0] += model.forward(s.inputs.data() + offset, s.targets.data() + offset, mb, T) / K;
-    model.backward(scale, k == K - 1 ? on_block_done : nullptr);
-    recompute += model.recompute_seconds();
+  int rows = B / world;  // sequences this rank trained on
+  nlohmann::json dp_record;
+  if (s.dp) {
+    // DP-SGD (dp_sgd.h): a Poisson-sampled batch, clipped per-example gradients and noise, into the grads.
+    DpBatchStats dp = s.dp->step(model, T);
+    rows = dp.examples;
+    sums[0] = rows > 0 ? dp.loss : state_.loss;  // an empty batch measures no loss
+    dp_record = s.dp->record(dp);
+  } else {
+    s.sampler->next_batch(B, s.windows.data());
+    split_windows(s.windows.data(), rows, T, s.inputs.data(), s.targets.data());
+    model.zero_grads();
+    // The last micro-batch's backward hands each bucket to GradSync as soon as its blocks are done.
+    Gpt<float>::BlockDone on_block_done;
+    if (s.sync) {
+      on_block_done = [&](int block) {
+        if (int bucket = s.buckets.ready_after_block[static_cast<size_t>(block)]; bucket >= 0) {
+          s.sync->bucket_ready(bucket);
+        }
+      };
+    }
+    const float scale = 1.0f / static_cast<float>(static_cast<size_t>(rows) * T);
+    for (int k = 0; k < K; ++k) {
+      const size_t offset = static_cast<size_t>(k) * mb * T;
+      sums[0] += model.forward(s.inputs.data() + offset, s.targets.data() + offset, mb, T) / K;
+      model.backward(scale, k == K - 1 ? on_block_done : nullptr);
+      recompute += model.recompute_seconds();
+    }
   }
   uint64_t gather_bytes = 0;
   if (s.sync) s.sync->finish();  // grads: the average over ranks (ZeRO-1: in this rank's shard)
@@ -341,7 +362,7 @@ void Trainer::train_step() {
         step, loss, norm,
         last_checkpoint_.empty() ? "none (no checkpoint was written yet)" : last_checkpoint_);
   }
-  if (options_.clip > 0 && norm > options_.clip) {
+  if (!s.dp && options_.clip > 0 && norm > options_.clip) {  // DP-SGD clipped each example instead
     scale_in_place(model.grads() + own_begin, own_end - own_begin, static_cast<float>(options_.clip / norm));
   }
   s.optimizer.update(model.params(), model.grads(), lr, options_);
@@ -350,7 +371,7 @@ void Trainer::train_step() {
   state_.loss = loss;
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   s.ema_step_seconds = s.ema_step_seconds == 0 ? seconds : 0.9 * s.ema_step_seconds + 0.1 * seconds;
-  const double tokens_per_s = static_cast<double>(B) * T / seconds;
+  const double tokens_per_s = static_cast<double>(rows) * world * T / seconds;
   nlohmann::json record = {{"step", step},
                            {"loss", loss},
                            {"lr", lr},
@@ -369,6 +390,7 @@ void Trainer::train_step() {
     record["codec"] = st.codec;
   }
   if (s.remat) s.remat->after_step(step, recompute, &record);
+  if (s.dp) record.update(dp_record);
   notify([&](TrainObserver& o) { o.on_step(*this, record); });
   const bool last = step == options_.steps;
   if (!quiet() && (step == 1 || last || (options_.log_every > 0 && step % options_.log_every == 0))) {
@@ -396,6 +418,7 @@ void Trainer::run_eval() {
 CheckpointInfo Trainer::checkpoint() {
   Impl& s = *impl_;
   state_.sampler = s.sampler->state();
+  if (s.dp) state_.dp = s.dp->state();
   CheckpointExtras extras;
   // ZeRO-1: the moments, gathered from their shards; otherwise every rank holds them all.
   std::vector<float> m, v;

@@ -22,6 +22,7 @@
 namespace triad {
 
 class Trainer;
+class RdpAccountant;
 
 class TrainObserver {
  public:
@@ -60,6 +61,8 @@ class Trainer {
   int step() const { return state_.step; }
   // Rank 0 of a data-parallel job (or the only process): the one that writes the run directory.
   bool is_root() const;
+  // The DP-SGD privacy ledger (--dp-noise), or nullptr.
+  const RdpAccountant* privacy_ledger() const;
 
  private:
   Trainer(TrainOptions options);
