@@ -320,6 +320,22 @@ TEST(DataParallel, ResumeIsBitExactWithResidualsAndShards) {
   EXPECT_THAT(alone.err, HasSubstr("mpirun -np 2"));
 }
 
+TEST(DataParallel, APolicyHaltOnRankZeroStopsEveryRankAndTheAuditVerifies) {
+  TempDir dir;
+  testing::write_text(dir / "policy.toml",
+                      "[[rule]]\nname = \"stop\"\nwhen = \"step >= 3\"\naction = \"halt\"\n");
+  std::string run = dir / "run";
+  auto r = run_triad_mpi(2, train_args(run,
+                                       "--steps 8 --ckpt-every 0 --eval-every 0 --threads 1 "
+                                       "--grad-compression topk:0.1 --policy " +
+                                           dir / "policy.toml"));
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("halted at step 3: policy rule 'stop'"));
+  EXPECT_TRUE(fs::exists(run + "/checkpoints/step_000003/grad_sync.safetensors"));
+  auto verify = run_triad("audit verify " + run);
+  EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
+}
+
 TEST(DataParallel, RefusesWhatDoesNotSplitOverRanks) {
   TempDir dir;
   auto r = run_triad_mpi(2, train_args(dir / "run", "--steps 2 --batch 3 --threads 1"));
