@@ -24,25 +24,8 @@ using ::testing::Not;
 using testing::run_triad;
 using testing::TempDir;
 
-const std::string& data_dir() {
-  static TempDir dir;
-  static std::string path = [] {
-    std::string out = dir / "data";
-    auto r = run_triad("prepare -q --input " + fixture("fixture/brown_sample.jsonl") + " " +
-                       fixture("fixture/brown_more.jsonl.gz") + " --out " + out +
-                       " --vocab-size 400 --val-fraction 0.2 --max-tokens 64 --blocklist off");
-    if (r.exit_code != 0) throw std::runtime_error(r.err);
-    return out;
-  }();
-  return path;
-}
-
-const std::string kTiny =
-    " --layers 2 --d-model 32 --heads 2 --seq-len 16 --batch 4 --lr 3e-3 --warmup 2 --log-every 0 "
-    "--sample-prompt '' --eval-batches 2 --threads 2 ";
-
 std::string train_args(const std::string& run, const std::string& extra) {
-  return "train -q --data " + data_dir() + " --out " + run + kTiny + extra;
+  return testing::tiny_train_args(run, extra);
 }
 
 // A key pair in `dir`: returns the prefix (NAME.key, NAME.pub).
@@ -54,15 +37,7 @@ std::string make_key(const TempDir& dir) {
 }
 
 std::vector<nlohmann::json> entries(const std::string& run) {
-  std::vector<nlohmann::json> out;
-  std::string text = read_file(run + "/audit/log.jsonl");
-  size_t start = 0;
-  while (start < text.size()) {
-    size_t end = text.find('\n', start);
-    out.push_back(nlohmann::json::parse(text.substr(start, end - start)));
-    start = end + 1;
-  }
-  return out;
+  return testing::read_jsonl(run + "/audit/log.jsonl");
 }
 
 std::vector<nlohmann::json> of_kind(const std::string& run, const std::string& kind) {
@@ -91,7 +66,7 @@ TEST(GovernanceTrain, SignedRunVerifiesAndAChangedCheckpointByteIsNamed) {
   EXPECT_EQ(start[0]["config_sha256"].get<std::string>().size(), 64u);
   EXPECT_FALSE(start[0]["triad_version"].get<std::string>().empty());
   ASSERT_EQ(start[0]["files"].size(), 1u);  // the data manifest of `triad prepare`
-  EXPECT_EQ(start[0]["files"][0]["sha256"], sha256_file_hex(data_dir() + "/manifest.json"));
+  EXPECT_EQ(start[0]["files"][0]["sha256"], sha256_file_hex(testing::fixture_data() + "/manifest.json"));
   EXPECT_THAT(start[0]["command"].dump(), HasSubstr("--audit-key"));
   EXPECT_FALSE(entries(run)[1]["host"].get<std::string>().empty());
 
@@ -342,13 +317,8 @@ TEST(GovernanceTrain, GenerateLogsInferenceHashesAndTextOnRequest) {
 
 std::vector<nlohmann::json> step_records(const std::string& run) {
   std::vector<nlohmann::json> out;
-  std::string text = read_file(run + "/metrics.jsonl");
-  size_t start = 0;
-  while (start < text.size()) {
-    size_t end = text.find('\n', start);
-    auto m = nlohmann::json::parse(text.substr(start, end - start));
+  for (auto& m : testing::read_jsonl(run + "/metrics.jsonl")) {
     if (m.contains("loss")) out.push_back(m);
-    start = end + 1;
   }
   return out;
 }
@@ -367,7 +337,7 @@ action = "review"
   ASSERT_EQ(r.exit_code, 0) << r.err;
 
   // q = expected batch / N, N the training windows of T + 1 = 17 tokens that the sampler cuts.
-  auto manifest = nlohmann::json::parse(read_file(data_dir() + "/manifest.json"));
+  auto manifest = nlohmann::json::parse(read_file(testing::fixture_data() + "/manifest.json"));
   uint64_t windows = 0;
   for (const auto& shard : manifest["shards"]) {
     if (shard["split"] == "train") windows += (shard["tokens"].get<uint64_t>() - 1) / 16;

@@ -55,4 +55,37 @@ CommandResult run_command(const std::string& line) {
   return result;
 }
 
+std::vector<nlohmann::json> read_jsonl(const std::string& path) {
+  std::vector<nlohmann::json> out;
+  std::string text = read_file(path);
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    out.push_back(nlohmann::json::parse(text.substr(start, end - start)));
+    start = end + 1;
+  }
+  return out;
+}
+
+const std::string& fixture_data() {
+  static TempDir dir;
+  static std::string path = [] {
+    std::string out = dir / "data";
+    auto r = run_triad("prepare -q --input " + fixture("fixture/brown_sample.jsonl") + " " +
+                       fixture("fixture/brown_more.jsonl.gz") + " --out " + out +
+                       " --vocab-size 400 --val-fraction 0.2 --max-tokens 64 --blocklist off");
+    if (r.exit_code != 0) throw std::runtime_error(r.err);
+    return out;
+  }();
+  return path;
+}
+
+std::string tiny_train_args(const std::string& run, const std::string& extra) {
+  return "train -q --data " + fixture_data() + " --out " + run +
+         " --layers 2 --d-model 32 --heads 2 --seq-len 16 --batch 4 --lr 3e-3 --warmup 2 --log-every 0 "
+         "--sample-prompt '' --eval-batches 2 --threads 2 " +
+         extra;
+}
+
 }  // namespace triad::testing

@@ -1,7 +1,9 @@
 #pragma once
 // Helpers shared by the tests: scratch directories, fixture paths and running the triad binary.
 
+#include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 namespace triad::testing {
 
@@ -31,5 +33,12 @@ CommandResult run_triad_mpi(int ranks, const std::string& args);
 CommandResult run_command(const std::string& line);
 
 void write_text(const std::string& path, const std::string& text);
+// One JSON value per line (metrics.jsonl, audit/log.jsonl).
+std::vector<nlohmann::json> read_jsonl(const std::string& path);
+
+// The fixture corpus prepared once per test process (vocabulary 400, windows of 64 tokens).
+const std::string& fixture_data();
+// `train -q` on fixture_data() into `run` with a tiny model (L2 d32, batch 4, 2 threads), then `extra`.
+std::string tiny_train_args(const std::string& run, const std::string& extra);
 
 }  // namespace triad::testing

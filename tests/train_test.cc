@@ -21,38 +21,12 @@ using testing::run_triad;
 using testing::run_triad_mpi;
 using testing::TempDir;
 
-// One prepared copy of the fixture corpus per test process.
-const std::string& data_dir() {
-  static TempDir dir;
-  static std::string path = [] {
-    std::string out = dir / "data";
-    auto r = run_triad("prepare -q --input " + fixture("fixture/brown_sample.jsonl") + " " +
-                       fixture("fixture/brown_more.jsonl.gz") + " --out " + out +
-                       " --vocab-size 400 --val-fraction 0.2 --max-tokens 64 --blocklist off");
-    if (r.exit_code != 0) throw std::runtime_error(r.err);
-    return out;
-  }();
-  return path;
-}
-
-const std::string kTiny =
-    " --layers 2 --d-model 32 --heads 2 --seq-len 16 --batch 4 --lr 3e-3 --warmup 2 --log-every 0 "
-    "--sample-prompt '' --eval-batches 2 --threads 2 ";
-
 std::string train_args(const std::string& run, const std::string& extra) {
-  return "train -q --data " + data_dir() + " --out " + run + kTiny + extra;
+  return testing::tiny_train_args(run, extra);
 }
 
 std::vector<nlohmann::json> metrics(const std::string& run) {
-  std::vector<nlohmann::json> out;
-  std::string text = read_file(run + "/metrics.jsonl");
-  size_t start = 0;
-  while (start < text.size()) {
-    size_t end = text.find('\n', start);
-    out.push_back(nlohmann::json::parse(text.substr(start, end - start)));
-    start = end + 1;
-  }
-  return out;
+  return testing::read_jsonl(run + "/metrics.jsonl");
 }
 
 std::vector<double> losses(const std::string& run) {
@@ -156,7 +130,8 @@ TEST(Train, EvalAndGenerateUseTheRun) {
   TempDir dir;
   std::string run = dir / "run";
   ASSERT_EQ(run_triad(train_args(run, "--steps 6 --eval-every 0")).exit_code, 0);
-  auto e = run_triad("eval --checkpoint " + run + " --data " + data_dir() + " --batch 2 --threads 1");
+  auto e =
+      run_triad("eval --checkpoint " + run + " --data " + testing::fixture_data() + " --batch 2 --threads 1");
   ASSERT_EQ(e.exit_code, 0) << e.err;
   auto result = nlohmann::json::parse(e.out);
   EXPECT_GT(result["tokens"].get<int>(), 0);
@@ -204,13 +179,12 @@ TEST(TrainErrors, OneLineErrorsSayWhatAndWhere) {
 
   // A corrupted shard is named.
   TempDir copy;
-  fs::copy(data_dir(), copy / "data");
+  fs::copy(testing::fixture_data(), copy / "data");
   std::string shard = copy / "data/train-00000.tok";
   bytes = read_file(shard);
   bytes[200] ^= 0x01;
   testing::write_text(shard, bytes);
-  auto bad_data =
-      run_triad("train --data " + (copy / "data") + " --out " + (dir / "x") + kTiny + " --steps 1");
+  auto bad_data = run_triad(train_args(dir / "x", "--data " + (copy / "data") + " --steps 1"));
   EXPECT_EQ(bad_data.exit_code, 1);
   EXPECT_THAT(bad_data.err, HasSubstr("train-00000.tok: checksum mismatch"));
 }
