@@ -97,7 +97,8 @@ bool Trainer::is_root() const {
   return impl_->comm.rank() == 0;
 }
 
-void Trainer::start_sync(const std::string& resume_dir) {
+// `resumed` (with its directory) when continuing a run: the codecs' state comes back from it.
+void Trainer::start_sync(const CheckpointManifest* resumed, const std::string& resume_dir) {
   Impl& s = *impl_;
   const int world = s.comm.world();
   if (world > 1) {
@@ -106,8 +107,8 @@ void Trainer::start_sync(const std::string& resume_dir) {
         std::make_unique<comm::GradSync>(s.comm, s.model.grads(), s.model.num_params(), s.buckets.buckets,
                                          comm::grad_sync_options(options_.comm, options_.seed));
   }
-  if (!resume_dir.empty()) {
-    CheckpointManifest manifest = read_checkpoint_manifest(resume_dir);
+  if (resumed) {
+    const CheckpointManifest& manifest = *resumed;
     const int saved_world = manifest.json.value("/grad_sync/world"_json_pointer, 1);
     const size_t saved_buckets = manifest.json.value("/grad_sync/buckets"_json_pointer, size_t{0});
     comm::SyncState state;
@@ -206,7 +207,7 @@ std::unique_ptr<Trainer> Trainer::start(const TrainOptions& given, bool force) {
   // Every rank initialises the same weights from the seed.
   t->impl_->model.init_weights(options.seed);
   t->start_remat();
-  t->start_sync("");
+  t->start_sync(nullptr, "");
   if (!root) return t;
   write_file_atomic((fs::path(options.out_dir) / "tokenizer.model").string(),
                     read_file((fs::path(options.data_dir) / "tokenizer.model").string()));
@@ -230,12 +231,13 @@ std::unique_ptr<Trainer> Trainer::resume(const ResumeRequest& request, const com
   }
   CheckpointManifest manifest = read_checkpoint_manifest(dir);
   TrainOptions options = manifest.options;
-  // Flags that may change on resume; everything else must match the run.
+  // Flags that may change on resume (how, not what: remat changes memory, never a gradient); everything
+  // else must match the run.
   nlohmann::json stored = options.to_json();
   for (const auto& [key, value] : request.overrides.items()) {
-    static const std::set<std::string> free = {"steps",        "threads",       "log_every",
-                                               "eval_every",   "ckpt_every",    "keep_ckpts",
-                                               "eval_batches", "sample_prompt", "sample_tokens"};
+    static const std::set<std::string> free = {
+        "steps",        "threads",       "log_every",     "eval_every", "ckpt_every",        "keep_ckpts",
+        "eval_batches", "sample_prompt", "sample_tokens", "remat",      "activation_memory", "replan_every"};
     if (free.count(key) || comm::CommOptions::may_change_on_resume(key)) continue;
     const nlohmann::json& have = stored["model"].contains(key) ? stored["model"][key] : stored[key];
     if (have != value) {
@@ -283,7 +285,7 @@ std::unique_ptr<Trainer> Trainer::resume(const ResumeRequest& request, const com
   if (t->impl_->dp) t->impl_->dp->restore(manifest.state.dp, dir);
   t->last_checkpoint_ = dir;
   t->start_remat();
-  t->start_sync(dir);
+  t->start_sync(&manifest, dir);
   log_info("resuming {} from {} (step {} of {})", request.run_dir, dir, t->state_.step, options.steps);
   return t;
 }

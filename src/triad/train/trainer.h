@@ -68,7 +68,7 @@ class Trainer {
   Trainer(TrainOptions options);
   void open_data();
   void start_remat();
-  void start_sync(const std::string& resume_dir);
+  void start_sync(const CheckpointManifest* resumed, const std::string& resume_dir);
   bool agree_on_halt();
   void train_step();
   void run_eval();
