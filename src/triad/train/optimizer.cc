@@ -24,7 +24,7 @@ void AdamW::update(float* params, const float* grads, float lr, const TrainOptio
   }
 }
 
-double global_norm(const float* grads, size_t n) {
+double sum_of_squares(const float* grads, size_t n) {
   std::vector<double> partial(static_cast<size_t>(threads()), 0.0);
   parallel_chunks(
       n,
@@ -37,7 +37,11 @@ double global_norm(const float* grads, size_t n) {
       1 << 15);
   double total = 0;
   for (double s : partial) total += s;
-  return std::sqrt(total);
+  return total;
+}
+
+double global_norm(const float* grads, size_t n) {
+  return std::sqrt(sum_of_squares(grads, n));
 }
 
 void scale_in_place(float* data, size_t n, float factor) {

@@ -36,7 +36,9 @@ class AdamW {
   int t_ = 0;
 };
 
-// sqrt(Σ g²), summed per thread chunk and then across chunks in order: deterministic for a thread count.
+// Σ g², summed per thread chunk and then across chunks in order: deterministic for a thread count.
+double sum_of_squares(const float* grads, size_t n);
+// sqrt(sum_of_squares).
 double global_norm(const float* grads, size_t n);
 void scale_in_place(float* data, size_t n, float factor);
 

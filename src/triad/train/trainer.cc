@@ -54,12 +54,6 @@ std::vector<comm::GradRange> gradient_blocks(const ParameterLayout& layout) {
   return blocks;
 }
 
-// Σ g² over [begin, end) of the flat gradient buffer.
-double sum_of_squares(const float* grads, size_t begin, size_t end) {
-  const double norm = global_norm(grads + begin, end - begin);
-  return norm * norm;
-}
-
 }  // namespace
 
 // Data parallelism, when the job has more than one rank: each rank computes the gradient of its B / world
@@ -247,21 +241,12 @@ std::unique_ptr<Trainer> Trainer::resume(const ResumeRequest& request, const com
           request.run_dir, key, have.dump(), value.dump());
     }
   }
-  auto take = [&](const char* key, auto* field) {
-    if (request.overrides.contains(key))
-      *field = request.overrides[key].get<std::decay_t<decltype(*field)>>();
-  };
-  take("threads", &options.threads);
-  take("log_every", &options.log_every);
-  take("eval_every", &options.eval_every);
-  take("ckpt_every", &options.ckpt_every);
-  take("keep_ckpts", &options.keep_ckpts);
-  take("eval_batches", &options.eval_batches);
-  take("sample_prompt", &options.sample_prompt);
-  take("sample_tokens", &options.sample_tokens);
-  take("remat", &options.remat.planner);
-  take("activation_memory", &options.remat.budget);
-  take("replan_every", &options.remat.replan_every);
+  // The command's values (those not free were checked equal above; model keys live under "model").
+  nlohmann::json merged = stored;
+  for (const auto& [key, value] : request.overrides.items()) {
+    if (merged.contains(key)) merged[key] = value;
+  }
+  options = TrainOptions::from_json(merged, dir);
   options.comm.comm_timeout = how.comm_timeout;
   options.comm.comm_progress = how.comm_progress;
   options.comm.poll_us = how.poll_us;
@@ -352,7 +337,7 @@ void Trainer::train_step() {
   if (s.sync) s.sync->finish();  // grads: the average over ranks (ZeRO-1: in this rank's shard)
   const size_t own_begin = s.optimizer.offset(), own_end = own_begin + s.optimizer.count();
   const bool sharded = options_.comm.zero == 1 && world > 1;
-  if (sharded) sums[1] = sum_of_squares(model.grads(), own_begin, own_end);
+  if (sharded) sums[1] = sum_of_squares(model.grads() + own_begin, own_end - own_begin);
   comm::allreduce_sum(s.comm, sums, 2, "step loss and gradient norm");
   const double loss = sums[0] / world;
   const double norm = sharded ? std::sqrt(sums[1]) : global_norm(model.grads(), model.num_params());
