@@ -151,6 +151,36 @@ TEST(RematOptimal, NeverWorseThanTheOtherPlannersAtTheSameBudget) {
   }
 }
 
+// Exactness at a realistic shape, where exhaustive search is out of reach: a looser budget never costs
+// more recompute, and every plan fits. (Coarsened memory or truncated fronts break this first.)
+TEST(RematOptimal, MoreBudgetNeverCostsMoreRecompute) {
+  GptConfig c{.layers = 8, .d_model = 96, .heads = 4, .seq_len = 32, .vocab = 300};
+  ActivationProfile p = ActivationProfile::for_shape(c, 2, 32);
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<double> noise(0.85, 1.15);  // per-block measurement noise
+  for (size_t l = 0; l < p.seconds.size(); ++l) {
+    for (size_t k = 0; k < p.seconds[l].size(); ++k)
+      p.seconds[l][k] = 1e-9 * double(p.bytes[l][k]) * noise(rng);
+  }
+  const size_t lo = minimum_budget(p), hi = simulate(RematPlan::keep_all(c.layers), p).peak_bytes;
+  double previous = 1e300;
+  for (int i = 0; i <= 40; ++i) {
+    const size_t budget = lo + (hi - lo) * static_cast<size_t>(i) / 40;
+    Prediction got = simulate(make_plan(PlannerKind::kOptimal, p, budget), p);
+    EXPECT_LE(got.peak_bytes, budget);
+    EXPECT_LE(got.recompute_seconds, previous + 1e-15) << "budget " << budget;
+    previous = got.recompute_seconds;
+  }
+  EXPECT_EQ(previous, 0.0);  // everything kept at the top
+}
+
+TEST(Remat, SlicedLogitsAreChargedTheLogitsRecompute) {
+  ActivationProfile p = profile_with_times();
+  RematPlan plan = RematPlan::keep_all(kConfig.layers);
+  plan.keep_logits = false;
+  EXPECT_DOUBLE_EQ(simulate(plan, p).recompute_seconds, p.seconds_of(-1, Act::kLogits));
+}
+
 TEST(RematOptimal, ABudgetBelowTheMinimumSaysTheMinimum) {
   ActivationProfile p = profile_with_times();
   const size_t lo = minimum_budget(p);

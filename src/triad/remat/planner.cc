@@ -26,7 +26,8 @@ class Simulator : public StepEvents {
   void compute(int block, Act kind, bool recompute) override {
     live_ += p_.bytes_of(block, kind);
     peak_ = std::max(peak_, live_);
-    if (recompute) seconds_ += p_.seconds_of(block, kind);
+    // The slice event stands for the head's backward recomputing every vocabulary slice: the logits' time.
+    if (recompute) seconds_ += p_.seconds_of(block, kind == Act::kLogitsSlice ? Act::kLogits : kind);
   }
   void release(int block, Act kind) override { live_ -= p_.bytes_of(block, kind); }
   void head_backward() override {}
@@ -111,13 +112,18 @@ RematPlan greedy_plan(const ActivationProfile& p, size_t budget) {
 // time), extra = Σ (R_j + O_j) of the current segment so far: the first bounds every later constraint, the
 // second the backward of the rest of the current segment. Fronts are kept apart for blocks that start a
 // segment and blocks inside one. Per block it tries every non-dominated choice of stored units (of the 256)
-// and storing or dropping the output.
+// and storing or dropping the output. Bytes are counted exactly.
 //
-// Memory is counted in grains. The arena allocates multiples of 64 bytes, so a 64-byte grain is exact;
-// when a front outgrows kMaxFront entries the program restarts with a coarser grain, rounding every cost up
-// and the budget down, so a plan never exceeds its budget and gives away at most one grain per block.
-
-constexpr size_t kMaxFront = 2048;
+// Left alone, the fronts hold every distinct (P, reach) a prefix can reach — hundreds of thousands of
+// candidates per block at L = 96. Branch and bound keeps them small without giving up exactness: a state
+// is dropped when its time plus a lower bound on the rest exceeds the time of a plan known to fit, and when
+// its stored bytes leave no room for the head's backward. The bound relaxes the rest to a knapsack: each
+// later block takes any of its choices, with only the stored bytes (within what the head's backward
+// leaves) and the next block's backward as constraints; it is solved backwards over a table of cells,
+// rounding costs down so it never exceeds the truth (bound_cell picks cells that sizes are multiples of).
+// The known plan comes from a first pass of the same program that keeps only the kBeamWidth most promising
+// states per front: within a fraction of a percent of the optimum, it lets the exact pass prune hard.
+// Candidates sharing (P, reach) — sizes repeat across blocks, so most do — meet in a hash table first.
 
 struct Pattern {
   uint16_t mask;   // stored intra units
@@ -175,122 +181,291 @@ std::vector<Pattern> block_patterns(const ActivationProfile& p, int l, bool outp
         closure_bytes(p, l, pat.mask, Act::kGelu, &seen) + closure_bytes(p, l, pat.mask, Act::kRes2, &seen);
     all.push_back(pat);
   }
+  // Sorted by stored bytes, a pattern can only be dominated by one before it (or an equal one after it,
+  // which the tie order puts first).
+  std::sort(all.begin(), all.end(), [](const Pattern& a, const Pattern& b) {
+    if (a.stored != b.stored) return a.stored < b.stored;
+    if (a.seconds != b.seconds) return a.seconds < b.seconds;
+    return a.rebuild < b.rebuild;
+  });
   std::vector<Pattern> front;
-  for (size_t i = 0; i < all.size(); ++i) {
+  for (const Pattern& pat : all) {
     bool dominated = false;
-    for (size_t j = 0; j < all.size() && !dominated; ++j) {
-      dominated = j != i && dominates(all[j], all[i], output_dropped) &&
-                  (!dominates(all[i], all[j], output_dropped) || j < i);
-    }
-    if (!dominated) front.push_back(all[i]);
+    for (const Pattern& kept : front) dominated = dominated || dominates(kept, pat, output_dropped);
+    if (!dominated) front.push_back(pat);
   }
   return front;
 }
 
 struct Entry {
-  uint64_t stored;  // P(l), in grains
-  uint64_t reach;   // P(l) + extra, in grains
+  uint64_t stored;  // P(l)
+  uint64_t reach;   // P(l) + extra
   double seconds;
   int prev_list;  // 0: segment start, 1: inside a segment (at the previous block)
   int prev_index;
   uint16_t mask;  // stored units of the previous block, its output bit included
 };
 
-// Keeps the entries no other entry beats in all of (stored, reach, seconds): sorted by stored, an entry
-// survives when no kept one has both reach and seconds at most its own. The kept ones form a staircase of
-// (reach ascending, seconds descending), so each test is one lookup.
-void prune(std::vector<Entry>& v) {
-  std::sort(v.begin(), v.end(), [](const Entry& a, const Entry& b) {
-    if (a.stored != b.stored) return a.stored < b.stored;
-    if (a.reach != b.reach) return a.reach < b.reach;
-    return a.seconds < b.seconds;
-  });
-  std::map<uint64_t, double> stairs;  // reach -> least seconds among kept entries with that reach or less
-  std::vector<Entry> out;
-  for (const Entry& e : v) {
-    auto it = stairs.upper_bound(e.reach);
-    if (it != stairs.begin() && std::prev(it)->second <= e.seconds + 1e-15) continue;
-    out.push_back(e);
-    auto [pos, inserted] = stairs.insert_or_assign(e.reach, e.seconds);
-    for (auto next = std::next(pos); next != stairs.end() && next->second >= e.seconds;)
-      next = stairs.erase(next);
-  }
-  v.swap(out);
-}
-
-struct Dp {
-  const ActivationProfile& p;
-  size_t budget;
-  int L;
-
-  Dp(const ActivationProfile& profile, size_t m) : p(profile), budget(m), L(profile.layers) {}
-
-  // The optimal plan, or an empty plan when nothing fits.
-  RematPlan solve() const {
-    // 64 bytes is the arena's own granularity: exact. Past kMaxFront, a grain of budget / 2^14 and coarser.
-    for (size_t grain = 64;; grain = std::max(grain * 4, budget / 16384 / 64 * 64)) {
-      bool overflow = false;
-      RematPlan plan = solve(grain, &overflow);
-      if (!overflow) return plan;
+// Collects a block's candidate states and yields their Pareto front. Memory sizes repeat across blocks, so
+// many candidates share (stored, reach): a hash table keeps the fastest of each, and only those are sorted.
+class Front {
+ public:
+  void offer(const Entry& e) {
+    if (2 * (entries_.size() + 1) > slots_.size()) grow();
+    size_t i = slot(e.stored, e.reach);
+    if (slots_[i] < 0) {
+      slots_[i] = static_cast<int>(entries_.size());
+      entries_.push_back(e);
+    } else if (e.seconds < entries_[static_cast<size_t>(slots_[i])].seconds) {
+      entries_[static_cast<size_t>(slots_[i])] = e;
     }
   }
 
-  RematPlan solve(size_t grain, bool* overflow) const {
-    auto up = [grain](size_t bytes) -> uint64_t { return (bytes + grain - 1) / grain; };
-    const uint64_t M = budget / grain;
-    const uint64_t scratch = up(p.bytes_of(-1, Act::kScratch));
+  // The entries no other beats in all of (stored, reach, seconds). Sorted by stored, an entry survives when
+  // no kept one has both reach and seconds at most its own; the kept ones form a staircase of (reach
+  // ascending, seconds descending), so each test is one lookup.
+  std::vector<Entry> take() {
+    std::vector<Entry> v;
+    v.swap(entries_);
+    slots_.clear();
+    std::sort(v.begin(), v.end(), [](const Entry& a, const Entry& b) {
+      return a.stored != b.stored ? a.stored < b.stored : a.reach < b.reach;
+    });
+    std::map<uint64_t, double> stairs;  // reach -> least seconds among kept entries with that reach or less
+    std::vector<Entry> out;
+    for (const Entry& e : v) {
+      auto it = stairs.upper_bound(e.reach);
+      if (it != stairs.begin() && std::prev(it)->second <= e.seconds) continue;
+      out.push_back(e);
+      auto [pos, inserted] = stairs.insert_or_assign(e.reach, e.seconds);
+      for (auto next = std::next(pos); next != stairs.end() && next->second >= e.seconds;)
+        next = stairs.erase(next);
+    }
+    return out;
+  }
+
+ private:
+  size_t slot(uint64_t stored, uint64_t reach) const {
+    const size_t mask = slots_.size() - 1;
+    uint64_t h = (stored * 0x9E3779B97F4A7C15ull + reach) * 0xC2B2AE3D27D4EB4Full;
+    size_t i = static_cast<size_t>(h ^ (h >> 29) ^ (h >> 47)) &
+               mask;  // sizes are multiples of 64: mix high bits down
+    while (slots_[i] >= 0) {
+      const Entry& e = entries_[static_cast<size_t>(slots_[i])];
+      if (e.stored == stored && e.reach == reach) break;
+      i = (i + 1) & mask;
+    }
+    return i;
+  }
+  void grow() {
+    slots_.assign(std::max<size_t>(64, 2 * slots_.size()), -1);
+    for (size_t k = 0; k < entries_.size(); ++k)
+      slots_[slot(entries_[k].stored, entries_[k].reach)] = static_cast<int>(k);
+  }
+
+  std::vector<Entry> entries_;
+  std::vector<int> slots_;  // open addressing, -1: empty
+};
+
+// The bound table's cell. Rounding a choice's bytes down to cells loosens the bound by up to a cell per
+// block — unless the sizes are multiples of the cell, and activation sizes are a few multiples of B·T·C.
+// Among the finest cell the table allows (2L² cells) and whole fractions (1/1 .. 1/16) of each unit size,
+// the pick is the one whose rounding loses the least over all blocks; on a tie, the coarser.
+uint64_t bound_cell(const ActivationProfile& p, uint64_t room) {
+  const size_t most =
+      std::clamp<size_t>(2 * static_cast<size_t>(p.layers) * static_cast<size_t>(p.layers), 1024, 65536);
+  const uint64_t finest = room / most + 1;
+  auto loss = [&](uint64_t cell) {
+    uint64_t lost = 0;
+    for (int l = 0; l < p.layers; ++l) {
+      for (Act k : kBlockUnits) lost += p.bytes_of(l, k) % cell;
+    }
+    return lost;
+  };
+  uint64_t best = finest, best_loss = loss(finest);
+  for (Act k : kBlockUnits) {
+    for (uint64_t d = 1; d <= 16; ++d) {
+      const uint64_t cell = p.bytes_of(0, k) / d;
+      if (cell < finest) break;
+      const uint64_t lost = loss(cell);
+      if (lost < best_loss || (lost == best_loss && cell > best)) {
+        best = cell;
+        best_loss = lost;
+      }
+    }
+  }
+  return best;
+}
+
+constexpr size_t kBeamWidth = 16;
+
+class OptimalPlanner {
+ public:
+  explicit OptimalPlanner(const ActivationProfile& profile) : p_(profile), L_(profile.layers) {
+    for (int l = 0; l < L_; ++l) {
+      patterns_.push_back({block_patterns(p_, l, false), block_patterns(p_, l, true)});
+      reads_.push_back(0);
+      for (Act k : kIntraUnits) reads_.back() += p_.bytes_of(l, k);
+    }
+  }
+
+  // The least-recompute plan whose peak is within `budget`, or an empty plan when none is or none beats
+  // `known`, the time of a plan known to fit.
+  RematPlan best(size_t budget, double known) const {
+    Budget b(p_, budget);
+    if (!b.ok) return {};
+    const Bounds bounds = rest_bounds(b);
+    // A narrow beam first: a near-optimal plan whose time prunes the exact search far better than `known`.
+    RematPlan beam = search(b, &bounds, known, kBeamWidth);
+    if (!beam.keep.empty()) known = std::min(known, simulate(beam, p_).recompute_seconds);
+    RematPlan exact = search(b, &bounds, known, 0);
+    return exact.keep.empty() ? beam : exact;
+  }
+
+  bool fits(size_t budget) const {
+    Budget b(p_, budget);
+    return b.ok && !search(b, nullptr, 0, 0).keep.empty();
+  }
+
+ private:
+  struct Budget {
+    Budget(const ActivationProfile& p, size_t budget) : M(budget) {
+      const uint64_t head_base = p.bytes_of(-1, Act::kLnf) + p.bytes_of(-1, Act::kLoss);
+      head_kept = head_base + p.bytes_of(-1, Act::kLogits);
+      head_sliced = head_base + p.bytes_of(-1, Act::kLogitsSlice);
+      scratch = p.bytes_of(-1, Act::kScratch);
+      const uint64_t reserved = std::min(head_kept, head_sliced) + scratch;
+      ok = reserved <= M;
+      room = ok ? M - reserved : 0;
+      cell = bound_cell(p, room);
+    }
+    uint64_t M;
     // The head's backward keeps the logits or one slice of them (then recomputed, at the logits' time).
-    const uint64_t head_base = up(p.bytes_of(-1, Act::kLnf)) + up(p.bytes_of(-1, Act::kLoss));
-    const uint64_t head_kept = head_base + up(p.bytes_of(-1, Act::kLogits));
-    const uint64_t head_sliced = head_base + up(p.bytes_of(-1, Act::kLogitsSlice));
+    uint64_t head_kept, head_sliced, scratch;
+    bool ok;
+    uint64_t room;  // for P(L), with the smaller head
+    uint64_t cell;  // of the bound tables
+  };
+  using Bounds = std::vector<std::vector<double>>;
+
+  // bounds[l][c]: the least time blocks l.. and the head can take while blocks l.. store at most c cells
+  // (costs rounded down, so it never exceeds the truth) — the rest of the program relaxed to a knapsack:
+  // any choice per block, segments free.
+  Bounds rest_bounds(const Budget& b) const {
+    const size_t cells = b.room / b.cell + 1;
+    const double inf = std::numeric_limits<double>::infinity();
+    Bounds bound(static_cast<size_t>(L_) + 1, std::vector<double>(cells, inf));
+    // Keeping the logits takes head_kept - min(head) more, else they are recomputed.
+    const uint64_t logits_extra = b.head_kept - std::min(b.head_kept, b.head_sliced);
+    for (size_t c = 0; c < cells; ++c)
+      bound[static_cast<size_t>(L_)][c] =
+          (c + 1) * b.cell > logits_extra ? 0.0 : p_.seconds_of(-1, Act::kLogits);
+    for (int l = L_ - 1; l >= 0; --l) {
+      const std::vector<double>& after = bound[static_cast<size_t>(l) + 1];
+      std::vector<double>& here = bound[static_cast<size_t>(l)];
+      // Each choice: cells stored (rounded down), the least cells left for it to fit (a choice storing S
+      // that needs `peak` free bytes above P(l) at some backward: with c cells left, up to (c + 1) cells
+      // - 1 byte + the head and scratch are free), time. Dominated ones are skipped.
+      struct Option {
+        size_t w, least;
+        double seconds;
+      };
+      std::vector<Option> options;
+      auto add = [&](uint64_t bytes, uint64_t peak, double seconds) {
+        const uint64_t free = b.M - b.room;
+        options.push_back({bytes / b.cell, peak > free ? (peak - free) / b.cell : 0, seconds});
+      };
+      const uint64_t out = p_.bytes_of(l, Act::kBlockOut);
+      for (const Pattern& pat : patterns_[static_cast<size_t>(l)][0]) add(pat.stored + out, 0, pat.seconds);
+      if (l + 1 < L_) {  // dropped: block l + 1's backward holds P(l) + S + R + O + F(l + 1) at least
+        for (const Pattern& pat : patterns_[static_cast<size_t>(l)][1]) {
+          add(pat.stored, pat.stored + pat.rebuild + out + reads_[static_cast<size_t>(l) + 1] + b.scratch,
+              pat.seconds + p_.seconds_of(l, Act::kBlockOut));
+        }
+      }
+      for (size_t i = 0; i < options.size(); ++i) {
+        const Option& o = options[i];
+        bool dominated = false;
+        for (size_t j = 0; j < options.size() && !dominated; ++j) {
+          const Option& q = options[j];
+          dominated = j != i && q.w <= o.w && q.least <= o.least && q.seconds <= o.seconds &&
+                      (q.w < o.w || q.least < o.least || q.seconds < o.seconds || j < i);
+        }
+        if (dominated) continue;
+        for (size_t c = std::max(o.w, o.least); c < cells; ++c)
+          here[c] = std::min(here[c], o.seconds + after[c - o.w]);
+      }
+    }
+    return bound;
+  }
+
+  // The program. bounds == nullptr: times ignored, any plan that fits. Otherwise states that cannot beat
+  // `limit` are dropped, and beam > 0 keeps only that many states per list, the most promising first.
+  RematPlan search(const Budget& b, const Bounds* bounds, double limit, size_t beam) const {
+    const bool timed = bounds != nullptr;
+    limit *= 1 + 1e-9;  // sums in another order than simulate()'s
+    // A state at block l with P = stored and this time that can still fit and beat the limit: its
+    // least possible final time; infinity if it cannot.
+    auto outlook = [&](int l, uint64_t stored, double seconds) {
+      if (stored > b.room) return std::numeric_limits<double>::infinity();
+      return timed ? seconds + (*bounds)[static_cast<size_t>(l)][(b.room - stored) / b.cell] : 0.0;
+    };
     // lists[l][0]: block l starts a segment; lists[l][1]: block l's input was dropped.
-    std::vector<std::array<std::vector<Entry>, 2>> lists(static_cast<size_t>(L) + 1);
-    const uint64_t embed = up(p.bytes_of(-1, Act::kEmbed));
+    std::vector<std::array<std::vector<Entry>, 2>> lists(static_cast<size_t>(L_) + 1);
+    const uint64_t embed = p_.bytes_of(-1, Act::kEmbed);
     lists[0][0].push_back({embed, embed, 0.0, -1, -1, 0});
-    for (int l = 0; l < L; ++l) {
-      uint64_t reads = 0;  // F_l
-      for (Act k : kIntraUnits) reads += up(p.bytes_of(l, k));
-      const uint64_t out = up(p.bytes_of(l, Act::kBlockOut));
-      const std::vector<Pattern> patterns[2] = {block_patterns(p, l, false), block_patterns(p, l, true)};
+    std::array<Front, 2> fronts;  // of block l + 1: segment start, inside a segment
+    for (int l = 0; l < L_; ++l) {
+      const uint64_t reads = reads_[static_cast<size_t>(l)];
+      const uint64_t out = p_.bytes_of(l, Act::kBlockOut);
+      const double out_seconds = timed ? p_.seconds_of(l, Act::kBlockOut) : 0.0;
       for (int mid = 0; mid < 2; ++mid) {
         const std::vector<Entry>& entries = lists[static_cast<size_t>(l)][static_cast<size_t>(mid)];
-        for (int drop = 0; drop < (l + 1 < L ? 2 : 1); ++drop) {
-          std::vector<Entry>& next = lists[static_cast<size_t>(l) + 1][static_cast<size_t>(drop)];
+        for (int drop = 0; drop < (l + 1 < L_ ? 2 : 1); ++drop) {
+          Front& next = fronts[static_cast<size_t>(drop)];
           for (int i = 0; i < static_cast<int>(entries.size()); ++i) {
             const Entry& e = entries[static_cast<size_t>(i)];
-            if (e.reach + reads + scratch > M) continue;  // this block's backward
-            for (const Pattern& pat : patterns[drop]) {
-              const uint64_t stored = e.stored + up(pat.stored);
-              const double seconds = e.seconds + pat.seconds;
+            if (e.reach + reads + b.scratch > b.M) continue;  // this block's backward
+            for (const Pattern& pat : patterns_[static_cast<size_t>(l)][static_cast<size_t>(drop)]) {
+              const double seconds = e.seconds + (timed ? pat.seconds : 0.0);
               if (drop) {
-                const uint64_t reach = e.reach + up(pat.stored) + up(pat.rebuild) + out;
-                next.push_back({stored, reach, seconds + p.seconds_of(l, Act::kBlockOut), mid, i, pat.mask});
+                const uint64_t stored = e.stored + pat.stored;
+                if (outlook(l + 1, stored, seconds + out_seconds) > limit) continue;
+                const uint64_t reach = e.reach + pat.stored + pat.rebuild + out;
+                if (reach + reads_[static_cast<size_t>(l) + 1] + b.scratch > b.M)
+                  continue;  // the next backward
+                next.offer({stored, reach, seconds + out_seconds, mid, i, pat.mask});
               } else {
-                next.push_back({stored + out, stored + out, seconds, mid, i,
-                                static_cast<uint16_t>(pat.mask | unit_bit(Act::kBlockOut))});
+                const uint64_t stored = e.stored + pat.stored + out;
+                if (outlook(l + 1, stored, seconds) > limit) continue;
+                next.offer({stored, stored, seconds, mid, i,
+                            static_cast<uint16_t>(pat.mask | unit_bit(Act::kBlockOut))});
               }
             }
           }
         }
       }
-      for (auto& list : lists[static_cast<size_t>(l) + 1]) {
-        prune(list);
-        if (list.size() > kMaxFront) {
-          *overflow = true;
-          return {};
+      for (int drop = 0; drop < 2; ++drop) {
+        std::vector<Entry>& list = lists[static_cast<size_t>(l) + 1][static_cast<size_t>(drop)];
+        list = fronts[static_cast<size_t>(drop)].take();
+        if (beam > 0 && list.size() > beam) {
+          auto promise = [&](const Entry& e) { return outlook(l + 1, e.stored, e.seconds); };
+          std::nth_element(list.begin(), list.begin() + static_cast<ptrdiff_t>(beam), list.end(),
+                           [&](const Entry& x, const Entry& y) { return promise(x) < promise(y); });
+          list.resize(beam);
         }
       }
     }
-    const std::vector<Entry>& ends = lists[static_cast<size_t>(L)][0];
+    const std::vector<Entry>& ends = lists[static_cast<size_t>(L_)][0];
     int best = -1;
     bool best_keeps_logits = true;
     double best_seconds = 0;
     for (int i = 0; i < static_cast<int>(ends.size()); ++i) {
       const Entry& e = ends[static_cast<size_t>(i)];
       for (bool keep_logits : {true, false}) {
-        if (e.stored + (keep_logits ? head_kept : head_sliced) + scratch > M)
+        if (e.stored + (keep_logits ? b.head_kept : b.head_sliced) + b.scratch > b.M)
           continue;  // the head's backward
-        const double seconds = e.seconds + (keep_logits ? 0.0 : p.seconds_of(-1, Act::kLogits));
+        const double seconds = e.seconds + (keep_logits ? 0.0 : p_.seconds_of(-1, Act::kLogits));
         if (best < 0 || seconds < best_seconds) {
           best = i;
           best_seconds = seconds;
@@ -299,9 +474,9 @@ struct Dp {
       }
     }
     if (best < 0) return {};
-    RematPlan plan{std::vector<uint16_t>(static_cast<size_t>(L), 0), best_keeps_logits};
+    RematPlan plan{std::vector<uint16_t>(static_cast<size_t>(L_), 0), best_keeps_logits};
     int list = 0, index = best;
-    for (int l = L; l >= 1; --l) {
+    for (int l = L_; l >= 1; --l) {
       const Entry& e = lists[static_cast<size_t>(l)][static_cast<size_t>(list)][static_cast<size_t>(index)];
       plan.keep[static_cast<size_t>(l) - 1] = e.mask;
       list = e.prev_list;
@@ -310,6 +485,11 @@ struct Dp {
     plan.normalize();
     return plan;
   }
+
+  const ActivationProfile& p_;
+  int L_;
+  std::vector<std::array<std::vector<Pattern>, 2>> patterns_;  // [block][output dropped]
+  std::vector<uint64_t> reads_;                                // F_l: every unit block l's backward reads
 };
 
 }  // namespace
@@ -408,24 +588,29 @@ RematPlan make_plan(PlannerKind kind, const ActivationProfile& p, size_t budget)
         if (p.bytes_of(-1, Act::kScratch) < p.bytes_of(l, Act::kBlockOut))
           fail("internal: scratch below a block output");
       }
-      RematPlan plan = Dp(p, budget).solve();
-      if (plan.keep.empty()) {
-        fail_usage("--activation-memory {} is below the minimum any plan needs: {}", format_bytes(budget),
-                   format_bytes(minimum_budget(p)));
-      }
-      Prediction best = simulate(plan, p);
-      if (best.peak_bytes > budget) fail("internal: the optimal plan exceeds its budget in simulation");
-      // With a coarse grain (large L) the program may round itself out of a plan another planner finds.
+      // The best of the other planners that fits bounds the search (and is the answer on a tie).
+      RematPlan best;
+      double best_seconds = std::numeric_limits<double>::infinity();
       for (PlannerKind other : {PlannerKind::kNone, PlannerKind::kSelective, PlannerKind::kGreedy,
                                 PlannerKind::kFull, PlannerKind::kSqrt}) {
         RematPlan candidate = make_plan(other, p, budget);
         Prediction pr = simulate(candidate, p);
-        if (pr.peak_bytes <= budget && pr.recompute_seconds < best.recompute_seconds) {
-          best = pr;
-          plan = candidate;
+        if (pr.peak_bytes <= budget && pr.recompute_seconds < best_seconds) {
+          best = candidate;
+          best_seconds = pr.recompute_seconds;
         }
       }
-      return plan;
+      RematPlan plan = OptimalPlanner(p).best(budget, best_seconds);
+      if (!plan.keep.empty()) {
+        Prediction pr = simulate(plan, p);
+        if (pr.peak_bytes > budget) fail("internal: the optimal plan exceeds its budget in simulation");
+        if (pr.recompute_seconds < best_seconds) best = plan;
+      }
+      if (best.keep.empty()) {
+        fail_usage("--activation-memory {} is below the minimum any plan needs: {}", format_bytes(budget),
+                   format_bytes(minimum_budget(p)));
+      }
+      return best;
     }
   }
   return RematPlan::keep_all(L);
@@ -435,9 +620,10 @@ size_t minimum_budget(const ActivationProfile& p) {
   size_t hi = simulate(make_plan(PlannerKind::kFull, p, 0), p).peak_bytes;
   hi = std::max(hi, simulate(RematPlan::keep_all(p.layers), p).peak_bytes);
   size_t lo = 0;
-  while (hi - lo > 1) {  // Dp feasibility is monotone in the budget
+  const OptimalPlanner planner(p);
+  while (hi - lo > 1) {  // feasibility is monotone in the budget
     size_t mid = lo + (hi - lo) / 2;
-    if (Dp(p, mid).solve().keep.empty()) {
+    if (!planner.fits(mid)) {
       lo = mid;
     } else {
       hi = mid;
