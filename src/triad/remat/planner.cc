@@ -337,29 +337,34 @@ class OptimalPlanner {
       const uint64_t reserved = std::min(head_kept, head_sliced) + scratch;
       ok = reserved <= M;
       room = ok ? M - reserved : 0;
-      cell = bound_cell(p, room);
     }
     uint64_t M;
     // The head's backward keeps the logits or one slice of them (then recomputed, at the logits' time).
     uint64_t head_kept, head_sliced, scratch;
     bool ok;
     uint64_t room;  // for P(L), with the smaller head
-    uint64_t cell;  // of the bound tables
   };
-  using Bounds = std::vector<std::vector<double>>;
+  struct Bounds {
+    uint64_t cell;                           // bytes
+    std::vector<std::vector<double>> table;  // [block][cells left]
+    double at(int l, uint64_t bytes_left) const { return table[static_cast<size_t>(l)][bytes_left / cell]; }
+  };
 
-  // bounds[l][c]: the least time blocks l.. and the head can take while blocks l.. store at most c cells
+  // table[l][c]: the least time blocks l.. and the head can take while blocks l.. store at most c cells
   // (costs rounded down, so it never exceeds the truth) — the rest of the program relaxed to a knapsack:
   // any choice per block, segments free.
   Bounds rest_bounds(const Budget& b) const {
-    const size_t cells = b.room / b.cell + 1;
+    Bounds bounds{bound_cell(p_, b.room), {}};
+    const uint64_t cell = bounds.cell;
+    const size_t cells = b.room / cell + 1;
     const double inf = std::numeric_limits<double>::infinity();
-    Bounds bound(static_cast<size_t>(L_) + 1, std::vector<double>(cells, inf));
+    auto& bound = bounds.table;
+    bound.assign(static_cast<size_t>(L_) + 1, std::vector<double>(cells, inf));
     // Keeping the logits takes head_kept - min(head) more, else they are recomputed.
     const uint64_t logits_extra = b.head_kept - std::min(b.head_kept, b.head_sliced);
     for (size_t c = 0; c < cells; ++c)
       bound[static_cast<size_t>(L_)][c] =
-          (c + 1) * b.cell > logits_extra ? 0.0 : p_.seconds_of(-1, Act::kLogits);
+          (c + 1) * cell > logits_extra ? 0.0 : p_.seconds_of(-1, Act::kLogits);
     for (int l = L_ - 1; l >= 0; --l) {
       const std::vector<double>& after = bound[static_cast<size_t>(l) + 1];
       std::vector<double>& here = bound[static_cast<size_t>(l)];
@@ -373,7 +378,7 @@ class OptimalPlanner {
       std::vector<Option> options;
       auto add = [&](uint64_t bytes, uint64_t peak, double seconds) {
         const uint64_t free = b.M - b.room;
-        options.push_back({bytes / b.cell, peak > free ? (peak - free) / b.cell : 0, seconds});
+        options.push_back({bytes / cell, peak > free ? (peak - free) / cell : 0, seconds});
       };
       const uint64_t out = p_.bytes_of(l, Act::kBlockOut);
       for (const Pattern& pat : patterns_[static_cast<size_t>(l)][0]) add(pat.stored + out, 0, pat.seconds);
@@ -396,7 +401,7 @@ class OptimalPlanner {
           here[c] = std::min(here[c], o.seconds + after[c - o.w]);
       }
     }
-    return bound;
+    return bounds;
   }
 
   // The program. bounds == nullptr: times ignored, any plan that fits. Otherwise states that cannot beat
@@ -408,7 +413,7 @@ class OptimalPlanner {
     // least possible final time; infinity if it cannot.
     auto outlook = [&](int l, uint64_t stored, double seconds) {
       if (stored > b.room) return std::numeric_limits<double>::infinity();
-      return timed ? seconds + (*bounds)[static_cast<size_t>(l)][(b.room - stored) / b.cell] : 0.0;
+      return timed ? seconds + bounds->at(l, b.room - stored) : 0.0;
     };
     // lists[l][0]: block l starts a segment; lists[l][1]: block l's input was dropped.
     std::vector<std::array<std::vector<Entry>, 2>> lists(static_cast<size_t>(L_) + 1);
