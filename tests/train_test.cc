@@ -10,6 +10,7 @@
 #include "test_util.h"
 #include "triad/core/file_io.h"
 #include "triad/core/sha256.h"
+#include "triad/train/evaluate.h"
 
 namespace triad {
 namespace {
@@ -239,6 +240,31 @@ std::vector<double> val_losses(const std::string& run) {
 void expect_close(const std::vector<double>& a, const std::vector<double>& b, double rel) {
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], rel * std::abs(a[i])) << "entry " << i;
+}
+
+// What run_eval does over 3 ranks, in one process: the shares, summed, are one process's evaluation.
+TEST(DataParallel, EvaluationSharesAddUpToOneProcessBitExactly) {
+  const GptConfig config{.layers = 1, .d_model = 16, .heads = 2, .seq_len = 8, .vocab = 400};
+  Gpt<float> model(config);
+  model.init_weights(7);
+  TokenDataset val = TokenDataset::open(testing::fixture_data(), "val");
+  const EvalResult one = evaluate(model, val, 7, 2, config.seq_len);
+  ASSERT_GT(one.tokens, 0u);
+  EvalShare sum;
+  for (int rank = 0; rank < 3; ++rank) {
+    EvalShare share = evaluate_share(model, val, 7, 2, config.seq_len, rank, 3);
+    if (rank == 0) sum.batch_loss.assign(share.batch_loss.size(), 0.0);
+    ASSERT_EQ(share.batch_loss.size(), sum.batch_loss.size());
+    for (size_t i = 0; i < share.batch_loss.size(); ++i) {
+      EXPECT_EQ(share.batch_loss[i] != 0.0, static_cast<int>(i % 3) == rank) << "batch " << i;
+      sum.batch_loss[i] += share.batch_loss[i];
+    }
+    sum.tokens_per_batch = share.tokens_per_batch;
+  }
+  ASSERT_EQ(sum.batch_loss.size(), 7u) << "every rank has batches to compute";
+  const EvalResult three = combine(sum);
+  EXPECT_EQ(three.loss, one.loss);
+  EXPECT_EQ(three.tokens, one.tokens);
 }
 
 TEST(DataParallel, TwoRanksTrainWhatOneProcessTrains) {

@@ -18,7 +18,8 @@ void split_windows(const int32_t* windows, int B, int T, int32_t* inputs, int32_
   }
 }
 
-EvalResult evaluate(Gpt<float>& model, const TokenDataset& data, int batches, int batch, int seq_len) {
+EvalShare evaluate_share(Gpt<float>& model, const TokenDataset& data, int batches, int batch, int seq_len,
+                         int rank, int world) {
   Sampler sampler(data, {.seq_len = seq_len, .shuffle = false});
   const int64_t available = static_cast<int64_t>(sampler.windows_per_epoch());
   batch = static_cast<int>(std::min<int64_t>(batch, available));
@@ -26,17 +27,32 @@ EvalResult evaluate(Gpt<float>& model, const TokenDataset& data, int batches, in
   const int64_t n = batches <= 0 ? max_batches : std::min<int64_t>(batches, max_batches);
   std::vector<int32_t> windows(static_cast<size_t>(batch) * (seq_len + 1));
   std::vector<int32_t> inputs(static_cast<size_t>(batch) * seq_len), targets(inputs.size());
-  double sum = 0;
+  EvalShare share;
+  share.batch_loss.assign(static_cast<size_t>(n), 0.0);
+  share.tokens_per_batch = static_cast<uint64_t>(batch) * seq_len;
   for (int64_t i = 0; i < n; ++i) {
-    sampler.next_batch(batch, windows.data());
+    sampler.next_batch(batch, windows.data());  // every rank reads every batch: the sampler has no skip
+    if (i % world != rank) continue;
     split_windows(windows.data(), batch, seq_len, inputs.data(), targets.data());
-    sum += model.forward(inputs.data(), targets.data(), batch, seq_len, Gpt<float>::Pass::kInference);
+    share.batch_loss[static_cast<size_t>(i)] =
+        model.forward(inputs.data(), targets.data(), batch, seq_len, Gpt<float>::Pass::kInference);
   }
   model.release_activations();
+  return share;
+}
+
+EvalResult combine(const EvalShare& all) {
+  double sum = 0;
+  for (double loss : all.batch_loss) sum += loss;
+  const size_t n = all.batch_loss.size();
   EvalResult r;
   r.loss = n > 0 ? sum / static_cast<double>(n) : 0.0;
-  r.tokens = static_cast<uint64_t>(n) * batch * seq_len;
+  r.tokens = n * all.tokens_per_batch;
   return r;
+}
+
+EvalResult evaluate(Gpt<float>& model, const TokenDataset& data, int batches, int batch, int seq_len) {
+  return combine(evaluate_share(model, data, batches, batch, seq_len, 0, 1));
 }
 
 }  // namespace triad

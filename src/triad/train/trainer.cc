@@ -387,13 +387,16 @@ void Trainer::train_step() {
   }
 }
 
-// On rank 0 only, over the same sequences at any world size (the others go on to the next step's
-// collectives and wait there).
+// Collective: the same sequences at any world size, each rank computing its share of the batches; rank 0
+// logs the result.
 void Trainer::run_eval() {
   Impl& s = *impl_;
+  EvalShare share = evaluate_share(s.model, *s.val, options_.eval_batches, options_.micro_batch(),
+                                   options_.model.seq_len, s.comm.rank(), s.comm.world());
+  comm::allreduce_sum(s.comm, share.batch_loss.data(), static_cast<int>(share.batch_loss.size()),
+                      "evaluation");
   if (!is_root()) return;
-  EvalResult r =
-      evaluate(s.model, *s.val, options_.eval_batches, options_.micro_batch(), options_.model.seq_len);
+  EvalResult r = combine(share);
   nlohmann::json record = {
       {"step", state_.step}, {"val_loss", r.loss}, {"val_ppl", r.perplexity()}, {"val_tokens", r.tokens}};
   log_info("eval  step {:>5} val_loss {:.4f} val_ppl {:.2f} ({} tokens)", state_.step, r.loss, r.perplexity(),
