@@ -166,6 +166,15 @@ TEST(TrainErrors, OneLineErrorsSayWhatAndWhere) {
   EXPECT_EQ(window.exit_code, 2);
   EXPECT_THAT(window.err, HasSubstr("exceeds the training window of 64"));
 
+  for (const char* flag : {"--steps 0", "--batch -4", "--comm-timeout x"}) {
+    auto number = run_triad(train_args(dir / "n", flag));
+    EXPECT_EQ(number.exit_code, 2);
+    EXPECT_THAT(number.err,
+                ::testing::ContainsRegex(std::string(flag).substr(0, std::string(flag).find(' ')) +
+                                         ": must be (positive|a number), got '?[-0x4]+'?"));
+    EXPECT_THAT(number.err, ::testing::Not(HasSubstr("not in range")));
+  }
+
   auto key = run_triad("train --steps 2 --layrs 3");
   EXPECT_EQ(key.exit_code, 2);
   EXPECT_THAT(key.err, HasSubstr("--layrs"));

@@ -28,7 +28,35 @@ std::string location(const std::string& path, const toml::source_region& source)
   return fmt::format("{}:{}:{}", path, source.begin.line, source.begin.column);
 }
 
+// A validator that parses the flag's text as a number and checks it with `ok`.
+CLI::Validator number_check(const char* what, const char* help, bool (*ok)(double)) {
+  return CLI::Validator(
+      [what, ok](std::string& text) -> std::string {
+        double value = 0;
+        try {
+          size_t used = 0;
+          value = std::stod(text, &used);
+          if (used != text.size()) throw std::invalid_argument(text);
+        } catch (const std::exception&) {
+          return fmt::format("must be a number, got '{}'", text);
+        }
+        return ok(value) ? std::string() : fmt::format("must be {}, got {}", what, text);
+      },
+      help);
+}
+
 }  // namespace
+
+const CLI::Validator& positive() {
+  static const CLI::Validator check = number_check("positive", "POSITIVE", [](double x) { return x > 0; });
+  return check;
+}
+
+const CLI::Validator& non_negative() {
+  static const CLI::Validator check =
+      number_check("non-negative", "NONNEGATIVE", [](double x) { return x >= 0; });
+  return check;
+}
 
 void add_config_option(CLI::App& command) {
   command

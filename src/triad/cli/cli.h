@@ -26,6 +26,11 @@ void add_config_option(CLI::App& command);
 // TOML syntax error is a usage error naming file:line:column.
 void apply_config_file(CLI::App& command);
 
+// Checks for numeric flags whose errors read "--steps: must be positive, got 0" (CLI11's own print a range
+// up to 1.8e308).
+const CLI::Validator& positive();
+const CLI::Validator& non_negative();
+
 // The number of hardware threads, the default for --threads.
 int default_threads();
 // A path under the repository's data/ folder (bundled corpus, blocklist, prepared data):

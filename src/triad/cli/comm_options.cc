@@ -1,5 +1,7 @@
 #include "triad/cli/comm_options.h"
 
+#include "triad/cli/cli.h"
+
 namespace triad::cli {
 
 void add_context_options(CLI::App& command, comm::CommOptions& flags) {
@@ -7,12 +9,12 @@ void add_context_options(CLI::App& command, comm::CommOptions& flags) {
       .add_option("--comm-timeout", flags.comm_timeout,
                   "Seconds any wait on other ranks may last before the job fails with a message naming the "
                   "ranks that stopped answering")
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   command
       .add_option("--ranks-per-node", flags.ranks_per_node,
                   "Treat every N consecutive ranks as one node (0: ranks sharing memory form a node); lets "
                   "--hierarchical be tried on one machine")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
 }
 
 void add_comm_options(CLI::App& command, comm::CommOptions& flags, const std::string& group) {
@@ -29,7 +31,7 @@ void add_comm_options(CLI::App& command, comm::CommOptions& flags, const std::st
           "--bucket-mb", flags.bucket_mb,
           "Gradients are averaged in buckets of whole blocks of at least this many MiB, each started as "
           "soon as the backward finishes it (0: one bucket per block)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   command.add_flag("--hierarchical", flags.hierarchical,
                    "Reduce inside each node, average among node leaders (the codec applies there only), "
                    "broadcast back");
@@ -41,14 +43,14 @@ void add_comm_options(CLI::App& command, comm::CommOptions& flags, const std::st
   command
       .add_option("--poll-us", flags.poll_us,
                   "Progress thread: microseconds it sleeps between MPI polls while nothing moves")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   command
       .add_option("--topk-warmup", flags.topk_warmup,
                   "top-K: steps over which the share of entries sent falls from 25 % to RATIO (DGC warm-up; "
                   "0: RATIO from the start)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   command.add_option("--int8-chunk", flags.int8_chunk, "int8: values that share one scale")
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   command.add_flag("--int8-stochastic", flags.int8_stochastic,
                    "int8: round stochastically (unbiased, seeded by --seed) instead of to nearest");
   command

@@ -27,9 +27,9 @@ Runner add_eval_command(CLI::App& root) {
       ->type_name("DIR");
   cmd->add_option("--split", f->split, "Which split to evaluate")->check(CLI::IsMember({"val", "train"}));
   cmd->add_option("--batches", f->batches, "Batches to evaluate (0: the whole split)");
-  cmd->add_option("--batch", f->batch, "Sequences per batch")->check(CLI::PositiveNumber);
+  cmd->add_option("--batch", f->batch, "Sequences per batch")->check(positive());
   cmd->add_option("--seq-len", f->seq_len, "Context length (default: the model's; may not exceed it)");
-  cmd->add_option("--threads", f->threads, "Threads")->check(CLI::PositiveNumber);
+  cmd->add_option("--threads", f->threads, "Threads")->check(positive());
   return [f]() {
     if (f->checkpoint.empty()) fail_usage("--checkpoint is required");
     set_threads(f->threads);

@@ -34,11 +34,11 @@ Runner add_generate_command(CLI::App& root) {
   cmd->add_option("--prompt", f->prompt, "Text to continue");
   cmd->add_option("--max-tokens", f->sample.max_tokens,
                   "Tokens to generate at most (stops early at end of text)")
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   cmd->add_option("--temperature", f->sample.temperature, "Sampling temperature (0: greedy)");
   cmd->add_option("--top-k", f->sample.top_k, "Sample among the k most likely tokens (0: all)");
   cmd->add_option("--seed", f->sample.seed, "Sampling seed");
-  cmd->add_option("--threads", f->threads, "Threads")->check(CLI::PositiveNumber);
+  cmd->add_option("--threads", f->threads, "Threads")->check(positive());
   cmd->add_flag("--audit", f->audit,
                 "Log this inference (SHA-256 of prompt and output, the checkpoint, the sampling settings) in "
                 "the checkpoint's run audit log, RUN/audit/")

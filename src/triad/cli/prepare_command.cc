@@ -49,15 +49,15 @@ Runner add_prepare_command(CLI::App& root) {
   cmd->add_option("--min-chars", options->min_chars,
                   "Drop documents shorter than this many characters after cleaning");
   cmd->add_option("--max-tokens", options->max_tokens, "Training window in tokens, recorded for the loader")
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   cmd->add_option("--val-fraction", options->val_fraction,
                   "Fraction of documents for validation, chosen by a hash of the text")
       ->check(CLI::Range(0.0, 0.999));
   cmd->add_option("--seed", options->seed, "Seed for the tokenizer's training sample");
   cmd->add_option("--threads", options->threads, "Threads for cleaning, tokenizer training and encoding")
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   cmd->add_option("--shard-tokens", options->shard_tokens, "Start a new shard after this many tokens")
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   cmd->add_flag("--strict", options->strict,
                 "Treat a malformed input line as an error instead of skipping it");
   cmd->add_flag("--force", options->force,

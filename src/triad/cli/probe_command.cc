@@ -74,17 +74,17 @@ Runner add_probe_command(CLI::App& root) {
                   "Measure nothing: read this topology JSON and print the cost model's predictions")
       ->type_name("FILE");
   cmd->add_option("--bandwidth-mb", flags->bandwidth_mb, "Message size of the bandwidth stream, MiB")
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   cmd->add_option("--messages", flags->probe.bandwidth_messages, "Messages per bandwidth stream")
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   cmd->add_option("--round-trips", flags->probe.latency_round_trips, "Timed ping-pongs per pair for latency")
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   cmd->add_option("--gemm-size", flags->probe.gemm_size, "Side of the square SGEMM that measures GFLOP/s")
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   cmd->add_option("--threads", flags->threads, "BLAS threads per rank for the SGEMM measurement")
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   cmd->add_option("--bucket-mb", flags->bucket_mb, "Bucket sizes (MiB) to predict codec times for")
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   cmd->add_option("--codecs", flags->codecs, "Codecs to predict besides none (comma-separated)");
   cmd->add_flag("--hierarchical", flags->comm.hierarchical,
                 "Predict for codecs running among node leaders only (--hierarchical training)");

@@ -69,23 +69,21 @@ Runner add_train_command(CLI::App& root) {
                   "Continue RUN from its newest checkpoint (with --steps: up to that total)")
       ->type_name("RUN");
   cmd->add_flag("--force", *force, "Start over in an existing --out (deletes its contents)");
-  cmd->add_option("--layers", o->model.layers, "Transformer blocks L")
-      ->check(CLI::PositiveNumber)
-      ->group("Model");
-  cmd->add_option("--d-model", o->model.d_model, "Model width C")->check(CLI::PositiveNumber)->group("Model");
+  cmd->add_option("--layers", o->model.layers, "Transformer blocks L")->check(positive())->group("Model");
+  cmd->add_option("--d-model", o->model.d_model, "Model width C")->check(positive())->group("Model");
   cmd->add_option("--heads", o->model.heads, "Attention heads (must divide --d-model)")
-      ->check(CLI::PositiveNumber)
+      ->check(positive())
       ->group("Model");
   cmd->add_option("--seq-len", o->model.seq_len, "Context length T in tokens")
-      ->check(CLI::PositiveNumber)
+      ->check(positive())
       ->group("Model");
   cmd->add_option("--batch", o->batch,
                   "Global batch in sequences per optimizer step (split over ranks and --grad-accum)")
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   cmd->add_option("--grad-accum", o->grad_accum,
                   "Micro-batches per step; each holds batch / grad-accum sequences")
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--steps", o->steps, "Total optimizer steps")->check(CLI::PositiveNumber);
+      ->check(positive());
+  cmd->add_option("--steps", o->steps, "Total optimizer steps")->check(positive());
   cmd->add_option("--lr", o->lr, "Peak learning rate (after warm-up; cosine decay to 10% at the end)");
   cmd->add_option("--warmup", o->warmup, "Linear warm-up steps");
   cmd->add_option("--weight-decay", o->weight_decay,
@@ -97,12 +95,11 @@ Runner add_train_command(CLI::App& root) {
   cmd->add_option("--eval-batches", o->eval_batches,
                   "Validation batches per evaluation (capped by the split's size)");
   cmd->add_option("--ckpt-every", o->ckpt_every, "Checkpoint every N steps (and always at the end)");
-  cmd->add_option("--keep-ckpts", o->keep_ckpts, "Checkpoints to keep (the newest)")
-      ->check(CLI::PositiveNumber);
+  cmd->add_option("--keep-ckpts", o->keep_ckpts, "Checkpoints to keep (the newest)")->check(positive());
   cmd->add_option("--log-every", o->log_every, "Print a progress line every N steps");
   cmd->add_option("--threads", o->threads,
                   "Threads for every kernel (OpenMP; BLAS runs single-threaded inside them)")
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   cmd->add_option(
          "--remat", o->remat.planner,
          "Activation rematerialization: none, full, sqrt, selective, greedy or optimal (default: optimal "
