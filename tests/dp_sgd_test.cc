@@ -13,6 +13,7 @@
 #include "triad/core/file_io.h"
 #include "triad/core/parallel.h"
 #include "triad/core/safetensors.h"
+#include "triad/data/sampler.h"
 #include "triad/model/gpt.h"
 #include "triad/train/dp_sgd.h"
 #include "triad/train/optimizer.h"
@@ -136,6 +137,40 @@ TEST(DpSgd, NoiseIsGaussianWithTheRightScaleAndIndependentOfThreads) {
   privatized_gradient(*model, nullptr, 0, kT, /*clip=*/0.5, /*sigma=*/3.0, /*expected_batch=*/2, 7, &sum);
   const size_t P = model->num_params();
   EXPECT_NEAR(global_norm(model->grads(), P) / std::sqrt(static_cast<double>(P)), 3.0 * 0.5 / 2, 0.02);
+}
+
+// Two ranks' shares of a step, averaged as GradSync does, are one process's step: the same batch, each
+// example once, the noise once (rank 0's).
+TEST(DpSgd, TheRanksSharesAverageToOneProcesssPrivatisedGradient) {
+  const GptConfig config{.layers = 1, .d_model = 16, .heads = 2, .seq_len = 16, .vocab = 400};
+  Gpt<float> model(config);
+  model.init_weights(3);
+  TokenDataset data = TokenDataset::open(testing::fixture_data(), "train");
+  Sampler sampler(data, {.seq_len = 16});
+  const DpSecrets secrets{{1, 2, 3, 4}, {5, 6, 7, 8}};
+  const size_t P = model.num_params();
+  auto gradient = [&](int rank, int world, DpBatchStats* stats) {
+    DpSgd dp(DpSgdConfig{.noise_multiplier = 1.0,
+                         .clip = 0.05,
+                         .delta = 1e-5,
+                         .expected_batch = 8,
+                         .rank = rank,
+                         .world = world},
+             sampler, secrets);
+    *stats = dp.step(model, 16);
+    return std::vector<float>(model.grads(), model.grads() + P);
+  };
+  DpBatchStats whole, first, second;
+  std::vector<float> one = gradient(0, 1, &whole);
+  std::vector<float> rank0 = gradient(0, 2, &first), rank1 = gradient(1, 2, &second);
+  ASSERT_GE(whole.examples, 2) << "both ranks have examples";
+  EXPECT_EQ(first.examples + second.examples, whole.examples);
+  EXPECT_EQ(first.clipped + second.clipped, whole.clipped);
+  EXPECT_GT(whole.clipped, 0);
+  std::vector<float> average(P);
+  for (size_t i = 0; i < P; ++i) average[i] = (rank0[i] + rank1[i]) / 2;
+  EXPECT_LT(rel_diff(average.data(), one.data(), P), 1e-5);
+  EXPECT_GT(rel_diff(rank0.data(), one.data(), P), 0.1) << "rank 1's examples matter";
 }
 
 TEST(DpSgd, PoissonSamplingHasTheRightMeanAndIsDeterministicForAState) {

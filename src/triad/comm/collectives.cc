@@ -20,6 +20,13 @@ void barrier(Context& context, const std::string& what) {
   context.wait(&request, 1, what);
 }
 
+void broadcast_from_root(Context& context, uint64_t* words, int count, const std::string& what) {
+  if (context.world() == 1) return;
+  MPI_Request request;
+  check_mpi(MPI_Ibcast(words, count, MPI_UINT64_T, 0, context.comm(), &request), what);
+  context.wait(&request, 1, what);
+}
+
 std::vector<std::vector<float>> gather_to_root(Context& context, const std::vector<float>& mine,
                                                const std::string& what) {
   const int world = context.world();

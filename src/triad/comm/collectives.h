@@ -3,6 +3,7 @@
 // per-rank state a checkpoint gathers to rank 0. Each waits through Context::wait (so never longer than
 // --comm-timeout) and makes no MPI call in a single process.
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,8 @@ namespace triad::comm {
 // values[i] = Σ over ranks of values[i], in place.
 void allreduce_sum(Context& context, double* values, int count, const std::string& what);
 void barrier(Context& context, const std::string& what);
+// Every rank receives rank 0's words[0, count), in place.
+void broadcast_from_root(Context& context, uint64_t* words, int count, const std::string& what);
 // Rank 0 receives every rank's vector (index = rank; lengths may differ); other ranks receive nothing.
 std::vector<std::vector<float>> gather_to_root(Context& context, const std::vector<float>& mine,
                                                const std::string& what);

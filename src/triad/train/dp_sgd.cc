@@ -128,14 +128,18 @@ DpBatchStats privatized_gradient(Gpt<float>& model, const int32_t* windows, int 
   return stats;
 }
 
-DpSgd::DpSgd(const DpSgdConfig& config, const Sampler& sampler)
+DpSecrets DpSecrets::draw() {
+  return {secret_rng_state(), secret_rng_state()};
+}
+
+DpSgd::DpSgd(const DpSgdConfig& config, const Sampler& sampler, const DpSecrets& secrets)
     : config_(config),
       sampler_(sampler),
       poisson_(sampler.windows_per_epoch(),
                std::min(1.0, static_cast<double>(config.expected_batch) /
                                  static_cast<double>(sampler.windows_per_epoch())),
-               secret_rng_state()),
-      noise_rng_(rng_from(secret_rng_state())) {
+               secrets.sampling),
+      noise_rng_(rng_from(secrets.noise)) {
   const uint64_t N = sampler.windows_per_epoch();
   if (static_cast<uint64_t>(config.expected_batch) > N) {
     fail_usage(
@@ -152,22 +156,29 @@ DpSgd::DpSgd(const DpSgdConfig& config, const Sampler& sampler)
 }
 
 DpBatchStats DpSgd::step(Gpt<float>& model, int T) {
-  poisson_.next(&batch_);
+  poisson_.next(&batch_);  // the same batch on every rank
+  const uint64_t noise_key = noise_rng_.next();
+  const size_t n = batch_.size(), W = static_cast<size_t>(config_.world),
+               r = static_cast<size_t>(config_.rank);
+  const size_t first = n * r / W, last = n * (r + 1) / W;  // this rank's examples
   const size_t row = static_cast<size_t>(T) + 1;
-  windows_.resize(batch_.size() * row);
-  for (size_t i = 0; i < batch_.size(); ++i) sampler_.copy_window(batch_[i], windows_.data() + i * row);
-  DpBatchStats stats =
-      privatized_gradient(model, windows_.data(), static_cast<int>(batch_.size()), T, config_.clip,
-                          config_.noise_multiplier, config_.expected_batch, noise_rng_.next(), &sum_);
+  windows_.resize((last - first) * row);
+  for (size_t i = first; i < last; ++i) sampler_.copy_window(batch_[i], windows_.data() + (i - first) * row);
+  // Dividing by qN / W here makes the ranks' average (Σ clipped + noise) / qN; the noise comes once, from
+  // rank 0.
+  DpBatchStats stats = privatized_gradient(
+      model, windows_.data(), static_cast<int>(last - first), T, config_.clip,
+      config_.rank == 0 ? config_.noise_multiplier : 0.0,
+      static_cast<double>(config_.expected_batch) / static_cast<double>(W), noise_key, &sum_);
   accountant_.add_steps(poisson_.rate(), config_.noise_multiplier);
   return stats;
 }
 
-nlohmann::json DpSgd::record(const DpBatchStats& stats) const {
+nlohmann::json DpSgd::record(int examples, int clipped) const {
   return {{"dp_epsilon", accountant_.spent(config_.delta).epsilon},
           {"dp_delta", config_.delta},
-          {"dp_batch", stats.examples},
-          {"dp_clipped", stats.examples ? static_cast<double>(stats.clipped) / stats.examples : 0.0}};
+          {"dp_batch", examples},
+          {"dp_clipped", examples ? static_cast<double>(clipped) / examples : 0.0}};
 }
 
 nlohmann::json DpSgd::state() const {

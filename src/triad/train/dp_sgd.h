@@ -16,6 +16,13 @@
 //      --clip is not applied on top.
 //   4. Accounting: the RdpAccountant adds one step of the sampled Gaussian mechanism (q, σ).
 //
+// Under mpirun (W ranks) every rank holds the same secret generator states (rank 0 draws them and sends
+// them to the others), so all draw the same Poisson batch and rank r takes its examples [r·n/W, (r+1)·n/W).
+// Each divides its clipped sum by qN/W, rank 0 alone adds the noise (as Opacus does), and the gradient
+// average over the ranks is then exactly step 3's (Σ clipped + noise) / qN. The ranks and the links between
+// them are inside the trust boundary, like the training data: what the guarantee protects is what the run
+// releases (weights, metrics, checkpoints' weights).
+//
 // The privacy unit is one training window, not a document: a document spread over k windows is protected
 // with group privacy (roughly k·ε). The batch sampling and the noise draw from generators seeded with 256
 // secret bits from the operating system, never from --seed, which is public in run.json and the audit log:
@@ -77,19 +84,29 @@ struct DpSgdConfig {
   double clip = 0;              // C
   double delta = 0;             // δ for the reported ε
   int expected_batch = 0;       // qN: --batch
+  int rank = 0, world = 1;      // this process's share of each batch (data parallel)
+};
+
+// The generators' secret starting states: 256 bits each from the operating system's CSPRNG. Under mpirun
+// rank 0's are sent to every rank.
+struct DpSecrets {
+  std::array<uint64_t, 4> sampling{}, noise{};
+  static DpSecrets draw();
 };
 
 // The mechanism of one run: sampling, gradients, noise and the privacy ledger, with state for checkpoints.
 class DpSgd {
  public:
-  // Fresh secret generator states from the operating system. Fails when the process is one of several MPI
-  // ranks (DP-SGD is single-process for now) or the batch exceeds the number of windows.
-  DpSgd(const DpSgdConfig& config, const Sampler& sampler);
+  // Fails when the batch exceeds the number of windows.
+  DpSgd(const DpSgdConfig& config, const Sampler& sampler, const DpSecrets& secrets);
 
-  // One step: samples, computes the privatised gradient into model.grads(), records the step in the ledger.
+  // One step: samples, computes this rank's part of the privatised gradient into model.grads() (the whole
+  // of it in one process; under mpirun the ranks' average is), records the step in the ledger. The stats
+  // are this rank's examples'.
   DpBatchStats step(Gpt<float>& model, int T);
-  // What a step adds to its metrics record: dp_epsilon, dp_delta, dp_batch, dp_clipped (a fraction).
-  nlohmann::json record(const DpBatchStats& stats) const;
+  // What a step adds to its metrics record, from the stats of all its examples (summed over ranks):
+  // dp_epsilon, dp_delta, dp_batch, dp_clipped (a fraction).
+  nlohmann::json record(int examples, int clipped) const;
 
   double sample_rate() const { return poisson_.rate(); }
   const RdpAccountant& accountant() const { return accountant_; }

@@ -41,11 +41,11 @@ void TrainOptions::validate(int world) const {
   if (!(dp_clip > 0)) fail_usage("--dp-noise needs --dp-clip C, the per-example gradient norm bound");
   if (!(dp_delta > 0 && dp_delta < 1))
     fail_usage("--dp-noise needs --dp-delta in (0, 1), the delta of the reported epsilon (e.g. 1e-5)");
-  if (world > 1) {
+  if (world > 1 && comm.grad_compression != "none") {
     fail_usage(
-        "--dp-noise: DP-SGD runs in a single process for now, and this one is one of {} ranks (per-example "
-        "clipping and noise are not yet composed with data parallelism)",
-        world);
+        "--grad-compression {} does not apply under DP-SGD: error feedback would carry an example's gradient "
+        "into later steps and rounding can exceed the --dp-clip bound; use none",
+        comm.grad_compression);
   }
   if (grad_accum != 1)
     fail_usage("--grad-accum {} does not apply under DP-SGD, which processes one sequence at a time",

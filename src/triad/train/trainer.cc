@@ -152,8 +152,13 @@ void Trainer::open_data() {
                     .world = impl_->comm.world()};
   impl_->sampler = std::make_unique<Sampler>(*impl_->train, so);
   if (options_.dp()) {
-    impl_->dp = std::make_unique<DpSgd>(
-        DpSgdConfig{options_.dp_noise, options_.dp_clip, options_.dp_delta, options_.batch}, *impl_->sampler);
+    // Every rank draws the same batches and noise keys: rank 0's secrets (dp_sgd.h).
+    DpSecrets secrets = DpSecrets::draw();
+    comm::broadcast_from_root(impl_->comm, secrets.sampling.data(), 4, "sending the DP-SGD sampling secret");
+    comm::broadcast_from_root(impl_->comm, secrets.noise.data(), 4, "sending the DP-SGD noise secret");
+    impl_->dp = std::make_unique<DpSgd>(DpSgdConfig{options_.dp_noise, options_.dp_clip, options_.dp_delta,
+                                                    options_.batch, impl_->comm.rank(), impl_->comm.world()},
+                                        *impl_->sampler, secrets);
   }
   const size_t rows = static_cast<size_t>(options_.batch / impl_->comm.world());
   impl_->windows.resize(rows * (options_.model.seq_len + 1));
@@ -302,16 +307,17 @@ void Trainer::train_step() {
   const float lr = learning_rate(options_, state_.step);
   model.arena().reset_peak();
   double recompute = 0;
-  // [0]: this rank's mean loss, [1]: Σ g² over this rank's shard (ZeRO-1) — summed over ranks below.
-  double sums[2] = {0, 0};
+  // Summed over ranks below. [0]: this rank's mean loss (DP-SGD: the sum of its examples' losses), [1]: Σ g²
+  // over this rank's shard (ZeRO-1), [2], [3]: DP-SGD's examples and clipped examples on this rank.
+  double sums[4] = {0, 0, 0, 0};
   int rows = B / world;  // sequences this rank trained on
-  nlohmann::json dp_record;
   if (s.dp) {
     // DP-SGD (dp_sgd.h): a Poisson-sampled batch, clipped per-example gradients and noise, into the grads.
     DpBatchStats dp = s.dp->step(model, T);
     rows = dp.examples;
-    sums[0] = rows > 0 ? dp.loss : state_.loss;  // an empty batch measures no loss
-    dp_record = s.dp->record(dp);
+    sums[0] = dp.loss * dp.examples;
+    sums[2] = dp.examples;
+    sums[3] = dp.clipped;
   } else {
     s.sampler->next_batch(B, s.windows.data());
     split_windows(s.windows.data(), rows, T, s.inputs.data(), s.targets.data());
@@ -338,8 +344,9 @@ void Trainer::train_step() {
   const size_t own_begin = s.optimizer.offset(), own_end = own_begin + s.optimizer.count();
   const bool sharded = options_.comm.zero == 1 && world > 1;
   if (sharded) sums[1] = sum_of_squares(model.grads() + own_begin, own_end - own_begin);
-  comm::allreduce_sum(s.comm, sums, 2, "step loss and gradient norm");
-  const double loss = sums[0] / world;
+  comm::allreduce_sum(s.comm, sums, 4, "step loss and gradient norm");
+  double loss = sums[0] / world;
+  if (s.dp) loss = sums[2] > 0 ? sums[0] / sums[2] : state_.loss;  // an empty batch measures no loss
   const double norm = sharded ? std::sqrt(sums[1]) : global_norm(model.grads(), model.num_params());
   const int step = state_.step + 1;
   if (!std::isfinite(loss) || !std::isfinite(norm)) {
@@ -358,7 +365,7 @@ void Trainer::train_step() {
   state_.loss = loss;
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   s.ema_step_seconds = s.ema_step_seconds == 0 ? seconds : 0.9 * s.ema_step_seconds + 0.1 * seconds;
-  const double tokens_per_s = static_cast<double>(rows) * world * T / seconds;
+  const double tokens_per_s = (s.dp ? sums[2] : static_cast<double>(rows) * world) * T / seconds;
   nlohmann::json record = {{"step", step},
                            {"loss", loss},
                            {"lr", lr},
@@ -377,7 +384,7 @@ void Trainer::train_step() {
     record["codec"] = st.codec;
   }
   if (s.remat) s.remat->after_step(step, recompute, &record);
-  if (s.dp) record.update(dp_record);
+  if (s.dp) record.update(s.dp->record(static_cast<int>(sums[2]), static_cast<int>(sums[3])));
   notify([&](TrainObserver& o) { o.on_step(*this, record); });
   const bool last = step == options_.steps;
   if (!quiet() && (step == 1 || last || (options_.log_every > 0 && step % options_.log_every == 0))) {
