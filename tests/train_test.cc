@@ -1,6 +1,7 @@
 // End-to-end training through the triad binary on the fixture corpus: determinism, exact resume,
 // checkpoints, NaN handling, eval and generate, and their errors.
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -302,6 +303,21 @@ TEST(DataParallel, TwoRanksTrainWhatOneProcessTrains) {
   }
 }
 
+// Deletes the 2-rank run's final checkpoint (step `last`), resumes from the one before, and expects the
+// same losses, weights and optimizer moments.
+void expect_two_rank_resume_repeats(const std::string& run, int last) {
+  const std::string final_dir = run + fmt::format("/checkpoints/step_{:06d}", last);
+  const std::string weights = sha256_file_hex(final_dir + "/model.safetensors");
+  const std::string moments = sha256_file_hex(final_dir + "/optimizer.safetensors");
+  const auto straight = losses(run);
+  fs::remove_all(final_dir);
+  auto r = run_triad_mpi(2, "train -q --resume " + run + " --threads 1");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(losses(run), straight);
+  EXPECT_EQ(sha256_file_hex(final_dir + "/model.safetensors"), weights);
+  EXPECT_EQ(sha256_file_hex(final_dir + "/optimizer.safetensors"), moments);
+}
+
 TEST(DataParallel, ResumeIsBitExactWithResidualsAndShards) {
   TempDir dir;
   for (const char* variant : {"--grad-compression topk:0.1", "--zero 1"}) {
@@ -310,16 +326,7 @@ TEST(DataParallel, ResumeIsBitExactWithResidualsAndShards) {
     auto r = run_triad_mpi(
         2, train_args(run, std::string("--steps 12 --ckpt-every 6 --eval-every 0 --threads 1 ") + variant));
     ASSERT_EQ(r.exit_code, 0) << r.err;
-    std::string final_dir = run + "/checkpoints/step_000012";
-    std::string weights = sha256_file_hex(final_dir + "/model.safetensors");
-    std::string moments = sha256_file_hex(final_dir + "/optimizer.safetensors");
-    auto straight = losses(run);
-    fs::remove_all(final_dir);
-    r = run_triad_mpi(2, "train -q --resume " + run + " --threads 1");
-    ASSERT_EQ(r.exit_code, 0) << r.err;
-    EXPECT_EQ(losses(run), straight);
-    EXPECT_EQ(sha256_file_hex(final_dir + "/model.safetensors"), weights);
-    EXPECT_EQ(sha256_file_hex(final_dir + "/optimizer.safetensors"), moments);
+    expect_two_rank_resume_repeats(run, 12);
   }
   // The top-K residuals belong to two ranks: one process cannot continue them.
   std::string topk = dir / "grad";
@@ -383,14 +390,7 @@ TEST(DataParallel, DpSgdOverRanksAccountsAsOneProcessAndResumesBitExactly) {
       examples += m["dp_batch"].get<double>();
     }
     EXPECT_GT(examples, 6) << "Poisson batches of expected size 4";
-    std::string final_dir = run + "/checkpoints/step_000006";
-    std::string weights = sha256_file_hex(final_dir + "/model.safetensors");
-    auto straight = losses(run);
-    fs::remove_all(final_dir);
-    r = run_triad_mpi(2, "train -q --resume " + run + " --threads 1");
-    ASSERT_EQ(r.exit_code, 0) << r.err;
-    EXPECT_EQ(losses(run), straight);
-    EXPECT_EQ(sha256_file_hex(final_dir + "/model.safetensors"), weights);
+    expect_two_rank_resume_repeats(run, 6);
   }
 }
 
