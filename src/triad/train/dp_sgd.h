@@ -20,8 +20,8 @@
 // them to the others), so all draw the same Poisson batch and rank r takes its examples [r·n/W, (r+1)·n/W).
 // Each divides its clipped sum by qN/W, rank 0 alone adds the noise (as Opacus does), and the gradient
 // average over the ranks is then exactly step 3's (Σ clipped + noise) / qN. The ranks and the links between
-// them are inside the trust boundary, like the training data: what the guarantee protects is what the run
-// releases (weights, metrics, checkpoints' weights).
+// them are inside the trust boundary, like the training data: the guarantee covers the weights and what is
+// computed from them (governance.md: not the loss metrics).
 //
 // The privacy unit is one training window, not a document: a document spread over k windows is protected
 // with group privacy (roughly k·ε). The batch sampling and the noise draw from generators seeded with 256
