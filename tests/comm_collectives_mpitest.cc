@@ -446,7 +446,13 @@ TEST(CommAuto, PicksCompressionOnSlowLinksAndAllRanksAgree) {
   GradSyncOptions options = options_for("auto:fp16,int8,topk:0.01");
   options.topology = slow;
   std::vector<GradRange> buckets = even_buckets(n, n / 4);
+  testing::internal::CaptureStderr();
   GradSync sync(ctx(), grads.data(), n, buckets, options);
+  const std::string log = testing::internal::GetCapturedStderr();
+  if (ctx().rank() == 0) {
+    EXPECT_NE(log.find("-> topk:0.01"), std::string::npos) << log;
+    EXPECT_NE(log.find("auto chose a codec that changes convergence"), std::string::npos) << log;
+  }
   for (const std::string& codec : sync.bucket_codecs()) EXPECT_EQ(codec, "topk:0.01");
   EXPECT_EQ(sync.stats().codec, "auto(topk:0.01x4)");
   step(sync, buckets.size());
@@ -457,7 +463,9 @@ TEST(CommAuto, PicksCompressionOnSlowLinksAndAllRanksAgree) {
   fast.latency_us.assign(slow.world, std::vector<double>(slow.world, 0.3));
   fast.bandwidth_MBps.assign(slow.world, std::vector<double>(slow.world, 1e5));
   options.topology = fast;
+  testing::internal::CaptureStderr();
   GradSync fast_sync(ctx(), grads.data(), n, buckets, options);
+  EXPECT_EQ(testing::internal::GetCapturedStderr().find("changes convergence"), std::string::npos);
   for (const std::string& codec : fast_sync.bucket_codecs()) EXPECT_EQ(codec, "none");
 }
 

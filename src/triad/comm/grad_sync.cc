@@ -169,6 +169,16 @@ std::vector<CodecSpec> GradSync::State::resolve_codecs() {
                buckets[b].range.count * 4.0 / (1 << 20), ranked[0].codec.name(), ranked[0].seconds * 1e3,
                fmt::join(others, ", "));
     }
+    // auto chooses by time; the error-feedback codecs also change how the model converges.
+    for (size_t b = 0; b < buckets.size(); ++b) {
+      const CodecKind kind = candidates[static_cast<size_t>(choice[b])].kind;
+      if (kind == CodecKind::kTopK || kind == CodecKind::kPowerSgd) {
+        log_warn(
+            "comm: auto chose a codec that changes convergence (top-K or PowerSGD; see docs/comm.md, "
+            "Convergence per codec); auto:fp16,int8 keeps to the lossless ones");
+        break;
+      }
+    }
   }
   MPI_Request request;
   check_mpi(MPI_Ibcast(choice.data(), static_cast<int>(choice.size()), MPI_INT, 0, context.comm(), &request),
