@@ -167,12 +167,12 @@ TEST(TrainErrors, OneLineErrorsSayWhatAndWhere) {
   EXPECT_EQ(window.exit_code, 2);
   EXPECT_THAT(window.err, HasSubstr("exceeds the training window of 64"));
 
-  for (const char* flag : {"--steps 0", "--batch -4", "--comm-timeout x"}) {
+  for (const char* flag : {"--steps 0", "--batch -4", "--comm-timeout x", "--eval-batches -1"}) {
     auto number = run_triad(train_args(dir / "n", flag));
     EXPECT_EQ(number.exit_code, 2);
     EXPECT_THAT(number.err,
                 ::testing::ContainsRegex(std::string(flag).substr(0, std::string(flag).find(' ')) +
-                                         ": must be (positive|a number), got '?[-0x4]+'?"));
+                                         ": must be (positive|non-negative|a number), got '?[-0-9x]+'?"));
     EXPECT_THAT(number.err, ::testing::Not(HasSubstr("not in range")));
   }
 

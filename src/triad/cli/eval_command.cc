@@ -26,7 +26,7 @@ Runner add_eval_command(CLI::App& root) {
   cmd->add_option("--data", f->data, "Prepared data directory; default: the one the run was trained on")
       ->type_name("DIR");
   cmd->add_option("--split", f->split, "Which split to evaluate")->check(CLI::IsMember({"val", "train"}));
-  cmd->add_option("--batches", f->batches, "Batches to evaluate (0: the whole split)");
+  cmd->add_option("--batches", f->batches, "Batches to evaluate (0: the whole split)")->check(non_negative());
   cmd->add_option("--batch", f->batch, "Sequences per batch")->check(positive());
   cmd->add_option("--seq-len", f->seq_len, "Context length (default: the model's; may not exceed it)");
   cmd->add_option("--threads", f->threads, "Threads")->check(positive());

@@ -93,10 +93,12 @@ Runner add_train_command(CLI::App& root) {
   cmd->add_option("--eval-every", o->eval_every,
                   "Evaluate on the validation split every N steps (0: only at the end)");
   cmd->add_option("--eval-batches", o->eval_batches,
-                  "Validation batches per evaluation (capped by the split's size)");
+                  "Validation batches per evaluation (capped by the split's size; 0: the whole split)")
+      ->check(non_negative());
   cmd->add_option("--ckpt-every", o->ckpt_every, "Checkpoint every N steps (and always at the end)");
   cmd->add_option("--keep-ckpts", o->keep_ckpts, "Checkpoints to keep (the newest)")->check(positive());
-  cmd->add_option("--log-every", o->log_every, "Print a progress line every N steps");
+  cmd->add_option("--log-every", o->log_every, "Print a progress line every N steps (0: first and last only)")
+      ->check(non_negative());
   cmd->add_option("--threads", o->threads,
                   "Threads for every kernel (OpenMP; BLAS runs single-threaded inside them)")
       ->check(positive());
@@ -123,7 +125,8 @@ Runner add_train_command(CLI::App& root) {
       ->group(kDataParallel);
   cmd->add_option("--sample-prompt", o->sample_prompt,
                   "Prompt for the sample printed at the end (empty: no sample)");
-  cmd->add_option("--sample-tokens", o->sample_tokens, "Tokens to generate for that sample");
+  cmd->add_option("--sample-tokens", o->sample_tokens, "Tokens to generate for that sample")
+      ->check(non_negative());
   cmd->add_option("--dp-noise", o->dp_noise,
                   "DP-SGD: noise multiplier sigma (noise std = sigma x --dp-clip on the gradient sum); turns "
                   "on Poisson sampling with expected batch --batch and per-example clipping")
