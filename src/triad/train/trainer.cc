@@ -310,11 +310,10 @@ void Trainer::train_step() {
   // Summed over ranks below. [0]: this rank's mean loss (DP-SGD: the sum of its examples' losses), [1]: Σ g²
   // over this rank's shard (ZeRO-1), [2], [3]: DP-SGD's examples and clipped examples on this rank.
   double sums[4] = {0, 0, 0, 0};
-  int rows = B / world;  // sequences this rank trained on
+  const int rows = B / world;  // sequences this rank trains on (DP-SGD: see sums[2])
   if (s.dp) {
     // DP-SGD (dp_sgd.h): a Poisson-sampled batch, clipped per-example gradients and noise, into the grads.
     DpBatchStats dp = s.dp->step(model, T);
-    rows = dp.examples;
     sums[0] = dp.loss * dp.examples;
     sums[2] = dp.examples;
     sums[3] = dp.clipped;
