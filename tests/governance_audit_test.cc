@@ -23,6 +23,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
+using testing::RefusedWith;
 using testing::run_triad;
 using testing::TempDir;
 using testing::write_text;
@@ -406,9 +407,7 @@ TEST(GovernanceAudit, CommandsVerifyProveCheckAndWriteTheCard) {
   EXPECT_THAT(tampered.err,
               HasSubstr("entry 4 checkpoint (log.jsonl line 5): logged file ckpt/model.safetensors"));
 
-  auto missing = run_triad("audit verify " + s.dir / "nothing");
-  EXPECT_EQ(missing.exit_code, 2);
-  EXPECT_THAT(missing.err, HasSubstr("no audit log"));
+  EXPECT_THAT(run_triad("audit verify " + s.dir / "nothing"), RefusedWith("no audit log"));
   EXPECT_EQ(run_triad("audit prove " + s.run).exit_code, 2);  // --entry is required
   EXPECT_EQ(run_triad("audit append " + s.run + " --kind x --payload '[1]'").exit_code, 2);
 }

@@ -18,6 +18,8 @@
 namespace triad {
 namespace {
 
+using testing::RefusedWith;
+
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -201,12 +203,10 @@ TEST(GovernanceNote, KeygenWritesAPrivateKeyReadableOnlyByItsOwner) {
   EXPECT_THAT(r.out, HasSubstr(verifier.to_string()));
 
   auto again = testing::run_triad("audit keygen --out " + dir / "keys/alice");
-  EXPECT_EQ(again.exit_code, 2);
-  EXPECT_THAT(again.err, HasSubstr("alice.key exists"));
+  EXPECT_THAT(again, RefusedWith("alice.key exists"));
   EXPECT_EQ(read_file(dir / "keys/alice.key"), secret);
   auto bad_name = testing::run_triad("audit keygen --out " + dir / "k --name 'a b'");
-  EXPECT_EQ(bad_name.exit_code, 2);
-  EXPECT_THAT(bad_name.err, HasSubstr("key name"));
+  EXPECT_THAT(bad_name, RefusedWith("key name"));
   EXPECT_THROW(load_verifier(dir / "keys/alice.key"), Error);  // a private key where a public one belongs
 }
 

@@ -21,6 +21,7 @@ namespace fs = std::filesystem;
 using testing::fixture;
 using ::testing::HasSubstr;
 using ::testing::Not;
+using testing::RefusedWith;
 using testing::run_triad;
 using testing::TempDir;
 
@@ -200,9 +201,8 @@ TEST(GovernanceTrain, ResumeContinuesTheSameLogAndVerifyStillPasses) {
   const size_t before = entries(run).size();
 
   // Without the key the signed log cannot continue: a usage error before any work, and nothing logged.
-  auto unsigned_resume = run_triad("train -q --resume " + run + " --steps 6");
-  EXPECT_EQ(unsigned_resume.exit_code, 2);
-  EXPECT_THAT(unsigned_resume.err, HasSubstr("resume it with --audit-key"));
+  EXPECT_THAT(run_triad("train -q --resume " + run + " --steps 6"),
+              RefusedWith("resume it with --audit-key"));
   EXPECT_EQ(entries(run).size(), before);
 
   // A crash in the middle of an append leaves a torn line: the resume cuts it off and logs that it did.
@@ -264,18 +264,15 @@ TEST(GovernanceTrain, AFailedRunEndsItsLogAsFailed) {
 TEST(GovernanceTrain, BadGovernanceFlagsFailBeforeAnyWork) {
   TempDir dir;
   auto policy = run_triad(train_args(dir / "a", "--steps 2 --policy " + (dir / "nope.toml")));
-  EXPECT_EQ(policy.exit_code, 2);
-  EXPECT_THAT(policy.err, HasSubstr("nope.toml: no such file"));
+  EXPECT_THAT(policy, RefusedWith("nope.toml: no such file"));
   EXPECT_FALSE(fs::exists(dir / "a"));
 
   std::string bad = write_policy(dir, "[[rule]]\nname = \"x\"\nwhen = \"loss >\"\naction = \"halt\"\n");
-  auto syntax = run_triad(train_args(dir / "b", "--steps 2 --policy " + bad));
-  EXPECT_EQ(syntax.exit_code, 2);
-  EXPECT_THAT(syntax.err, HasSubstr("rule 'x': when, column"));
+  EXPECT_THAT(run_triad(train_args(dir / "b", "--steps 2 --policy " + bad)),
+              RefusedWith("rule 'x': when, column"));
 
   auto key = run_triad(train_args(dir / "c", "--steps 2 --audit-key " + (dir / "missing.key")));
-  EXPECT_EQ(key.exit_code, 2);
-  EXPECT_THAT(key.err, HasSubstr("--audit-key"));
+  EXPECT_THAT(key, RefusedWith("--audit-key"));
   EXPECT_FALSE(fs::exists(dir / "c"));
 }
 
@@ -308,9 +305,7 @@ TEST(GovernanceTrain, GenerateLogsInferenceHashesAndTextOnRequest) {
   EXPECT_EQ(inferences[1]["output"], printed);
   EXPECT_EQ(run_triad("audit verify " + run + " --pubkey " + key + ".pub").exit_code, 0);
 
-  auto misuse = run_triad(generate + " --log-text");
-  EXPECT_EQ(misuse.exit_code, 2);
-  EXPECT_THAT(misuse.err, HasSubstr("only apply with --audit"));
+  EXPECT_THAT(run_triad(generate + " --log-text"), RefusedWith("only apply with --audit"));
 }
 
 // ---- DP-SGD (--dp-noise, --dp-clip, --dp-delta) ----
@@ -407,26 +402,20 @@ TEST(DpTrain, ResumeIsBitExactAndTheSeedDoesNotDecideBatchesOrNoise) {
 
 TEST(DpTrain, FlagsAreCheckedTogether) {
   TempDir dir;
-  auto no_clip = run_triad(train_args(dir / "a", "--steps 1 --dp-noise 1.0 --dp-delta 1e-5"));
-  EXPECT_EQ(no_clip.exit_code, 2);
-  EXPECT_THAT(no_clip.err, HasSubstr("--dp-noise needs --dp-clip"));
-  auto no_delta = run_triad(train_args(dir / "b", "--steps 1 --dp-noise 1.0 --dp-clip 1"));
-  EXPECT_EQ(no_delta.exit_code, 2);
-  EXPECT_THAT(no_delta.err, HasSubstr("--dp-noise needs --dp-delta"));
-  auto clip_only = run_triad(train_args(dir / "c", "--steps 1 --dp-clip 1"));
-  EXPECT_EQ(clip_only.exit_code, 2);
-  EXPECT_THAT(clip_only.err, HasSubstr("only apply with --dp-noise"));
-  auto accum = run_triad(train_args(dir / "d", "--steps 1 --grad-accum 2" + kDp));
-  EXPECT_EQ(accum.exit_code, 2);
-  EXPECT_THAT(accum.err, HasSubstr("--grad-accum 2 does not apply under DP-SGD"));
-  auto big = run_triad(train_args(dir / "e", "--steps 1 --batch 100000" + kDp));
-  EXPECT_EQ(big.exit_code, 2);
-  EXPECT_THAT(big.err, HasSubstr("exceeds the 1499 training windows"));
+  EXPECT_THAT(run_triad(train_args(dir / "a", "--steps 1 --dp-noise 1.0 --dp-delta 1e-5")),
+              RefusedWith("--dp-noise needs --dp-clip"));
+  EXPECT_THAT(run_triad(train_args(dir / "b", "--steps 1 --dp-noise 1.0 --dp-clip 1")),
+              RefusedWith("--dp-noise needs --dp-delta"));
+  EXPECT_THAT(run_triad(train_args(dir / "c", "--steps 1 --dp-clip 1")),
+              RefusedWith("only apply with --dp-noise"));
+  EXPECT_THAT(run_triad(train_args(dir / "d", "--steps 1 --grad-accum 2" + kDp)),
+              RefusedWith("--grad-accum 2 does not apply under DP-SGD"));
+  EXPECT_THAT(run_triad(train_args(dir / "e", "--steps 1 --batch 100000" + kDp)),
+              RefusedWith("exceeds the 1499 training windows"));
 
   ASSERT_EQ(run_triad(train_args(dir / "f", "--steps 2 --eval-every 0" + kDp)).exit_code, 0);
-  auto other = run_triad("train --resume " + (dir / "f") + " --dp-noise 2.0");
-  EXPECT_EQ(other.exit_code, 2);
-  EXPECT_THAT(other.err, HasSubstr("dp_noise = 1.0, the command asks 2.0"));
+  EXPECT_THAT(run_triad("train --resume " + (dir / "f") + " --dp-noise 2.0"),
+              RefusedWith("dp_noise = 1.0, the command asks 2.0"));
 }
 
 }  // namespace

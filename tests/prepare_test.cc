@@ -18,6 +18,7 @@ namespace {
 
 using testing::fixture;
 using ::testing::HasSubstr;
+using testing::RefusedWith;
 using testing::run_triad;
 using testing::TempDir;
 
@@ -100,16 +101,14 @@ TEST(Prepare, BlocklistAndCleanFlags) {
 TEST(PrepareCli, MissingInputIsAUsageError) {
   TempDir dir;
   auto r = run_triad("prepare --input " + (dir / "nope.jsonl") + " --out " + (dir / "out"));
-  EXPECT_EQ(r.exit_code, 2);
-  EXPECT_THAT(r.err, HasSubstr("triad: error: --input"));
+  EXPECT_THAT(r, RefusedWith("triad: error: --input"));
   EXPECT_THAT(r.err, HasSubstr("nope.jsonl: no such file"));
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "one line: " << r.err;
 }
 
 TEST(PrepareCli, UnknownFlagIsAUsageErrorNamingIt) {
   auto r = run_triad("prepare --vocab-sise 10");
-  EXPECT_EQ(r.exit_code, 2);
-  EXPECT_THAT(r.err, HasSubstr("--vocab-sise"));
+  EXPECT_THAT(r, RefusedWith("--vocab-sise"));
   EXPECT_THAT(r.err, ::testing::StartsWith("triad: error:"));
 }
 
@@ -117,9 +116,7 @@ TEST(PrepareCli, ExistingOutputDirIsRefusedUnlessForced) {
   TempDir dir;
   std::filesystem::create_directories(dir / "out");
   testing::write_text(dir / "out/keep.txt", "precious");
-  auto r = run_triad(prepare_args(dir / "out"));
-  EXPECT_EQ(r.exit_code, 2);
-  EXPECT_THAT(r.err, HasSubstr("already exists and is not empty"));
+  EXPECT_THAT(run_triad(prepare_args(dir / "out")), RefusedWith("already exists and is not empty"));
   EXPECT_EQ(read_file(dir / "out/keep.txt"), "precious");
   auto forced = run_triad(prepare_args(dir / "out", "--force"));
   EXPECT_EQ(forced.exit_code, 0) << forced.err;
@@ -154,16 +151,13 @@ TEST(PrepareCli, ConfigErrorsNameFileLineAndKey) {
   TempDir dir;
   testing::write_text(dir / "run.toml", "vocab_size = 350\n\nvocab_sise = 3\n");
   auto r = run_triad("prepare --config " + (dir / "run.toml") + " --input x --out y");
-  EXPECT_EQ(r.exit_code, 2);
-  EXPECT_THAT(r.err, HasSubstr("run.toml:3:1: unknown key 'vocab_sise'"));
+  EXPECT_THAT(r, RefusedWith("run.toml:3:1: unknown key 'vocab_sise'"));
   testing::write_text(dir / "bad.toml", "vocab_size = = 3\n");
   r = run_triad("prepare --config " + (dir / "bad.toml") + " --input x --out y");
-  EXPECT_EQ(r.exit_code, 2);
-  EXPECT_THAT(r.err, HasSubstr("bad.toml:1:"));
+  EXPECT_THAT(r, RefusedWith("bad.toml:1:"));
   testing::write_text(dir / "type.toml", "vocab_size = \"many\"\n");
   r = run_triad("prepare --config " + (dir / "type.toml") + " --input x --out y");
-  EXPECT_EQ(r.exit_code, 2);
-  EXPECT_THAT(r.err, HasSubstr("type.toml:1:1: key 'vocab_size'"));
+  EXPECT_THAT(r, RefusedWith("type.toml:1:1: key 'vocab_size'"));
 }
 
 TEST(Cli, HelpAndVersion) {

@@ -1,7 +1,10 @@
 #pragma once
 // Helpers shared by the tests: scratch directories, fixture paths and running the triad binary.
 
+#include <gmock/gmock.h>
+
 #include <nlohmann/json.hpp>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -31,6 +34,16 @@ CommandResult run_triad(const std::string& args);
 CommandResult run_triad_mpi(int ranks, const std::string& args);
 // Any shell command line.
 CommandResult run_command(const std::string& line);
+
+// How gtest shows a result in a failed expectation.
+inline void PrintTo(const CommandResult& r, std::ostream* os) {
+  *os << "exit code " << r.exit_code << ", stderr: " << r.err;
+}
+
+// EXPECT_THAT(run_triad(...), RefusedWith("--steps")): a usage error (exit code 2) whose stderr says `says`.
+MATCHER_P(RefusedWith, says, "exits 2 (a usage error) saying \"" + std::string(says) + "\"") {
+  return arg.exit_code == 2 && arg.err.find(says) != std::string::npos;
+}
 
 void write_text(const std::string& path, const std::string& text);
 // One JSON value per line (metrics.jsonl, audit/log.jsonl).
