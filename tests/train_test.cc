@@ -265,7 +265,7 @@ TEST(DataParallel, EvaluationSharesAddUpToOneProcessBitExactly) {
     sum.tokens_per_batch = share.tokens_per_batch;
   }
   ASSERT_EQ(sum.batch_loss.size(), 7u) << "every rank has batches to compute";
-  const EvalResult three = combine(sum);
+  const EvalResult three = combine_shares(sum);
   EXPECT_EQ(three.loss, one.loss);
   EXPECT_EQ(three.tokens, one.tokens);
 }

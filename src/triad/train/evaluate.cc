@@ -41,7 +41,7 @@ EvalShare evaluate_share(Gpt<float>& model, const TokenDataset& data, int batche
   return share;
 }
 
-EvalResult combine(const EvalShare& all) {
+EvalResult combine_shares(const EvalShare& all) {
   double sum = 0;
   for (double loss : all.batch_loss) sum += loss;
   const size_t n = all.batch_loss.size();
@@ -52,7 +52,7 @@ EvalResult combine(const EvalShare& all) {
 }
 
 EvalResult evaluate(Gpt<float>& model, const TokenDataset& data, int batches, int batch, int seq_len) {
-  return combine(evaluate_share(model, data, batches, batch, seq_len, 0, 1));
+  return combine_shares(evaluate_share(model, data, batches, batch, seq_len, 0, 1));
 }
 
 }  // namespace triad

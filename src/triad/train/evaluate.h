@@ -21,7 +21,7 @@ EvalResult evaluate(Gpt<float>& model, const TokenDataset& data, int batches, in
 
 // One rank's share of an evaluation spread over `world` ranks: rank r computes batches r, r + world, …
 // and leaves the other entries of `batch_loss` at 0. Summing the vectors over the ranks (x + 0 = x) gives
-// every batch's loss exactly, and combine() adds them in batch order, as one process does: the result
+// every batch's loss exactly, and combine_shares() adds them in batch order, as one process does: the result
 // matches one process's evaluate() to the last bit the forward allows.
 struct EvalShare {
   std::vector<double> batch_loss;  // per batch: mean next-token loss
@@ -29,7 +29,7 @@ struct EvalShare {
 };
 EvalShare evaluate_share(Gpt<float>& model, const TokenDataset& data, int batches, int batch, int seq_len,
                          int rank, int world);
-EvalResult combine(const EvalShare& all);
+EvalResult combine_shares(const EvalShare& all);
 
 // Splits (B, T + 1) windows into inputs and next-token targets, both (B, T).
 void split_windows(const int32_t* windows, int B, int T, int32_t* inputs, int32_t* targets);

@@ -402,7 +402,7 @@ void Trainer::run_eval() {
   comm::allreduce_sum(s.comm, share.batch_loss.data(), static_cast<int>(share.batch_loss.size()),
                       "evaluation");
   if (!is_root()) return;
-  EvalResult r = combine(share);
+  EvalResult r = combine_shares(share);
   nlohmann::json record = {
       {"step", state_.step}, {"val_loss", r.loss}, {"val_ppl", r.perplexity()}, {"val_tokens", r.tokens}};
   log_info("eval  step {:>5} val_loss {:.4f} val_ppl {:.2f} ({} tokens)", state_.step, r.loss, r.perplexity(),
