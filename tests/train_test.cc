@@ -357,6 +357,25 @@ TEST(DataParallel, RefusesWhatDoesNotSplitOverRanks) {
   EXPECT_FALSE(fs::exists(dir / "dp")) << "refused before creating the run";
 }
 
+// Under mpirun a command-line mistake is said once (every rank parsed the same line); other errors say
+// which rank reports them.
+TEST(DataParallel, ErrorsUnderALauncherAreSaidOnceOrNameTheirRank) {
+  TempDir dir;
+  auto count = [](const std::string& text, const std::string& what) {
+    size_t n = 0;
+    for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+    return n;
+  };
+  auto r = run_triad_mpi(2, "train --steps 0 --out " + dir / "run");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(count(r.err, "triad: error: --steps: must be positive, got 0"), 1u) << r.err;
+  r = run_triad_mpi(2, "train --data " + dir / "missing" + " --out " + dir / "run");
+  EXPECT_NE(r.exit_code, 0);
+  // Each rank fails on its own (the first to exit may end the other before it prints).
+  EXPECT_THAT(r.err, ::testing::ContainsRegex("triad: error: rank [01]: --data [^ ]*missing is not"));
+  EXPECT_EQ(count(r.err, "--data " + dir / "missing"), count(r.err, "triad: error: rank ")) << r.err;
+}
+
 // DP-SGD over 2 ranks: the ledger is one process's (it depends on q, sigma and the steps only), the ranks
 // agree on batches and noise (a resumed run repeats the straight one bit for bit, which it could not if
 // rank 1 drew its own), and ZeRO-1 composes with it.

@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "triad/comm/context.h"
 #include "triad/core/error.h"
 #include "triad/core/log.h"
 #include "triad/core/version.h"
@@ -120,6 +121,16 @@ std::string data_path(const std::string& relative) {
   return (base / relative).string();
 }
 
+namespace {
+
+// Under a launcher every rank fails on its own; the rank says whose message it is.
+void print_error(const std::string& message) {
+  const int rank = comm::launch_rank();
+  fmt::print(stderr, "triad: error: {}{}\n", rank >= 0 ? fmt::format("rank {}: ", rank) : "", message);
+}
+
+}  // namespace
+
 int run(int argc, char** argv) {
   CLI::App app{
       "triad: train transformer language models on one machine or many, efficiently, fairly, "
@@ -158,9 +169,12 @@ int run(int argc, char** argv) {
     } catch (const CLI::CallForVersion& e) {
       return app.exit(e);
     } catch (const CLI::ParseError& e) {
-      std::string command =
-          app.get_subcommands().empty() ? "triad" : "triad " + app.get_subcommands()[0]->get_name();
-      fmt::print(stderr, "triad: error: {} (see '{} --help')\n", e.what(), command);
+      // Every rank parses the same command line: one message (from rank 0) says what is wrong with it.
+      if (comm::launch_rank() <= 0) {
+        std::string command =
+            app.get_subcommands().empty() ? "triad" : "triad " + app.get_subcommands()[0]->get_name();
+        fmt::print(stderr, "triad: error: {} (see '{} --help')\n", e.what(), command);
+      }
       return static_cast<int>(ErrorKind::kUsage);
     }
     set_quiet(quiet_flag);
@@ -172,13 +186,13 @@ int run(int argc, char** argv) {
     }
     return static_cast<int>(ErrorKind::kUsage);
   } catch (const Error& e) {
-    fmt::print(stderr, "triad: error: {}\n", e.what());
+    print_error(e.what());
     return e.exit_code();
   } catch (const std::bad_alloc&) {
-    fmt::print(stderr, "triad: error: out of memory\n");
+    print_error("out of memory");
     return static_cast<int>(ErrorKind::kRuntime);
   } catch (const std::exception& e) {
-    fmt::print(stderr, "triad: error: {}\n", e.what());
+    print_error(e.what());
     return static_cast<int>(ErrorKind::kRuntime);
   }
 }

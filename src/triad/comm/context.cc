@@ -43,6 +43,14 @@ bool launched_by_mpi() {
   return slurm_tasks && std::atoi(slurm_tasks) > 1;
 }
 
+int launch_rank() {
+  if (!launched_by_mpi()) return -1;
+  for (const char* name : {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"}) {
+    if (env_set(name)) return std::atoi(std::getenv(name));
+  }
+  return 0;
+}
+
 void check_mpi(int rc, const std::string& what) {
   if (rc == MPI_SUCCESS) return;
   char text[MPI_MAX_ERROR_STRING];

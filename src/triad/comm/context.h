@@ -111,6 +111,9 @@ int shutdown(int exit_code);
 // True when a launcher started this process (OMPI_COMM_WORLD_SIZE, PMIX_RANK, PMI_RANK, PMI_SIZE,
 // MPI_LOCALNRANKS or SLURM_STEP_NUM_TASKS > 1 is set).
 bool launched_by_mpi();
+// The rank the launcher gave this process, readable before MPI starts (OMPI_COMM_WORLD_RANK, PMIX_RANK,
+// PMI_RANK or SLURM_PROCID); -1 when no launcher started it.
+int launch_rank();
 // Turns an MPI error code into a triad::Error naming `what`.
 void check_mpi(int rc, const std::string& what);
 
