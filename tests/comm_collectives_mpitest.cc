@@ -209,6 +209,25 @@ TEST(CommInt8, StochasticRoundingIsUnbiased) {
   EXPECT_LT(mean_error, 0.2 * scale);
 }
 
+// x rounded to fp16, top-K's wire format for values.
+float fp16_round(float x) {
+  uint16_t half;
+  fp16_encode(&x, 1, &half);
+  float back;
+  fp16_decode(&half, 1, &back);
+  return back;
+}
+
+// What top-K did to one entry holding `accumulated`: either kept all of it in the residual, or sent its fp16
+// rounding and kept the rounding error. Returns whether it was sent.
+bool check_topk_entry(float accumulated, float residual, size_t i) {
+  if (residual == accumulated) return false;
+  const float sent = accumulated - residual;
+  EXPECT_EQ(sent, fp16_round(accumulated)) << "entry " << i << " sent something other than its fp16 value";
+  EXPECT_EQ(residual + sent, accumulated) << "entry " << i << ": the residual lost part of the rounding";
+  return true;
+}
+
 TEST(CommTopK, ErrorFeedbackIsExactAndTheMeanIsOfWhatWasSent) {
   const size_t n = 2000;
   const double ratio = 0.05;
@@ -220,18 +239,16 @@ TEST(CommTopK, ErrorFeedbackIsExactAndTheMeanIsOfWhatWasSent) {
   step(sync, 1);
 
   std::vector<float> residual = sync.save_state().buckets[0];
-  std::vector<float> sent(n);
+  std::vector<float> sent(n, 0.0f);
   size_t nonzero = 0;
   float smallest_sent = INFINITY, largest_kept = 0;
   for (size_t i = 0; i < n; ++i) {
-    sent[i] = g[i] - residual[i];
-    ASSERT_EQ(residual[i] + sent[i], g[i]);  // nothing lost, nothing invented
-    ASSERT_TRUE(residual[i] == 0 || sent[i] == 0) << "an entry both sent and kept at " << i;
-    if (sent[i] != 0) {
+    if (check_topk_entry(g[i], residual[i], i)) {
+      sent[i] = g[i] - residual[i];
       ++nonzero;
-      smallest_sent = std::min(smallest_sent, std::fabs(sent[i]));
+      smallest_sent = std::min(smallest_sent, std::fabs(g[i]));
     } else {
-      largest_kept = std::max(largest_kept, std::fabs(residual[i]));
+      largest_kept = std::max(largest_kept, std::fabs(g[i]));
     }
   }
   EXPECT_EQ(nonzero, k);
@@ -252,14 +269,9 @@ TEST(CommTopK, ErrorFeedbackIsExactAndTheMeanIsOfWhatWasSent) {
   step(sync, 1);
   std::vector<float> residual2 = sync.save_state().buckets[0];
   size_t nonzero2 = 0;
-  for (size_t i = 0; i < n; ++i) {
-    float accumulated = residual[i] + g2[i];
-    float sent2 = accumulated - residual2[i];
-    ASSERT_TRUE(residual2[i] == 0 ? sent2 == accumulated : residual2[i] == accumulated) << "at " << i;
-    nonzero2 += residual2[i] == 0;
-  }
+  for (size_t i = 0; i < n; ++i) nonzero2 += check_topk_entry(residual[i] + g2[i], residual2[i], i);
   EXPECT_EQ(nonzero2, k);
-  EXPECT_EQ(sync.stats().bytes_sent, (ctx().world() - 1) * k * 8);
+  EXPECT_EQ(sync.stats().bytes_sent, (ctx().world() - 1) * k * 6);  // uint32 index + fp16 value
 }
 
 TEST(CommTopK, WarmupSendsMoreEarly) {
@@ -274,7 +286,7 @@ TEST(CommTopK, WarmupSendsMoreEarly) {
   options.codec_options.topk_warmup_steps = 10;
   GradSync sync(ctx(), grads.data(), n, even_buckets(n, n), options);
   step(sync, 1);
-  EXPECT_EQ(sync.stats().bytes_sent, (ctx().world() - 1) * 1000 * 8u);
+  EXPECT_EQ(sync.stats().bytes_sent, (ctx().world() - 1) * 1000 * 6u);
 }
 
 // A rows x cols matrix of rank `rank` (sum of outer products), as a flat row-major vector.
@@ -456,7 +468,7 @@ TEST(CommAuto, PicksCompressionOnSlowLinksAndAllRanksAgree) {
   for (const std::string& codec : sync.bucket_codecs()) EXPECT_EQ(codec, "topk:0.01");
   EXPECT_EQ(sync.stats().codec, "auto(topk:0.01x4)");
   step(sync, buckets.size());
-  EXPECT_EQ(sync.stats().bytes_sent, 4 * (ctx().world() - 1) * topk_count(n / 4, 0.01, 0, 0) * 8);
+  EXPECT_EQ(sync.stats().bytes_sent, 4 * (ctx().world() - 1) * topk_count(n / 4, 0.01, 0, 0) * 6);
 
   // On fast links nothing beats sending raw.
   Topology fast = slow;

@@ -16,7 +16,7 @@ namespace triad::comm {
 
 namespace {
 
-constexpr size_t kMaxCount = INT_MAX / 8;  // MPI counts are int; 8 bytes per top-K pair
+constexpr size_t kMaxCount = INT_MAX / 8;  // MPI counts are int; up to 8 bytes per float (top-K pair: 6)
 
 size_t ceil_div(size_t a, size_t b) {
   return (a + b - 1) / b;
@@ -221,19 +221,23 @@ class TopKCodec : public FlatCodec {
   void start(float* data, int64_t step) override {
     data_ = data;
     size_t n = bucket_.count;
-    size_t k = topk_count(n, spec_.ratio, step, options_.topk_warmup_steps);
-    // Error feedback: what was not sent before is added to this gradient; what is not sent now stays.
+    k_ = topk_count(n, spec_.ratio, step, options_.topk_warmup_steps);
+    // Error feedback: what was not sent before is added to this gradient; what is not sent now stays, and
+    // so does the fp16 rounding of what is (acc - fp16(acc), exact in float for normal fp16 values).
     for (size_t i = 0; i < n; ++i) residual_[i] += data[i];
-    index_.resize(k);
-    value_.resize(k);
-    topk_select(residual_.data(), n, k, index_.data(), value_.data(), scratch_.data());
-    send_.resize(k);
-    for (size_t j = 0; j < k; ++j) {
-      residual_[index_[j]] = 0.0f;
-      send_[j] = Pair{index_[j], value_[j]};
-    }
-    receive_.resize(k * ranks_);
-    int bytes = static_cast<int>(k * sizeof(Pair));
+    index_.resize(k_);
+    value_.resize(k_);
+    half_.resize(k_);
+    topk_select(residual_.data(), n, k_, index_.data(), value_.data(), scratch_.data());
+    // Wire block of a rank: k uint32 indices, then k fp16 values (6 bytes a pair).
+    send_.resize(block_bytes());
+    fp16_encode(value_.data(), k_, half_.data());
+    fp16_decode(half_.data(), k_, value_.data());
+    std::memcpy(send_.data(), index_.data(), 4 * k_);
+    std::memcpy(send_.data() + 4 * k_, half_.data(), 2 * k_);
+    for (size_t j = 0; j < k_; ++j) residual_[index_[j]] -= value_[j];
+    receive_.resize(block_bytes() * ranks_);
+    int bytes = static_cast<int>(block_bytes());
     check_mpi(
         MPI_Iallgather(send_.data(), bytes, MPI_BYTE, receive_.data(), bytes, MPI_BYTE, comm_, &request_),
         "top-k all-gather");
@@ -242,7 +246,13 @@ class TopKCodec : public FlatCodec {
   bool poll() override {
     if (!done(request_, "top-k all-gather")) return false;
     std::fill(data_, data_ + bucket_.count, 0.0f);
-    for (const Pair& pair : receive_) data_[pair.index] += pair.value;  // rank order: identical on all ranks
+    for (int r = 0; r < ranks_; ++r) {  // rank order: identical on all ranks
+      const uint8_t* block = receive_.data() + r * block_bytes();
+      std::memcpy(index_.data(), block, 4 * k_);  // blocks of odd k are not 4-byte aligned
+      std::memcpy(half_.data(), block + 4 * k_, 2 * k_);
+      fp16_decode(half_.data(), k_, value_.data());
+      for (size_t j = 0; j < k_; ++j) data_[index_[j]] += value_[j];
+    }
     scale(data_, bucket_.count, 1.0f / ranks_);
     return true;
   }
@@ -256,14 +266,13 @@ class TopKCodec : public FlatCodec {
   }
 
  private:
-  struct Pair {
-    uint32_t index;
-    float value;
-  };
+  size_t block_bytes() const { return 6 * k_; }
 
+  size_t k_ = 0;
   std::vector<float> residual_, scratch_, value_;
   std::vector<uint32_t> index_;
-  std::vector<Pair> send_, receive_;
+  std::vector<uint16_t> half_;
+  std::vector<uint8_t> send_, receive_;
 };
 
 // ---------------------------------------------------------------------------------------------------------
@@ -647,7 +656,7 @@ std::vector<Transfer> codec_transfers(const CodecSpec& spec, const GradRange& bu
     }
     case CodecKind::kTopK:
       return {
-          {Collective::kAllgather, 8 * topk_count(n, spec.ratio, step, options.topk_warmup_steps), ranks}};
+          {Collective::kAllgather, 6 * topk_count(n, spec.ratio, step, options.topk_warmup_steps), ranks}};
     case CodecKind::kPowerSgd: {
       uint64_t raw = n - powersgd_matrix_floats(bucket, spec.rank);
       return {{Collective::kAllreduce, 4 * (raw + powersgd_factor_floats(bucket, spec.rank, true)), ranks},

@@ -5,7 +5,8 @@
 //   fp16           all-to-all of fp16 shards, each owner sums its shard in fp32, all-gather of the fp16 means
 //   int8           the same in int8 with a float scale per chunk (optionally stochastic rounding)
 //   topk:RATIO     each rank keeps the RATIO largest-magnitude entries of gradient + residual (error
-//                  feedback; the rest stays in the residual), all-gather of (index, value) pairs
+//                  feedback: the rest, and the fp16 rounding of what is sent, stays in the residual),
+//                  all-gather of (uint32 index, fp16 value) pairs
 //   powersgd:RANK  rank-RANK factors P = M Q and Q = M^T P of every matrix with error feedback, all-reduce of
 //                  P (with the non-matrix entries) then of Q; Q starts the next step (warm start)
 //   auto[:LIST]    per bucket, the codec of LIST (default fp16,int8,topk:0.01,powersgd:4) that the cost
