@@ -2,8 +2,9 @@
 //   comm_timeout_helper MODE TIMEOUT_S
 // hang-thread / hang-poll: rank 1 stops answering (sleeps) while rank 0 waits in GradSync::finish() with a
 // progress thread / with polling; hang-wait: the same around Context::wait(). Rank 0 must fail within about
-// TIMEOUT_S with one line naming rank 1. exit / kill: rank 1 exits with code 3 / is killed by SIGKILL; the
-// launcher must end the job at once.
+// TIMEOUT_S with one line naming rank 1. busy-thread / busy-wait: rank 1 works for 3 TIMEOUT_S inside a
+// BusyScope; rank 0 must warn and wait, and both finish. exit / kill: rank 1 exits with code 3 / is killed
+// by SIGKILL; the launcher must end the job at once.
 
 #include <fmt/format.h>
 #include <unistd.h>
@@ -22,19 +23,26 @@
 int main(int argc, char** argv) {
   using namespace triad;
   if (argc != 3) {
-    fmt::print(stderr, "usage: comm_timeout_helper hang-thread|hang-poll|hang-wait|exit|kill TIMEOUT_S\n");
+    fmt::print(stderr,
+               "usage: comm_timeout_helper hang-thread|hang-poll|hang-wait|busy-thread|busy-wait|exit|kill "
+               "TIMEOUT_S\n");
     return 2;
   }
   std::string mode = argv[1];
   try {
-    comm::Context& context = comm::init({.timeout_s = std::atof(argv[2])});
+    const double timeout_s = std::atof(argv[2]);
+    comm::Context& context = comm::init({.timeout_s = timeout_s});
+    const bool busy = mode.rfind("busy-", 0) == 0;
     if (context.rank() == 1 && mode == "exit") _exit(3);
     if (context.rank() == 1 && mode == "kill") raise(SIGKILL);
     auto hang = [&] {
-      if (context.rank() == 1) std::this_thread::sleep_for(std::chrono::seconds(120));
+      if (context.rank() != 1) return;
+      if (!busy) std::this_thread::sleep_for(std::chrono::seconds(120));
+      comm::Context::BusyScope scope(context, "writing a checkpoint");
+      std::this_thread::sleep_for(std::chrono::duration<double>(3 * timeout_s));
     };
     std::vector<float> grads(1000, 1.0f);
-    if (mode == "hang-wait") {
+    if (mode == "hang-wait" || mode == "busy-wait") {
       hang();
       MPI_Request request;
       MPI_Iallreduce(MPI_IN_PLACE, grads.data(), 1000, MPI_FLOAT, MPI_SUM, context.comm(), &request);

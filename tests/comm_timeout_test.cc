@@ -50,6 +50,19 @@ TEST(CommTimeout, AHungRankIsNamedWithinTheTimeout) {
   }
 }
 
+// Rank 0 writing a long checkpoint is not a hang: a rank that waits on it past the timeout warns and waits.
+TEST(CommTimeout, ABusyRankIsWaitedForWithAWarning) {
+  for (const char* mode : {"busy-thread", "busy-wait"}) {
+    JobResult job = mpirun(2, std::string(TRIAD_TIMEOUT_HELPER) + " " + mode + " 1");
+    EXPECT_EQ(job.exit_code, 0) << mode << "\n" << job.output;
+    EXPECT_NE(job.output.find("rank 0 finished"), std::string::npos) << mode << "\n" << job.output;
+    EXPECT_NE(job.output.find("rank 1 finished"), std::string::npos) << mode << "\n" << job.output;
+    EXPECT_NE(job.output.find("triad: warning: rank 0: "), std::string::npos) << mode << "\n" << job.output;
+    EXPECT_NE(job.output.find("rank 1 busy (writing a checkpoint)"), std::string::npos) << mode << "\n"
+                                                                                        << job.output;
+  }
+}
+
 TEST(CommTimeout, ADeadRankEndsTheJobAtOnce) {
   // The launcher notices a death and names the rank; nobody waits for the 60 s timeout.
   JobResult killed = mpirun(2, std::string(TRIAD_TIMEOUT_HELPER) + " kill 60");

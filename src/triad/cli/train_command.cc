@@ -175,7 +175,10 @@ Runner add_train_command(CLI::App& root) {
       trainer = Trainer::resume(request, o->comm);
     } else {
       if (o->data_dir.empty()) {
-        if (context.rank() == 0) o->data_dir = bundled_data(o->threads);
+        if (context.rank() == 0) {
+          comm::Context::BusyScope busy(context, "preparing the bundled corpus");
+          o->data_dir = bundled_data(o->threads);
+        }
         comm::barrier(context, "waiting for rank 0 to prepare the bundled corpus");
         o->data_dir = data_path("bundled");
       }

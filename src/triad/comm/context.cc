@@ -5,10 +5,12 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <thread>
 
 #include "triad/core/error.h"
+#include "triad/core/log.h"
 
 namespace triad::comm {
 
@@ -143,14 +145,16 @@ Context::WaitScope::~WaitScope() {
 void Context::wait(MPI_Request* requests, int count, const std::string& what) {
   if (count == 0) return;
   WaitScope scope(*this);
-  Clock::time_point start = Clock::now();
+  Clock::time_point start = Clock::now(), deadline_start = start;
   for (int spins = 0;; ++spins) {
     int done = 0;
     check_mpi(MPI_Testall(count, requests, &done, MPI_STATUSES_IGNORE), what);
     if (done) return;
     serve_pings();
-    double waited = seconds_since(start);
-    if (waited > options_.timeout_s) fail_timeout(what, waited);
+    if (seconds_since(deadline_start) > options_.timeout_s) {
+      on_timeout(what, seconds_since(start));
+      deadline_start = Clock::now();
+    }
     // Spin briefly for latency, then yield so that oversubscribed ranks share the cores.
     if (spins > 1000) std::this_thread::yield();
   }
@@ -168,14 +172,37 @@ void Context::serve_pings() {
     int previous_done = 1;
     MPI_Test(&pong_requests_[peer], &previous_done, MPI_STATUS_IGNORE);
     if (previous_done) {
-      pong_out_[peer] = Pong{waits_entered_.load(), waiting_.load(), 0};
+      pong_out_[peer] = Pong{waits_entered_.load(), waiting_.load(), 0, {}};
+      std::strncpy(pong_out_[peer].busy, busy_.c_str(), sizeof(Pong::busy) - 1);
       MPI_Isend(&pong_out_[peer], sizeof(Pong), MPI_BYTE, peer, kPongTag, ping_comm_, &pong_requests_[peer]);
     }
     MPI_Irecv(&ping_in_, 1, MPI_INT32_T, MPI_ANY_SOURCE, kPingTag, ping_comm_, &ping_request_);
   }
 }
 
-void Context::fail_timeout(const std::string& what, double waited_s) {
+Context::BusyScope::BusyScope(Context& context, const std::string& what) : context_(context) {
+  if (!context_.uses_mpi_ || context_.world_ == 1 || !context_.thread_multiple_) return;
+  {
+    std::lock_guard<std::mutex> lock(context_.ping_mutex_);
+    context_.busy_ = what;
+  }
+  thread_ = std::thread([this] {
+    while (!stop_) {
+      context_.serve_pings();
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  });
+}
+
+Context::BusyScope::~BusyScope() {
+  if (!thread_.joinable()) return;
+  stop_ = true;
+  thread_.join();
+  std::lock_guard<std::mutex> lock(context_.ping_mutex_);
+  context_.busy_.clear();
+}
+
+void Context::on_timeout(const std::string& what, double waited_s) {
   std::string limit = fmt::format("within {:g} s (--comm-timeout)", options_.timeout_s);
   if (!uses_mpi_ || world_ == 1) fail("{}: not finished {}", what, limit);
 
@@ -204,12 +231,12 @@ void Context::fail_timeout(const std::string& what, double waited_s) {
   }
 
   // The requests to silent peers stay posted: the job is about to be aborted.
-  std::vector<int> silent, behind;
+  std::vector<int> silent, behind, busy;
   for (int peer = 0; peer < world_; ++peer) {
     if (!answered[peer]) {
       silent.push_back(peer);
     } else if (peer != rank_ && (!answers[peer].waiting || answers[peer].waits_entered < waits_entered_)) {
-      behind.push_back(peer);
+      (answers[peer].busy[0] ? busy : behind).push_back(peer);
     }
   }
   auto ranks = [](const std::vector<int>& list) {
@@ -221,6 +248,14 @@ void Context::fail_timeout(const std::string& what, double waited_s) {
   if (!behind.empty()) {
     fail("{}: {} {} alive but did not reach this point {} (waited {:.1f} s)", what, ranks(behind),
          behind.size() > 1 ? "are" : "is", limit, waited_s);
+  }
+  if (!busy.empty()) {
+    // Every peer answered, so each has our question: the sends are complete (and `question` may go).
+    MPI_Waitall(world_, asks.data(), MPI_STATUSES_IGNORE);
+    const Pong& first = answers[busy.front()];
+    log_warn("rank {}: {}: still waiting after {:.0f} s: {} busy ({}{})", rank_, what, waited_s, ranks(busy),
+             std::string(first.busy, strnlen(first.busy, sizeof(Pong::busy))), busy.size() > 1 ? ", …" : "");
+    return;
   }
   fail(
       "{}: not finished {} though all {} ranks answer and wait: the ranks called collectives in different "

@@ -5,9 +5,11 @@
 // thread and the trainer may both call MPI. A process started on its own is rank 0 of 1 and never calls MPI.
 //
 // Nothing here waits forever: every wait on other ranks goes through wait() (or a loop that calls
-// fail_timeout()), which after --comm-timeout seconds asks every rank whether it is alive and fails with
+// on_timeout()), which after --comm-timeout seconds asks every rank whether it is alive and fails with
 // one line naming those that do not answer. Peers answer such questions whenever they wait in
-// communication themselves (serve_pings()); a rank that is dead, stuck or far behind does not.
+// communication themselves (serve_pings()); a rank that is dead, stuck or far behind does not. A rank doing
+// long work of its own that others wait on (rank 0 writing a checkpoint) says so in a BusyScope, and the
+// waiting ranks keep waiting, warning every --comm-timeout, instead of failing.
 
 #include <mpi.h>
 
@@ -15,6 +17,7 @@
 #include <cstdint>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace triad::comm {
@@ -49,14 +52,16 @@ class Context {
   // A duplicate of `comm` (collective over it, within the timeout), freed at shutdown.
   MPI_Comm dup_comm(MPI_Comm comm);
 
-  // Waits for `count` requests (completing them). After timeout_s() it fails (see fail_timeout).
+  // Waits for `count` requests (completing them). After timeout_s() it calls on_timeout(), which fails
+  // unless the ranks it waits for are busy.
   void wait(MPI_Request* requests, int count, const std::string& what);
   // Answers liveness questions from ranks that timed out. Call it from every loop that waits on MPI.
   void serve_pings();
-  // Asks every other rank whether it is alive (waiting up to a few seconds for answers) and throws a
-  // triad::Error: "<what>: no answer from rank 3 within 300 s (--comm-timeout)". Call once a wait exceeds
-  // timeout_s(). Thread-safe.
-  [[noreturn]] void fail_timeout(const std::string& what, double waited_s);
+  // Call once a wait exceeds timeout_s(). Asks every other rank whether it is alive (waiting up to a few
+  // seconds for answers). If the ranks this one waits for are busy (BusyScope), warns and returns: the
+  // caller waits another timeout_s(). Otherwise throws a triad::Error: "<what>: no answer from rank 3 within
+  // 300 s (--comm-timeout)". Thread-safe.
+  void on_timeout(const std::string& what, double waited_s);
 
   // Marks this rank as waiting in communication for the duration of a scope; answers to liveness questions
   // say whether a rank is waiting and how many waits it has entered, which tells a stuck rank from a late
@@ -68,6 +73,20 @@ class Context {
 
    private:
     Context& context_;
+  };
+
+  // Marks long local work that other ranks may wait on, e.g. BusyScope busy(ctx, "writing checkpoint
+  // step 600"): while it lasts a thread answers liveness questions with `what` (first 47 bytes).
+  // Needs MPI_THREAD_MULTIPLE; without it (or without peers) it does nothing.
+  class BusyScope {
+   public:
+    BusyScope(Context& context, const std::string& what);
+    ~BusyScope();
+
+   private:
+    Context& context_;
+    std::atomic<bool> stop_{false};
+    std::thread thread_;
   };
 
  private:
@@ -90,6 +109,7 @@ class Context {
     int64_t waits_entered;
     int32_t waiting;
     int32_t pad;
+    char busy[48];  // what a BusyScope says this rank is doing; empty outside one
   };
   MPI_Comm ping_comm_ = MPI_COMM_NULL;
   std::mutex ping_mutex_;
@@ -99,6 +119,7 @@ class Context {
   std::vector<MPI_Request> pong_requests_;
   std::atomic<int64_t> waits_entered_{0};
   std::atomic<int32_t> waiting_{0};
+  std::string busy_;  // guarded by ping_mutex_
 };
 
 // Initialises the context once per process (later calls return it and ignore `options`). Collective under

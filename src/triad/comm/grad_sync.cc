@@ -317,12 +317,17 @@ void GradSync::finish() {
     return fmt::format("gradient sync of step {} ({} of {} buckets done)", s.steps, s.done_count, total);
   };
   Context::WaitScope scope(s.context);
+  Clock::time_point deadline_start = finish_start;  // moved on when on_timeout() finds a busy peer
+  auto timed_out = [&] { return ms_between(deadline_start, Clock::now()) / 1e3 > s.context.timeout_s(); };
+  auto waited = [&] { return ms_between(finish_start, Clock::now()) / 1e3; };
   if (s.context.world() > 1 && s.options.progress == Progress::kPoll) {
     for (int spins = 0; s.done_count < total; ++spins) {
       s.poll_active();
       s.context.serve_pings();
-      double waited = ms_between(finish_start, Clock::now()) / 1e3;
-      if (waited > s.context.timeout_s()) s.context.fail_timeout(what(), waited);
+      if (timed_out()) {
+        s.context.on_timeout(what(), waited());
+        deadline_start = Clock::now();
+      }
       if (spins > 1000) std::this_thread::yield();
     }
   } else if (s.context.world() > 1) {
@@ -331,12 +336,15 @@ void GradSync::finish() {
     s.wake.notify_one();
     while (s.done_count < total && !s.error) {
       s.all_done.wait_for(lock, std::chrono::milliseconds(10));
-      double waited = ms_between(finish_start, Clock::now()) / 1e3;
-      if (waited > s.context.timeout_s() && s.done_count < total && !s.error) {
+      if (timed_out() && s.done_count < total && !s.error) {
         std::string message = what();
         s.finishing = false;
         lock.unlock();
-        s.context.fail_timeout(message, waited);
+        s.context.on_timeout(message, waited());  // returns when the peers we wait for are busy
+        lock.lock();
+        s.finishing = true;
+        s.wake.notify_one();
+        deadline_start = Clock::now();
       }
     }
     s.finishing = false;

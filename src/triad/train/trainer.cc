@@ -443,6 +443,8 @@ CheckpointInfo Trainer::checkpoint() {
                                     {"codec", options_.comm.grad_compression}};
   }
   if (!is_root()) return {};
+  // The other ranks wait in the next step's collectives; a slow disk must not look like a hung rank.
+  comm::Context::BusyScope busy(s.comm, fmt::format("writing checkpoint step {}", state_.step));
   extras.manifest["data_manifest_sha256"] = s.data_manifest_sha256;
   extras.manifest["tokenizer_sha256"] = sha256_file_hex((fs::path(run_dir()) / "tokenizer.model").string());
   CheckpointInfo info = save_checkpoint(run_dir(), s.model, options_, state_, extras);
@@ -454,6 +456,7 @@ CheckpointInfo Trainer::checkpoint() {
 
 void Trainer::print_sample() {
   if (!is_root() || options_.sample_prompt.empty() || options_.sample_tokens <= 0) return;
+  comm::Context::BusyScope busy(impl_->comm, "generating the sample");
   Tokenizer tokenizer = Tokenizer::load((fs::path(run_dir()) / "tokenizer.model").string());
   std::vector<int> ids;
   tokenizer.encode(options_.sample_prompt, &ids);
