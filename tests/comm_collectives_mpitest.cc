@@ -402,6 +402,66 @@ TEST(CommZero1, ReduceScatterAndAllGatherEqualAFullAllReduce) {
   EXPECT_EQ(shards.optimizer_bytes(me), shards.count(me) * 8);
 }
 
+// ZeRO-1 with fp16 / int8: each owner receives every rank's encoding of its part and sums them in fp32, so
+// its shard is the mean within one rounding of each input (the mean itself is not rounded), and each rank
+// sends (p - 1)/p of its encoded bucket instead of the floats.
+TEST(CommZero1, QuantizedShardsAreTheMeanWithinOneRoundingOfEachInput) {
+  const size_t n = 9001, chunk = 64;
+  const std::vector<GradRange> buckets = even_buckets(n, 2000);
+  std::vector<std::vector<float>> inputs;
+  for (int r = 0; r < ctx().world(); ++r) inputs.push_back(input(r, n, 15));
+  const std::vector<float> reference = mean_of_inputs(n, 15);
+  const uint64_t world = ctx().world();
+  for (const std::string codec : {"fp16", "int8"}) {
+    SCOPED_TRACE(codec);
+    const bool int8 = codec == "int8";
+    std::vector<float> grads = inputs[ctx().rank()];
+    GradSyncOptions options = options_for(codec);
+    options.zero1 = true;
+    options.codec_options.int8_chunk = chunk;
+    GradSync sync(ctx(), grads.data(), n, buckets, options);
+    step(sync, buckets.size());
+    const ShardLayout& shards = sync.shards();
+    const int me = ctx().rank();
+    auto encoded = [&](size_t count) { return ((int8 ? int8_bytes(count, chunk) : 2 * count) + 7) / 8 * 8; };
+    uint64_t expected_bytes = 0;
+    for (const GradRange& b : buckets) {
+      uint64_t send = 0;  // every owner's part of b, encoded
+      for (int r = 0; r < ctx().world(); ++r) {
+        size_t lo = std::max(b.offset, shards.offset(r)),
+               hi = std::min(b.end(), shards.offset(r) + shards.count(r));
+        if (lo < hi) send += encoded(hi - lo);
+      }
+      expected_bytes += (world - 1) * send / world;
+      // This rank's part of b; int8 chunks start at its first float.
+      size_t lo = std::max(b.offset, shards.offset(me)),
+             hi = std::min(b.end(), shards.offset(me) + shards.count(me));
+      for (size_t i = lo; i < hi; ++i) {
+        double bound = 0;
+        if (int8) {
+          size_t c0 = lo + (i - lo) / chunk * chunk, c1 = std::min(hi, c0 + chunk);
+          for (const std::vector<float>& x : inputs) {
+            double max_abs = 0;
+            for (size_t j = c0; j < c1; ++j) max_abs = std::max(max_abs, double(std::fabs(x[j])));
+            bound += 0.5 * max_abs / 127;
+          }
+        } else {
+          for (const std::vector<float>& x : inputs) bound += std::ldexp(std::fabs(x[i]), -11);
+        }
+        bound = bound / world * 1.001 + 1e-7;
+        ASSERT_LE(std::fabs(grads[i] - reference[i]), bound) << "at " << i;
+      }
+    }
+    EXPECT_EQ(sync.stats().codec, codec);
+    EXPECT_EQ(sync.stats().bytes_sent, expected_bytes);
+  }
+  // top-K and PowerSGD keep residuals of whole buckets: not with ZeRO-1.
+  GradSyncOptions topk = options_for("topk:0.01");
+  topk.zero1 = true;
+  std::vector<float> grads(n);
+  EXPECT_THROW(GradSync(ctx(), grads.data(), n, buckets, topk), Error);
+}
+
 TEST(CommHierarchical, EqualsFlat) {
   const size_t n = 6007;
   std::vector<GradRange> buckets = even_buckets(n, 2500);

@@ -313,9 +313,14 @@ void expect_two_rank_resume_repeats(const std::string& run, int last) {
 
 TEST(DataParallel, ResumeIsBitExactWithResidualsAndShards) {
   TempDir dir;
-  for (const char* variant : {"--grad-compression topk:0.1", "--zero 1"}) {
+  const std::pair<const char*, const char*> variants[] = {
+      {"grad", "--grad-compression topk:0.1"},
+      {"zero", "--zero 1"},
+      {"zero-int8",
+       "--zero 1 --grad-compression int8 --int8-stochastic"}};  // its rounding noise follows the step
+  for (auto [name, variant] : variants) {
     SCOPED_TRACE(variant);
-    std::string run = dir / (std::string(variant).substr(2, 4));
+    std::string run = dir / name;
     auto r = run_triad_mpi(
         2, train_args(run, std::string("--steps 12 --ckpt-every 6 --eval-every 0 --threads 1 ") + variant));
     ASSERT_EQ(r.exit_code, 0) << r.err;

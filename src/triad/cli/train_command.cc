@@ -120,7 +120,8 @@ Runner add_train_command(CLI::App& root) {
   add_comm_options(*cmd, o->comm, kDataParallel);
   cmd->add_option("--zero", o->comm.zero,
                   "1: shard AdamW's state over the data-parallel ranks (ZeRO stage 1): reduce-scatter of "
-                  "gradients, each rank updates its shard, all-gather of parameters")
+                  "gradients (fp32, or fp16/int8 with --grad-compression), each rank updates its shard, "
+                  "all-gather of parameters")
       ->check(CLI::Range(0, 1))
       ->group(kDataParallel);
   cmd->add_option("--sample-prompt", o->sample_prompt,

@@ -96,9 +96,11 @@ std::unique_ptr<Codec> make_codec(const CodecSpec& spec, const GradRange& bucket
 // with `leader_codec` (null on non-leaders, or when there is one node), broadcast inside the node.
 std::unique_ptr<Codec> make_hierarchical(std::unique_ptr<Codec> leader_codec, const GradRange& bucket,
                                          MPI_Comm node_comm, int world, int nodes);
-// ZeRO-1: reduce-scatter of the bucket so that each rank receives the average of its part of the buffer
-// (owner_begin[r] .. owner_begin[r + 1] is rank r's part, in floats of the whole buffer).
-std::unique_ptr<Codec> make_shard_reduce(const GradRange& bucket, const std::vector<size_t>& owner_begin,
-                                         MPI_Comm comm);
+// ZeRO-1: each rank receives the average of its part of the bucket (owner_begin[r] .. owner_begin[r + 1] is
+// rank r's part, in floats of the whole buffer). `spec` none: a reduce-scatter of the floats; fp16 or int8:
+// an all-to-all of each owner's part encoded, summed by the owner in fp32 (no all-gather).
+std::unique_ptr<Codec> make_shard_reduce(const CodecSpec& spec, const GradRange& bucket,
+                                         const std::vector<size_t>& owner_begin, MPI_Comm comm,
+                                         const CodecOptions& options, int tag);
 
 }  // namespace triad::comm

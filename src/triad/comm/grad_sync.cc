@@ -103,9 +103,12 @@ GradSync::GradSync(Context& context, float* grads, size_t count, std::vector<Gra
     s.buckets.back().range = std::move(range);
   }
   s.shards = shard_layout(count, context.world());
-  if (options.zero1 && (options.codec.kind != CodecKind::kNone || options.hierarchical)) {
-    fail_usage("--zero 1 works with --grad-compression none and without --hierarchical (got {}{})",
-               options.codec.name(), options.hierarchical ? " with --hierarchical" : "");
+  const CodecKind kind = options.codec.kind;
+  if (options.zero1 && (options.hierarchical ||
+                        (kind != CodecKind::kNone && kind != CodecKind::kFp16 && kind != CodecKind::kInt8))) {
+    fail_usage(
+        "--zero 1 works with --grad-compression none, fp16 or int8 and without --hierarchical (got {}{})",
+        options.codec.name(), options.hierarchical ? " with --hierarchical" : "");
   }
   if (options.progress == Progress::kThread && context.uses_mpi() && !context.thread_multiple()) {
     log_warn("MPI gives no MPI_THREAD_MULTIPLE: gradients progress inside bucket_ready() and finish()");
@@ -198,7 +201,8 @@ void GradSync::State::build_codecs() {
     int tag = static_cast<int>(b);
     std::unique_ptr<Codec> codec;
     if (options.zero1) {
-      codec = make_shard_reduce(range, shards.begin, context.dup_comm(context.comm()));
+      codec = make_shard_reduce(specs[b], range, shards.begin, context.dup_comm(context.comm()),
+                                options.codec_options, tag);
     } else if (options.hierarchical) {
       MPI_Comm node = context.dup_comm(context.node_comm());
       std::unique_ptr<Codec> leader_codec;
