@@ -174,6 +174,14 @@ TEST(TrainErrors, OneLineErrorsSayWhatAndWhere) {
   }
 
   EXPECT_THAT(run_triad("train --steps 2 --layrs 3"), RefusedWith("--layrs"));
+  // Optimizer numbers: NaN and negative values are refused before anything starts.
+  EXPECT_THAT(run_triad(train_args(dir / "nan", "--lr nan")),
+              RefusedWith("--lr must be a positive number, got nan"));
+  EXPECT_THAT(run_triad(train_args(dir / "wd", "--weight-decay -0.1")),
+              RefusedWith("--weight-decay must be a non-negative number, got -0.1"));
+  EXPECT_THAT(run_triad(train_args(dir / "clip", "--clip inf")),
+              RefusedWith("--clip must be a non-negative number"));
+  EXPECT_FALSE(fs::exists(dir / "nan"));
 
   // A corrupted checkpoint file is named.
   std::string weights = run + "/checkpoints/step_000002/model.safetensors";

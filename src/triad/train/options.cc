@@ -22,17 +22,23 @@ void TrainOptions::validate(int world) const {
         batch, world, grad_accum);
   }
   if (steps < 1) fail_usage("--steps must be at least 1, got {}", steps);
-  if (lr <= 0) fail_usage("--lr must be positive, got {}", lr);
+  // Written as !(x > 0) so that NaN fails too.
+  if (!(lr > 0) || !std::isfinite(lr)) fail_usage("--lr must be a positive number, got {}", lr);
   if (warmup < 0) fail_usage("--warmup must not be negative, got {}", warmup);
-  if (clip < 0) fail_usage("--clip must not be negative, got {}", clip);
+  if (!(weight_decay >= 0) || !std::isfinite(weight_decay))
+    fail_usage("--weight-decay must be a non-negative number, got {}", weight_decay);
+  if (!(clip >= 0) || !std::isfinite(clip))
+    fail_usage("--clip must be a non-negative number (0: off), got {}", clip);
   if (eval_every < 0 || ckpt_every < 0) fail_usage("--eval-every and --ckpt-every must not be negative");
   if (keep_ckpts < 1) fail_usage("--keep-ckpts must be at least 1, got {}", keep_ckpts);
   if (threads < 1) fail_usage("--threads must be at least 1, got {}", threads);
   if (!remat.planner.empty()) parse_planner(remat.planner);
   if (remat.replan_every < 0) fail_usage("--replan-every must not be negative, got {}", remat.replan_every);
   if (comm.zero != 0 && comm.zero != 1) fail_usage("--zero must be 0 or 1, got {}", comm.zero);
-  if (dp_noise < 0 || dp_clip < 0 || dp_delta < 0)
-    fail_usage("--dp-noise, --dp-clip and --dp-delta must not be negative");
+  for (double x : {dp_noise, dp_clip, dp_delta}) {
+    if (!(x >= 0) || !std::isfinite(x))
+      fail_usage("--dp-noise, --dp-clip and --dp-delta must be non-negative numbers, got {}", x);
+  }
   if (!dp()) {
     if (dp_clip > 0 || dp_delta > 0)
       fail_usage("--dp-clip and --dp-delta only apply with --dp-noise SIGMA (DP-SGD)");
