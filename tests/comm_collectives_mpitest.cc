@@ -271,7 +271,9 @@ TEST(CommTopK, ErrorFeedbackIsExactAndTheMeanIsOfWhatWasSent) {
   size_t nonzero2 = 0;
   for (size_t i = 0; i < n; ++i) nonzero2 += check_topk_entry(residual[i] + g2[i], residual2[i], i);
   EXPECT_EQ(nonzero2, k);
-  EXPECT_EQ(sync.stats().bytes_sent, (ctx().world() - 1) * k * 6);  // uint32 index + fp16 value
+  // Elias-Fano indices (l = floor(log2(2000 / 100)) = 4 low bits each, then (1999 >> 4) + 100 high bits:
+  // 624 bits, 78 bytes) and 100 fp16 values.
+  EXPECT_EQ(sync.stats().bytes_sent, (ctx().world() - 1) * (78 + 2 * k));
 }
 
 TEST(CommTopK, WarmupSendsMoreEarly) {
@@ -286,7 +288,8 @@ TEST(CommTopK, WarmupSendsMoreEarly) {
   options.codec_options.topk_warmup_steps = 10;
   GradSync sync(ctx(), grads.data(), n, even_buckets(n, n), options);
   step(sync, 1);
-  EXPECT_EQ(sync.stats().bytes_sent, (ctx().world() - 1) * 1000 * 6u);
+  // 1000 indices of 4000: 2 low bits each, (3999 >> 2) + 1000 high bits, 3999 bits in 500 bytes.
+  EXPECT_EQ(sync.stats().bytes_sent, (ctx().world() - 1) * (500 + 2 * 1000u));
 }
 
 // A rows x cols matrix of rank `rank` (sum of outer products), as a flat row-major vector.
@@ -528,7 +531,7 @@ TEST(CommAuto, PicksCompressionOnSlowLinksAndAllRanksAgree) {
   for (const std::string& codec : sync.bucket_codecs()) EXPECT_EQ(codec, "topk:0.01");
   EXPECT_EQ(sync.stats().codec, "auto(topk:0.01x4)");
   step(sync, buckets.size());
-  EXPECT_EQ(sync.stats().bytes_sent, 4 * (ctx().world() - 1) * topk_count(n / 4, 0.01, 0, 0) * 6);
+  EXPECT_EQ(sync.stats().bytes_sent, 4 * (ctx().world() - 1) * topk_block_bytes(n / 4, topk_count(n / 4, 0.01, 0, 0)));
 
   // On fast links nothing beats sending raw.
   Topology fast = slow;

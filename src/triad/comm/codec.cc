@@ -257,12 +257,12 @@ class TopKCodec : public FlatCodec {
     value_.resize(k_);
     half_.resize(k_);
     topk_select(residual_.data(), n, k_, index_.data(), value_.data(), scratch_.data());
-    // Wire block of a rank: k uint32 indices, then k fp16 values (6 bytes a pair).
+    // Wire block of a rank: the k indices Elias-Fano coded, then k fp16 values.
     send_.resize(block_bytes());
     fp16_encode(value_.data(), k_, half_.data());
     fp16_decode(half_.data(), k_, value_.data());
-    std::memcpy(send_.data(), index_.data(), 4 * k_);
-    std::memcpy(send_.data() + 4 * k_, half_.data(), 2 * k_);
+    index_encode(index_.data(), k_, n, send_.data());
+    std::memcpy(send_.data() + index_bytes(), half_.data(), 2 * k_);
     for (size_t j = 0; j < k_; ++j) residual_[index_[j]] -= value_[j];
     receive_.resize(block_bytes() * ranks_);
     int bytes = static_cast<int>(block_bytes());
@@ -276,8 +276,10 @@ class TopKCodec : public FlatCodec {
     std::fill(data_, data_ + bucket_.count, 0.0f);
     for (int r = 0; r < ranks_; ++r) {  // rank order: identical on all ranks
       const uint8_t* block = receive_.data() + r * block_bytes();
-      std::memcpy(index_.data(), block, 4 * k_);  // blocks of odd k are not 4-byte aligned
-      std::memcpy(half_.data(), block + 4 * k_, 2 * k_);
+      if (!index_decode(block, k_, bucket_.count, index_.data())) {
+        fail("top-k: rank {}'s block does not hold {} increasing indices below {}", r, k_, bucket_.count);
+      }
+      std::memcpy(half_.data(), block + index_bytes(), 2 * k_);  // not 2-byte aligned
       fp16_decode(half_.data(), k_, value_.data());
       for (size_t j = 0; j < k_; ++j) data_[index_[j]] += value_[j];
     }
@@ -294,7 +296,8 @@ class TopKCodec : public FlatCodec {
   }
 
  private:
-  size_t block_bytes() const { return 6 * k_; }
+  size_t index_bytes() const { return index_code_bytes(bucket_.count, k_); }
+  size_t block_bytes() const { return topk_block_bytes(bucket_.count, k_); }
 
   size_t k_ = 0;
   std::vector<float> residual_, scratch_, value_;
@@ -661,6 +664,10 @@ size_t topk_count(size_t n, double ratio, int64_t step, int64_t warmup_steps) {
   return std::min(n, std::max<size_t>(1, static_cast<size_t>(std::llround(density * n))));
 }
 
+size_t topk_block_bytes(size_t n, size_t k) {
+  return index_code_bytes(n, k) + 2 * k;
+}
+
 bool powersgd_compresses(const Matrix& m, int rank) {
   return m.rows > 1 && m.cols > 1 && static_cast<uint64_t>(rank) * (m.rows + m.cols) < m.rows * m.cols;
 }
@@ -713,7 +720,7 @@ std::vector<Transfer> codec_transfers(const CodecSpec& spec, const GradRange& bu
     }
     case CodecKind::kTopK:
       return {
-          {Collective::kAllgather, 6 * topk_count(n, spec.ratio, step, options.topk_warmup_steps), ranks}};
+          {Collective::kAllgather, topk_block_bytes(n, topk_count(n, spec.ratio, step, options.topk_warmup_steps)), ranks}};
     case CodecKind::kPowerSgd: {
       uint64_t raw = n - powersgd_matrix_floats(bucket, spec.rank);
       return {{Collective::kAllreduce, 4 * (raw + powersgd_factor_floats(bucket, spec.rank, true)), ranks},

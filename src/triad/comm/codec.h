@@ -6,7 +6,7 @@
 //   int8           the same in int8 with a float scale per chunk (optionally stochastic rounding)
 //   topk:RATIO     each rank keeps the RATIO largest-magnitude entries of gradient + residual (error
 //                  feedback: the rest, and the fp16 rounding of what is sent, stays in the residual),
-//                  all-gather of (uint32 index, fp16 value) pairs
+//                  all-gather of the indices (Elias-Fano coded, ~1.1 bytes each at 1 %) and fp16 values
 //   powersgd:RANK  rank-RANK factors P = M Q and Q = M^T P of every matrix with error feedback, all-reduce of
 //                  P (with the non-matrix entries) then of Q; Q starts the next step (warm start)
 //   auto[:LIST]    per bucket, the codec of LIST (default fp16,int8,topk:0.01,powersgd:4) that the cost
@@ -51,6 +51,8 @@ struct CodecOptions {
 // Entries top-K sends from a bucket of n at this step: DGC-style warm-up, density falling exponentially
 // from 25 % to the ratio over the warm-up steps, at least one entry.
 size_t topk_count(size_t n, double ratio, int64_t step, int64_t warmup_steps);
+// Bytes of one rank's top-K block for k entries of a bucket of n: the coded indices, then k fp16 values.
+size_t topk_block_bytes(size_t n, size_t k);
 
 // One collective as the wire sees it. `bytes` is what each rank passes in: the whole buffer for
 // all-reduce, reduce-scatter, reduce and broadcast, its own block for all-gather, its whole send buffer for

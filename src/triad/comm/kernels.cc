@@ -180,6 +180,61 @@ void topk_select(const float* x, size_t n, size_t k, uint32_t* index, float* val
       x, n, [](size_t j) { return static_cast<uint32_t>(j); }, k, index, value, scratch);
 }
 
+namespace {
+
+// The low-part width of the Elias-Fano code: floor(log2(n / k)), 0 when k >= n.
+int index_low_bits(size_t n, size_t k) {
+  int l = 0;
+  while ((k << (l + 1)) <= n) ++l;
+  return l;
+}
+
+}  // namespace
+
+size_t index_code_bytes(size_t n, size_t k) {
+  if (k == 0) return 0;
+  size_t l = index_low_bits(n, k);
+  size_t bits = k * l + ((n - 1) >> l) + k;
+  return (bits + 7) / 8;
+}
+
+void index_encode(const uint32_t* index, size_t k, size_t n, uint8_t* out) {
+  std::memset(out, 0, index_code_bytes(n, k));
+  if (k == 0) return;
+  const int l = index_low_bits(n, k);
+  const uint64_t low_mask = (uint64_t{1} << l) - 1;
+  size_t bit = 0;
+  auto put = [&](uint64_t v, int width) {  // the low `width` bits of v, least significant first
+    for (int b = 0; b < width; ++b, ++bit) out[bit >> 3] |= static_cast<uint8_t>(((v >> b) & 1) << (bit & 7));
+  };
+  for (size_t j = 0; j < k; ++j) put(index[j] & low_mask, l);
+  for (size_t j = 0; j < k; ++j) {
+    size_t at = bit + (index[j] >> l) + j;
+    out[at >> 3] |= static_cast<uint8_t>(1u << (at & 7));
+  }
+}
+
+bool index_decode(const uint8_t* in, size_t k, size_t n, uint32_t* index) {
+  if (k == 0) return true;
+  const int l = index_low_bits(n, k);
+  const size_t high_begin = k * l, high_end = high_begin + ((n - 1) >> l) + k;
+  auto get = [&](size_t at) { return (in[at >> 3] >> (at & 7)) & 1u; };
+  for (size_t j = 0; j < k; ++j) {
+    uint64_t low = 0;
+    for (int b = 0; b < l; ++b) low |= uint64_t{get(j * l + b)} << b;
+    index[j] = static_cast<uint32_t>(low);
+  }
+  size_t at = high_begin;
+  for (size_t j = 0; j < k; ++j, ++at) {
+    while (at < high_end && !get(at)) ++at;
+    if (at == high_end) return false;
+    uint64_t i = (uint64_t{at - high_begin - j} << l) | index[j];
+    if (i >= n || (j > 0 && i <= index[j - 1])) return false;
+    index[j] = static_cast<uint32_t>(i);
+  }
+  return true;
+}
+
 void orthogonalize(float* p, size_t rows, size_t cols) {
   for (size_t j = 0; j < cols; ++j) {
     double norm = 0;

@@ -24,6 +24,16 @@ void int8_decode_add(const uint8_t* in, size_t n, size_t chunk, float* acc);
 // Ties at the threshold go to the lower indices; NaN counts as the largest. `scratch` holds n floats.
 void topk_select(const float* x, size_t n, size_t k, uint32_t* index, float* value, float* scratch);
 
+// Elias-Fano code of k strictly increasing indices below n, so top-K's indices cost about 2 + log2(n / k)
+// bits each instead of 32 (8.6 bits at 1 %). Each index splits into its low l = floor(log2(n / k)) bits,
+// stored as they are, and its high part h = index >> l, stored in unary: index j sets bit h + j of a bit
+// array. Layout, one bit stream from the least significant bit of byte 0: the k low parts, then the
+// ((n - 1) >> l) + k high bits. The size depends on n and k alone, so every rank's block is the same size.
+size_t index_code_bytes(size_t n, size_t k);
+void index_encode(const uint32_t* index, size_t k, size_t n, uint8_t* out);
+// False if `in` does not hold k increasing indices below n (then `index` is unspecified).
+bool index_decode(const uint8_t* in, size_t k, size_t n, uint32_t* index);
+
 // Gram-Schmidt on the columns of the row-major rows x cols matrix p: afterwards they are orthonormal (a zero
 // column stays zero).
 void orthogonalize(float* p, size_t rows, size_t cols);

@@ -115,7 +115,8 @@ double sgemm_gflops(int n) {
   return 2.0 * n * n * n / seconds / 1e9;
 }
 
-// Encode + decode time per float of each codec's arithmetic (top-K: selecting 1 % and scattering it back;
+// Encode + decode time per float of each codec's arithmetic (top-K: selecting 1 %, coding and decoding the
+// indices, scattering the values back;
 // PowerSGD: a rank-4 round on a square matrix, error feedback included — its thin products are bound by
 // memory, not by SGEMM's peak).
 std::map<std::string, double> codec_ns_per_float(size_t n) {
@@ -126,6 +127,7 @@ std::map<std::string, double> codec_ns_per_float(size_t n) {
   size_t k = std::max<size_t>(1, n / 100);
   std::vector<uint32_t> index(k);
   std::vector<float> value(k);
+  std::vector<uint8_t> index_code(index_code_bytes(n, k));
   auto time_ns = [&](auto&& body) { return seconds_per_call(0.05, body) * 1e9 / n; };
   const int rank = 4;
   const size_t side = static_cast<size_t>(std::sqrt(static_cast<double>(n)));
@@ -153,6 +155,8 @@ std::map<std::string, double> codec_ns_per_float(size_t n) {
        })},
       {"topk", time_ns([&] {
          topk_select(x.data(), n, k, index.data(), value.data(), scratch.data());
+         index_encode(index.data(), k, n, index_code.data());
+         if (!index_decode(index_code.data(), k, n, index.data())) fail("probe: top-k index code broken");
          std::fill(y.begin(), y.end(), 0.0f);
          for (size_t j = 0; j < k; ++j) y[index[j]] += value[j];
        })},
