@@ -465,6 +465,55 @@ TEST(CommZero1, QuantizedShardsAreTheMeanWithinOneRoundingOfEachInput) {
   EXPECT_THROW(GradSync(ctx(), grads.data(), n, buckets, topk), Error);
 }
 
+// ZeRO-1 with fp16 / int8: the parameter all-gather carries each shard's update encoded, and every rank,
+// the owner included, adds the decoded update to the shard as it was: all ranks end with the same bits,
+// within one rounding of the update of the exact parameters.
+TEST(CommZero1, EncodedUpdatesKeepEveryRanksParametersIdentical) {
+  const size_t n = 9001, chunk = 64;
+  const uint64_t world = ctx().world();
+  const int me = ctx().rank();
+  for (const std::string codec : {"fp16", "int8"}) {
+    SCOPED_TRACE(codec);
+    const bool int8 = codec == "int8";
+    std::vector<float> grads(n, 0.0f);
+    GradSyncOptions options = options_for(codec);
+    options.zero1 = true;
+    options.codec_options.int8_chunk = chunk;
+    GradSync sync(ctx(), grads.data(), n, even_buckets(n, 2000), options);
+    const ShardLayout& shards = sync.shards();
+    // The same parameters everywhere; each owner moves its shard by updates of mixed scales (0.01 to 1e-5).
+    std::vector<float> before = input(99, n, 16, 1.0f), update = input(98, n, 17, 0.01f);
+    for (size_t i = 0; i < n; i += 3) update[i] *= 1e-3f;
+    std::vector<float> params = before;
+    sync.before_update(params.data());
+    for (size_t i = shards.offset(me); i < shards.offset(me) + shards.count(me); ++i) params[i] += update[i];
+    uint64_t bytes = sync.gather_params(params.data());
+
+    std::vector<float> rank0 = params;
+    MPI_Bcast(rank0.data(), n, MPI_FLOAT, 0, ctx().comm());
+    ASSERT_EQ(rank0, params) << "the ranks' parameters differ";
+    for (int r = 0; r < ctx().world(); ++r) {
+      const size_t lo = shards.offset(r), hi = lo + shards.count(r);
+      for (size_t i = lo; i < hi; ++i) {
+        // What the owner computed (before + update, in float) is the exact result; one rounding of the
+        // update away at most (fp16: half an ulp of it; int8: half a step of its chunk's scale).
+        const float exact = before[i] + update[i];
+        double bound = std::ldexp(std::fabs(update[i]), -11) + std::ldexp(1.0, -25);  // fp16 subnormals
+        if (int8) {
+          size_t c0 = lo + (i - lo) / chunk * chunk, c1 = std::min(hi, c0 + chunk);
+          double max_abs = 0;
+          for (size_t j = c0; j < c1; ++j) max_abs = std::max(max_abs, double(std::fabs(update[j])));
+          bound = 0.5 * max_abs / 127;
+        }
+        bound = bound * 1.001 + std::ldexp(std::fabs(before[i]), -23);  // + the float additions' rounding
+        ASSERT_LE(std::fabs(params[i] - exact), bound) << "at " << i;
+      }
+    }
+    const size_t encoded = ((int8 ? int8_bytes(shards.count(me), chunk) : 2 * shards.count(me)) + 7) / 8 * 8;
+    EXPECT_EQ(bytes, (world - 1) * encoded);
+  }
+}
+
 TEST(CommHierarchical, EqualsFlat) {
   const size_t n = 6007;
   std::vector<GradRange> buckets = even_buckets(n, 2500);

@@ -48,6 +48,21 @@ struct CodecOptions {
   uint64_t seed = 1234;           // rounding noise and PowerSGD's first Q (the same on every rank)
 };
 
+// How a run of floats travels: as they are (none), fp16, or int8 with a float scale per `chunk` values
+// (padded to 8 bytes), optionally rounded stochastically with noise that depends on (seed, tag, rank `me`,
+// step, phase, shard): deterministic, different per rank. The quantized codecs, ZeRO-1's shard exchange and
+// its update all-gather use it.
+struct Encoding {
+  CodecKind kind;  // kNone, kFp16 or kInt8
+  CodecOptions options;
+  int tag, me;
+
+  size_t bytes(size_t n) const;
+  void encode(const float* x, size_t n, uint8_t* out, int64_t step, int phase, int shard) const;
+  // out = decode(in), or out += decode(in) with `add`.
+  void decode(const uint8_t* in, size_t n, float* out, bool add) const;
+};
+
 // Entries top-K sends from a bucket of n at this step: DGC-style warm-up, density falling exponentially
 // from 25 % to the ratio over the warm-up steps, at least one entry.
 size_t topk_count(size_t n, double ratio, int64_t step, int64_t warmup_steps);

@@ -73,6 +73,7 @@ struct GradSync::State {
   ShardLayout shards;
   int64_t steps = 0;
   StepStats stats;
+  std::vector<float> shard_before;  // ZeRO-1 with fp16/int8: this rank's parameters ahead of the update
 
   // Shared with the progress thread, under `mutex`.
   std::mutex mutex;
@@ -419,6 +420,50 @@ void GradSync::load_state(const SyncState& saved) {
     }
   }
   s.steps = saved.steps;
+}
+
+void GradSync::before_update(const float* params) {
+  State& s = *state_;
+  if (!s.options.zero1 || s.options.codec.kind == CodecKind::kNone) return;
+  const int me = s.context.rank();
+  s.shard_before.assign(params + s.shards.offset(me), params + s.shards.offset(me) + s.shards.count(me));
+}
+
+uint64_t GradSync::gather_params(float* params) {
+  State& s = *state_;
+  if (!s.options.zero1 || s.options.codec.kind == CodecKind::kNone) {
+    return all_gather_shards(s.context, params, s.shards);
+  }
+  const int world = s.context.world(), me = s.context.rank();
+  if (s.shard_before.size() != s.shards.count(me)) fail("zero-1: gather_params() without before_update()");
+  const Encoding encoding{s.options.codec.kind, s.options.codec_options, -1, me};
+  // Byte counts and offsets of every rank's encoded update in the all-gather.
+  std::vector<int> counts(world), offsets(world);
+  size_t total = 0;
+  for (int r = 0; r < world; ++r) {
+    if (total + encoding.bytes(s.shards.count(r)) > static_cast<size_t>(INT_MAX)) {
+      fail("zero-1 all-gather: {} encoded parameters exceed one MPI message", s.shards.begin.back());
+    }
+    counts[r] = static_cast<int>(encoding.bytes(s.shards.count(r)));
+    offsets[r] = static_cast<int>(total);
+    total += counts[r];
+  }
+  float* mine = params + s.shards.offset(me);
+  const size_t n = s.shards.count(me);
+  for (size_t i = 0; i < n; ++i) mine[i] -= s.shard_before[i];  // the update
+  std::vector<uint8_t> received(total);
+  encoding.encode(mine, n, received.data() + offsets[me], s.steps, 3, me);
+  std::copy(s.shard_before.begin(), s.shard_before.end(), mine);
+  MPI_Request request;
+  check_mpi(MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, received.data(), counts.data(),
+                            offsets.data(), MPI_BYTE, s.context.comm(), &request),
+            "zero-1 parameter update all-gather");
+  s.context.wait(&request, 1, "zero-1 parameter update all-gather");
+  for (int r = 0; r < world; ++r) {
+    encoding.decode(received.data() + offsets[r], s.shards.count(r), params + s.shards.offset(r), true);
+  }
+  s.shard_before.clear();
+  return bytes_sent({Collective::kAllgather, static_cast<uint64_t>(counts[me]), world});
 }
 
 uint64_t all_gather_shards(Context& context, float* params, const ShardLayout& layout) {

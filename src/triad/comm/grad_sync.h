@@ -85,6 +85,14 @@ class GradSync {
   // ranks that do not answer), and leaves the averages in place. Then stats() describes this step.
   void finish();
 
+  // ZeRO-1, around the optimizer step on this rank's shard: before_update() keeps the shard as it is,
+  // gather_params() then gives every rank all the parameters. With fp16 or int8 what travels is each shard's
+  // update (after - before) so encoded, and every rank, the owner included, sets the shard to before +
+  // decode(update): all ranks keep the same parameters; the update's rounding is not fed back (docs/comm.md,
+  // ZeRO-1). With none, the fp32 parameters (all_gather_shards). Returns the bytes this rank sent.
+  void before_update(const float* params);
+  uint64_t gather_params(float* params);
+
   const StepStats& stats() const;
   const std::vector<std::string>& bucket_codecs() const;  // the codec of each bucket (auto's choices)
   const ShardLayout& shards() const;

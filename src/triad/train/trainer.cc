@@ -358,8 +358,9 @@ void Trainer::train_step() {
   if (!s.dp && options_.clip > 0 && norm > options_.clip) {  // DP-SGD clipped each example instead
     scale_in_place(model.grads() + own_begin, own_end - own_begin, static_cast<float>(options_.clip / norm));
   }
+  if (sharded) s.sync->before_update(model.params());
   s.optimizer.update(model.params(), model.grads(), lr, options_);
-  if (sharded) gather_bytes = comm::all_gather_shards(s.comm, model.params(), s.shards);
+  if (sharded) gather_bytes = s.sync->gather_params(model.params());
   state_.step = step;
   state_.loss = loss;
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
