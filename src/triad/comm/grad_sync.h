@@ -8,8 +8,8 @@
 //   every step:
 //     for block b = last .. 0:  backward of b;  if (int i = plan.ready_after_block[b]; i >= 0)
 //     sync.bucket_ready(i); sync.finish();        // grads hold the average (with zero1: this rank's shard of
-//     it) optimizer step;       // with zero1: on shards().range(rank) only, then all_gather_shards(ctx,
-//     params, ...) log sync.stats();
+//     it) with zero1: sync.before_update(params), the optimizer step on this rank's shard only, then
+//     sync.gather_params(params); otherwise the optimizer step on everything. log sync.stats();
 //
 // bucket_ready() only hands the bucket over: with Progress::kThread a progress thread encodes it, posts its
 // non-blocking collectives and polls them (MPI_Test) every poll_us while the backward runs; with
