@@ -120,8 +120,8 @@ Runner add_train_command(CLI::App& root) {
   add_comm_options(*cmd, o->comm, kDataParallel);
   cmd->add_option("--zero", o->comm.zero,
                   "1: shard AdamW's state over the data-parallel ranks (ZeRO stage 1): reduce-scatter of "
-                  "gradients (fp32, or fp16/int8 with --grad-compression), each rank updates its shard, "
-                  "all-gather of parameters")
+                  "gradients, each rank updates its shard, all-gather of the parameters (fp32; with "
+                  "--grad-compression fp16 or int8 both travel so encoded, the parameters as their update)")
       ->check(CLI::Range(0, 1))
       ->group(kDataParallel);
   cmd->add_option("--sample-prompt", o->sample_prompt,
