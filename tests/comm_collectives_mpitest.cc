@@ -580,7 +580,8 @@ TEST(CommAuto, PicksCompressionOnSlowLinksAndAllRanksAgree) {
   for (const std::string& codec : sync.bucket_codecs()) EXPECT_EQ(codec, "topk:0.01");
   EXPECT_EQ(sync.stats().codec, "auto(topk:0.01x4)");
   step(sync, buckets.size());
-  EXPECT_EQ(sync.stats().bytes_sent, 4 * (ctx().world() - 1) * topk_block_bytes(n / 4, topk_count(n / 4, 0.01, 0, 0)));
+  EXPECT_EQ(sync.stats().bytes_sent,
+            4 * (ctx().world() - 1) * topk_block_bytes(n / 4, topk_count(n / 4, 0.01, 0, 0)));
 
   // On fast links nothing beats sending raw.
   Topology fast = slow;
@@ -591,6 +592,52 @@ TEST(CommAuto, PicksCompressionOnSlowLinksAndAllRanksAgree) {
   GradSync fast_sync(ctx(), grads.data(), n, buckets, options);
   EXPECT_EQ(testing::internal::GetCapturedStderr().find("changes convergence"), std::string::npos);
   for (const std::string& codec : fast_sync.bucket_codecs()) EXPECT_EQ(codec, "none");
+}
+
+// With --zero 1, auto keeps to none, fp16 and int8 and picks one of them for every bucket (the parameter
+// all-gather encodes the whole shard one way), and the all-gather then carries updates so encoded.
+TEST(CommAuto, WithZero1PicksOneLosslessCodecForAllBuckets) {
+  Topology slow;
+  slow.world = ctx().world();
+  for (int r = 0; r < slow.world; ++r) {
+    slow.ranks.push_back(RankInfo{
+        "host", r / ctx().node_size(), 50, {{"fp16", 0.2}, {"int8", 0.7}, {"topk", 1}, {"powersgd", 1}}});
+  }
+  slow.latency_us.assign(slow.world, std::vector<double>(slow.world, 20));
+  slow.bandwidth_MBps.assign(slow.world, std::vector<double>(slow.world, 12.5));
+  const size_t n = 1 << 18;
+  const std::vector<GradRange> buckets = even_buckets(n, n / 4);
+  std::vector<float> grads = input(ctx().rank(), n, 18);
+  GradSyncOptions options = options_for("auto");  // fp16, int8, topk:0.01, powersgd:4: the last two dropped
+  options.zero1 = true;
+  options.topology = slow;
+  testing::internal::CaptureStderr();
+  GradSync sync(ctx(), grads.data(), n, buckets, options);
+  const std::string log = testing::internal::GetCapturedStderr();
+  if (ctx().rank() == 0) {
+    EXPECT_NE(log.find("ZeRO-1: one codec for all 4 buckets"), std::string::npos) << log;
+  }
+  for (const std::string& codec : sync.bucket_codecs()) EXPECT_EQ(codec, "int8");
+  step(sync, buckets.size());
+  const std::vector<float> reference = mean_of_inputs(n, 18);
+  const ShardLayout& shards = sync.shards();
+  const int me = ctx().rank();
+  for (size_t i = shards.offset(me); i < shards.offset(me) + shards.count(me); ++i) {
+    ASSERT_NEAR(grads[i], reference[i], 0.01f) << "at " << i;  // int8 of inputs in [-1, 1]: within 1/127
+  }
+  // The parameter all-gather is int8 too: (p - 1) times this rank's int8 shard (256-value chunks).
+  std::vector<float> params(n, 0.5f);
+  sync.before_update(params.data());
+  for (size_t i = shards.offset(me); i < shards.offset(me) + shards.count(me); ++i) params[i] += 0.001f;
+  const uint64_t bytes = sync.gather_params(params.data());
+  EXPECT_EQ(bytes, (ctx().world() - 1) * ((int8_bytes(shards.count(me), 256) + 7) / 8 * 8));
+  for (size_t i = 0; i < n; ++i) ASSERT_NEAR(params[i], 0.501f, 1e-5f) << "at " << i;
+
+  // Only top-K or PowerSGD to choose from: refused, as top-K alone is.
+  GradSyncOptions lossy = options_for("auto:topk:0.01,powersgd:4");
+  lossy.zero1 = true;
+  lossy.topology = slow;
+  EXPECT_THROW(GradSync(ctx(), grads.data(), n, buckets, lossy), Error);
 }
 
 TEST(CommOverlap, ThreadProgressHidesCommunicationBehindCompute) {

@@ -127,7 +127,8 @@ TEST(CommKernels, IndexCodeRoundTripsInAboutTwoPlusLog2BitsEach) {
   struct Case {
     size_t n, k;
   };
-  for (Case c : {Case{1, 1}, Case{7, 7}, Case{100, 1}, Case{1000, 10}, Case{1 << 20, 10486}, Case{77777, 333}}) {
+  for (Case c :
+       {Case{1, 1}, Case{7, 7}, Case{100, 1}, Case{1000, 10}, Case{1 << 20, 10486}, Case{77777, 333}}) {
     // k distinct indices at random; the extremes 0 and n - 1 whenever k >= 2.
     std::vector<uint32_t> index;
     if (c.k >= 2) index = {0, static_cast<uint32_t>(c.n - 1)};

@@ -118,10 +118,12 @@ Runner add_train_command(CLI::App& root) {
       ->group("Memory");
   const char* kDataParallel = "Data parallel (under mpirun; see docs/comm.md)";
   add_comm_options(*cmd, o->comm, kDataParallel);
-  cmd->add_option("--zero", o->comm.zero,
-                  "1: shard AdamW's state over the data-parallel ranks (ZeRO stage 1): reduce-scatter of "
-                  "gradients, each rank updates its shard, all-gather of the parameters (fp32; with "
-                  "--grad-compression fp16 or int8 both travel so encoded, the parameters as their update)")
+  cmd->add_option(
+         "--zero", o->comm.zero,
+         "1: shard AdamW's state over the data-parallel ranks (ZeRO stage 1): reduce-scatter of "
+         "gradients, each rank updates its shard, all-gather of the parameters (fp32; with "
+         "--grad-compression fp16 or int8 both travel so encoded, the parameters as their update; auto picks "
+         "one of none, fp16 and int8)")
       ->check(CLI::Range(0, 1))
       ->group(kDataParallel);
   cmd->add_option("--sample-prompt", o->sample_prompt,

@@ -565,7 +565,8 @@ void Encoding::encode(const float* x, size_t n, uint8_t* out, int64_t step, int 
 void Encoding::decode(const uint8_t* in, size_t n, float* out, bool add) const {
   switch (kind) {
     case CodecKind::kInt8:
-      return add ? int8_decode_add(in, n, options.int8_chunk, out) : int8_decode(in, n, options.int8_chunk, out);
+      return add ? int8_decode_add(in, n, options.int8_chunk, out)
+                 : int8_decode(in, n, options.int8_chunk, out);
     case CodecKind::kFp16: {
       const uint16_t* half = reinterpret_cast<const uint16_t*>(in);
       return add ? fp16_decode_add(half, n, out) : fp16_decode(half, n, out);
@@ -707,8 +708,8 @@ std::vector<Transfer> codec_transfers(const CodecSpec& spec, const GradRange& bu
               {Collective::kAllgather, layout.slot_bytes, ranks}};
     }
     case CodecKind::kTopK:
-      return {
-          {Collective::kAllgather, topk_block_bytes(n, topk_count(n, spec.ratio, step, options.topk_warmup_steps)), ranks}};
+      return {{Collective::kAllgather,
+               topk_block_bytes(n, topk_count(n, spec.ratio, step, options.topk_warmup_steps)), ranks}};
     case CodecKind::kPowerSgd: {
       uint64_t raw = n - powersgd_matrix_floats(bucket, spec.rank);
       return {{Collective::kAllreduce, 4 * (raw + powersgd_factor_floats(bucket, spec.rank, true)), ranks},

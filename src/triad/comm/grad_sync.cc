@@ -37,6 +37,11 @@ std::string codec_summary(const CodecSpec& spec, const std::vector<std::string>&
   return fmt::format("auto({})", fmt::join(parts, ","));
 }
 
+// What ZeRO-1's shard exchange and parameter all-gather can encode with.
+bool is_shard_codec(CodecKind kind) {
+  return kind == CodecKind::kNone || kind == CodecKind::kFp16 || kind == CodecKind::kInt8;
+}
+
 }  // namespace
 
 ShardLayout shard_layout(size_t count, int world) {
@@ -73,6 +78,7 @@ struct GradSync::State {
   ShardLayout shards;
   int64_t steps = 0;
   StepStats stats;
+  CodecKind zero1_kind = CodecKind::kNone;  // ZeRO-1: what the shards travel as (auto resolved)
   std::vector<float> shard_before;  // ZeRO-1 with fp16/int8: this rank's parameters ahead of the update
 
   // Shared with the progress thread, under `mutex`.
@@ -104,12 +110,20 @@ GradSync::GradSync(Context& context, float* grads, size_t count, std::vector<Gra
     s.buckets.back().range = std::move(range);
   }
   s.shards = shard_layout(count, context.world());
-  const CodecKind kind = options.codec.kind;
-  if (options.zero1 && (options.hierarchical ||
-                        (kind != CodecKind::kNone && kind != CodecKind::kFp16 && kind != CodecKind::kInt8))) {
-    fail_usage(
-        "--zero 1 works with --grad-compression none, fp16 or int8 and without --hierarchical (got {}{})",
-        options.codec.name(), options.hierarchical ? " with --hierarchical" : "");
+  if (options.zero1) {
+    // The shard exchange sums encoded parts in fp32; top-K and PowerSGD keep residuals of whole buckets.
+    // auto chooses among none and its fp16/int8 candidates.
+    std::vector<CodecSpec>& candidates = s.options.codec.candidates;
+    std::erase_if(candidates, [](const CodecSpec& c) { return !is_shard_codec(c.kind); });
+    const CodecKind kind = options.codec.kind;
+    if (options.hierarchical ||
+        !(is_shard_codec(kind) || (kind == CodecKind::kAuto && !candidates.empty()))) {
+      fail_usage(
+          "--zero 1 works with --grad-compression none, fp16, int8 or auto (choosing among fp16 and int8) "
+          "and "
+          "without --hierarchical (got {}{})",
+          options.codec.name(), options.hierarchical ? " with --hierarchical" : "");
+    }
   }
   if (options.progress == Progress::kThread && context.uses_mpi() && !context.thread_multiple()) {
     log_warn("MPI gives no MPI_THREAD_MULTIPLE: gradients progress inside bucket_ready() and finish()");
@@ -158,7 +172,27 @@ std::vector<CodecSpec> GradSync::State::resolve_codecs() {
   std::vector<int> group = codec_group(*topology, options.hierarchical);
   std::vector<CodecSpec> candidates = options.codec.candidates;
   candidates.insert(candidates.begin(), CodecSpec{});
-  if (context.rank() == 0) {
+  if (context.rank() == 0 && options.zero1) {
+    // One codec for every bucket, since the parameter all-gather encodes the whole shard one way: the one
+    // with the least predicted time summed over the buckets (the shard exchange and the all-gather move what
+    // the flat codec's two phases do), none unless another is faster.
+    std::vector<double> total(candidates.size(), 0.0);
+    for (size_t c = 0; c < candidates.size(); ++c) {
+      for (const Bucket& bucket : buckets) {
+        total[c] += predict(*topology, group, bucket.range, candidates[c], options.codec_options).seconds;
+      }
+    }
+    const int best = static_cast<int>(std::min_element(total.begin(), total.end()) - total.begin());
+    std::fill(choice.begin(), choice.end(), best);
+    std::vector<std::string> all;
+    for (size_t c = 0; c < candidates.size(); ++c) {
+      all.push_back(fmt::format("{} {:.2f}", candidates[c].name(), total[c] * 1e3));
+    }
+    log_info(
+        "comm: auto (ZeRO-1: one codec for all {} buckets and the parameter all-gather) -> {} ({} ms "
+        "predicted per step)",
+        buckets.size(), candidates[best].name(), fmt::join(all, ", "));
+  } else if (context.rank() == 0) {
     for (size_t b = 0; b < buckets.size(); ++b) {
       std::vector<Prediction> ranked =
           choose_codec(*topology, group, buckets[b].range, options.codec, options.codec_options);
@@ -202,6 +236,7 @@ void GradSync::State::build_codecs() {
     int tag = static_cast<int>(b);
     std::unique_ptr<Codec> codec;
     if (options.zero1) {
+      zero1_kind = specs[b].kind;  // the same for every bucket
       codec = make_shard_reduce(specs[b], range, shards.begin, context.dup_comm(context.comm()),
                                 options.codec_options, tag);
     } else if (options.hierarchical) {
@@ -424,19 +459,19 @@ void GradSync::load_state(const SyncState& saved) {
 
 void GradSync::before_update(const float* params) {
   State& s = *state_;
-  if (!s.options.zero1 || s.options.codec.kind == CodecKind::kNone) return;
+  if (!s.options.zero1 || s.zero1_kind == CodecKind::kNone) return;
   const int me = s.context.rank();
   s.shard_before.assign(params + s.shards.offset(me), params + s.shards.offset(me) + s.shards.count(me));
 }
 
 uint64_t GradSync::gather_params(float* params) {
   State& s = *state_;
-  if (!s.options.zero1 || s.options.codec.kind == CodecKind::kNone) {
+  if (!s.options.zero1 || s.zero1_kind == CodecKind::kNone) {
     return all_gather_shards(s.context, params, s.shards);
   }
   const int world = s.context.world(), me = s.context.rank();
   if (s.shard_before.size() != s.shards.count(me)) fail("zero-1: gather_params() without before_update()");
-  const Encoding encoding{s.options.codec.kind, s.options.codec_options, -1, me};
+  const Encoding encoding{s.zero1_kind, s.options.codec_options, -1, me};
   // Byte counts and offsets of every rank's encoded update in the all-gather.
   std::vector<int> counts(world), offsets(world);
   size_t total = 0;
