@@ -556,16 +556,22 @@ TEST(CommHierarchical, CodecAppliesAmongLeadersOnly) {
   }
 }
 
-TEST(CommAuto, PicksCompressionOnSlowLinksAndAllRanksAgree) {
-  Topology slow;
-  slow.world = ctx().world();
-  for (int r = 0; r < slow.world; ++r) {
-    slow.ranks.push_back(RankInfo{
+// This job's ranks and nodes with the same latency and bandwidth between every pair, and codec speeds.
+Topology uniform_links(double latency_us, double bandwidth_MBps) {
+  Topology t;
+  t.world = ctx().world();
+  for (int r = 0; r < t.world; ++r) {
+    t.ranks.push_back(RankInfo{
         "host", r / ctx().node_size(), 50, {{"fp16", 0.2}, {"int8", 0.7}, {"topk", 1}, {"powersgd", 1}}});
   }
-  slow.latency_us.assign(slow.world, std::vector<double>(slow.world, 1000));      // 1 ms
-  slow.bandwidth_MBps.assign(slow.world, std::vector<double>(slow.world, 12.5));  // 100 Mbit/s
-  const size_t n = 1 << 18;                                                       // 1 MiB
+  t.latency_us.assign(t.world, std::vector<double>(t.world, latency_us));
+  t.bandwidth_MBps.assign(t.world, std::vector<double>(t.world, bandwidth_MBps));
+  return t;
+}
+
+TEST(CommAuto, PicksCompressionOnSlowLinksAndAllRanksAgree) {
+  Topology slow = uniform_links(1000, 12.5);  // 1 ms, 100 Mbit/s
+  const size_t n = 1 << 18;                   // 1 MiB
   std::vector<float> grads = input(ctx().rank(), n, 14);
   GradSyncOptions options = options_for("auto:fp16,int8,topk:0.01");
   options.topology = slow;
@@ -584,10 +590,7 @@ TEST(CommAuto, PicksCompressionOnSlowLinksAndAllRanksAgree) {
             4 * (ctx().world() - 1) * topk_block_bytes(n / 4, topk_count(n / 4, 0.01, 0, 0)));
 
   // On fast links nothing beats sending raw.
-  Topology fast = slow;
-  fast.latency_us.assign(slow.world, std::vector<double>(slow.world, 0.3));
-  fast.bandwidth_MBps.assign(slow.world, std::vector<double>(slow.world, 1e5));
-  options.topology = fast;
+  options.topology = uniform_links(0.3, 1e5);
   testing::internal::CaptureStderr();
   GradSync fast_sync(ctx(), grads.data(), n, buckets, options);
   EXPECT_EQ(testing::internal::GetCapturedStderr().find("changes convergence"), std::string::npos);
@@ -597,14 +600,7 @@ TEST(CommAuto, PicksCompressionOnSlowLinksAndAllRanksAgree) {
 // With --zero 1, auto keeps to none, fp16 and int8 and picks one of them for every bucket (the parameter
 // all-gather encodes the whole shard one way), and the all-gather then carries updates so encoded.
 TEST(CommAuto, WithZero1PicksOneLosslessCodecForAllBuckets) {
-  Topology slow;
-  slow.world = ctx().world();
-  for (int r = 0; r < slow.world; ++r) {
-    slow.ranks.push_back(RankInfo{
-        "host", r / ctx().node_size(), 50, {{"fp16", 0.2}, {"int8", 0.7}, {"topk", 1}, {"powersgd", 1}}});
-  }
-  slow.latency_us.assign(slow.world, std::vector<double>(slow.world, 20));
-  slow.bandwidth_MBps.assign(slow.world, std::vector<double>(slow.world, 12.5));
+  const Topology slow = uniform_links(20, 12.5);
   const size_t n = 1 << 18;
   const std::vector<GradRange> buckets = even_buckets(n, n / 4);
   std::vector<float> grads = input(ctx().rank(), n, 18);
