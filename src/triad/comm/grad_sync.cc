@@ -119,8 +119,7 @@ GradSync::GradSync(Context& context, float* grads, size_t count, std::vector<Gra
     if (options.hierarchical ||
         !(is_shard_codec(kind) || (kind == CodecKind::kAuto && !candidates.empty()))) {
       fail_usage(
-          "--zero 1 works with --grad-compression none, fp16, int8 or auto (choosing among fp16 and int8) "
-          "and "
+          "--zero 1 works with --grad-compression none, fp16, int8 or auto (choosing among fp16 and int8), "
           "without --hierarchical (got {}{})",
           options.codec.name(), options.hierarchical ? " with --hierarchical" : "");
     }
