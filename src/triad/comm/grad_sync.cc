@@ -475,12 +475,13 @@ uint64_t GradSync::gather_params(float* params) {
   std::vector<int> counts(world), offsets(world);
   size_t total = 0;
   for (int r = 0; r < world; ++r) {
-    if (total + encoding.bytes(s.shards.count(r)) > static_cast<size_t>(INT_MAX)) {
+    const size_t bytes = encoding.bytes(s.shards.count(r));
+    if (total + bytes > static_cast<size_t>(INT_MAX)) {
       fail("zero-1 all-gather: {} encoded parameters exceed one MPI message", s.shards.begin.back());
     }
-    counts[r] = static_cast<int>(encoding.bytes(s.shards.count(r)));
+    counts[r] = static_cast<int>(bytes);
     offsets[r] = static_cast<int>(total);
-    total += counts[r];
+    total += bytes;
   }
   float* mine = params + s.shards.offset(me);
   const size_t n = s.shards.count(me);
