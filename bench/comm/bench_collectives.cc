@@ -1,8 +1,6 @@
 // Collective throughput: our gradient all-reduce paths (GradSync with each codec, flat and hierarchical)
 // against plain MPI_Allreduce + scale on the same buffer, for 1 KiB .. 256 MiB, in the same run.
-//
-//   mpirun -np 2 build/bench_comm_collectives [--min-kib 1] [--max-mib 256] [--seconds 0.5] [--paths LIST]
-//                                             [--topology FILE] [--json FILE]
+// Flags: kUsage below.
 //
 // Each cell is the median over repetitions of the slowest rank's time for one average of the buffer
 // (bucket_ready + finish for GradSync). "x" is MPI_Allreduce's time divided by ours: above 1 we are faster.
@@ -19,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_flags.h"
 #include "triad/comm/context.h"
 #include "triad/comm/grad_sync.h"
 #include "triad/comm/kernels.h"
@@ -102,24 +101,35 @@ std::string human(size_t bytes) {
 
 }  // namespace
 
+constexpr const char* kUsage =
+    R"(Collective throughput: GradSync with each codec against MPI_Allreduce, 1 KiB .. 256 MiB.
+
+  mpirun -np 2 build/bench_comm_collectives [--min-kib 1] [--max-mib 256] [--seconds 0.5] [--paths LIST]
+                                            [--topology FILE] [--json FILE] [--ranks-per-node N]
+
+  --paths      comma-separated: mpi, none, none/poll, hier:none, a codec (fp16, int8, topk:R, powersgd:R), auto
+  --seconds    time spent per cell (3 to 50 repetitions, the median of the slowest rank)
+  --topology   probe JSON for auto (default: a quick probe at the start)
+  --json       also write the table as JSON
+)";
+
 int main(int argc, char** argv) {
-  double min_kib = 1, max_mib = 256, seconds = 0.5;
-  int ranks_per_node = 0;
-  std::string paths_flag = "mpi,none,none/poll,hier:none,fp16,int8,topk:0.01,powersgd:4,auto", json_path;
-  std::string topology_path;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string flag = argv[i];
-    if (flag == "--min-kib") min_kib = std::atof(argv[i + 1]);
-    if (flag == "--max-mib") max_mib = std::atof(argv[i + 1]);
-    if (flag == "--seconds") seconds = std::atof(argv[i + 1]);
-    if (flag == "--paths") paths_flag = argv[i + 1];
-    if (flag == "--json") json_path = argv[i + 1];
-    if (flag == "--topology") topology_path = argv[i + 1];
-    if (flag == "--ranks-per-node") ranks_per_node = std::atoi(argv[i + 1]);
-  }
+  bench::BenchFlags flags(argc, argv, kUsage,
+                          {{"min-kib", "1"},
+                           {"max-mib", "256"},
+                           {"seconds", "0.5"},
+                           {"paths", "mpi,none,none/poll,hier:none,fp16,int8,topk:0.01,powersgd:4,auto"},
+                           {"json", ""},
+                           {"topology", ""},
+                           {"ranks-per-node", "0"}});
+  const double min_kib = flags.number("min-kib"), max_mib = flags.number("max-mib"),
+               seconds = flags.number("seconds");
+  const std::string &paths_flag = flags.text("paths"), &json_path = flags.text("json"),
+                    &topology_path = flags.text("topology");
   int code = 0;
   try {
-    Context& context = comm::init({.timeout_s = 600, .ranks_per_node = ranks_per_node});
+    Context& context = comm::init({.timeout_s = 600, .ranks_per_node = flags.integer("ranks-per-node")});
+    bench::BenchFlags::require_mpirun(context, kUsage);
     set_quiet(true);  // auto's per-bucket log lines; its choices are listed after the table
     bool root = context.rank() == 0;
     std::vector<Path> paths = parse_paths(paths_flag);

@@ -4,9 +4,7 @@
 //   sequential   compute everything, then finish() starts and waits for all buckets (no overlap)
 //   poll         bucket_ready() starts and polls; nothing polls during a block's compute
 //   thread/N     a progress thread polls every N us while the backward computes
-//
-//   mpirun -np 2 build/bench_comm_overlap [--blocks 8] [--block-ms 20] [--bucket-mb 8] [--steps 5]
-//            [--codec none]
+// Flags: kUsage below.
 
 #include <fmt/format.h>
 
@@ -16,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_flags.h"
 #include "triad/comm/context.h"
 #include "triad/comm/grad_sync.h"
 #include "triad/core/blas.h"
@@ -51,21 +50,27 @@ struct Compute {
 
 }  // namespace
 
+constexpr const char* kUsage =
+    R"(Overlap of gradient communication with a simulated backward (sequential, poll, thread/N).
+
+  mpirun -np 2 build/bench_comm_overlap [--blocks 8] [--block-ms 20] [--bucket-mb 8] [--steps 5] [--codec none]
+
+  --blocks     blocks of the simulated backward, one bucket each
+  --block-ms   compute per block (an SGEMM loop on one BLAS thread)
+  --codec      gradient codec: none, fp16, int8, topk:R, powersgd:R
+)";
+
 int main(int argc, char** argv) {
-  int blocks = 8, steps = 5;
-  double block_ms = 20, bucket_mb = 8;
-  std::string codec = "none";
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string flag = argv[i];
-    if (flag == "--blocks") blocks = std::atoi(argv[i + 1]);
-    if (flag == "--block-ms") block_ms = std::atof(argv[i + 1]);
-    if (flag == "--bucket-mb") bucket_mb = std::atof(argv[i + 1]);
-    if (flag == "--steps") steps = std::atoi(argv[i + 1]);
-    if (flag == "--codec") codec = argv[i + 1];
-  }
+  bench::BenchFlags flags(
+      argc, argv, kUsage,
+      {{"blocks", "8"}, {"block-ms", "20"}, {"bucket-mb", "8"}, {"steps", "5"}, {"codec", "none"}});
+  const int blocks = flags.integer("blocks"), steps = flags.integer("steps");
+  const double block_ms = flags.number("block-ms"), bucket_mb = flags.number("bucket-mb");
+  const std::string& codec = flags.text("codec");
   int code = 0;
   try {
     comm::Context& context = comm::init({.timeout_s = 600});
+    bench::BenchFlags::require_mpirun(context, kUsage);
     blas_set_threads(1);
     Compute compute;
     size_t per_block = static_cast<size_t>(bucket_mb * (1 << 20) / sizeof(float));

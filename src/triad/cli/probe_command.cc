@@ -73,9 +73,11 @@ Runner add_probe_command(CLI::App& root) {
   cmd->add_option("--predict", flags->predict_from,
                   "Measure nothing: read this topology JSON and print the cost model's predictions")
       ->type_name("FILE");
-  cmd->add_option("--bandwidth-mb", flags->bandwidth_mb, "Message size of the bandwidth stream, MiB")
+  cmd->add_option("--bandwidth-mb", flags->bandwidth_mb,
+                  "Message size of the bandwidth streams (both ways at once), MiB")
       ->check(positive());
-  cmd->add_option("--messages", flags->probe.bandwidth_messages, "Messages per bandwidth stream")
+  cmd->add_option("--messages", flags->probe.bandwidth_messages,
+                  "Messages each way in the bandwidth measurement")
       ->check(positive());
   cmd->add_option("--round-trips", flags->probe.latency_round_trips, "Timed ping-pongs per pair for latency")
       ->check(positive());

@@ -66,31 +66,32 @@ double latency_us(Context& context, int a, int b, int round_trips) {
   return seconds_since(start) / (2.0 * round_trips) * 1e6;
 }
 
-// Bandwidth from `from` to `to` in MB/s: `messages` back-to-back messages and a one-byte acknowledgement,
-// timed on the sender.
-double bandwidth_MBps(Context& context, int from, int to, const ProbeOptions& options) {
-  std::vector<char> buffer(options.bandwidth_bytes, 1);
-  char ack = 0;
-  int messages = options.bandwidth_messages;
-  if (context.rank() == from) {
-    send(context, buffer.data(), buffer.size(), to, "bandwidth probe");  // warm-up
-    receive(context, &ack, 1, to, "bandwidth probe");
-    Clock::time_point start = Clock::now();
-    std::vector<MPI_Request> requests(messages);
-    for (int m = 0; m < messages; ++m) {
-      check_mpi(MPI_Isend(buffer.data(), static_cast<int>(buffer.size()), MPI_BYTE, to, kProbeTag,
-                          context.comm(), &requests[m]),
+// Bandwidth between this rank and `peer` in MB/s while both send at once, as every collective we price has
+// each rank sending and receiving at the same time: `messages` messages each way, posted together after a
+// one-byte exchange lines the two up; the rate of this rank's outgoing stream, timed until both streams are
+// done. (A one-way stream overstates a duplex link that cannot carry both directions at full rate: over the
+// shaped veth of bench/comm/slow_link.sh one way gave 11.9 MB/s and collectives ran at about half that.)
+double exchange_MBps(Context& context, int peer, const ProbeOptions& options) {
+  const int messages = options.bandwidth_messages;
+  const int bytes = static_cast<int>(options.bandwidth_bytes);
+  std::vector<char> out(options.bandwidth_bytes, 1), in(options.bandwidth_bytes * messages);
+  const std::string what = fmt::format("bandwidth probe with rank {}", peer);
+  auto exchange = [&](int count, int size) {
+    std::vector<MPI_Request> requests(2 * count);
+    for (int m = 0; m < count; ++m) {
+      check_mpi(MPI_Irecv(in.data() + static_cast<size_t>(m) * size, size, MPI_BYTE, peer, kProbeTag,
+                          context.comm(), &requests[2 * m]),
+                "bandwidth probe");
+      check_mpi(MPI_Isend(out.data(), size, MPI_BYTE, peer, kProbeTag, context.comm(), &requests[2 * m + 1]),
                 "bandwidth probe");
     }
-    context.wait(requests.data(), messages, fmt::format("bandwidth probe with rank {}", to));
-    receive(context, &ack, 1, to, "bandwidth probe");
-    return static_cast<double>(messages) * buffer.size() / seconds_since(start) / 1e6;
-  }
-  receive(context, buffer.data(), buffer.size(), from, "bandwidth probe");
-  send(context, &ack, 1, from, "bandwidth probe");
-  for (int m = 0; m < messages; ++m) receive(context, buffer.data(), buffer.size(), from, "bandwidth probe");
-  send(context, &ack, 1, from, "bandwidth probe");
-  return 0;
+    context.wait(requests.data(), 2 * count, what);
+  };
+  exchange(1, bytes);  // warm-up: sets up the connection both ways
+  exchange(1, 1);      // lines the two ranks up
+  Clock::time_point start = Clock::now();
+  exchange(messages, bytes);
+  return static_cast<double>(messages) * bytes / seconds_since(start) / 1e6;
 }
 
 // Seconds per call of body, after one untimed call, over at least `budget` seconds.
@@ -240,14 +241,9 @@ Topology probe_topology(Context& context, const ProbeOptions& options) {
     for (int b = a + 1; b < world; ++b) {
       if (me == a || me == b) {
         double us = latency_us(context, a, b, options.latency_round_trips);
-        double ab = bandwidth_MBps(context, a, b, options);
-        double ba = bandwidth_MBps(context, b, a, options);
-        if (me == a) {
-          latency[a * world + b] = latency[b * world + a] = us;
-          bandwidth[a * world + b] = ab;
-        } else {
-          bandwidth[b * world + a] = ba;
-        }
+        int peer = me == a ? b : a;
+        bandwidth[me * world + peer] = exchange_MBps(context, peer, options);
+        if (me == a) latency[a * world + b] = latency[b * world + a] = us;
       }
       barrier(context, "topology probe");
     }

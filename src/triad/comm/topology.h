@@ -2,11 +2,12 @@
 // The measured machine and the cost model that chooses codecs (paper §3.2.2, Eq. 7).
 //
 // `triad probe` measures, between every pair of ranks, one-way latency (half a ping-pong round trip) and
-// bandwidth (a stream of large messages), and on every rank SGEMM GFLOP/s and each codec's encode + decode
-// time. The model prices a collective on a group of ranks the way Eq. 7 prices a link, bytes / B_ij +
-// messages x tau_ij, but takes the maximum over the links a ring uses (they carry their shares at the same
-// time) rather than the sum, adds the codec's measured compute time, and so predicts each codec's time for
-// a bucket. `auto` picks the cheapest codec that beats sending the bucket raw.
+// bandwidth (streams of large messages both ways at once, as collectives use a link), and on every rank SGEMM
+// GFLOP/s and each codec's encode + decode time. The model prices a collective on a group of ranks the way
+// Eq. 7 prices a link, bytes / B_ij + messages x tau_ij, but takes the maximum over the links a ring uses
+// (they carry their shares at the same time) rather than the sum, adds the codec's measured compute time, and
+// so predicts each codec's time for a bucket. `auto` picks the cheapest codec that beats sending the bucket
+// raw.
 
 #include <map>
 #include <nlohmann/json.hpp>
@@ -31,13 +32,14 @@ struct RankInfo {
 struct Topology {
   int world = 1;
   std::vector<RankInfo> ranks;
-  std::vector<std::vector<double>> latency_us;      // [i][j]: one-way latency i -> j; 0 on the diagonal
-  std::vector<std::vector<double>> bandwidth_MBps;  // [i][j]: i -> j, 1e6 bytes/s; 0 on the diagonal
+  std::vector<std::vector<double>> latency_us;  // [i][j]: one-way latency i -> j; 0 on the diagonal
+  std::vector<std::vector<double>>
+      bandwidth_MBps;  // [i][j]: i -> j while j -> i sends too, 1e6 bytes/s; 0 on the diagonal
 };
 
 struct ProbeOptions {
-  size_t bandwidth_bytes = 4 << 20;  // message size of the bandwidth stream
-  int bandwidth_messages = 8;        // messages per stream
+  size_t bandwidth_bytes = 4 << 20;  // message size of the bandwidth streams
+  int bandwidth_messages = 8;        // messages each way
   int latency_round_trips = 200;
   int gemm_size = 512;
   size_t codec_floats = 1 << 20;  // codec timing size
