@@ -181,6 +181,10 @@ TEST(TrainErrors, OneLineErrorsSayWhatAndWhere) {
               RefusedWith("--weight-decay must be a non-negative number, got -0.1"));
   EXPECT_THAT(run_triad(train_args(dir / "clip", "--clip inf")),
               RefusedWith("--clip must be a non-negative number"));
+  EXPECT_THAT(run_triad(train_args(dir / "beta", "--beta1 1")),
+              RefusedWith("--beta1 must be in [0, 1), got 1"));
+  EXPECT_THAT(run_triad(train_args(dir / "beta", "--topk-beta1 -0.5")),
+              RefusedWith("--topk-beta1 must be in [0, 1), got -0.5"));
   EXPECT_FALSE(fs::exists(dir / "nan"));
 
   // A corrupted checkpoint file is named.
@@ -339,6 +343,27 @@ TEST(DataParallel, ResumeIsBitExactWithResidualsAndShards) {
   fs::remove_all(topk + "/checkpoints/step_000012");
   EXPECT_TRUE(fs::exists(topk + "/checkpoints/step_000006/grad_sync.safetensors"));
   EXPECT_THAT(run_triad("train -q --resume " + topk + " --threads 1"), RefusedWith("mpirun -np 2"));
+}
+
+// With top-K every bucket takes --topk-beta1, whatever --beta1 says; changing --topk-beta1 changes the run.
+TEST(DataParallel, TopKBucketsTakeTheirOwnBeta1) {
+  TempDir dir;
+  auto run = [&](const std::string& name, const std::string& betas) {
+    auto r = run_triad_mpi(2, train_args(dir / name,
+                                         "--steps 6 --eval-every 0 --ckpt-every 0 --threads 1 "
+                                         "--grad-compression topk:0.1 " +
+                                             betas));
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return losses(dir / name);
+  };
+  const auto reference = run("a", "--beta1 0.7 --topk-beta1 0.7");
+  ASSERT_EQ(reference.size(), 6u);
+  EXPECT_EQ(run("b", "--beta1 0.9 --topk-beta1 0.7"), reference);
+  const auto other = run("c", "--beta1 0.7 --topk-beta1 0.9");
+  EXPECT_EQ(other[0], reference[0]) << "the first loss comes before any update";
+  EXPECT_NE(other[5], reference[5]);
+  EXPECT_EQ(nlohmann::json::parse(read_file(dir / "b/run.json"))["options"]["topk_beta1"].get<double>(),
+            0.7f);
 }
 
 TEST(DataParallel, APolicyHaltOnRankZeroStopsEveryRankAndTheAuditVerifies) {

@@ -88,6 +88,12 @@ Runner add_train_command(CLI::App& root) {
   cmd->add_option("--warmup", o->warmup, "Linear warm-up steps");
   cmd->add_option("--weight-decay", o->weight_decay,
                   "AdamW decoupled weight decay on the linear weights only");
+  cmd->add_option("--beta1", o->beta1, "AdamW's momentum decay (first moment)");
+  cmd->add_option("--beta2", o->beta2, "AdamW's second-moment decay");
+  cmd->add_option("--topk-beta1", o->topk_beta1,
+                  "AdamW's momentum decay for parameters whose gradients travel top-K (--grad-compression "
+                  "topk:RATIO, or auto's top-K buckets): error feedback already carries each gradient over "
+                  "steps, and more momentum delays it further (docs/comm.md)");
   cmd->add_option("--clip", o->clip, "Clip the global gradient norm to this (0: off)");
   cmd->add_option("--seed", o->seed, "Seed for initialisation and data order");
   cmd->add_option("--eval-every", o->eval_every,

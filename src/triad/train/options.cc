@@ -27,6 +27,9 @@ void TrainOptions::validate(int world) const {
   if (warmup < 0) fail_usage("--warmup must not be negative, got {}", warmup);
   if (!(weight_decay >= 0) || !std::isfinite(weight_decay))
     fail_usage("--weight-decay must be a non-negative number, got {}", weight_decay);
+  for (auto [flag, beta] : {std::pair{"--beta1", beta1}, {"--beta2", beta2}, {"--topk-beta1", topk_beta1}}) {
+    if (!(beta >= 0 && beta < 1)) fail_usage("{} must be in [0, 1), got {}", flag, beta);
+  }
   if (!(clip >= 0) || !std::isfinite(clip))
     fail_usage("--clip must be a non-negative number (0: off), got {}", clip);
   if (eval_every < 0 || ckpt_every < 0) fail_usage("--eval-every and --ckpt-every must not be negative");
@@ -74,6 +77,7 @@ nlohmann::json TrainOptions::to_json() const {
                       {"weight_decay", weight_decay},
                       {"beta1", beta1},
                       {"beta2", beta2},
+                      {"topk_beta1", topk_beta1},
                       {"clip", clip},
                       {"seed", seed},
                       {"eval_every", eval_every},
@@ -109,6 +113,7 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& j, const std::string&
     o.weight_decay = j.at("weight_decay");
     o.beta1 = j.at("beta1");
     o.beta2 = j.at("beta2");
+    o.topk_beta1 = j.value("topk_beta1", o.beta1);  // before 2026-11-24 top-K buckets used beta1
     o.clip = j.at("clip");
     o.seed = j.at("seed");
     o.eval_every = j.at("eval_every");

@@ -24,6 +24,9 @@ struct TrainOptions {
   int warmup = 50;
   float weight_decay = 0.1f;
   float beta1 = 0.9f, beta2 = 0.95f;
+  // AdamW's β1 for the parameters whose gradients travel top-K: error feedback already carries each gradient
+  // over the steps until it is sent, and momentum on top of that delays it further (docs/comm.md).
+  float topk_beta1 = 0.5f;
   float clip = 1.0f;  // global gradient-norm clip; 0 disables
   uint64_t seed = 1234;
   int eval_every = 200;

@@ -101,6 +101,13 @@ void Trainer::start_sync(const CheckpointManifest* resumed, const std::string& r
         std::make_unique<comm::GradSync>(s.comm, s.model.grads(), s.model.num_params(), s.buckets.buckets,
                                          comm::grad_sync_options(options_.comm, options_.seed));
   }
+  // The buckets that travel top-K (all of them, or auto's choices) take AdamW's --topk-beta1.
+  int topk_buckets = 0;
+  for (size_t b = 0; s.sync && b < s.buckets.buckets.size(); ++b) {
+    if (s.sync->bucket_codecs()[b].find("topk:") == std::string::npos) continue;
+    s.optimizer.set_beta1(s.buckets.buckets[b].offset, s.buckets.buckets[b].end(), options_.topk_beta1);
+    ++topk_buckets;
+  }
   if (resumed) {
     const CheckpointManifest& manifest = *resumed;
     const int saved_world = manifest.json.value("/grad_sync/world"_json_pointer, 1);
@@ -119,9 +126,12 @@ void Trainer::start_sync(const CheckpointManifest* resumed, const std::string& r
     if (s.sync && saved_world == world) s.sync->load_state(state);
   }
   if (world == 1) return;
-  log_info("data parallel: {} ranks x {} sequences, {} buckets of gradients, --grad-compression {}{}",
+  log_info("data parallel: {} ranks x {} sequences, {} buckets of gradients, --grad-compression {}{}{}",
            s.comm.world(), options_.batch / s.comm.world(), s.buckets.buckets.size(),
            options_.comm.grad_compression,
+           topk_buckets ? fmt::format(" (AdamW beta1 {:g} on its {} top-K bucket{}: --topk-beta1)",
+                                      options_.topk_beta1, topk_buckets, topk_buckets > 1 ? "s" : "")
+                        : std::string(),
            options_.comm.zero == 1 ? fmt::format(", ZeRO-1: {} of optimizer state per rank (of {})",
                                                  format_bytes(s.optimizer.state_bytes()),
                                                  format_bytes(2 * s.model.num_params() * sizeof(float)))
