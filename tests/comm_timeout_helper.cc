@@ -4,7 +4,8 @@
 // progress thread / with polling; hang-wait: the same around Context::wait(). Rank 0 must fail within about
 // TIMEOUT_S with one line naming rank 1. busy-thread / busy-wait: rank 1 works for 3 TIMEOUT_S inside a
 // BusyScope; rank 0 must warn and wait, and both finish. exit / kill: rank 1 exits with code 3 / is killed
-// by SIGKILL; the launcher must end the job at once.
+// by SIGKILL; the launcher must end the job at once. crossed: the ranks start all-reduces on two
+// communicators in opposite orders (a deadlock); the job must fail naming the mismatch.
 
 #include <fmt/format.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@
 #include <cstdlib>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "triad/comm/context.h"
@@ -23,9 +25,10 @@
 int main(int argc, char** argv) {
   using namespace triad;
   if (argc != 3) {
-    fmt::print(stderr,
-               "usage: comm_timeout_helper hang-thread|hang-poll|hang-wait|busy-thread|busy-wait|exit|kill "
-               "TIMEOUT_S\n");
+    fmt::print(
+        stderr,
+        "usage: comm_timeout_helper hang-thread|hang-poll|hang-wait|busy-thread|busy-wait|exit|kill|crossed "
+        "TIMEOUT_S\n");
     return 2;
   }
   std::string mode = argv[1];
@@ -42,7 +45,17 @@ int main(int argc, char** argv) {
       std::this_thread::sleep_for(std::chrono::duration<double>(3 * timeout_s));
     };
     std::vector<float> grads(1000, 1.0f);
-    if (mode == "hang-wait" || mode == "busy-wait") {
+    if (mode == "crossed") {
+      MPI_Comm other;
+      MPI_Comm_dup(context.comm(), &other);
+      MPI_Comm order[2] = {context.comm(), other};
+      if (context.rank() == 1) std::swap(order[0], order[1]);
+      for (MPI_Comm comm : order) {
+        MPI_Request request;
+        MPI_Iallreduce(MPI_IN_PLACE, grads.data(), 1000, MPI_FLOAT, MPI_SUM, comm, &request);
+        context.wait(&request, 1, "test all-reduce");
+      }
+    } else if (mode == "hang-wait" || mode == "busy-wait") {
       hang();
       MPI_Request request;
       MPI_Iallreduce(MPI_IN_PLACE, grads.data(), 1000, MPI_FLOAT, MPI_SUM, context.comm(), &request);

@@ -63,6 +63,19 @@ TEST(CommTimeout, ABusyRankIsWaitedForWithAWarning) {
   }
 }
 
+// Both ranks wait, each in a different collective: not a late rank (one that has only just begun to wait is
+// given another timeout) but a mismatch, named within a few timeouts.
+TEST(CommTimeout, CollectivesInDifferentOrdersAreNamed) {
+  JobResult job = mpirun(2, std::string(TRIAD_TIMEOUT_HELPER) + " crossed 1");
+  EXPECT_NE(job.exit_code, 0) << job.output;
+  EXPECT_LT(job.seconds, 20) << job.output;
+  EXPECT_NE(job.output.find("test all-reduce: not finished within 1 s (--comm-timeout) though all 2 ranks "
+                            "answer and wait: the ranks called collectives in different orders"),
+            std::string::npos)
+      << job.output;
+  EXPECT_EQ(job.output.find("finished\n"), std::string::npos) << job.output;
+}
+
 TEST(CommTimeout, ADeadRankEndsTheJobAtOnce) {
   // The launcher notices a death and names the rank; nobody waits for the 60 s timeout.
   JobResult killed = mpirun(2, std::string(TRIAD_TIMEOUT_HELPER) + " kill 60");

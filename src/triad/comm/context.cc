@@ -135,7 +135,10 @@ MPI_Comm Context::dup_comm(MPI_Comm comm) {
 
 Context::WaitScope::WaitScope(Context& context) : context_(context) {
   context_.waits_entered_++;
-  context_.waiting_++;
+  if (context_.waiting_++ == 0) {
+    context_.wait_started_ns_ =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
+  }
 }
 
 Context::WaitScope::~WaitScope() {
@@ -172,7 +175,10 @@ void Context::serve_pings() {
     int previous_done = 1;
     MPI_Test(&pong_requests_[peer], &previous_done, MPI_STATUS_IGNORE);
     if (previous_done) {
-      pong_out_[peer] = Pong{waits_entered_.load(), waiting_.load(), 0, {}};
+      const int32_t waiting = waiting_.load();
+      const double waited_s =
+          waiting ? seconds_since(Clock::time_point(std::chrono::nanoseconds(wait_started_ns_.load()))) : 0;
+      pong_out_[peer] = Pong{waits_entered_.load(), waiting, static_cast<int32_t>(waited_s * 1e3), {}};
       std::strncpy(pong_out_[peer].busy, busy_.c_str(), sizeof(Pong::busy) - 1);
       MPI_Isend(&pong_out_[peer], sizeof(Pong), MPI_BYTE, peer, kPongTag, ping_comm_, &pong_requests_[peer]);
     }
@@ -256,6 +262,14 @@ void Context::on_timeout(const std::string& what, double waited_s) {
     log_warn("rank {}: {}: still waiting after {:.0f} s: {} busy ({}{})", rank_, what, waited_s, ranks(busy),
              std::string(first.busy, strnlen(first.busy, sizeof(Pong::busy))), busy.size() > 1 ? ", …" : "");
     return;
+  }
+  // A peer that has only just begun to wait may be about to complete the collective with us: look again
+  // after another timeout before calling it a mismatch.
+  for (int peer = 0; peer < world_; ++peer) {
+    if (peer != rank_ && answers[peer].waiting_ms < options_.timeout_s * 1e3) {
+      MPI_Waitall(world_, asks.data(), MPI_STATUSES_IGNORE);
+      return;
+    }
   }
   fail(
       "{}: not finished {} though all {} ranks answer and wait: the ranks called collectives in different "

@@ -59,7 +59,8 @@ class Context {
   void serve_pings();
   // Call once a wait exceeds timeout_s(). Asks every other rank whether it is alive (waiting up to a few
   // seconds for answers). If the ranks this one waits for are busy (BusyScope), warns and returns: the
-  // caller waits another timeout_s(). Otherwise throws a triad::Error: "<what>: no answer from rank 3 within
+  // caller waits another timeout_s(); so it returns, silently, when they have only just begun to wait.
+  // Otherwise throws a triad::Error: "<what>: no answer from rank 3 within
   // 300 s (--comm-timeout)". Thread-safe.
   void on_timeout(const std::string& what, double waited_s);
 
@@ -108,8 +109,8 @@ class Context {
   struct Pong {
     int64_t waits_entered;
     int32_t waiting;
-    int32_t pad;
-    char busy[48];  // what a BusyScope says this rank is doing; empty outside one
+    int32_t waiting_ms;  // how long this rank has been waiting (0 when it is not)
+    char busy[48];       // what a BusyScope says this rank is doing; empty outside one
   };
   MPI_Comm ping_comm_ = MPI_COMM_NULL;
   std::mutex ping_mutex_;
@@ -119,7 +120,8 @@ class Context {
   std::vector<MPI_Request> pong_requests_;
   std::atomic<int64_t> waits_entered_{0};
   std::atomic<int32_t> waiting_{0};
-  std::string busy_;  // guarded by ping_mutex_
+  std::atomic<int64_t> wait_started_ns_{0};  // steady clock, when waiting_ last went from 0 to 1
+  std::string busy_;                         // guarded by ping_mutex_
 };
 
 // Initialises the context once per process (later calls return it and ignore `options`). Collective under
