@@ -1,6 +1,6 @@
 // Collective throughput: our gradient all-reduce paths (GradSync with each codec, flat and hierarchical)
 // against plain MPI_Allreduce + scale on the same buffer, for 1 KiB .. 256 MiB, in the same run.
-// Flags: kUsage below.
+// Flags: --help.
 //
 // Each cell is the median over repetitions of the slowest rank's time for one average of the buffer
 // (bucket_ready + finish for GradSync). "x" is MPI_Allreduce's time divided by ours: above 1 we are faster.
@@ -101,35 +101,34 @@ std::string human(size_t bytes) {
 
 }  // namespace
 
-constexpr const char* kUsage =
-    R"(Collective throughput: GradSync with each codec against MPI_Allreduce, 1 KiB .. 256 MiB.
-
-  mpirun -np 2 build/bench_comm_collectives [--min-kib 1] [--max-mib 256] [--seconds 0.5] [--paths LIST]
-                                            [--topology FILE] [--json FILE] [--ranks-per-node N]
-
-  --paths      comma-separated: mpi, none, none/poll, hier:none, a codec (fp16, int8, topk:R, powersgd:R), auto
-  --seconds    time spent per cell (3 to 50 repetitions, the median of the slowest rank)
-  --topology   probe JSON for auto (default: a quick probe at the start)
-  --json       also write the table as JSON
-)";
-
 int main(int argc, char** argv) {
-  bench::BenchFlags flags(argc, argv, kUsage,
-                          {{"min-kib", "1"},
-                           {"max-mib", "256"},
-                           {"seconds", "0.5"},
-                           {"paths", "mpi,none,none/poll,hier:none,fp16,int8,topk:0.01,powersgd:4,auto"},
-                           {"json", ""},
-                           {"topology", ""},
-                           {"ranks-per-node", "0"}});
-  const double min_kib = flags.number("min-kib"), max_mib = flags.number("max-mib"),
-               seconds = flags.number("seconds");
-  const std::string &paths_flag = flags.text("paths"), &json_path = flags.text("json"),
-                    &topology_path = flags.text("topology");
+  CLI::App app{
+      "Collective throughput: GradSync with each codec against MPI_Allreduce + scale on the same "
+      "buffer, 1 KiB .. 256 MiB (run under mpirun -np N)",
+      "bench_comm_collectives"};
+  double min_kib = 1, max_mib = 256, seconds = 0.5;
+  int ranks_per_node = 0;
+  std::string paths_flag = "mpi,none,none/poll,hier:none,fp16,int8,topk:0.01,powersgd:4,auto", json_path;
+  std::string topology_path;
+  app.add_option("--min-kib", min_kib, "Smallest buffer, KiB (sizes grow 4x)")->capture_default_str();
+  app.add_option("--max-mib", max_mib, "Largest buffer, MiB")->capture_default_str();
+  app.add_option("--seconds", seconds, "Time per cell (3 to 50 repetitions; median of the slowest rank)")
+      ->capture_default_str();
+  app.add_option(
+         "--paths", paths_flag,
+         "Comma-separated: mpi, none, none/poll, hier:none, a codec (fp16, int8, topk:R, powersgd:R), "
+         "auto")
+      ->capture_default_str();
+  app.add_option("--topology", topology_path, "Probe JSON for auto (default: a quick probe at the start)");
+  app.add_option("--json", json_path, "Also write the table as JSON");
+  app.add_option("--ranks-per-node", ranks_per_node,
+                 "Treat every N consecutive ranks as one node (0: shared memory)")
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
   int code = 0;
   try {
-    Context& context = comm::init({.timeout_s = 600, .ranks_per_node = flags.integer("ranks-per-node")});
-    bench::BenchFlags::require_mpirun(context, kUsage);
+    Context& context = comm::init({.timeout_s = 600, .ranks_per_node = ranks_per_node});
+    bench::require_mpirun(context, app);
     set_quiet(true);  // auto's per-bucket log lines; its choices are listed after the table
     bool root = context.rank() == 0;
     std::vector<Path> paths = parse_paths(paths_flag);

@@ -4,7 +4,7 @@
 //   sequential   compute everything, then finish() starts and waits for all buckets (no overlap)
 //   poll         bucket_ready() starts and polls; nothing polls during a block's compute
 //   thread/N     a progress thread polls every N us while the backward computes
-// Flags: kUsage below.
+// Flags: --help.
 
 #include <fmt/format.h>
 
@@ -50,27 +50,28 @@ struct Compute {
 
 }  // namespace
 
-constexpr const char* kUsage =
-    R"(Overlap of gradient communication with a simulated backward (sequential, poll, thread/N).
-
-  mpirun -np 2 build/bench_comm_overlap [--blocks 8] [--block-ms 20] [--bucket-mb 8] [--steps 5] [--codec none]
-
-  --blocks     blocks of the simulated backward, one bucket each
-  --block-ms   compute per block (an SGEMM loop on one BLAS thread)
-  --codec      gradient codec: none, fp16, int8, topk:R, powersgd:R
-)";
-
 int main(int argc, char** argv) {
-  bench::BenchFlags flags(
-      argc, argv, kUsage,
-      {{"blocks", "8"}, {"block-ms", "20"}, {"bucket-mb", "8"}, {"steps", "5"}, {"codec", "none"}});
-  const int blocks = flags.integer("blocks"), steps = flags.integer("steps");
-  const double block_ms = flags.number("block-ms"), bucket_mb = flags.number("bucket-mb");
-  const std::string& codec = flags.text("codec");
+  CLI::App app{
+      "Overlap of gradient communication with a simulated backward: sequential, poll and a progress "
+      "thread (run under mpirun -np N)",
+      "bench_comm_overlap"};
+  int blocks = 8, steps = 5;
+  double block_ms = 20, bucket_mb = 8;
+  std::string codec = "none";
+  app.add_option("--blocks", blocks, "Blocks of the simulated backward, one bucket each")
+      ->capture_default_str();
+  app.add_option("--block-ms", block_ms, "Compute per block (an SGEMM loop on one BLAS thread)")
+      ->capture_default_str();
+  app.add_option("--bucket-mb", bucket_mb, "Gradient MiB per block")->capture_default_str();
+  app.add_option("--steps", steps, "Timed steps per mode after one warm-up (medians printed)")
+      ->capture_default_str();
+  app.add_option("--codec", codec, "Gradient codec: none, fp16, int8, topk:R, powersgd:R")
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
   int code = 0;
   try {
     comm::Context& context = comm::init({.timeout_s = 600});
-    bench::BenchFlags::require_mpirun(context, kUsage);
+    bench::require_mpirun(context, app);
     blas_set_threads(1);
     Compute compute;
     size_t per_block = static_cast<size_t>(bucket_mb * (1 << 20) / sizeof(float));
