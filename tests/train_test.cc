@@ -5,11 +5,13 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "test_util.h"
 #include "triad/core/file_io.h"
+#include "triad/core/safetensors.h"
 #include "triad/core/sha256.h"
 #include "triad/train/evaluate.h"
 
@@ -101,6 +103,22 @@ TEST(Train, ResumeContinuesBitExactly) {
   EXPECT_EQ(losses(run).size(), 14u);
 }
 
+// A run that does not choose a top-K warm-up gets a twelfth of its steps, and keeps it when resumed for
+// longer; one that chooses keeps its own.
+TEST(Train, TopKWarmupDefaultsToATwelfthOfTheRunAndKeepsItOnResume) {
+  TempDir dir;
+  auto warmup = [&](const std::string& name) {
+    return nlohmann::json::parse(read_file(dir / (name + "/run.json")))["options"]["topk_warmup"].get<int>();
+  };
+  ASSERT_EQ(run_triad(train_args(dir / "a", "--steps 36 --ckpt-every 36 --eval-every 0")).exit_code, 0);
+  EXPECT_EQ(warmup("a"), 3);
+  auto r = run_triad("train -q --resume " + dir / "a" + " --steps 48");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(warmup("a"), 3);
+  ASSERT_EQ(run_triad(train_args(dir / "b", "--steps 36 --topk-warmup 0 --eval-every 0")).exit_code, 0);
+  EXPECT_EQ(warmup("b"), 0);
+}
+
 TEST(Train, KeepsOnlyTheNewestCheckpoints) {
   TempDir dir;
   ASSERT_EQ(
@@ -185,6 +203,8 @@ TEST(TrainErrors, OneLineErrorsSayWhatAndWhere) {
               RefusedWith("--beta1 must be in [0, 1), got 1"));
   EXPECT_THAT(run_triad(train_args(dir / "beta", "--topk-beta1 -0.5")),
               RefusedWith("--topk-beta1 must be in [0, 1), got -0.5"));
+  EXPECT_THAT(run_triad(train_args(dir / "beta", "--topk-lr-scale 0")),
+              RefusedWith("--topk-lr-scale must be a positive number, got 0"));
   EXPECT_FALSE(fs::exists(dir / "nan"));
 
   // A corrupted checkpoint file is named.
@@ -346,24 +366,57 @@ TEST(DataParallel, ResumeIsBitExactWithResidualsAndShards) {
 }
 
 // With top-K every bucket takes --topk-beta1, whatever --beta1 says; changing --topk-beta1 changes the run.
-TEST(DataParallel, TopKBucketsTakeTheirOwnBeta1) {
+// Every bucket travels top-K here, so --topk-beta1 and --topk-lr-scale stand in for --beta1 and --lr.
+TEST(DataParallel, TopKBucketsTakeTheirOwnBeta1AndLearningRate) {
   TempDir dir;
-  auto run = [&](const std::string& name, const std::string& betas) {
+  auto run = [&](const std::string& name, const std::string& flags) {
     auto r = run_triad_mpi(2, train_args(dir / name,
                                          "--steps 6 --eval-every 0 --ckpt-every 0 --threads 1 "
                                          "--grad-compression topk:0.1 " +
-                                             betas));
+                                             flags));
     EXPECT_EQ(r.exit_code, 0) << r.err;
     return losses(dir / name);
   };
-  const auto reference = run("a", "--beta1 0.7 --topk-beta1 0.7");
+  const auto reference = run("a", "--beta1 0.7 --topk-beta1 0.7 --lr 2e-3 --topk-lr-scale 1");
   ASSERT_EQ(reference.size(), 6u);
-  EXPECT_EQ(run("b", "--beta1 0.9 --topk-beta1 0.7"), reference);
-  const auto other = run("c", "--beta1 0.7 --topk-beta1 0.9");
-  EXPECT_EQ(other[0], reference[0]) << "the first loss comes before any update";
-  EXPECT_NE(other[5], reference[5]);
-  EXPECT_EQ(nlohmann::json::parse(read_file(dir / "b/run.json"))["options"]["topk_beta1"].get<double>(),
-            0.7f);
+  // 4e-3 x 0.5 is 2e-3 exactly, at every step of the schedule.
+  EXPECT_EQ(run("b", "--beta1 0.9 --topk-beta1 0.7 --lr 4e-3 --topk-lr-scale 0.5"), reference);
+  for (const std::string other : {"--beta1 0.7 --topk-beta1 0.9 --lr 2e-3 --topk-lr-scale 1",
+                                  "--beta1 0.7 --topk-beta1 0.7 --lr 2e-3 --topk-lr-scale 0.5"}) {
+    const auto losses = run("c", other + " --force");
+    EXPECT_EQ(losses[0], reference[0]) << "the first loss comes before any update";
+    EXPECT_NE(losses[5], reference[5]) << other;
+  }
+  const auto options = nlohmann::json::parse(read_file(dir / "b/run.json"))["options"];
+  EXPECT_EQ(options["topk_beta1"].get<double>(), 0.7f);
+  EXPECT_EQ(options["topk_lr_scale"].get<double>(), 0.5f);
+}
+
+// Error feedback holds back most of a gradient, and the clipping of the average never sees what it holds,
+// so each rank clips its own gradient first: after one step, residual + what the rank sent is its clipped
+// gradient, and with 1 % sent the residual's norm stays within --clip.
+TEST(DataParallel, ErrorFeedbackHoldsOnlyClippedGradients) {
+  TempDir dir;
+  auto residual_norms = [&](const std::string& name, const std::string& clip) {
+    auto r = run_triad_mpi(2, train_args(dir / name,
+                                         "--steps 1 --ckpt-every 1 --eval-every 0 --threads 1 "
+                                         "--grad-compression topk:0.01 --topk-warmup 0 --clip " +
+                                             clip));
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    SafetensorsFile file(dir / (name + "/checkpoints/step_000001/grad_sync.safetensors"));
+    std::vector<double> sq(2, 0.0);
+    for (const SafeTensor& t : file.tensors()) {  // "rank<r>.bucket<b>"
+      const size_t rank = static_cast<size_t>(t.name.at(4) - '0');
+      for (size_t i = 0; i < t.count(); ++i) sq.at(rank) += static_cast<double>(t.data[i]) * t.data[i];
+    }
+    for (double& x : sq) x = std::sqrt(x);
+    return sq;
+  };
+  for (double norm : residual_norms("clipped", "0.01")) {
+    EXPECT_GT(norm, 0.0);
+    EXPECT_LE(norm, 0.01 * (1 + 1e-5));
+  }
+  for (double norm : residual_norms("unclipped", "1000")) EXPECT_GT(norm, 0.1) << "the tiny model's gradient";
 }
 
 TEST(DataParallel, APolicyHaltOnRankZeroStopsEveryRankAndTheAuditVerifies) {

@@ -19,8 +19,8 @@ void AdamW::update(float* params, const float* grads, float lr, const TrainOptio
     const size_t lo = std::max(t.offset, offset_), hi = std::min(t.offset + t.count, end);
     if (lo >= hi) continue;
     AdamWParams p{lr, o.beta1, o.beta2, 1e-8f, t.decay ? o.weight_decay : 0.0f};
-    for (const Beta1Range& r : beta1_ranges_) {
-      if (t.offset >= r.begin && t.offset < r.end) p.beta1 = r.beta1;
+    for (const Override& r : overrides_) {
+      if (t.offset >= r.begin && t.offset < r.end) p.beta1 = r.beta1, p.lr = lr * r.lr_scale;
     }
     adamw_update(params + lo, grads + lo, m_.data() + (lo - offset_), v_.data() + (lo - offset_), hi - lo, p,
                  t_);

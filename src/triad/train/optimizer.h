@@ -19,9 +19,11 @@ class AdamW {
   // One update of the owned range with learning rate `lr`; counts steps from 1. `params` and `grads` are
   // the whole flat buffers.
   void update(float* params, const float* grads, float lr, const TrainOptions& options);
-  // The tensors that start in [begin, end) of the flat buffer use `beta1` instead of options.beta1 (the
-  // trainer's top-K buckets: TrainOptions::topk_beta1).
-  void set_beta1(size_t begin, size_t end, float beta1) { beta1_ranges_.push_back({begin, end, beta1}); }
+  // The tensors that start in [begin, end) of the flat buffer use `beta1` instead of options.beta1 and
+  // lr * `lr_scale` (the trainer's top-K buckets: TrainOptions::topk_beta1, topk_lr_scale).
+  void override_range(size_t begin, size_t end, float beta1, float lr_scale) {
+    overrides_.push_back({begin, end, beta1, lr_scale});
+  }
 
   size_t offset() const { return offset_; }
   size_t count() const { return m_.size(); }
@@ -36,11 +38,11 @@ class AdamW {
   const ParameterLayout& layout_;
   size_t offset_ = 0;
   std::vector<float> m_, v_;  // of the owned range
-  struct Beta1Range {
+  struct Override {
     size_t begin, end;
-    float beta1;
+    float beta1, lr_scale;
   };
-  std::vector<Beta1Range> beta1_ranges_;
+  std::vector<Override> overrides_;
   int t_ = 0;
 };
 

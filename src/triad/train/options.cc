@@ -30,6 +30,8 @@ void TrainOptions::validate(int world) const {
   for (auto [flag, beta] : {std::pair{"--beta1", beta1}, {"--beta2", beta2}, {"--topk-beta1", topk_beta1}}) {
     if (!(beta >= 0 && beta < 1)) fail_usage("{} must be in [0, 1), got {}", flag, beta);
   }
+  if (!(topk_lr_scale > 0) || !std::isfinite(topk_lr_scale))
+    fail_usage("--topk-lr-scale must be a positive number, got {}", topk_lr_scale);
   if (!(clip >= 0) || !std::isfinite(clip))
     fail_usage("--clip must be a non-negative number (0: off), got {}", clip);
   if (eval_every < 0 || ckpt_every < 0) fail_usage("--eval-every and --ckpt-every must not be negative");
@@ -78,6 +80,7 @@ nlohmann::json TrainOptions::to_json() const {
                       {"beta1", beta1},
                       {"beta2", beta2},
                       {"topk_beta1", topk_beta1},
+                      {"topk_lr_scale", topk_lr_scale},
                       {"clip", clip},
                       {"seed", seed},
                       {"eval_every", eval_every},
@@ -113,7 +116,8 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& j, const std::string&
     o.weight_decay = j.at("weight_decay");
     o.beta1 = j.at("beta1");
     o.beta2 = j.at("beta2");
-    o.topk_beta1 = j.value("topk_beta1", o.beta1);  // before 2026-11-24 top-K buckets used beta1
+    o.topk_beta1 = j.value("topk_beta1", o.beta1);     // before 2026-11-24 top-K buckets used beta1
+    o.topk_lr_scale = j.value("topk_lr_scale", 1.0f);  // and lr
     o.clip = j.at("clip");
     o.seed = j.at("seed");
     o.eval_every = j.at("eval_every");

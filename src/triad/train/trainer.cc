@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -74,6 +75,9 @@ struct Trainer::Impl {
   AdamW optimizer;
   comm::BucketPlan buckets;
   std::unique_ptr<comm::GradSync> sync;  // only with more than one rank
+  // Per bucket: its codec keeps error feedback (top-K, PowerSGD), so it starts after the backward, clipped
+  // by this rank's own gradient norm (train_step).
+  std::vector<char> clip_first;
   std::unique_ptr<TokenDataset> train, val;
   std::unique_ptr<Sampler> sampler;
   std::string data_manifest_sha256;
@@ -101,11 +105,15 @@ void Trainer::start_sync(const CheckpointManifest* resumed, const std::string& r
         std::make_unique<comm::GradSync>(s.comm, s.model.grads(), s.model.num_params(), s.buckets.buckets,
                                          comm::grad_sync_options(options_.comm, options_.seed));
   }
-  // The buckets that travel top-K (all of them, or auto's choices) take AdamW's --topk-beta1.
+  // The buckets that travel top-K (all of them, or auto's choices) take --topk-beta1 and --topk-lr-scale.
   int topk_buckets = 0;
+  s.clip_first.assign(s.buckets.buckets.size(), 0);
   for (size_t b = 0; s.sync && b < s.buckets.buckets.size(); ++b) {
-    if (s.sync->bucket_codecs()[b].find("topk:") == std::string::npos) continue;
-    s.optimizer.set_beta1(s.buckets.buckets[b].offset, s.buckets.buckets[b].end(), options_.topk_beta1);
+    const std::string& codec = s.sync->bucket_codecs()[b];
+    s.clip_first[b] = options_.clip > 0 && (codec.starts_with("topk:") || codec.starts_with("powersgd:"));
+    if (!codec.starts_with("topk:")) continue;
+    s.optimizer.override_range(s.buckets.buckets[b].offset, s.buckets.buckets[b].end(), options_.topk_beta1,
+                               options_.topk_lr_scale);
     ++topk_buckets;
   }
   if (resumed) {
@@ -129,8 +137,10 @@ void Trainer::start_sync(const CheckpointManifest* resumed, const std::string& r
   log_info("data parallel: {} ranks x {} sequences, {} buckets of gradients, --grad-compression {}{}{}",
            s.comm.world(), options_.batch / s.comm.world(), s.buckets.buckets.size(),
            options_.comm.grad_compression,
-           topk_buckets ? fmt::format(" (AdamW beta1 {:g} on its {} top-K bucket{}: --topk-beta1)",
-                                      options_.topk_beta1, topk_buckets, topk_buckets > 1 ? "s" : "")
+           topk_buckets ? fmt::format(" ({} top-K bucket{}: AdamW beta1 {:g}, lr x {:g}, {}-step warm-up; "
+                                      "--topk-beta1, --topk-lr-scale, --topk-warmup)",
+                                      topk_buckets, topk_buckets > 1 ? "s" : "", options_.topk_beta1,
+                                      options_.topk_lr_scale, options_.comm.topk_warmup)
                         : std::string(),
            options_.comm.zero == 1 ? fmt::format(", ZeRO-1: {} of optimizer state per rank (of {})",
                                                  format_bytes(s.optimizer.state_bytes()),
@@ -331,13 +341,20 @@ void Trainer::train_step() {
     s.sampler->next_batch(B, s.windows.data());
     split_windows(s.windows.data(), rows, T, s.inputs.data(), s.targets.data());
     model.zero_grads();
-    // The last micro-batch's backward hands each bucket to GradSync as soon as its blocks are done.
+    // The last micro-batch's backward hands each bucket to GradSync as soon as its blocks are done, except
+    // those with error feedback: what error feedback holds back escapes the clipping of the average below,
+    // so an outlier batch's gradient would reach the weights unclipped over the following steps. Those wait
+    // for this rank's whole gradient and are clipped by its norm first (DGC's local gradient clipping).
+    const bool clip_first = std::find(s.clip_first.begin(), s.clip_first.end(), 1) != s.clip_first.end();
+    double local_sq = 0;  // this rank's Σ g², bucket by bucket before GradSync overwrites them
     Gpt<float>::BlockDone on_block_done;
     if (s.sync) {
       on_block_done = [&](int block) {
-        if (int bucket = s.buckets.ready_after_block[static_cast<size_t>(block)]; bucket >= 0) {
-          s.sync->bucket_ready(bucket);
-        }
+        const int bucket = s.buckets.ready_after_block[static_cast<size_t>(block)];
+        if (bucket < 0) return;
+        const comm::GradRange& range = s.buckets.buckets[static_cast<size_t>(bucket)];
+        if (clip_first) local_sq += sum_of_squares(model.grads() + range.offset, range.count);
+        if (!s.clip_first[static_cast<size_t>(bucket)]) s.sync->bucket_ready(bucket);
       };
     }
     const float scale = 1.0f / static_cast<float>(static_cast<size_t>(rows) * T);
@@ -346,6 +363,18 @@ void Trainer::train_step() {
       sums[0] += model.forward(s.inputs.data() + offset, s.targets.data() + offset, mb, T) / K;
       model.backward(scale, k == K - 1 ? on_block_done : nullptr);
       recompute += model.recompute_seconds();
+    }
+    if (clip_first) {
+      const double local_norm = std::sqrt(local_sq);
+      for (size_t b = 0; b < s.clip_first.size(); ++b) {
+        if (!s.clip_first[b]) continue;
+        const comm::GradRange& range = s.buckets.buckets[b];
+        if (local_norm > options_.clip) {
+          scale_in_place(model.grads() + range.offset, range.count,
+                         static_cast<float>(options_.clip / local_norm));
+        }
+        s.sync->bucket_ready(static_cast<int>(b));
+      }
     }
   }
   uint64_t gather_bytes = 0;
