@@ -97,7 +97,9 @@ Runner add_train_command(CLI::App& root) {
   cmd->add_option("--topk-lr-scale", o->topk_lr_scale,
                   "Learning-rate factor for the same parameters; 0.67 took the default run's top-K from "
                   "2.2 % to 0.5 % above none's val loss (three seeds in docs/comm.md)");
-  cmd->add_option("--clip", o->clip, "Clip the global gradient norm to this (0: off)");
+  cmd->add_option("--clip", o->clip,
+                  "Clip the global gradient norm to this (0: off). Under top-K or PowerSGD each rank's own "
+                  "gradient is clipped to it too, before error feedback holds any of it back");
   cmd->add_option("--seed", o->seed, "Seed for initialisation and data order");
   cmd->add_option("--eval-every", o->eval_every,
                   "Evaluate on the validation split every N steps (0: only at the end)");
