@@ -109,9 +109,10 @@ void Trainer::start_sync(const CheckpointManifest* resumed, const std::string& r
   int topk_buckets = 0;
   s.clip_first.assign(s.buckets.buckets.size(), 0);
   for (size_t b = 0; s.sync && b < s.buckets.buckets.size(); ++b) {
-    const std::string& codec = s.sync->bucket_codecs()[b];
-    s.clip_first[b] = options_.clip > 0 && (codec.starts_with("topk:") || codec.starts_with("powersgd:"));
-    if (!codec.starts_with("topk:")) continue;
+    const comm::CodecKind kind = comm::parse_codec_spec(s.sync->bucket_codecs()[b]).kind;
+    s.clip_first[b] =
+        options_.clip > 0 && (kind == comm::CodecKind::kTopK || kind == comm::CodecKind::kPowerSgd);
+    if (kind != comm::CodecKind::kTopK) continue;
     s.optimizer.override_range(s.buckets.buckets[b].offset, s.buckets.buckets[b].end(), options_.topk_beta1,
                                options_.topk_lr_scale);
     ++topk_buckets;
@@ -345,7 +346,7 @@ void Trainer::train_step() {
     // those with error feedback: what error feedback holds back escapes the clipping of the average below,
     // so an outlier batch's gradient would reach the weights unclipped over the following steps. Those wait
     // for this rank's whole gradient and are clipped by its norm first (DGC's local gradient clipping).
-    const bool clip_first = std::find(s.clip_first.begin(), s.clip_first.end(), 1) != s.clip_first.end();
+    const bool any_clip_first = std::find(s.clip_first.begin(), s.clip_first.end(), 1) != s.clip_first.end();
     double local_sq = 0;  // this rank's Σ g², bucket by bucket before GradSync overwrites them
     Gpt<float>::BlockDone on_block_done;
     if (s.sync) {
@@ -353,7 +354,7 @@ void Trainer::train_step() {
         const int bucket = s.buckets.ready_after_block[static_cast<size_t>(block)];
         if (bucket < 0) return;
         const comm::GradRange& range = s.buckets.buckets[static_cast<size_t>(bucket)];
-        if (clip_first) local_sq += sum_of_squares(model.grads() + range.offset, range.count);
+        if (any_clip_first) local_sq += sum_of_squares(model.grads() + range.offset, range.count);
         if (!s.clip_first[static_cast<size_t>(bucket)]) s.sync->bucket_ready(bucket);
       };
     }
@@ -364,7 +365,7 @@ void Trainer::train_step() {
       model.backward(scale, k == K - 1 ? on_block_done : nullptr);
       recompute += model.recompute_seconds();
     }
-    if (clip_first) {
+    if (any_clip_first) {
       const double local_norm = std::sqrt(local_sq);
       for (size_t b = 0; b < s.clip_first.size(); ++b) {
         if (!s.clip_first[b]) continue;
