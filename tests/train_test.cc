@@ -30,6 +30,12 @@ std::string train_args(const std::string& run, const std::string& extra) {
   return testing::tiny_train_args(run, extra);
 }
 
+// Trains on 2 ranks (one thread each, no evaluation) and expects success.
+void train_on_two_ranks(const std::string& run, const std::string& flags) {
+  auto r = run_triad_mpi(2, train_args(run, "--eval-every 0 --threads 1 " + flags));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+}
+
 std::vector<nlohmann::json> metrics(const std::string& run) {
   return testing::read_jsonl(run + "/metrics.jsonl");
 }
@@ -365,16 +371,11 @@ TEST(DataParallel, ResumeIsBitExactWithResidualsAndShards) {
   EXPECT_THAT(run_triad("train -q --resume " + topk + " --threads 1"), RefusedWith("mpirun -np 2"));
 }
 
-// With top-K every bucket takes --topk-beta1, whatever --beta1 says; changing --topk-beta1 changes the run.
 // Every bucket travels top-K here, so --topk-beta1 and --topk-lr-scale stand in for --beta1 and --lr.
 TEST(DataParallel, TopKBucketsTakeTheirOwnBeta1AndLearningRate) {
   TempDir dir;
   auto run = [&](const std::string& name, const std::string& flags) {
-    auto r = run_triad_mpi(2, train_args(dir / name,
-                                         "--steps 6 --eval-every 0 --ckpt-every 0 --threads 1 "
-                                         "--grad-compression topk:0.1 " +
-                                             flags));
-    EXPECT_EQ(r.exit_code, 0) << r.err;
+    train_on_two_ranks(dir / name, "--steps 6 --ckpt-every 0 --grad-compression topk:0.1 " + flags);
     return losses(dir / name);
   };
   const auto reference = run("a", "--beta1 0.7 --topk-beta1 0.7 --lr 2e-3 --topk-lr-scale 1");
@@ -398,11 +399,8 @@ TEST(DataParallel, TopKBucketsTakeTheirOwnBeta1AndLearningRate) {
 TEST(DataParallel, ErrorFeedbackHoldsOnlyClippedGradients) {
   TempDir dir;
   auto residual_norms = [&](const std::string& name, const std::string& clip) {
-    auto r = run_triad_mpi(2, train_args(dir / name,
-                                         "--steps 1 --ckpt-every 1 --eval-every 0 --threads 1 "
-                                         "--grad-compression topk:0.01 --topk-warmup 0 --clip " +
-                                             clip));
-    EXPECT_EQ(r.exit_code, 0) << r.err;
+    train_on_two_ranks(
+        dir / name, "--steps 1 --ckpt-every 1 --grad-compression topk:0.01 --topk-warmup 0 --clip " + clip);
     SafetensorsFile file(dir / (name + "/checkpoints/step_000001/grad_sync.safetensors"));
     std::vector<double> sq(2, 0.0);
     for (const SafeTensor& t : file.tensors()) {  // "rank<r>.bucket<b>"
