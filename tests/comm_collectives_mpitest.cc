@@ -20,8 +20,20 @@
 namespace triad::comm {
 namespace {
 
+// The job's one context, opened by main().
+std::unique_ptr<Context>& opened() {
+  static std::unique_ptr<Context> context;
+  return context;
+}
 Context& ctx() {
-  return init();
+  return *opened();
+}
+
+// Each bucket's codec as written on the command line.
+std::vector<std::string> names(const std::vector<CodecSpec>& codecs) {
+  std::vector<std::string> out;
+  for (const CodecSpec& c : codecs) out.push_back(c.name());
+  return out;
 }
 
 // Input of `rank`: values in [-scale, scale), none zero.
@@ -583,7 +595,7 @@ TEST(CommAuto, PicksCompressionOnSlowLinksAndAllRanksAgree) {
     EXPECT_NE(log.find("-> topk:0.01"), std::string::npos) << log;
     EXPECT_NE(log.find("auto chose a codec that changes convergence"), std::string::npos) << log;
   }
-  for (const std::string& codec : sync.bucket_codecs()) EXPECT_EQ(codec, "topk:0.01");
+  for (const std::string& codec : names(sync.bucket_codecs())) EXPECT_EQ(codec, "topk:0.01");
   EXPECT_EQ(sync.stats().codec, "auto(topk:0.01x4)");
   step(sync, buckets.size());
   EXPECT_EQ(sync.stats().bytes_sent,
@@ -594,7 +606,7 @@ TEST(CommAuto, PicksCompressionOnSlowLinksAndAllRanksAgree) {
   testing::internal::CaptureStderr();
   GradSync fast_sync(ctx(), grads.data(), n, buckets, options);
   EXPECT_EQ(testing::internal::GetCapturedStderr().find("changes convergence"), std::string::npos);
-  for (const std::string& codec : fast_sync.bucket_codecs()) EXPECT_EQ(codec, "none");
+  for (const std::string& codec : names(fast_sync.bucket_codecs())) EXPECT_EQ(codec, "none");
 }
 
 // With --zero 1, auto keeps to none, fp16 and int8 and picks one of them for every bucket (the parameter
@@ -613,7 +625,7 @@ TEST(CommAuto, WithZero1PicksOneLosslessCodecForAllBuckets) {
   if (ctx().rank() == 0) {
     EXPECT_NE(log.find("ZeRO-1: one codec for all 4 buckets"), std::string::npos) << log;
   }
-  for (const std::string& codec : sync.bucket_codecs()) EXPECT_EQ(codec, "int8");
+  for (const std::string& codec : names(sync.bucket_codecs())) EXPECT_EQ(codec, "int8");
   step(sync, buckets.size());
   const std::vector<float> reference = mean_of_inputs(n, 18);
   const ShardLayout& shards = sync.shards();
@@ -676,7 +688,8 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     if (std::strncmp(argv[i], "--ranks-per-node=", 17) == 0) ranks_per_node = std::atoi(argv[i] + 17);
   }
-  triad::comm::Context& context = triad::comm::init({.timeout_s = 60, .ranks_per_node = ranks_per_node});
+  triad::comm::opened() = triad::comm::Context::open({.timeout_s = 60, .ranks_per_node = ranks_per_node});
+  triad::comm::Context& context = triad::comm::ctx();
   ::testing::TestEventListeners& listeners = ::testing::UnitTest::GetInstance()->listeners();
   if (context.rank() != 0) {
     delete listeners.Release(listeners.default_result_printer());
@@ -684,6 +697,7 @@ int main(int argc, char** argv) {
   }
   int failed = RUN_ALL_TESTS() != 0;
   MPI_Allreduce(MPI_IN_PLACE, &failed, 1, MPI_INT, MPI_MAX, context.comm());
+  triad::comm::opened().reset();
   triad::comm::shutdown(0);
   return failed;
 }

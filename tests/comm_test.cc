@@ -9,7 +9,8 @@
 #include <numeric>
 #include <random>
 
-#include "triad/cli/comm_options.h"
+#include "triad/cli/options.h"
+#include "triad/comm/options.h"
 #include "triad/comm/grad_sync.h"
 #include "triad/comm/kernels.h"
 #include "triad/comm/topology.h"
@@ -318,7 +319,8 @@ TEST(CommTopology, JsonRoundTripAndNamedErrors) {
 }
 
 TEST(CommGradSync, ASingleProcessLeavesGradientsAsTheyAre) {
-  Context& context = init();
+  std::unique_ptr<Context> opened = Context::open();
+  Context& context = *opened;
   ASSERT_FALSE(context.uses_mpi());
   ASSERT_EQ(context.world(), 1);
   std::vector<float> grads = values(1000, 5, 1.0f), original = grads;
@@ -344,7 +346,7 @@ TEST(CommFlags, HelpShowsDefaultsAndFlagsBecomeOptions) {
   CLI::App app{"test"};
   app.option_defaults()->always_capture_default();  // as the triad root command does
   CommOptions flags;
-  cli::add_comm_options(app, flags);
+  cli::add_options(app, CommOptions::options(), flags);
   std::string help = app.help();
   for (const char* expected :
        {"--grad-compression CODEC=none", "--bucket-mb FLOAT:NONNEGATIVE=4",

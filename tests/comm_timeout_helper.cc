@@ -34,7 +34,8 @@ int main(int argc, char** argv) {
   std::string mode = argv[1];
   try {
     const double timeout_s = std::atof(argv[2]);
-    comm::Context& context = comm::init({.timeout_s = timeout_s});
+    std::unique_ptr<comm::Context> opened = comm::Context::open({.timeout_s = timeout_s});
+    comm::Context& context = *opened;
     const bool busy = mode.rfind("busy-", 0) == 0;
     if (context.rank() == 1 && mode == "exit") _exit(3);
     if (context.rank() == 1 && mode == "kill") raise(SIGKILL);

@@ -16,7 +16,7 @@
 #include "triad/data/sampler.h"
 #include "triad/model/gpt.h"
 #include "triad/train/dp_sgd.h"
-#include "triad/train/optimizer.h"
+#include "triad/kernels/vector_ops.h"
 
 namespace triad {
 namespace {

@@ -1,7 +1,7 @@
 // AdamW over the flat buffer: per-range β1 and learning rate (the trainer's top-K buckets) against the
 // update written out.
 
-#include "triad/train/optimizer.h"
+#include "triad/model/optimizer.h"
 
 #include <gtest/gtest.h>
 
@@ -29,7 +29,7 @@ TEST(AdamW, RangeOverridesApplyToTheTensorsThatStartInThem) {
     grads[i] = std::sin(0.37 * static_cast<double>(i)) * 1e-2f;
     params[i] = std::cos(0.11 * static_cast<double>(i));
   }
-  TrainOptions options;
+  AdamWConfig options;
   AdamW adamw(model.layout());
   // Tensors 3 and 4 start inside the range; tensor 5 starts at its end.
   adamw.override_range(tensors[3].offset - 1, tensors[5].offset, 0.25f, 0.5f);

@@ -6,6 +6,8 @@
 
 #include "triad/core/error.h"
 #include "triad/core/parallel.h"
+#include "triad/core/format.h"
+#include "triad/model/gpt.h"
 #include "triad/remat/planner.h"
 
 namespace triad {

@@ -389,7 +389,7 @@ TEST(DataParallel, TopKBucketsTakeTheirOwnBeta1AndLearningRate) {
     EXPECT_NE(losses[5], reference[5]) << other;
   }
   const auto options = nlohmann::json::parse(read_file(dir / "b/run.json"))["options"];
-  EXPECT_EQ(options["topk_beta1"].get<double>(), 0.7f);
+  EXPECT_EQ(options["topk_beta1"].get<double>(), 0.7);  // as typed (it was stored as the float 0.7f)
   EXPECT_EQ(options["topk_lr_scale"].get<double>(), 0.5f);
 }
 

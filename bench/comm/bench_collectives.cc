@@ -127,7 +127,8 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   int code = 0;
   try {
-    Context& context = comm::init({.timeout_s = 600, .ranks_per_node = ranks_per_node});
+    std::unique_ptr<Context> opened = Context::open({.timeout_s = 600, .ranks_per_node = ranks_per_node});
+    Context& context = *opened;
     bench::require_mpirun(context, app);
     set_quiet(true);  // auto's per-bucket log lines; its choices are listed after the table
     bool root = context.rank() == 0;
@@ -181,7 +182,7 @@ int main(int argc, char** argv) {
             sync.finish();
           });
           sent = sync.stats().bytes_sent;
-          if (path.name == "auto") auto_choices.push_back(human(bytes) + " " + sync.bucket_codecs()[0]);
+          if (path.name == "auto") auto_choices.push_back(human(bytes) + " " + sync.bucket_codecs()[0].name());
         }
         row[path.name] = {{"seconds", t}, {"bytes_sent", sent}, {"runs", runs}};
         if (root) {

@@ -1,6 +1,6 @@
 #pragma once
 // The MPI benches parse their flags with CLI11 (as the triad CLI does) and call require_mpirun() after
-// comm::init: they time messages between ranks, and plain MPI calls abort without a launcher.
+// Context::open: they time messages between ranks, and plain MPI calls abort without a launcher.
 
 #include <fmt/format.h>
 

@@ -70,7 +70,8 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   int code = 0;
   try {
-    comm::Context& context = comm::init({.timeout_s = 600});
+    std::unique_ptr<comm::Context> opened = comm::Context::open({.timeout_s = 600});
+    comm::Context& context = *opened;
     bench::require_mpirun(context, app);
     blas_set_threads(1);
     Compute compute;

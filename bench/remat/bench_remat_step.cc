@@ -18,6 +18,7 @@
 #include "triad/core/memory.h"
 #include "triad/core/parallel.h"
 #include "triad/core/rng.h"
+#include "triad/remat/controller.h"
 #include "triad/remat/planner.h"
 
 using namespace triad;
@@ -55,7 +56,7 @@ int main(int argc, char** argv) {
   for (int i = 0; i < 3; ++i) {
     model.forward(x.data(), y.data(), B, T, Gpt<float>::Pass::kInference);
     model.release_activations();
-    profile.update_times(model, i == 0 ? 1.0 : 0.5);
+    update_profile_times(&profile, model, i == 0 ? 1.0 : 0.5);
   }
   const size_t none_peak = simulate(RematPlan::keep_all(c.layers), profile).peak_bytes;
   const size_t budget = static_cast<size_t>(fraction * static_cast<double>(none_peak));

@@ -16,7 +16,8 @@
 #include "triad/core/parallel.h"
 #include "triad/core/rng.h"
 #include "triad/model/gpt.h"
-#include "triad/train/optimizer.h"
+#include "triad/kernels/vector_ops.h"
+#include "triad/model/optimizer.h"
 
 using namespace triad;
 
@@ -50,7 +51,7 @@ int main(int argc, char** argv) {
   set_threads(nthreads);
   Gpt<float> model(c);
   model.init_weights(1);
-  TrainOptions options;
+  AdamWConfig options;
   AdamW optimizer(model.layout());
   const int T = c.seq_len;
   std::vector<int32_t> inputs(static_cast<size_t>(batch) * T), targets(inputs.size());

@@ -59,6 +59,12 @@ const CLI::Validator& non_negative() {
   return check;
 }
 
+CLI::Validator number(const std::string& shown) {
+  CLI::Validator check = number_check("a number", "", [](double) { return true; });
+  check.description(shown);
+  return check;
+}
+
 void add_config_option(CLI::App& command) {
   command
       .add_option("--config",

@@ -30,6 +30,10 @@ void apply_config_file(CLI::App& command);
 // up to 1.8e308).
 const CLI::Validator& positive();
 const CLI::Validator& non_negative();
+// Any number, NaN and infinity included, for real-valued options: their range (shown in --help as
+// `shown`, e.g. POSITIVE) is checked with the other options' (check_options), whose messages name the
+// value as typed ("--lr must be a positive number, got nan").
+CLI::Validator number(const std::string& shown);
 
 // The number of hardware threads, the default for --threads.
 int default_threads();

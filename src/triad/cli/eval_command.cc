@@ -41,7 +41,7 @@ Runner add_eval_command(CLI::App& root) {
                  manifest.model.seq_len, dir);
     }
     Gpt<float> model(manifest.model);
-    load_checkpoint_weights(dir, &model, nullptr);
+    load_checkpoint_weights(dir, &model);
     TokenDataset data = TokenDataset::open(f->data.empty() ? manifest.options.data_dir : f->data, f->split);
     if (static_cast<int>(data.vocab_size()) != manifest.model.vocab) {
       fail("the data's vocabulary has {} tokens, the checkpoint's model {}: a different tokenizer",

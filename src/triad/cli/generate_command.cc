@@ -66,7 +66,7 @@ Runner add_generate_command(CLI::App& root) {
     std::string dir = resolve_checkpoint(f->checkpoint);
     CheckpointManifest manifest = read_checkpoint_manifest(dir);
     Gpt<float> model(manifest.model);
-    load_checkpoint_weights(dir, &model, nullptr);
+    load_checkpoint_weights(dir, &model);
     // The tokenizer travels with the run: RUN/tokenizer.model, two levels above step_N/.
     std::filesystem::path run = std::filesystem::path(dir).parent_path().parent_path();
     Tokenizer tokenizer = Tokenizer::load((run / "tokenizer.model").string());

@@ -4,7 +4,9 @@
 #include <memory>
 
 #include "triad/cli/cli.h"
-#include "triad/cli/comm_options.h"
+#include "triad/cli/options.h"
+#include "triad/comm/context.h"
+#include "triad/comm/options.h"
 #include "triad/comm/topology.h"
 #include "triad/core/blas.h"
 #include "triad/core/error.h"
@@ -90,7 +92,7 @@ Runner add_probe_command(CLI::App& root) {
   cmd->add_option("--codecs", flags->codecs, "Codecs to predict besides none (comma-separated)");
   cmd->add_flag("--hierarchical", flags->comm.hierarchical,
                 "Predict for codecs running among node leaders only (--hierarchical training)");
-  add_context_options(*cmd, flags->comm);
+  add_options(*cmd, comm::CommOptions::context_options(), flags->comm);
 
   return [flags]() {
     if (!flags->predict_from.empty()) {
@@ -101,7 +103,8 @@ Runner add_probe_command(CLI::App& root) {
                              .dump());
       return 0;
     }
-    comm::Context& context = comm::init(comm::context_options(flags->comm));
+    std::unique_ptr<comm::Context> opened = comm::Context::open(comm::context_options(flags->comm));
+    comm::Context& context = *opened;
     if (context.world() == 1)
       log_warn("probe: a single process has no links to measure (run it under mpirun)");
     blas_set_threads(flags->threads);

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <memory>
 #include <thread>
 
@@ -20,11 +21,6 @@ using Clock = std::chrono::steady_clock;
 
 constexpr int kPingTag = 1;
 constexpr int kPongTag = 2;
-
-std::unique_ptr<Context>& instance() {
-  static std::unique_ptr<Context> context;
-  return context;
-}
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
@@ -61,14 +57,27 @@ void check_mpi(int rc, const std::string& what) {
   fail("{}: MPI error: {}", what, std::string(text, length));
 }
 
-Context& init(const ContextOptions& options) {
-  std::unique_ptr<Context>& context = instance();
-  if (context) return *context;
+std::unique_ptr<Context> Context::open(const ContextOptions& options) {
   if (!(options.timeout_s > 0)) fail_usage("--comm-timeout must be positive, not {}", options.timeout_s);
-  context.reset(new Context());
+  std::unique_ptr<Context> context(new Context());
   context->options_ = options;
-  if (launched_by_mpi()) context->start_mpi();
-  return *context;
+  if (launched_by_mpi()) {
+    int started = 0;
+    MPI_Initialized(&started);
+    if (started) fail("internal: a second communication context in one process");
+    context->start_mpi();
+  }
+  return context;
+}
+
+Context::~Context() {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (!uses_mpi_ || finalized || (std::uncaught_exceptions() > 0 && world_ > 1)) return;
+  MPI_Cancel(&ping_request_);
+  MPI_Wait(&ping_request_, MPI_STATUS_IGNORE);
+  MPI_Waitall(static_cast<int>(pong_requests_.size()), pong_requests_.data(), MPI_STATUSES_IGNORE);
+  for (MPI_Comm& comm : owned_comms_) MPI_Comm_free(&comm);
 }
 
 void Context::start_mpi() {
@@ -278,18 +287,14 @@ void Context::on_timeout(const std::string& what, double waited_s) {
 }
 
 int shutdown(int exit_code) {
-  std::unique_ptr<Context>& context = instance();
-  if (!context || !context->uses_mpi_) return exit_code;
-  int finalized = 0;
+  int started = 0, finalized = 0;
+  MPI_Initialized(&started);
   MPI_Finalized(&finalized);
-  if (finalized) return exit_code;
+  if (!started || finalized) return exit_code;
+  int world = 1;
+  MPI_Comm_size(MPI_COMM_WORLD, &world);
   // Exit codes 1 and 2 are one rank's failure; others (3: a halt every rank agreed on) end cleanly.
-  if ((exit_code == 1 || exit_code == 2) && context->world_ > 1) MPI_Abort(MPI_COMM_WORLD, exit_code);
-  MPI_Cancel(&context->ping_request_);
-  MPI_Wait(&context->ping_request_, MPI_STATUS_IGNORE);
-  MPI_Waitall(static_cast<int>(context->pong_requests_.size()), context->pong_requests_.data(),
-              MPI_STATUSES_IGNORE);
-  for (MPI_Comm& comm : context->owned_comms_) MPI_Comm_free(&comm);
+  if ((exit_code == 1 || exit_code == 2) && world > 1) MPI_Abort(MPI_COMM_WORLD, exit_code);
   MPI_Finalize();
   return exit_code;
 }

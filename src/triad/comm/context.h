@@ -1,8 +1,10 @@
 #pragma once
 // The process's place in a data-parallel job: rank, world, node-local group, node leaders.
 //
-// Under a launcher (mpirun, srun) init() starts MPI with MPI_THREAD_MULTIPLE, so that GradSync's progress
-// thread and the trainer may both call MPI. A process started on its own is rank 0 of 1 and never calls MPI.
+// A command that talks to other ranks opens one Context and passes it to what it runs (the trainer, the
+// probe). Under a launcher (mpirun, srun) Context::open() starts MPI with MPI_THREAD_MULTIPLE, so that
+// GradSync's progress thread and the trainer may both call MPI. A process started on its own is rank 0 of 1
+// and never calls MPI.
 //
 // Nothing here waits forever: every wait on other ranks goes through wait() (or a loop that calls
 // on_timeout()), which after --comm-timeout seconds asks every rank whether it is alive and fails with
@@ -15,6 +17,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -31,6 +34,12 @@ struct ContextOptions {
 
 class Context {
  public:
+  // Collective under a launcher: every rank opens it. At most one per process (MPI starts once).
+  static std::unique_ptr<Context> open(const ContextOptions& options = {});
+  // Releases the communicators and the liveness receive; MPI itself ends in shutdown(). While an exception
+  // unwinds a multi-rank job it leaves them alone: shutdown() aborts the job, and a release could wait on
+  // a peer that is gone.
+  ~Context();
   Context(const Context&) = delete;
   Context& operator=(const Context&) = delete;
 
@@ -49,8 +58,10 @@ class Context {
   int node_size() const { return node_size_; }
   int node_index() const { return node_index_; }
   int node_count() const { return node_count_; }
-  // A duplicate of `comm` (collective over it, within the timeout), freed at shutdown.
+  // A duplicate of `comm` (collective over it, within the timeout), freed with the context.
   MPI_Comm dup_comm(MPI_Comm comm);
+  // Takes a communicator made from these (MPI_Comm_split) to free with the context.
+  void adopt_comm(MPI_Comm comm) { owned_comms_.push_back(comm); }
 
   // Waits for `count` requests (completing them). After timeout_s() it calls on_timeout(), which fails
   // unless the ranks it waits for are busy.
@@ -91,8 +102,6 @@ class Context {
   };
 
  private:
-  friend Context& init(const ContextOptions&);
-  friend int shutdown(int);
   Context() = default;
   void start_mpi();
   void split_nodes();
@@ -124,12 +133,9 @@ class Context {
   std::string busy_;                         // guarded by ping_mutex_
 };
 
-// Initialises the context once per process (later calls return it and ignore `options`). Collective under
-// a launcher: every rank calls it.
-Context& init(const ContextOptions& options = {});
-// The last call of main(): finalises MPI after a success (or a halt all ranks agreed on, exit code 3); after
-// a failure (exit code 1 or 2) in a multi-rank job it calls MPI_Abort, so that ranks blocked on this one end
-// now rather than at their timeout. Returns exit_code.
+// The last call of main(): if a Context started MPI, finalises it after a success (or a halt all ranks
+// agreed on, exit code 3); after a failure (exit code 1 or 2) in a multi-rank job it calls MPI_Abort, so
+// that ranks blocked on this one end now rather than at their timeout. Returns exit_code.
 int shutdown(int exit_code);
 // True when a launcher started this process (OMPI_COMM_WORLD_SIZE, PMIX_RANK, PMI_RANK, PMI_SIZE,
 // MPI_LOCALNRANKS or SLURM_STEP_NUM_TASKS > 1 is set).

@@ -28,10 +28,11 @@ double ms_between(Clock::time_point a, Clock::time_point b) {
 enum class BucketState { kIdle, kQueued, kActive, kDone };
 
 // "int8" when every bucket uses int8; "auto(int8x3,topk:0.01x2)" when auto chose several.
-std::string codec_summary(const CodecSpec& spec, const std::vector<std::string>& names) {
+std::string codec_summary(const CodecSpec& spec, const std::vector<CodecSpec>& codecs) {
   std::map<std::string, int> counts;
-  for (const std::string& name : names) counts[name]++;
-  if (spec.kind != CodecKind::kAuto && counts.size() <= 1) return names.empty() ? spec.name() : names[0];
+  for (const CodecSpec& codec : codecs) counts[codec.name()]++;
+  if (spec.kind != CodecKind::kAuto && counts.size() <= 1)
+    return codecs.empty() ? spec.name() : codecs[0].name();
   std::vector<std::string> parts;
   for (const auto& [name, count] : counts) parts.push_back(fmt::format("{}x{}", name, count));
   return fmt::format("auto({})", fmt::join(parts, ","));
@@ -74,7 +75,7 @@ struct GradSync::State {
   size_t count;
   GradSyncOptions options;
   std::vector<Bucket> buckets;
-  std::vector<std::string> codec_names;
+  std::vector<CodecSpec> codecs;  // per bucket, as it runs
   ShardLayout shards;
   int64_t steps = 0;
   StepStats stats;
@@ -129,11 +130,11 @@ GradSync::GradSync(Context& context, float* grads, size_t count, std::vector<Gra
     s.options.progress = Progress::kPoll;
   }
   if (context.world() == 1) {
-    s.codec_names.assign(s.buckets.size(), "none");
+    s.codecs.assign(s.buckets.size(), CodecSpec{});
   } else {
     s.build_codecs();
   }
-  s.stats.codec = codec_summary(options.codec, s.codec_names);
+  s.stats.codec = codec_summary(options.codec, s.codecs);
   if (s.options.progress == Progress::kThread && context.world() > 1) {
     s.thread = std::thread([&s] { s.progress_loop(); });
   }
@@ -250,7 +251,7 @@ void GradSync::State::build_codecs() {
       codec = make_codec(specs[b], range, context.dup_comm(context.comm()), options.codec_options, tag);
     }
     // With one node, --hierarchical has no inter-node hop for the codec to act on.
-    codec_names.push_back(options.hierarchical && context.node_count() == 1 ? "none" : specs[b].name());
+    codecs.push_back(options.hierarchical && context.node_count() == 1 ? CodecSpec{} : specs[b]);
     buckets[b].codec = std::move(codec);
   }
 }
@@ -422,8 +423,8 @@ const StepStats& GradSync::stats() const {
   return state_->stats;
 }
 
-const std::vector<std::string>& GradSync::bucket_codecs() const {
-  return state_->codec_names;
+const std::vector<CodecSpec>& GradSync::bucket_codecs() const {
+  return state_->codecs;
 }
 
 const ShardLayout& GradSync::shards() const {

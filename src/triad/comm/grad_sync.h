@@ -2,9 +2,9 @@
 // GradSync turns each rank's local gradients into their average over all ranks (paper Eq. 12), bucket by
 // bucket, while the backward is still computing.
 //
-//   comm::Context& ctx = comm::init({.timeout_s = 300});
+//   auto ctx = comm::Context::open({.timeout_s = 300});
 //   comm::BucketPlan plan = comm::plan_buckets(blocks, /*bucket_mb=*/4);
-//   comm::GradSync sync(ctx, grads, n, plan.buckets, options);   // collective
+//   comm::GradSync sync(*ctx, grads, n, plan.buckets, options);  // collective
 //   every step:
 //     for block b = last .. 0:  backward of b;  if (int i = plan.ready_after_block[b]; i >= 0)
 //     sync.bucket_ready(i); sync.finish();        // grads hold the average (with zero1: this rank's shard of
@@ -94,7 +94,8 @@ class GradSync {
   uint64_t gather_params(float* params);
 
   const StepStats& stats() const;
-  const std::vector<std::string>& bucket_codecs() const;  // the codec of each bucket (auto's choices)
+  // The codec of each bucket (auto's choices; none where --hierarchical has only one node to act on).
+  const std::vector<CodecSpec>& bucket_codecs() const;
   const ShardLayout& shards() const;
   SyncState save_state() const;
   void load_state(const SyncState& state);

@@ -6,44 +6,6 @@
 
 namespace triad {
 
-const char* act_name(Act kind) {
-  switch (kind) {
-    case Act::kLn1:
-      return "ln1";
-    case Act::kQkv:
-      return "qkv";
-    case Act::kAttProbs:
-      return "att_probs";
-    case Act::kAttOut:
-      return "att_out";
-    case Act::kRes2:
-      return "res2";
-    case Act::kLn2:
-      return "ln2";
-    case Act::kFc:
-      return "fc";
-    case Act::kGelu:
-      return "gelu";
-    case Act::kBlockOut:
-      return "block_out";
-    case Act::kEmbed:
-      return "embed";
-    case Act::kLnf:
-      return "lnf";
-    case Act::kLogits:
-      return "logits";
-    case Act::kLogitsSlice:
-      return "logits_slice";
-    case Act::kLoss:
-      return "loss";
-    case Act::kScratch:
-      return "scratch";
-    case Act::kCount:
-      break;
-  }
-  return "?";
-}
-
 ActivationArena::~ActivationArena() {
   for (auto& [k, slot] : slots_) {
     if (slot.live) std::free(slot.data);
@@ -51,7 +13,7 @@ ActivationArena::~ActivationArena() {
   trim();
 }
 
-void* ActivationArena::acquire(int block, Act kind, size_t bytes) {
+void* ActivationArena::acquire(int block, int kind, size_t bytes) {
   bytes = (bytes + 63) / 64 * 64;
   Slot& slot = slots_[key(block, kind)];
   slot.block = block;
@@ -66,7 +28,7 @@ void* ActivationArena::acquire(int block, Act kind, size_t bytes) {
     free_.erase(it);
   } else {
     slot.data = std::aligned_alloc(64, bytes);
-    if (!slot.data) fail("out of memory: {} bytes for activation {}:{}", bytes, block, act_name(kind));
+    if (!slot.data) fail("out of memory: {} bytes for activation {}:{}", bytes, block, name_(kind));
     held_bytes_ += bytes;
   }
   slot.bytes = bytes;
@@ -76,7 +38,7 @@ void* ActivationArena::acquire(int block, Act kind, size_t bytes) {
   return slot.data;
 }
 
-void ActivationArena::release(int block, Act kind) {
+void ActivationArena::release(int block, int kind) {
   auto it = slots_.find(key(block, kind));
   if (it == slots_.end() || !it->second.live) return;
   Slot& slot = it->second;
@@ -86,12 +48,12 @@ void ActivationArena::release(int block, Act kind) {
   live_bytes_ -= slot.bytes;
 }
 
-bool ActivationArena::live(int block, Act kind) const {
+bool ActivationArena::live(int block, int kind) const {
   auto it = slots_.find(key(block, kind));
   return it != slots_.end() && it->second.live;
 }
 
-void* ActivationArena::get(int block, Act kind) const {
+void* ActivationArena::get(int block, int kind) const {
   auto it = slots_.find(key(block, kind));
   return it != slots_.end() && it->second.live ? it->second.data : nullptr;
 }

@@ -3,15 +3,11 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include "triad/core/format.h"
 #include "triad/core/log.h"
 
 namespace triad {
 
-std::string format_duration(double seconds) {
-  auto s = static_cast<long>(seconds + 0.5);
-  if (s >= 3600) return fmt::format("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60);
-  return fmt::format("{}:{:02}", s / 60, s % 60);
-}
 
 Progress::Progress(std::string stage, uint64_t total_bytes, std::string unit)
     : stage_(std::move(stage)),

@@ -26,7 +26,4 @@ class Progress {
   bool tty_, printed_ = false, finished_ = false;
 };
 
-// "1:02:03" or "2:03".
-std::string format_duration(double seconds);
-
 }  // namespace triad

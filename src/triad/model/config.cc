@@ -25,23 +25,30 @@ std::string GptConfig::describe() const {
                      num_parameters() / 1e6);
 }
 
+const OptionTable<GptConfig>& GptConfig::options() {
+  static const OptionTable<GptConfig> table = [] {
+    OptionTable<GptConfig> t;
+    t.add("layers", &GptConfig::layers, "Transformer blocks L").check(Check::kPositive);
+    t.add("d-model", &GptConfig::d_model, "Model width C").check(Check::kPositive);
+    t.add("heads", &GptConfig::heads, "Attention heads (must divide --d-model)").check(Check::kPositive);
+    t.add("seq-len", &GptConfig::seq_len, "Context length T in tokens").check(Check::kPositive);
+    t.add("vocab", &GptConfig::vocab, "Vocabulary size V (from the data's tokenizer)").not_a_flag();
+    return t;
+  }();
+  return table;
+}
+
 nlohmann::json GptConfig::to_json() const {
-  return {{"layers", layers}, {"d_model", d_model}, {"heads", heads}, {"seq_len", seq_len}, {"vocab", vocab}};
+  return options_to_json(options(), *this);
 }
 
 GptConfig GptConfig::from_json(const nlohmann::json& j, const std::string& where) {
   GptConfig c;
-  auto get = [&](const char* key, int* out) {
-    if (!j.contains(key) || !j[key].is_number_integer())
-      fail("{}: model config lacks integer \"{}\"", where, key);
-    *out = j[key].get<int>();
-  };
-  get("layers", &c.layers);
-  get("d_model", &c.d_model);
-  get("heads", &c.heads);
-  get("seq_len", &c.seq_len);
-  get("vocab", &c.vocab);
-  return c;
+  for (const Option<GptConfig>& o : options().all()) {  // every field: a checkpoint's model is exact
+    if (!j.contains(o.key()) || !j[o.key()].is_number_integer())
+      fail("{}: model config lacks integer \"{}\"", where, o.key());
+  }
+  return options_from_json(options(), j, where, c);
 }
 
 }  // namespace triad

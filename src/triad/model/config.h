@@ -5,6 +5,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "triad/core/options.h"
+
 namespace triad {
 
 struct GptConfig {
@@ -22,6 +24,8 @@ struct GptConfig {
   // `where` names the source in errors (a file path).
   static GptConfig from_json(const nlohmann::json& j, const std::string& where);
   bool operator==(const GptConfig&) const = default;
+  // --layers, --d-model, --heads, --seq-len; vocab is recorded, not a flag (it comes from the data).
+  static const OptionTable<GptConfig>& options();
 };
 
 }  // namespace triad

@@ -16,39 +16,6 @@
 
 namespace triad {
 
-size_t unit_elements(const GptConfig& c, int B, int T, Act kind) {
-  const size_t BT = static_cast<size_t>(B) * T, BTC = BT * c.d_model;
-  switch (kind) {
-    case Act::kLn1:
-    case Act::kLn2:
-    case Act::kLnf:
-      return BTC + 2 * BT;  // output, mean, rstd
-    case Act::kQkv:
-      return 3 * BTC;
-    case Act::kAttProbs:
-      return static_cast<size_t>(B) * c.heads * T * T;
-    case Act::kAttOut:
-    case Act::kRes2:
-    case Act::kBlockOut:
-    case Act::kEmbed:
-      return BTC;
-    case Act::kFc:
-    case Act::kGelu:
-      return 4 * BTC;
-    case Act::kLogits:
-      return BT * c.vocab;
-    case Act::kLogitsSlice:
-      return BT * static_cast<size_t>(vocab_slice_width(c.vocab));
-    case Act::kLoss:
-      return 2 * BT;  // losses, logsumexp
-    case Act::kScratch:
-      return 10 * BTC;  // [dC | d4C_a | d4C_b | dres]
-    case Act::kCount:
-      break;
-  }
-  return 0;
-}
-
 // Runs the schedule's events on this model's kernels and arena.
 template <typename Real>
 class Gpt<Real>::Events : public StepEvents {
@@ -64,7 +31,7 @@ class Gpt<Real>::Events : public StepEvents {
       m_.unit_seconds_[static_cast<size_t>(block + 1)][static_cast<size_t>(kind)] = dt;
     }
   }
-  void release(int block, Act kind) override { m_.arena_.release(block, kind); }
+  void release(int block, Act kind) override { m_.arena_.release(block, static_cast<int>(kind)); }
   void head_backward() override { m_.head_backward(); }
   void block_backward(int block) override { m_.block_backward(block); }
   void embed_backward() override { m_.embed_backward(); }
@@ -79,6 +46,7 @@ Gpt<Real>::Gpt(const GptConfig& config)
       layout_(config),
       params_(layout_.count()),
       grads_(layout_.count()),
+      arena_([](int kind) { return act_name(static_cast<Act>(kind)); }),
       plan_(RematPlan::keep_all(config.layers)),
       inference_plan_{std::vector<uint16_t>(static_cast<size_t>(config.layers), 0)},
       unit_seconds_(static_cast<size_t>(config.layers) + 1) {
@@ -126,7 +94,7 @@ void Gpt<Real>::compute_unit(int l, Act kind) {
   const int B = B_, T = T_, C = config_.d_model, NH = config_.heads, V = config_.vocab;
   const size_t BT = static_cast<size_t>(B) * T, BTC = BT * C;
   const int M = static_cast<int>(BT);
-  Real* out = arena_.template acquire<Real>(l, kind, unit_elements(config_, B, T, kind));
+  Real* out = arena_.template acquire<Real>(l, static_cast<int>(kind), unit_elements(config_, B, T, kind));
   if (kind == Act::kEmbed) {
     encoder_forward(out, inputs_.data(), w_.wte, w_.wpe, B, T, C);
     return;
@@ -217,7 +185,7 @@ double Gpt<Real>::forward(const int32_t* inputs, const int32_t* targets, int B, 
 
 template <typename Real>
 void Gpt<Real>::backward(Real loss_scale, const BlockDone& on_block_done) {
-  if (!schedule_ || !arena_.live(-1, Act::kLoss))
+  if (!schedule_ || !arena_.live(-1, static_cast<int>(Act::kLoss)))
     fail("internal: backward without a training forward on targets");
   loss_scale_ = loss_scale;
   on_block_done_ = on_block_done;

@@ -3,9 +3,9 @@
 // 4x width, residuals), a final LayerNorm and an LM head tied to the token embedding.
 //
 // Parameters and gradients are two flat buffers laid out by ParameterLayout; activations come from an
-// ActivationArena, one unit per (block, tensor kind). Which units the forward keeps for the backward and
-// which are recomputed is a RematPlan (default: keep all); the order of work is remat/schedule.h's, the
-// same the planner simulates. Templated on the scalar so gradient checks run the very same code in double.
+// ActivationArena, one unit per (block, kind) of model/dataflow.h's table. Which units the forward keeps for
+// the backward and which are recomputed is a RematPlan (default: keep all); the order of work is
+// model/schedule.h's, the same the rematerialisation planner simulates. Templated on the scalar so gradient checks run the very same code in double.
 //
 //   forward(inputs, targets)   -> mean loss over B x T positions
 //   backward(scale, on_done)   grads += d(scale · Σ losses)/dparams; calls on_done(block) as each parameter
@@ -18,14 +18,12 @@
 
 #include "triad/core/arena.h"
 #include "triad/model/config.h"
+#include "triad/model/dataflow.h"
 #include "triad/model/params.h"
-#include "triad/remat/plan.h"
-#include "triad/remat/schedule.h"
+#include "triad/model/plan.h"
+#include "triad/model/schedule.h"
 
 namespace triad {
-
-// Elements of an activation unit for a (B, T) step (kScratch: the backward's gradient buffers).
-size_t unit_elements(const GptConfig& config, int B, int T, Act kind);
 
 template <typename Real>
 class Gpt {
@@ -74,7 +72,9 @@ class Gpt {
 
  private:
   class Events;
-  Real* unit(int block, Act kind) const { return static_cast<Real*>(arena_.get(block, kind)); }
+  Real* unit(int block, Act kind) const {
+    return static_cast<Real*>(arena_.get(block, static_cast<int>(kind)));
+  }
   const Real* block_input(int l) const {
     return l == 0 ? unit(-1, Act::kEmbed) : unit(l - 1, Act::kBlockOut);
   }

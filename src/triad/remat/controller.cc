@@ -1,14 +1,17 @@
 #include "triad/remat/controller.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
 #include "triad/core/error.h"
+#include "triad/core/format.h"
 #include "triad/core/log.h"
 
 namespace triad {
 
 namespace {
+
 double forward_total(const ActivationProfile& p) {
   double s = 0;
   for (const auto& row : p.seconds) {
@@ -16,7 +19,21 @@ double forward_total(const ActivationProfile& p) {
   }
   return s;
 }
+
 }  // namespace
+
+double update_profile_times(ActivationProfile* profile, const Gpt<float>& model, double weight) {
+  double change = 0;
+  for (int l = -1; l < profile->layers; ++l) {
+    for (size_t k = 0; k < static_cast<size_t>(Act::kCount); ++k) {
+      const double now = model.unit_seconds(l, static_cast<Act>(k));
+      double& have = profile->seconds_at(l, static_cast<Act>(k));
+      if (have > 0) change = std::max(change, std::fabs(now - have) / have);
+      have = have > 0 ? (1 - weight) * have + weight * now : now;
+    }
+  }
+  return change;
+}
 
 RematController::RematController(Gpt<float>& model, const RematOptions& options, int B, int T,
                                  const std::string& log_path, int step)
@@ -29,7 +46,7 @@ RematController::RematController(Gpt<float>& model, const RematOptions& options,
   std::vector<int32_t> tokens(static_cast<size_t>(B) * T, 0);
   model.forward(tokens.data(), tokens.data(), B, T, Gpt<float>::Pass::kInference);
   model.release_activations();
-  profile_.update_times(model, 1.0);
+  update_profile_times(&profile_, model, 1.0);
   none_peak_ = simulate(RematPlan::keep_all(model.config().layers), profile_).peak_bytes;
   budget_ =
       options.budget.empty() ? std::numeric_limits<size_t>::max() : parse_budget(options.budget, none_peak_);
@@ -83,12 +100,11 @@ std::string RematController::summary() const {
       plan_.dropped_units(), 100 * overhead, planned_.recompute_seconds * 1e3);
 }
 
-void RematController::after_step(int step, double recompute_seconds, nlohmann::json* record) {
-  profile_.update_times(model_, 0.2);
+RematController::StepReport RematController::after_step(int step, double recompute_seconds) {
+  update_profile_times(&profile_, model_, 0.2);
   predicted_ = simulate(plan_, profile_);
-  (*record)["predicted_peak_activation_bytes"] = predicted_.peak_bytes;
-  (*record)["recompute_ms"] = recompute_seconds * 1e3;
-  if (kind_ != PlannerKind::kGreedy && kind_ != PlannerKind::kOptimal) return;
+  const StepReport report{.predicted_peak_bytes = predicted_.peak_bytes, .recompute_ms = recompute_seconds * 1e3};
+  if (kind_ != PlannerKind::kGreedy && kind_ != PlannerKind::kOptimal) return report;
   const double drift = std::fabs(predicted_.recompute_seconds - planned_.recompute_seconds) /
                        std::max(1e-9, planned_.recompute_seconds);
   if (options_.replan_every > 0 && step % options_.replan_every == 0) {
@@ -96,6 +112,7 @@ void RematController::after_step(int step, double recompute_seconds, nlohmann::j
   } else if (drift > 0.25) {
     plan(step, "drift");
   }
+  return report;
 }
 
 }  // namespace triad

@@ -8,16 +8,15 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "triad/model/gpt.h"
+#include "triad/remat/options.h"
 #include "triad/remat/planner.h"
 
 namespace triad {
 
-struct RematOptions {
-  std::string planner;   // none|full|sqrt|selective|greedy|optimal; empty: optimal with a budget, else none
-  std::string budget;    // --activation-memory: "512MiB" or "0.5x"; empty: no budget
-  int replan_every = 0;  // also re-plan every N steps (0: only on drift)
-  bool active() const { return !budget.empty() || (!planner.empty() && planner != "none"); }
-};
+// Takes the op times of the model's last forward into the profile; `weight` in (0, 1] blends them into
+// the profile's (1: replace). Returns the largest relative change of a unit's time.
+double update_profile_times(ActivationProfile* profile, const Gpt<float>& model, double weight);
 
 class RematController {
  public:
@@ -29,9 +28,13 @@ class RematController {
 
   // One line for the person at the terminal: budget, predicted peak and overhead.
   std::string summary() const;
-  // After each optimizer step: refreshes the unit times, re-plans if needed, and adds
-  // predicted_peak_activation_bytes and recompute_ms to the step's record.
-  void after_step(int step, double recompute_seconds, nlohmann::json* record);
+  // After each optimizer step, given the step's measured recompute time: refreshes the unit times,
+  // re-plans if needed, and returns what the step record reports.
+  struct StepReport {
+    size_t predicted_peak_bytes = 0;  // of the plan in force, with the refreshed times
+    double recompute_ms = 0;
+  };
+  StepReport after_step(int step, double recompute_seconds);
 
  private:
   void plan(int step, const char* why);

@@ -59,7 +59,7 @@ std::vector<std::pair<int, std::string>> checkpoints_of(const std::string& run_d
 
 CheckpointInfo save_checkpoint(const std::string& run_dir, const Gpt<float>& model,
                                const TrainOptions& options, const TrainState& state,
-                               const CheckpointExtras& extras) {
+                               const parallel::OptimizerState& optimizer, const nlohmann::json& extra) {
   CheckpointInfo info;
   info.step = state.step;
   fs::path parent = fs::path(run_dir) / "checkpoints";
@@ -73,17 +73,17 @@ CheckpointInfo save_checkpoint(const std::string& run_dir, const Gpt<float>& mod
   const ParameterLayout& layout = model.layout();
   std::map<std::string, std::string> meta = {{"format", "triad"}, {"step", std::to_string(state.step)}};
   write_safetensors((temp_dir / kModelFile).string(), named_tensors(layout, model.params(), ""), meta);
-  if (const OptimizerMoments* optimizer = extras.optimizer) {
-    auto tensors = named_tensors(layout, optimizer->m, "m.");
-    auto v = named_tensors(layout, optimizer->v, "v.");
+  {
+    auto tensors = named_tensors(layout, optimizer.m.data(), "m.");
+    auto v = named_tensors(layout, optimizer.v.data(), "v.");
     tensors.insert(tensors.end(), v.begin(), v.end());
-    meta["adam_steps"] = std::to_string(optimizer->steps);
+    meta["adam_steps"] = std::to_string(optimizer.adam_steps);
     write_safetensors((temp_dir / kOptimizerFile).string(), tensors, meta);
   }
   std::vector<SafeTensor> sync;
-  for (size_t r = 0; r < extras.grad_sync.size(); ++r) {
-    for (size_t b = 0; b < extras.grad_sync[r].size(); ++b) {
-      const std::vector<float>& state_floats = extras.grad_sync[r][b];
+  for (size_t r = 0; r < optimizer.residuals.size(); ++r) {
+    for (size_t b = 0; b < optimizer.residuals[r].size(); ++b) {
+      const std::vector<float>& state_floats = optimizer.residuals[r][b];
       if (state_floats.empty()) continue;
       sync.push_back(
           {sync_tensor_name(r, b), {static_cast<int64_t>(state_floats.size())}, state_floats.data()});
@@ -93,7 +93,13 @@ CheckpointInfo save_checkpoint(const std::string& run_dir, const Gpt<float>& mod
   for (const char* f : {kModelFile, kOptimizerFile, kGradSyncFile}) {
     if (fs::exists(temp_dir / f)) info.sha256[f] = sha256_file_hex((temp_dir / f).string());
   }
-  nlohmann::json manifest = extras.manifest;
+  nlohmann::json manifest = extra;
+  if (optimizer.world > 1) {
+    manifest["grad_sync"] = {{"world", optimizer.world},
+                             {"steps", optimizer.sync_steps},
+                             {"buckets", optimizer.residuals.empty() ? 0 : optimizer.residuals[0].size()},
+                             {"codec", optimizer.codec}};
+  }
   manifest["format"] = "triad-checkpoint";
   manifest["format_version"] = 1;
   manifest["triad_version"] = kVersion;
@@ -165,36 +171,41 @@ CheckpointManifest read_checkpoint_manifest(const std::string& dir) {
   return out;
 }
 
-void load_checkpoint_weights(const std::string& dir, Gpt<float>* model, AdamW* optimizer) {
-  const ParameterLayout& layout = model->layout();
+void load_checkpoint_weights(const std::string& dir, Gpt<float>* model) {
   SafetensorsFile weights((fs::path(dir) / kModelFile).string());
-  for (const TensorSpec& t : layout.tensors()) {
+  for (const TensorSpec& t : model->layout().tensors()) {
     std::memcpy(model->params() + t.offset, weights.get(t.name, t.shape).data, t.count * sizeof(float));
   }
-  if (!optimizer) return;
-  SafetensorsFile state((fs::path(dir) / kOptimizerFile).string());
-  const size_t begin = optimizer->offset(), end = begin + optimizer->count();
-  for (const TensorSpec& t : layout.tensors()) {
-    // The part of tensor t inside the optimizer's range (all of it without ZeRO-1).
-    const size_t lo = std::max(t.offset, begin), hi = std::min(t.offset + t.count, end);
-    if (lo >= hi) continue;
-    const float* m = state.get("m." + t.name, t.shape).data + (lo - t.offset);
-    const float* v = state.get("v." + t.name, t.shape).data + (lo - t.offset);
-    std::memcpy(optimizer->m().data() + (lo - begin), m, (hi - lo) * sizeof(float));
-    std::memcpy(optimizer->v().data() + (lo - begin), v, (hi - lo) * sizeof(float));
-  }
-  auto it = state.metadata().find("adam_steps");
-  optimizer->set_steps(it == state.metadata().end() ? 0 : std::stoi(it->second));
 }
 
-std::vector<std::vector<float>> load_grad_sync_state(const std::string& dir, int rank, size_t buckets) {
-  std::vector<std::vector<float>> out(buckets);
+parallel::OptimizerState load_optimizer_state(const std::string& dir, const CheckpointManifest& manifest,
+                                              const ParameterLayout& layout, int rank) {
+  parallel::OptimizerState out;
+  SafetensorsFile state((fs::path(dir) / kOptimizerFile).string());
+  out.m.resize(layout.count());
+  out.v.resize(layout.count());
+  for (const TensorSpec& t : layout.tensors()) {
+    std::memcpy(out.m.data() + t.offset, state.get("m." + t.name, t.shape).data, t.count * sizeof(float));
+    std::memcpy(out.v.data() + t.offset, state.get("v." + t.name, t.shape).data, t.count * sizeof(float));
+  }
+  auto it = state.metadata().find("adam_steps");
+  out.adam_steps = it == state.metadata().end() ? 0 : std::stoi(it->second);
+  // "grad_sync" is there when more than one rank saved the run.
+  const nlohmann::json& j = manifest.json;
+  out.world = j.value("/grad_sync/world"_json_pointer, 1);
+  out.sync_steps = j.value("/grad_sync/steps"_json_pointer, int64_t{0});
+  out.codec = j.value("/grad_sync/codec"_json_pointer, std::string("none"));
+  const size_t buckets = j.value("/grad_sync/buckets"_json_pointer, size_t{0});
   const std::string path = (fs::path(dir) / kGradSyncFile).string();
+  if (buckets == 0) return out;
+  out.residuals.assign(static_cast<size_t>(std::max(out.world, rank + 1)), {});
+  std::vector<std::vector<float>>& mine = out.residuals[static_cast<size_t>(rank)];
+  mine.assign(buckets, {});
   if (!path_exists(path)) return out;
   SafetensorsFile file(path);
   for (size_t b = 0; b < buckets; ++b) {
     if (const SafeTensor* t = file.find(sync_tensor_name(static_cast<size_t>(rank), b))) {
-      out[b].assign(t->data, t->data + t->count());
+      mine[b].assign(t->data, t->data + t->count());
     }
   }
   return out;

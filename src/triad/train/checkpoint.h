@@ -17,7 +17,7 @@
 
 #include "triad/data/sampler.h"
 #include "triad/model/gpt.h"
-#include "triad/train/optimizer.h"
+#include "triad/parallel/distributed_optimizer.h"
 #include "triad/train/options.h"
 
 namespace triad {
@@ -36,24 +36,11 @@ struct CheckpointInfo {
   std::map<std::string, std::string> sha256;  // file name -> hex digest
 };
 
-// AdamW's moments over the whole flat buffer.
-struct OptimizerMoments {
-  const float* m = nullptr;
-  const float* v = nullptr;
-  int steps = 0;
-};
-
-// Everything of a checkpoint besides the weights and the options: `extra` is merged into the manifest (data
-// and tokenizer hashes, gradient-sync facts); grad_sync[r][b] is rank r's codec state of bucket b.
-struct CheckpointExtras {
-  const OptimizerMoments* optimizer = nullptr;
-  std::vector<std::vector<std::vector<float>>> grad_sync;
-  nlohmann::json manifest = nlohmann::json::object();
-};
-
+// Writes step_N/ from the weights, the options and state, the optimizer's state (complete on rank 0,
+// parallel/distributed_optimizer.h) and `extra`, merged into the manifest (data and tokenizer hashes).
 CheckpointInfo save_checkpoint(const std::string& run_dir, const Gpt<float>& model,
                                const TrainOptions& options, const TrainState& state,
-                               const CheckpointExtras& extras);
+                               const parallel::OptimizerState& optimizer, const nlohmann::json& extra);
 // Deletes all but the newest `keep` checkpoints.
 void prune_checkpoints(const std::string& run_dir, int keep);
 // The newest complete checkpoint directory of a run, or "" when there is none.
@@ -69,10 +56,10 @@ struct CheckpointManifest {
 };
 // Reads and checks manifest.json, and that every file still has its recorded SHA-256.
 CheckpointManifest read_checkpoint_manifest(const std::string& dir);
-// Loads weights (and the optimizer moments of its range when `optimizer` is given); shapes must match the
-// model.
-void load_checkpoint_weights(const std::string& dir, Gpt<float>* model, AdamW* optimizer);
-// Rank `rank`'s codec state, `buckets` of them (empty vectors when the checkpoint has none).
-std::vector<std::vector<float>> load_grad_sync_state(const std::string& dir, int rank, size_t buckets);
+// Loads the weights; shapes must match the model.
+void load_checkpoint_weights(const std::string& dir, Gpt<float>* model);
+// The optimizer's state as rank `rank` needs it: the whole moments and that rank's codec state.
+parallel::OptimizerState load_optimizer_state(const std::string& dir, const CheckpointManifest& manifest,
+                                              const ParameterLayout& layout, int rank);
 
 }  // namespace triad

@@ -11,7 +11,7 @@
 #include "triad/core/log.h"
 #include "triad/core/parallel.h"
 #include "triad/train/evaluate.h"
-#include "triad/train/optimizer.h"
+#include "triad/kernels/vector_ops.h"
 
 namespace triad {
 
@@ -174,11 +174,11 @@ DpBatchStats DpSgd::step(Gpt<float>& model, int T) {
   return stats;
 }
 
-nlohmann::json DpSgd::record(int examples, int clipped) const {
-  return {{"dp_epsilon", accountant_.spent(config_.delta).epsilon},
-          {"dp_delta", config_.delta},
-          {"dp_batch", examples},
-          {"dp_clipped", examples ? static_cast<double>(clipped) / examples : 0.0}};
+DpSgd::StepReport DpSgd::report(int examples, int clipped) const {
+  return {.epsilon = accountant_.spent(config_.delta).epsilon,
+          .delta = config_.delta,
+          .batch = examples,
+          .clipped_share = examples ? static_cast<double>(clipped) / examples : 0.0};
 }
 
 nlohmann::json DpSgd::state() const {

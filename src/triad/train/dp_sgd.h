@@ -104,9 +104,14 @@ class DpSgd {
   // of it in one process; under mpirun the ranks' average is), records the step in the ledger. The stats
   // are this rank's examples'.
   DpBatchStats step(Gpt<float>& model, int T);
-  // What a step adds to its metrics record, from the stats of all its examples (summed over ranks):
-  // dp_epsilon, dp_delta, dp_batch, dp_clipped (a fraction).
-  nlohmann::json record(int examples, int clipped) const;
+  // What a step reports, from the stats of all its examples (summed over ranks).
+  struct StepReport {
+    double epsilon = 0;          // spent so far, at delta
+    double delta = 0;
+    int batch = 0;               // examples in the step's Poisson batch
+    double clipped_share = 0;    // of them, the share whose gradient was clipped
+  };
+  StepReport report(int examples, int clipped) const;
 
   double sample_rate() const { return poisson_.rate(); }
   const RdpAccountant& accountant() const { return accountant_; }

@@ -123,17 +123,18 @@ void AuditObserver::on_start(Trainer& trainer, const nlohmann::json& run) {
   }
 }
 
-void AuditObserver::on_step(Trainer& trainer, const nlohmann::json& record) {
-  last_step_ = record.value("step", last_step_);
-  apply(trainer, record);
+void AuditObserver::on_step(Trainer& trainer, const StepRecord& record) {
+  last_step_ = record.step;
+  apply(trainer, record.to_json());
 }
 
-void AuditObserver::on_eval(Trainer& trainer, const nlohmann::json& record) {
-  nlohmann::json metrics = record;
+void AuditObserver::on_eval(Trainer& trainer, const EvalRecord& record) {
+  const nlohmann::json all = record.to_json();
+  nlohmann::json metrics = all;
   metrics.erase("step");
-  log_eval(*log_, record.value("step", last_step_), metrics);
-  log_privacy_if_dp(trainer, record.value("step", last_step_));
-  apply(trainer, record);
+  log_eval(*log_, record.step, metrics);
+  log_privacy_if_dp(trainer, record.step);
+  apply(trainer, all);
 }
 
 void AuditObserver::on_checkpoint(Trainer& trainer, const CheckpointInfo& info) {

@@ -55,8 +55,8 @@ class AuditObserver : public TrainObserver {
   ~AuditObserver() override;
 
   void on_start(Trainer& trainer, const nlohmann::json& run) override;
-  void on_step(Trainer& trainer, const nlohmann::json& record) override;
-  void on_eval(Trainer& trainer, const nlohmann::json& record) override;
+  void on_step(Trainer& trainer, const StepRecord& record) override;
+  void on_eval(Trainer& trainer, const EvalRecord& record) override;
   void on_checkpoint(Trainer& trainer, const CheckpointInfo& info) override;
   void on_end(Trainer& trainer, const nlohmann::json& summary) override;
 

@@ -1,7 +1,9 @@
 #pragma once
-// RUN/metrics.jsonl: one JSON object per optimizer step ({"step", "loss", "lr", "grad_norm", "tokens_per_s",
-// "step_ms", "peak_activation_bytes", "peak_rss_bytes", ...}) and one per evaluation ({"step", "val_loss",
-// "val_ppl", ...}). Each line is flushed as it is written and the file is fsynced at every checkpoint.
+// The observers that report a run as it goes:
+// - MetricsLog, RUN/metrics.jsonl: one JSON object per optimizer step and one per evaluation, the records
+//   of train/records.h. Each line is flushed as it is written and the file is fsynced at every checkpoint.
+// - ProgressLine, for the person at the terminal: what is trained, a line every --log-every steps (step,
+//   loss, lr, gradient norm, tokens/s, ETA), each evaluation, and the end.
 
 #include <cstdio>
 #include <string>
@@ -17,14 +19,25 @@ class MetricsLog : public TrainObserver {
   MetricsLog(const std::string& run_dir, int keep_through_step);
   ~MetricsLog() override;
 
-  void on_step(Trainer&, const nlohmann::json& record) override { write(record); }
-  void on_eval(Trainer&, const nlohmann::json& record) override { write(record); }
+  void on_step(Trainer&, const StepRecord& record) override { write(record.to_json()); }
+  void on_eval(Trainer&, const EvalRecord& record) override { write(record.to_json()); }
   void on_checkpoint(Trainer&, const CheckpointInfo&) override;
 
  private:
   void write(const nlohmann::json& record);
   std::string path_;
   FILE* file_ = nullptr;
+};
+
+class ProgressLine : public TrainObserver {
+ public:
+  void on_start(Trainer& trainer, const nlohmann::json& run) override;
+  void on_step(Trainer& trainer, const StepRecord& record) override;
+  void on_eval(Trainer& trainer, const EvalRecord& record) override;
+  void on_end(Trainer& trainer, const nlohmann::json& summary) override;
+
+ private:
+  double mean_step_seconds_ = 0;  // exponential moving average, for the ETA
 };
 
 }  // namespace triad

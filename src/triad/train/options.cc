@@ -7,10 +7,99 @@
 
 namespace triad {
 
+const OptionTable<TrainOptions>& TrainOptions::options() {
+  static const OptionTable<TrainOptions> table = [] {
+    using O = TrainOptions;
+    OptionTable<O> t;
+    t.add("data", &O::data_dir,
+          "Prepared data directory (output of 'triad prepare'); default: the bundled corpus")
+        .value_name("DIR");
+    t.add("out", &O::out_dir, "Run directory; default runs/run-DATE-TIME").value_name("RUN").per_command();
+    t.include(&O::model, GptConfig::options(), "Model");
+    t.add("batch", &O::batch,
+          "Global batch in sequences per optimizer step (split over ranks and --grad-accum)")
+        .check(Check::kPositive);
+    t.add("grad-accum", &O::grad_accum, "Micro-batches per step; each holds batch / grad-accum sequences")
+        .check(Check::kPositive);
+    t.add("steps", &O::steps, "Total optimizer steps (with --resume: the new total)")
+        .check(Check::kPositive)
+        .may_change_on_resume();
+    t.add("lr", &O::lr, "Peak learning rate (after warm-up; cosine decay to --min-lr-ratio of it at the end)")
+        .check(Check::kPositive);
+    t.add("min-lr-ratio", &O::min_lr_ratio, "Learning rate at the last step, as a fraction of --lr")
+        .check(Check::kNonNegative);
+    t.add("warmup", &O::warmup, "Linear warm-up steps").check(Check::kNonNegative);
+    t.add("weight-decay", &O::weight_decay, "AdamW decoupled weight decay on the linear weights only")
+        .check(Check::kNonNegative);
+    t.add("beta1", &O::beta1, "AdamW's momentum decay (first moment)").check(Check::kFraction);
+    t.add("beta2", &O::beta2, "AdamW's second-moment decay").check(Check::kFraction);
+    t.add(
+         "topk-beta1", &O::topk_beta1,
+         "AdamW's momentum decay for parameters whose gradients travel top-K (--grad-compression topk:RATIO, "
+         "or auto's top-K buckets): error feedback already carries each gradient over steps, and more "
+         "momentum delays it further (docs/comm.md)")
+        .check(Check::kFraction);
+    t.add("topk-lr-scale", &O::topk_lr_scale,
+          "Learning-rate factor for the same parameters; 0.67 took the default run's top-K from 2.2 % to 0.5 "
+          "% "
+          "above none's val loss (three seeds in docs/comm.md)")
+        .check(Check::kPositive);
+    t.add("clip", &O::clip,
+          "Clip the global gradient norm to this (0: off). Under top-K or PowerSGD each rank's own gradient "
+          "is clipped to it too, before error feedback holds any of it back")
+        .check(Check::kNonNegative);
+    t.add("seed", &O::seed, "Seed for initialisation and data order");
+    t.add("eval-every", &O::eval_every, "Evaluate on the validation split every N steps (0: only at the end)")
+        .check(Check::kNonNegative)
+        .may_change_on_resume();
+    t.add("eval-batches", &O::eval_batches,
+          "Validation batches per evaluation (capped by the split's size; 0: the whole split)")
+        .check(Check::kNonNegative)
+        .may_change_on_resume();
+    t.add("ckpt-every", &O::ckpt_every, "Checkpoint every N steps (and always at the end)")
+        .check(Check::kNonNegative)
+        .may_change_on_resume();
+    t.add("keep-ckpts", &O::keep_ckpts, "Checkpoints to keep (the newest)")
+        .check(Check::kPositive)
+        .may_change_on_resume();
+    t.add("log-every", &O::log_every, "Print a progress line every N steps (0: first and last only)")
+        .check(Check::kNonNegative)
+        .may_change_on_resume();
+    t.add("threads", &O::threads, "Threads for every kernel (OpenMP; BLAS runs single-threaded inside them)")
+        .check(Check::kPositive)
+        .may_change_on_resume();
+    t.include(&O::remat, RematOptions::options(), "Memory");
+    t.include(&O::comm, comm::CommOptions::options(), "Data parallel (under mpirun; see docs/comm.md)");
+    t.add("sample-prompt", &O::sample_prompt, "Prompt for the sample printed at the end (empty: no sample)")
+        .may_change_on_resume();
+    t.add("sample-tokens", &O::sample_tokens, "Tokens to generate for that sample")
+        .check(Check::kNonNegative)
+        .may_change_on_resume();
+    const char* kPrivacy = "Privacy";
+    t.add("dp-noise", &O::dp_noise,
+          "DP-SGD: noise multiplier sigma (noise std = sigma x --dp-clip on the gradient sum); turns on "
+          "Poisson "
+          "sampling with expected batch --batch and per-example clipping")
+        .value_name("SIGMA")
+        .in_group(kPrivacy)
+        .check(Check::kNonNegative);
+    t.add("dp-clip", &O::dp_clip, "DP-SGD: clip each example's gradient to this L2 norm C")
+        .value_name("C")
+        .in_group(kPrivacy)
+        .check(Check::kNonNegative);
+    t.add("dp-delta", &O::dp_delta, "DP-SGD: delta of the epsilon reported each step (below 1/N)")
+        .value_name("DELTA")
+        .in_group(kPrivacy)
+        .check(Check::kNonNegative);
+    return t;
+  }();
+  return table;
+}
+
 void TrainOptions::validate(int world) const {
+  check_options(options(), *this);
   model.validate();
-  if (batch < 1) fail_usage("--batch must be at least 1, got {}", batch);
-  if (grad_accum < 1 || batch % (world * grad_accum) != 0) {
+  if (batch % (world * grad_accum) != 0) {
     if (world == 1) {
       fail_usage(
           "--grad-accum {} must divide --batch {} (each micro-batch holds batch / grad-accum sequences)",
@@ -21,29 +110,7 @@ void TrainOptions::validate(int world) const {
         "(ranks x grad-accum) sequences)",
         batch, world, grad_accum);
   }
-  if (steps < 1) fail_usage("--steps must be at least 1, got {}", steps);
-  // Written as !(x > 0) so that NaN fails too.
-  if (!(lr > 0) || !std::isfinite(lr)) fail_usage("--lr must be a positive number, got {}", lr);
-  if (warmup < 0) fail_usage("--warmup must not be negative, got {}", warmup);
-  if (!(weight_decay >= 0) || !std::isfinite(weight_decay))
-    fail_usage("--weight-decay must be a non-negative number, got {}", weight_decay);
-  for (auto [flag, beta] : {std::pair{"--beta1", beta1}, {"--beta2", beta2}, {"--topk-beta1", topk_beta1}}) {
-    if (!(beta >= 0 && beta < 1)) fail_usage("{} must be in [0, 1), got {}", flag, beta);
-  }
-  if (!(topk_lr_scale > 0) || !std::isfinite(topk_lr_scale))
-    fail_usage("--topk-lr-scale must be a positive number, got {}", topk_lr_scale);
-  if (!(clip >= 0) || !std::isfinite(clip))
-    fail_usage("--clip must be a non-negative number (0: off), got {}", clip);
-  if (eval_every < 0 || ckpt_every < 0) fail_usage("--eval-every and --ckpt-every must not be negative");
-  if (keep_ckpts < 1) fail_usage("--keep-ckpts must be at least 1, got {}", keep_ckpts);
-  if (threads < 1) fail_usage("--threads must be at least 1, got {}", threads);
   if (!remat.planner.empty()) parse_planner(remat.planner);
-  if (remat.replan_every < 0) fail_usage("--replan-every must not be negative, got {}", remat.replan_every);
-  if (comm.zero != 0 && comm.zero != 1) fail_usage("--zero must be 0 or 1, got {}", comm.zero);
-  for (double x : {dp_noise, dp_clip, dp_delta}) {
-    if (!(x >= 0) || !std::isfinite(x))
-      fail_usage("--dp-noise, --dp-clip and --dp-delta must be non-negative numbers, got {}", x);
-  }
   if (!dp()) {
     if (dp_clip > 0 || dp_delta > 0)
       fail_usage("--dp-clip and --dp-delta only apply with --dp-noise SIGMA (DP-SGD)");
@@ -67,88 +134,32 @@ void TrainOptions::validate(int world) const {
 }
 
 nlohmann::json TrainOptions::to_json() const {
-  nlohmann::json j = {{"data", data_dir},
-                      {"out", out_dir},
-                      {"model", model.to_json()},
-                      {"batch", batch},
-                      {"grad_accum", grad_accum},
-                      {"steps", steps},
-                      {"lr", lr},
-                      {"min_lr_ratio", min_lr_ratio},
-                      {"warmup", warmup},
-                      {"weight_decay", weight_decay},
-                      {"beta1", beta1},
-                      {"beta2", beta2},
-                      {"topk_beta1", topk_beta1},
-                      {"topk_lr_scale", topk_lr_scale},
-                      {"clip", clip},
-                      {"seed", seed},
-                      {"eval_every", eval_every},
-                      {"eval_batches", eval_batches},
-                      {"ckpt_every", ckpt_every},
-                      {"keep_ckpts", keep_ckpts},
-                      {"log_every", log_every},
-                      {"threads", threads},
-                      {"remat", remat.planner},
-                      {"activation_memory", remat.budget},
-                      {"replan_every", remat.replan_every},
-                      {"sample_prompt", sample_prompt},
-                      {"sample_tokens", sample_tokens},
-                      {"dp_noise", dp_noise},
-                      {"dp_clip", dp_clip},
-                      {"dp_delta", dp_delta}};
-  j.update(nlohmann::json(comm));
-  return j;
+  return options_to_json(options(), *this);
 }
 
 TrainOptions TrainOptions::from_json(const nlohmann::json& j, const std::string& where) {
-  TrainOptions o;
-  try {
-    o.data_dir = j.at("data").get<std::string>();
-    o.out_dir = j.at("out").get<std::string>();
-    o.model = GptConfig::from_json(j.at("model"), where);
-    o.batch = j.at("batch");
-    o.grad_accum = j.at("grad_accum");
-    o.steps = j.at("steps");
-    o.lr = j.at("lr");
-    o.min_lr_ratio = j.at("min_lr_ratio");
-    o.warmup = j.at("warmup");
-    o.weight_decay = j.at("weight_decay");
-    o.beta1 = j.at("beta1");
-    o.beta2 = j.at("beta2");
-    o.topk_beta1 = j.value("topk_beta1", o.beta1);     // before 2026-11-24 top-K buckets used beta1
-    o.topk_lr_scale = j.value("topk_lr_scale", 1.0f);  // and lr
-    o.clip = j.at("clip");
-    o.seed = j.at("seed");
-    o.eval_every = j.at("eval_every");
-    o.eval_batches = j.at("eval_batches");
-    o.ckpt_every = j.at("ckpt_every");
-    o.keep_ckpts = j.at("keep_ckpts");
-    o.log_every = j.at("log_every");
-    o.threads = j.at("threads");
-    o.remat.planner = j.at("remat");
-    o.remat.budget = j.at("activation_memory");
-    o.remat.replan_every = j.at("replan_every");
-    o.sample_prompt = j.at("sample_prompt");
-    o.sample_tokens = j.at("sample_tokens");
-    o.comm = j.get<comm::CommOptions>();
-    // Absent in runs from before DP-SGD.
-    o.dp_noise = j.value("dp_noise", 0.0);
-    o.dp_clip = j.value("dp_clip", 0.0);
-    o.dp_delta = j.value("dp_delta", 0.0);
-  } catch (const nlohmann::json::exception& e) {
-    fail("{}: bad training options: {}", where, e.what());
+  if (!j.is_object()) fail("{}: bad training options: not a JSON object", where);
+  nlohmann::json flat = j;
+  // Before options were declared in one table (2026-12), the model's lived under "model" and numbers were
+  // floats; the float values read back exactly as the doubles they were written as.
+  if (j.contains("model") && j["model"].is_object()) {
+    for (const auto& [key, value] : j["model"].items()) flat[key] = value;
   }
+  TrainOptions o = options_from_json(options(), flat, where);
+  // Before 2026-11-24 top-K buckets used --beta1 and the full learning rate.
+  if (!j.contains("topk_beta1")) o.topk_beta1 = o.beta1;
+  if (!j.contains("topk_lr_scale")) o.topk_lr_scale = 1.0;
   return o;
 }
 
 float learning_rate(const TrainOptions& o, int step) {
-  if (step < o.warmup) return o.lr * static_cast<float>(step + 1) / static_cast<float>(o.warmup);
-  const float min_lr = o.lr * o.min_lr_ratio;
+  const float lr = static_cast<float>(o.lr);  // in float, as the optimizer applies it
+  if (step < o.warmup) return lr * static_cast<float>(step + 1) / static_cast<float>(o.warmup);
+  const float min_lr = lr * static_cast<float>(o.min_lr_ratio);
   const int decay_steps = std::max(1, o.steps - o.warmup);
   const float progress =
       std::min(1.0f, static_cast<float>(step - o.warmup) / static_cast<float>(decay_steps));
-  return min_lr + 0.5f * (o.lr - min_lr) * (1.0f + std::cos(3.14159265358979f * progress));
+  return min_lr + 0.5f * (lr - min_lr) * (1.0f + std::cos(3.14159265358979f * progress));
 }
 
 }  // namespace triad

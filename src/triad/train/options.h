@@ -1,14 +1,16 @@
 #pragma once
-// Everything a training run is a function of, besides the data: saved as RUN/run.json at the start and
-// read back by --resume.
+// Everything a training run is a function of, besides the data: saved as RUN/run.json at the start and in
+// every checkpoint, read back by --resume. Each option is declared once, in TrainOptions::options()
+// (train/options.cc): its flag, help, check and what may change on resume (core/options.h).
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
 
 #include "triad/comm/options.h"
+#include "triad/core/options.h"
 #include "triad/model/config.h"
-#include "triad/remat/controller.h"
+#include "triad/remat/options.h"
 
 namespace triad {
 
@@ -19,18 +21,14 @@ struct TrainOptions {
   int batch = 16;        // global batch, sequences per optimizer step, over all data-parallel ranks
   int grad_accum = 1;    // micro-batches per step; each holds batch / (ranks * grad_accum) sequences
   int steps = 600;       // total optimizer steps
-  float lr = 3e-3f;      // peak learning rate
-  float min_lr_ratio = 0.1f;
+  double lr = 3e-3;      // peak learning rate
+  double min_lr_ratio = 0.1;
   int warmup = 50;
-  float weight_decay = 0.1f;
-  float beta1 = 0.9f, beta2 = 0.95f;
-  // AdamW's β1 for the parameters whose gradients travel top-K: error feedback already carries each gradient
-  // over the steps until it is sent, and momentum on top of that delays it further (docs/comm.md).
-  float topk_beta1 = 0.5f;
-  // And their learning rate is lr * topk_lr_scale: 0.67 brought top-K within 1 % of none's val loss at
-  // three seeds, from 0.8-2.2 % at the full rate (docs/comm.md).
-  float topk_lr_scale = 0.67f;
-  float clip = 1.0f;  // global gradient-norm clip; 0 disables
+  double weight_decay = 0.1;
+  double beta1 = 0.9, beta2 = 0.95;
+  double topk_beta1 = 0.5;     // AdamW's β1 for the parameters whose gradients travel top-K
+  double topk_lr_scale = 0.67;  // and their learning-rate factor
+  double clip = 1.0;            // global gradient-norm clip; 0 disables
   uint64_t seed = 1234;
   int eval_every = 200;
   int eval_batches = 20;
@@ -55,7 +53,11 @@ struct TrainOptions {
 
   // Sequences per micro-batch on each of `world` data-parallel ranks.
   int micro_batch(int world = 1) const { return batch / world / grad_accum; }
-  void validate(int world = 1) const;  // usage errors naming the flag
+  // Each option's check, then what holds between options; usage errors naming the flag.
+  void validate(int world = 1) const;
+
+  // The declaration of every option (flags, run.json keys, resume rules).
+  static const OptionTable<TrainOptions>& options();
   nlohmann::json to_json() const;
   static TrainOptions from_json(const nlohmann::json& j, const std::string& where);
 };

@@ -1,23 +1,26 @@
 #pragma once
-// The training loop. One optimizer step, as data:
+// The training loop. One optimizer step (Trainer::train_step, read top to bottom):
 //
-//   sampler -> (B / world) windows of T + 1 tokens -> K micro-batches of B / K:
-//       forward -> loss; backward -> gradients accumulate (scaled by 1 / (B T): the mean over the global
-//       batch)
-//   -> global-norm clip -> AdamW (lr from warm-up + cosine) -> step record -> observers
+//   this rank's gradient of its share of the batch (BatchGradient: K micro-batches of forward and backward,
+//   or DP-SGD's examples), handed to the reduction as blocks finish -> the average over the data-parallel
+//   ranks -> global-norm clip -> AdamW (lr from warm-up + cosine) on what this rank owns
+//   (DistributedOptimizer) -> a StepRecord -> observers
 //
-// Observers (metrics log, audit log, policy engine, ...) subscribe to run events instead of being called
-// from inside the loop; any of them may ask the trainer to halt. Under mpirun every rank runs a Trainer
-// over its B / world sequences of each batch; only rank 0 writes the run directory and has observers.
+// Observers (metrics log, progress line, audit log, policy engine, ...) subscribe to run events instead of
+// being called from inside the loop; any of them may ask the trainer to halt. Under mpirun every rank runs
+// a Trainer over its B / world sequences of each batch; only rank 0 writes the run directory and has
+// observers.
 
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <vector>
 
-#include "triad/comm/options.h"
+#include "triad/comm/context.h"
 #include "triad/train/checkpoint.h"
 #include "triad/train/options.h"
+#include "triad/train/records.h"
 
 namespace triad {
 
@@ -28,26 +31,27 @@ class TrainObserver {
  public:
   virtual ~TrainObserver() = default;
   virtual void on_start(Trainer&, const nlohmann::json& /*run*/) {}
-  virtual void on_step(Trainer&, const nlohmann::json& /*record*/) {}
-  virtual void on_eval(Trainer&, const nlohmann::json& /*record*/) {}
-  virtual void on_checkpoint(Trainer&, const CheckpointInfo& /*info*/) {}
+  virtual void on_step(Trainer&, const StepRecord&) {}
+  virtual void on_eval(Trainer&, const EvalRecord&) {}
+  virtual void on_checkpoint(Trainer&, const CheckpointInfo&) {}
   virtual void on_end(Trainer&, const nlohmann::json& /*summary*/) {}
 };
 
 struct ResumeRequest {
   std::string run_dir;
-  int steps = 0;  // new total; 0 keeps the run's own
-  // Flags given on the command line with --resume, to check against the run (name -> value as JSON).
-  nlohmann::json overrides = nlohmann::json::object();
+  // The command's options, and the names of those given explicitly (on the command line or in --config):
+  // they are checked against the run's or replace them, as each option's declaration says.
+  TrainOptions given;
+  std::set<std::string> given_names;
 };
 
 class Trainer {
  public:
-  // A new run in options.out_dir (which must be absent or empty unless `force`).
-  static std::unique_ptr<Trainer> start(const TrainOptions& options, bool force);
-  // Continues a run from its newest checkpoint. `how` gives the communication settings that may differ
-  // from the run's (--comm-timeout, --comm-progress, --poll-us, --topology, --ranks-per-node).
-  static std::unique_ptr<Trainer> resume(const ResumeRequest& request, const comm::CommOptions& how = {});
+  // A new run in options.out_dir (which must be absent or empty unless `force`). Collective: every rank
+  // of `context` calls it.
+  static std::unique_ptr<Trainer> start(comm::Context& context, const TrainOptions& options, bool force);
+  // Continues a run from its newest checkpoint.
+  static std::unique_ptr<Trainer> resume(comm::Context& context, const ResumeRequest& request);
   ~Trainer();
 
   void add_observer(std::unique_ptr<TrainObserver> observer);
@@ -65,12 +69,12 @@ class Trainer {
   const RdpAccountant* privacy_ledger() const;
 
  private:
-  Trainer(TrainOptions options);
+  struct Impl;
+  Trainer(comm::Context& context, const TrainOptions& options);
   void open_data();
-  void start_remat();
-  void start_sync(const CheckpointManifest* resumed, const std::string& resume_dir);
-  bool agree_on_halt();
+  void build_step();
   void train_step();
+  bool agree_on_halt();
   void run_eval();
   CheckpointInfo checkpoint();
   void print_sample();
@@ -78,7 +82,6 @@ class Trainer {
   void notify(F&& f);
 
   TrainOptions options_;
-  struct Impl;
   std::unique_ptr<Impl> impl_;
   TrainState state_;
   std::vector<std::unique_ptr<TrainObserver>> observers_;

@@ -1,4 +1,4 @@
-#include "triad/remat/plan.h"
+#include "triad/model/plan.h"
 
 namespace triad {
 
@@ -15,7 +15,7 @@ void RematPlan::normalize() {
 int RematPlan::dropped_units() const {
   int n = keep_logits ? 0 : 1;
   for (int l = 0; l < layers(); ++l) {
-    for (Act kind : kBlockUnits) n += !keeps(l, kind);
+    for (Act kind : block_units()) n += !keeps(l, kind);
   }
   return n;
 }
@@ -24,7 +24,7 @@ nlohmann::json RematPlan::to_json() const {
   nlohmann::json blocks = nlohmann::json::array();
   for (int l = 0; l < layers(); ++l) {
     nlohmann::json dropped = nlohmann::json::array();
-    for (Act kind : kBlockUnits) {
+    for (Act kind : block_units()) {
       if (!keeps(l, kind)) dropped.push_back(act_name(kind));
     }
     blocks.push_back(dropped);

@@ -12,8 +12,8 @@
 #include <array>
 #include <vector>
 
-#include "triad/core/arena.h"
-#include "triad/remat/plan.h"
+#include "triad/model/dataflow.h"
+#include "triad/model/plan.h"
 
 namespace triad {
 

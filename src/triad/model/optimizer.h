@@ -2,15 +2,20 @@
 // AdamW over the flat parameter buffer. Weight decay applies to the four linear weight matrices of each
 // block only (TensorSpec::decay); biases, LayerNorm gains and the (tied) embeddings are not decayed.
 //
-// Under ZeRO-1 each rank holds the moments of its shard only, [offset, offset + count) of the flat
-// buffer, and updates just those parameters.
+// An instance owns the moments of a range [offset, offset + count) of the flat buffer and updates just
+// those parameters: all of them in one process, one rank's shard under ZeRO-1 (parallel/).
 
+#include <cstddef>
 #include <vector>
 
 #include "triad/model/params.h"
-#include "triad/train/options.h"
 
 namespace triad {
+
+struct AdamWConfig {
+  float beta1 = 0.9f, beta2 = 0.95f;
+  float weight_decay = 0.1f;
+};
 
 class AdamW {
  public:
@@ -18,9 +23,9 @@ class AdamW {
   AdamW(const ParameterLayout& layout, size_t offset, size_t count);
   // One update of the owned range with learning rate `lr`; counts steps from 1. `params` and `grads` are
   // the whole flat buffers.
-  void update(float* params, const float* grads, float lr, const TrainOptions& options);
-  // The tensors that start in [begin, end) of the flat buffer use `beta1` instead of options.beta1 and
-  // lr * `lr_scale` (the trainer's top-K buckets: TrainOptions::topk_beta1, topk_lr_scale).
+  void update(float* params, const float* grads, float lr, const AdamWConfig& config);
+  // The tensors that start in [begin, end) of the flat buffer use `beta1` instead of config.beta1 and
+  // lr * `lr_scale` (the buckets whose gradients travel top-K: parallel/distributed_optimizer.h).
   void override_range(size_t begin, size_t end, float beta1, float lr_scale) {
     overrides_.push_back({begin, end, beta1, lr_scale});
   }
@@ -45,11 +50,5 @@ class AdamW {
   std::vector<Override> overrides_;
   int t_ = 0;
 };
-
-// Σ g², summed per thread chunk and then across chunks in order: deterministic for a thread count.
-double sum_of_squares(const float* grads, size_t n);
-// sqrt(sum_of_squares).
-double global_norm(const float* grads, size_t n);
-void scale_in_place(float* data, size_t n, float factor);
 
 }  // namespace triad

@@ -11,14 +11,11 @@
 #include <string>
 #include <vector>
 
-#include "triad/core/arena.h"
+#include "triad/model/dataflow.h"
 
 namespace triad {
 
-// The per-block units in forward order; a plan has one bit per entry.
-inline constexpr Act kBlockUnits[] = {Act::kLn1, Act::kQkv, Act::kAttProbs, Act::kAttOut,  Act::kRes2,
-                                      Act::kLn2, Act::kFc,  Act::kGelu,     Act::kBlockOut};
-inline constexpr int kBlockUnitCount = 9;
+// One bit per entry of block_units() (model/dataflow.h).
 inline constexpr uint16_t kKeepAll = (1u << kBlockUnitCount) - 1;
 inline uint16_t unit_bit(Act kind) {
   return static_cast<uint16_t>(1u << static_cast<int>(kind));

@@ -1,0 +1,14 @@
+#pragma once
+// Sizes and durations as people read them in progress lines and messages.
+
+#include <cstddef>
+#include <string>
+
+namespace triad {
+
+// "512.0KiB", "3.5MiB", "1.25GiB".
+std::string format_bytes(size_t bytes);
+// "1:02:03" or "2:03".
+std::string format_duration(double seconds);
+
+}  // namespace triad

@@ -1,0 +1,204 @@
+#include "triad/parallel/distributed_optimizer.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "triad/comm/collectives.h"
+#include "triad/core/error.h"
+#include "triad/core/format.h"
+#include "triad/kernels/vector_ops.h"
+
+namespace triad::parallel {
+
+namespace {
+
+// The model's parameter blocks as gradient ranges (the unit of buckets), with their weight matrices.
+std::vector<comm::GradRange> gradient_blocks(const ParameterLayout& layout) {
+  std::vector<comm::GradRange> blocks;
+  for (const ParamBlock& b : layout.blocks()) blocks.push_back({b.offset, b.count, {}});
+  for (const TensorSpec& t : layout.tensors()) {
+    if (t.shape.size() != 2) continue;
+    blocks[static_cast<size_t>(t.block)].matrices.push_back(
+        {t.offset, static_cast<size_t>(t.shape[0]), static_cast<size_t>(t.shape[1])});
+  }
+  return blocks;
+}
+
+std::unique_ptr<comm::GradSync> make_sync(comm::Context& context, Gpt<float>& model,
+                                          const comm::BucketPlan& buckets,
+                                          const DistributedOptimizerOptions& options) {
+  return std::make_unique<comm::GradSync>(context, model.grads(), model.num_params(), buckets.buckets,
+                                          comm::grad_sync_options(options.comm, options.seed));
+}
+
+// The range of the flat buffer this rank updates: its ZeRO-1 shard, or everything.
+std::pair<size_t, size_t> owned_range(const comm::GradSync& sync, const comm::Context& context, bool sharded,
+                                      size_t count) {
+  if (!sharded) return {0, count};
+  return {sync.shards().offset(context.rank()), sync.shards().count(context.rank())};
+}
+
+}  // namespace
+
+DistributedOptimizer::DistributedOptimizer(comm::Context& context, Gpt<float>& model,
+                                           const DistributedOptimizerOptions& options)
+    : context_(context),
+      model_(model),
+      options_(options),
+      buckets_(comm::plan_buckets(gradient_blocks(model.layout()), options.comm.bucket_mb)),
+      sync_(make_sync(context, model, buckets_, options)),
+      sharded_(options.comm.zero == 1 && context.world() > 1),
+      optimizer_(model.layout(), owned_range(*sync_, context, sharded_, model.num_params()).first,
+                 owned_range(*sync_, context, sharded_, model.num_params()).second) {
+  const size_t n = buckets_.buckets.size();
+  clip_first_.assign(n, 0);
+  counted_.assign(n, 0);
+  if (context.world() == 1) return;  // one process: no codec runs
+  // The buckets that travel top-K (all of them, or auto's choices) take their own β1 and learning rate.
+  for (size_t b = 0; b < n; ++b) {
+    const comm::CodecSpec& codec = sync_->bucket_codecs()[b];
+    clip_first_[b] = options.clip > 0 && codec.keeps_error_feedback();
+    if (codec.kind != comm::CodecKind::kTopK) continue;
+    optimizer_.override_range(buckets_.buckets[b].offset, buckets_.buckets[b].end(), options.topk_beta1,
+                              options.topk_lr_scale);
+    ++topk_buckets_;
+  }
+  any_clip_first_ = std::find(clip_first_.begin(), clip_first_.end(), 1) != clip_first_.end();
+}
+
+DistributedOptimizer::~DistributedOptimizer() = default;
+
+std::string DistributedOptimizer::describe(int sequences_per_rank) const {
+  const DistributedOptimizerOptions& o = options_;
+  std::string topk, zero;
+  if (topk_buckets_ > 0) {
+    topk = fmt::format(
+        " ({} top-K bucket{}: AdamW beta1 {:g}, lr x {:g}, {}-step warm-up; --topk-beta1, --topk-lr-scale, "
+        "--topk-warmup)",
+        topk_buckets_, topk_buckets_ > 1 ? "s" : "", o.topk_beta1, o.topk_lr_scale, o.comm.topk_warmup);
+  }
+  if (o.comm.zero == 1) {
+    zero = fmt::format(", ZeRO-1: {} of optimizer state per rank (of {})", format_bytes(state_bytes()),
+                       format_bytes(2 * model_.num_params() * sizeof(float)));
+  }
+  return fmt::format(
+      "data parallel: {} ranks x {} sequences, {} buckets of gradients, --grad-compression {}{}{}",
+      context_.world(), sequences_per_rank, buckets_.buckets.size(), o.comm.grad_compression, topk, zero);
+}
+
+Gpt<float>::BlockDone DistributedOptimizer::hook() {
+  return [this](int block) { on_block_done(block); };
+}
+
+void DistributedOptimizer::on_block_done(int block) {
+  const int bucket = buckets_.ready_after_block[static_cast<size_t>(block)];
+  if (bucket < 0) return;
+  const size_t b = static_cast<size_t>(bucket);
+  // This rank's Σ g² needs every bucket as it is before the reduction overwrites it with the average.
+  if (any_clip_first_) {
+    local_sq_ += sum_of_squares(model_.grads() + buckets_.buckets[b].offset, buckets_.buckets[b].count);
+    counted_[b] = 1;
+  }
+  if (!clip_first_[b]) sync_->bucket_ready(bucket);  // error-feedback buckets: finish_reduction()
+}
+
+void DistributedOptimizer::finish_reduction() {
+  if (any_clip_first_) {
+    // DGC's local gradient clipping: what error feedback holds back escapes the clipping of the average,
+    // so an outlier batch would reach the weights unclipped over the following steps.
+    for (size_t b = 0; b < clip_first_.size(); ++b) {
+      if (counted_[b]) continue;  // counted by the hook (DP-SGD's backward calls none)
+      local_sq_ += sum_of_squares(model_.grads() + buckets_.buckets[b].offset, buckets_.buckets[b].count);
+    }
+    const double local_norm = std::sqrt(local_sq_);
+    for (size_t b = 0; b < clip_first_.size(); ++b) {
+      if (!clip_first_[b]) continue;
+      const comm::GradRange& range = buckets_.buckets[b];
+      if (local_norm > options_.clip) {
+        scale_in_place(model_.grads() + range.offset, range.count,
+                       static_cast<float>(options_.clip / local_norm));
+      }
+      sync_->bucket_ready(static_cast<int>(b));
+    }
+  }
+  sync_->finish();
+  local_sq_ = 0;
+  std::fill(counted_.begin(), counted_.end(), 0);
+}
+
+double DistributedOptimizer::grad_norm() {
+  if (!sharded_) return global_norm(model_.grads(), model_.num_params());
+  double sq = sum_of_squares(model_.grads() + optimizer_.offset(), optimizer_.count());
+  comm::allreduce_sum(context_, &sq, 1, "gradient norm");
+  return std::sqrt(sq);
+}
+
+void DistributedOptimizer::step(float lr, double norm) {
+  float* grads = model_.grads() + optimizer_.offset();
+  if (options_.clip > 0 && norm > options_.clip) {
+    scale_in_place(grads, optimizer_.count(), static_cast<float>(options_.clip / norm));
+  }
+  if (sharded_) sync_->before_update(model_.params());
+  optimizer_.update(model_.params(), model_.grads(), lr, options_.adamw);
+  const uint64_t gather_bytes = sharded_ ? sync_->gather_params(model_.params()) : 0;
+  const comm::StepStats& st = sync_->stats();
+  stats_ = {.ranks = context_.world(),
+            .bytes_sent = st.bytes_sent + gather_bytes,
+            .comm_ms = st.comm_ms,
+            .comm_hidden_fraction = st.comm_hidden_fraction,
+            .codec = st.codec};
+}
+
+OptimizerState DistributedOptimizer::state() {
+  OptimizerState s;
+  s.adam_steps = optimizer_.steps();
+  s.world = context_.world();
+  s.codec = options_.comm.grad_compression;
+  // ZeRO-1: the moments, gathered from their shards; otherwise every rank holds them all.
+  for (auto [part, full] : {std::pair{&optimizer_.m(), &s.m}, std::pair{&optimizer_.v(), &s.v}}) {
+    full->assign(model_.num_params(), 0.0f);
+    std::copy(part->begin(), part->end(), full->begin() + static_cast<ptrdiff_t>(optimizer_.offset()));
+    if (sharded_) comm::all_gather_shards(context_, full->data(), sync_->shards());
+  }
+  comm::SyncState sync = sync_->save_state();
+  s.sync_steps = sync.steps;
+  // Gathered bucket by bucket: rank r's state of bucket b lands in residuals[r][b].
+  s.residuals.assign(static_cast<size_t>(context_.world()), {});
+  for (size_t b = 0; b < sync.buckets.size(); ++b) {
+    auto per_rank = comm::gather_to_root(context_, sync.buckets[b], "checkpoint: gradient codec state");
+    for (size_t r = 0; r < per_rank.size(); ++r) s.residuals[r].push_back(std::move(per_rank[r]));
+  }
+  return s;
+}
+
+void DistributedOptimizer::load(const OptimizerState& saved, const std::string& where) {
+  const size_t begin = optimizer_.offset(), count = optimizer_.count();
+  if (saved.m.size() != model_.num_params() || saved.v.size() != model_.num_params()) {
+    fail("{}: the optimizer state holds {} moments; the model has {} parameters", where, saved.m.size(),
+         model_.num_params());
+  }
+  std::copy_n(saved.m.begin() + static_cast<ptrdiff_t>(begin), count, optimizer_.m().begin());
+  std::copy_n(saved.v.begin() + static_cast<ptrdiff_t>(begin), count, optimizer_.v().begin());
+  optimizer_.set_steps(saved.adam_steps);
+  const size_t rank = static_cast<size_t>(context_.rank());
+  bool has_residuals = false;
+  for (const auto& per_rank : saved.residuals) {
+    for (const auto& bucket : per_rank) has_residuals |= !bucket.empty();
+  }
+  if (has_residuals && saved.world != context_.world()) {
+    fail_usage(
+        "--resume {}: the checkpoint keeps the error-feedback residuals of {} ranks; resume it with mpirun "
+        "-np {}",
+        where, saved.world, saved.world);
+  }
+  if (saved.world != context_.world()) return;  // stateless codecs: nothing of theirs to restore
+  comm::SyncState sync;
+  sync.steps = saved.sync_steps;
+  sync.buckets = rank < saved.residuals.size() ? saved.residuals[rank]
+                                               : std::vector<std::vector<float>>(buckets_.buckets.size());
+  sync_->load_state(sync);
+}
+
+}  // namespace triad::parallel

@@ -1,0 +1,108 @@
+#pragma once
+// Everything distribution does to a step after the forward: one object owns the averaging of gradients
+// over the data-parallel ranks, bucket by bucket with their codecs (comm/grad_sync.h), the per-rank
+// clipping that error-feedback codecs need, the gradient norm and clip, the AdamW step on the parameters
+// this rank owns (all of them, or its ZeRO-1 shard), the parameter gather, and the state a checkpoint keeps
+// of all that — so the trainer never asks which codec runs or whether the state is sharded. (Megatron's
+// DistributedOptimizer and llm.c's zero.cuh play this part.)
+//
+//   DistributedOptimizer opt(context, model, options);   // collective, like every call below but hook()
+//   each step, after the forward and backward of K micro-batches, the last one with the hook:
+//     model.backward(scale, opt.hook());    // hands each bucket over as soon as its blocks are done
+//     opt.finish_reduction();               // grads: the average over ranks (ZeRO-1: this rank's shard)
+//     double norm = opt.grad_norm();
+//     opt.step(lr, norm);                   // clip to options.clip, AdamW, ZeRO-1 gather
+//
+// In one process it makes no MPI call and the gradients stay as they are. Its ranks are the data-parallel
+// group of the job's layout (parallel/layout.h); until tensor and pipeline parallelism exist that group is
+// every rank.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "triad/comm/context.h"
+#include "triad/comm/grad_sync.h"
+#include "triad/comm/options.h"
+#include "triad/model/gpt.h"
+#include "triad/model/optimizer.h"
+
+namespace triad::parallel {
+
+struct DistributedOptimizerOptions {
+  AdamWConfig adamw;
+  double clip = 1.0;  // global gradient-norm clip (0: none, as under DP-SGD, which clips each example)
+  // The parameters whose gradients travel top-K take their own AdamW β1 and learning-rate factor: error
+  // feedback already carries each gradient over steps, and momentum on top delays it further.
+  float topk_beta1 = 0.5f, topk_lr_scale = 0.67f;
+  comm::CommOptions comm;
+  uint64_t seed = 0;  // rounding noise of stochastic codecs, PowerSGD's first factor
+};
+
+// What a checkpoint keeps of the optimizer and the reduction.
+struct OptimizerState {
+  std::vector<float> m, v;  // AdamW's moments over the whole flat buffer
+  int adam_steps = 0;
+  int world = 1;           // ranks of the reduction that saved it
+  int64_t sync_steps = 0;  // reductions finished (the top-K warm-up and rounding-noise clock)
+  // residuals[r][b]: rank r's codec state of bucket b (empty for stateless codecs). state() gathers every
+  // rank's on rank 0; load() reads only its own rank's entry.
+  std::vector<std::vector<std::vector<float>>> residuals;
+  std::string codec;  // --grad-compression of the run that saved it
+};
+
+// One step's communication, for the step record.
+struct ReductionStats {
+  int ranks = 1;
+  uint64_t bytes_sent = 0;  // this rank's, parameter gather included
+  double comm_ms = 0;
+  double comm_hidden_fraction = 1;
+  std::string codec;
+};
+
+class DistributedOptimizer {
+ public:
+  DistributedOptimizer(comm::Context& context, Gpt<float>& model, const DistributedOptimizerOptions& options);
+  ~DistributedOptimizer();
+
+  // For the backward of the last micro-batch of a step: hands each bucket to the reduction as its blocks
+  // finish (buckets with error feedback wait for finish_reduction()).
+  Gpt<float>::BlockDone hook();
+  // Sends what the backward did not (error-feedback buckets clipped by this rank's gradient norm first) and
+  // waits for all: afterwards the gradients hold the average (ZeRO-1: in this rank's shard).
+  void finish_reduction();
+  // The norm of the averaged gradient.
+  double grad_norm();
+  // Clips to options.clip by `norm`, updates the owned parameters, and gathers them under ZeRO-1.
+  void step(float lr, double norm);
+
+  const ReductionStats& stats() const { return stats_; }
+  uint64_t state_bytes() const { return optimizer_.state_bytes(); }
+  // "2 ranks x 8 sequences, 3 buckets of gradients, --grad-compression none, ZeRO-1: ..." for the log.
+  std::string describe(int sequences_per_rank) const;
+
+  OptimizerState state();
+  void load(const OptimizerState& saved, const std::string& where);
+
+ private:
+  void on_block_done(int block);
+
+  comm::Context& context_;
+  Gpt<float>& model_;
+  DistributedOptimizerOptions options_;
+  comm::BucketPlan buckets_;
+  std::unique_ptr<comm::GradSync> sync_;
+  bool sharded_ = false;  // ZeRO-1 over more than one rank
+  AdamW optimizer_;       // over this rank's range of the flat buffer
+  // Per bucket: its codec keeps error feedback, so it is sent after the backward, clipped by this rank's
+  // own gradient norm (what error feedback holds back would escape the clipping of the average).
+  std::vector<char> clip_first_;
+  bool any_clip_first_ = false;
+  std::vector<char> counted_;  // per bucket: its Σ g² is in local_sq_ (before the reduction overwrote it)
+  double local_sq_ = 0;
+  int topk_buckets_ = 0;
+  ReductionStats stats_;
+};
+
+}  // namespace triad::parallel

@@ -1,0 +1,67 @@
+#pragma once
+// What computes this rank's gradient of one batch into model.grads(): the first part of a training step,
+// the one that differs between ways of training. Language modelling runs K micro-batches of the sampler's
+// windows; DP-SGD runs its Poisson batch one example at a time, clipped and noised (train/dp_sgd.h). A
+// classifier head or a fairness adversary is another implementation; the rest of the step (reduction,
+// clipping, optimizer, record) is the same for all.
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "triad/data/sampler.h"
+#include "triad/model/gpt.h"
+#include "triad/train/dp_sgd.h"
+#include "triad/train/records.h"
+
+namespace triad {
+
+// Summed over the ranks after the backward (in one collective), as the names say.
+struct BatchTotals {
+  double loss_sum = 0;    // the losses this rank measured; the step's loss is Σ loss_sum / Σ loss_count
+  double loss_count = 0;  // how many losses loss_sum adds up
+  double sequences = 0;   // sequences trained on (for tokens/s)
+  double clipped = 0;     // DP-SGD: examples whose gradient was clipped
+};
+
+struct BatchResult {
+  BatchTotals totals;
+  double recompute_seconds = 0;  // this rank's time recomputing dropped activations
+};
+
+class BatchGradient {
+ public:
+  virtual ~BatchGradient() = default;
+  // Leaves this rank's gradient of the next batch in model.grads(); `hook` goes to the backward of the last
+  // micro-batch (it hands gradients to the reduction as blocks finish).
+  virtual BatchResult compute(Gpt<float>& model, const Gpt<float>::BlockDone& hook) = 0;
+  // Adds what this way of training reports, from the totals over all ranks.
+  virtual void report(const BatchTotals& /*all*/, StepRecord* /*record*/) const {}
+};
+
+// `batch` sequences per step from the sampler, this rank's `rows` of them in `micro_batches` micro-batches
+// of `T` tokens; the gradient of the mean token loss over the global batch.
+class LanguageModelBatches : public BatchGradient {
+ public:
+  LanguageModelBatches(Sampler& sampler, int batch, int rows, int micro_batches, int T);
+  BatchResult compute(Gpt<float>& model, const Gpt<float>::BlockDone& hook) override;
+
+ private:
+  Sampler& sampler_;
+  int batch_, rows_, micro_batches_, T_;
+  std::vector<int32_t> windows_, inputs_, targets_;
+};
+
+// DP-SGD: clipped per-example gradients of a Poisson batch plus noise; the step reports ε.
+class DpSgdBatches : public BatchGradient {
+ public:
+  DpSgdBatches(DpSgd& dp, int T) : dp_(dp), T_(T) {}
+  BatchResult compute(Gpt<float>& model, const Gpt<float>::BlockDone& hook) override;
+  void report(const BatchTotals& all, StepRecord* record) const override;
+
+ private:
+  DpSgd& dp_;
+  int T_;
+};
+
+}  // namespace triad
