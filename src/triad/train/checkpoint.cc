@@ -122,6 +122,19 @@ CheckpointInfo save_checkpoint(const std::string& run_dir, const Gpt<float>& mod
   return info;
 }
 
+void create_run_dir(const std::string& dir, bool force) {
+  std::error_code ec;
+  if (fs::exists(dir, ec) && !fs::is_empty(dir, ec)) {
+    if (!force) {
+      fail_usage("run directory {} already exists; continue it with --resume {}, or pass --force to start over",
+                 dir, dir);
+    }
+    fs::remove_all(dir, ec);
+    if (ec) fail("cannot remove {}: {}", dir, ec.message());
+  }
+  make_dirs(dir);
+}
+
 void prune_checkpoints(const std::string& run_dir, int keep) {
   auto all = checkpoints_of(run_dir);
   for (size_t i = 0; i + static_cast<size_t>(keep) < all.size(); ++i) {

@@ -41,6 +41,9 @@ struct CheckpointInfo {
 CheckpointInfo save_checkpoint(const std::string& run_dir, const Gpt<float>& model,
                                const TrainOptions& options, const TrainState& state,
                                const parallel::OptimizerState& optimizer, const nlohmann::json& extra);
+// Creates the directory of a new run: absent or empty, or (with `force`) emptied first; otherwise a usage
+// error saying how to continue it instead.
+void create_run_dir(const std::string& dir, bool force);
 // Deletes all but the newest `keep` checkpoints.
 void prune_checkpoints(const std::string& run_dir, int keep);
 // The newest complete checkpoint directory of a run, or "" when there is none.

@@ -146,17 +146,7 @@ std::unique_ptr<Trainer> Trainer::start(comm::Context& context, const TrainOptio
         "{}",
         options.model.seq_len, window, manifest_path);
   }
-  std::error_code ec;
-  if (root && fs::exists(options.out_dir, ec) && !fs::is_empty(options.out_dir, ec)) {
-    if (!force) {
-      fail_usage(
-          "run directory {} already exists; continue it with --resume {}, or pass --force to start over",
-          options.out_dir, options.out_dir);
-    }
-    fs::remove_all(options.out_dir, ec);
-    if (ec) fail("cannot remove {}: {}", options.out_dir, ec.message());
-  }
-  if (root) make_dirs(options.out_dir);
+  if (root) create_run_dir(options.out_dir, force);
   comm::barrier(context, "waiting for rank 0 to create the run directory");
   set_threads(options.threads);
 
