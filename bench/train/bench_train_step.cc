@@ -1,5 +1,6 @@
-// Times full training steps of triad's GPT (forward, backward, clip, AdamW) on random tokens and prints one
-// JSON line: tokens/s (median over the timed steps), step time, peak RSS. Driven by bench/train_vs_torch.
+// Times full training steps of triad's GPT on random tokens, as the trainer runs them (forward, backward
+// handing buckets to the DistributedOptimizer, global-norm clip, AdamW), and prints one JSON line: tokens/s
+// (median over the timed steps), step time, peak RSS. Driven by bench/train_vs_torch.
 //
 //   build/bench_train_step --layers 4 --d-model 256 --heads 4 --seq-len 256 --batch 8 --vocab 8192 [--steps
 //   6]
@@ -16,8 +17,7 @@
 #include "triad/core/parallel.h"
 #include "triad/core/rng.h"
 #include "triad/model/gpt.h"
-#include "triad/kernels/vector_ops.h"
-#include "triad/model/optimizer.h"
+#include "triad/parallel/distributed_optimizer.h"
 
 using namespace triad;
 
@@ -51,8 +51,8 @@ int main(int argc, char** argv) {
   set_threads(nthreads);
   Gpt<float> model(c);
   model.init_weights(1);
-  AdamWConfig options;
-  AdamW optimizer(model.layout());
+  std::unique_ptr<comm::Context> context = comm::Context::open();
+  parallel::DistributedOptimizer optimizer(*context, model, parallel::DistributedOptimizerOptions{});
   const int T = c.seq_len;
   std::vector<int32_t> inputs(static_cast<size_t>(batch) * T), targets(inputs.size());
   Rng rng(7);
@@ -65,10 +65,9 @@ int main(int argc, char** argv) {
     auto t0 = std::chrono::steady_clock::now();
     model.zero_grads();
     model.forward(inputs.data(), targets.data(), batch, T);
-    model.backward(1.0f / static_cast<float>(batch * T));
-    double norm = global_norm(model.grads(), model.num_params());
-    if (norm > 1.0) scale_in_place(model.grads(), model.num_params(), static_cast<float>(1.0 / norm));
-    optimizer.update(model.params(), model.grads(), 1e-4f, options);
+    model.backward(1.0f / static_cast<float>(batch * T), optimizer.hook());
+    optimizer.finish_reduction();
+    optimizer.step(1e-4f, optimizer.grad_norm());
     if (s >= warmup)
       seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
