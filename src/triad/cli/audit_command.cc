@@ -16,6 +16,7 @@
 #include "triad/governance/encoding.h"
 #include "triad/governance/model_card.h"
 #include "triad/governance/note.h"
+#include "triad/train/records.h"
 
 namespace triad::cli {
 
@@ -270,7 +271,8 @@ void add_card(CLI::App* audit, CommandGroup& group) {
   group.add(cmd, [a]() {
     require_log(a->run);
     std::optional<NoteVerifier> key = optional_key(a->pubkey);
-    std::string md = model_card_markdown(a->run, verify_audit(a->run, key ? &*key : nullptr));
+    std::string md =
+        model_card_markdown(a->run, verify_audit(a->run, key ? &*key : nullptr), metric_fields());
     if (a->out == "-") {
       fmt::print("{}", md);
       return 0;

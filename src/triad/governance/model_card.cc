@@ -277,7 +277,8 @@ void caveats(std::string& md, const VerifyReport& v) {
 
 }  // namespace
 
-std::string model_card_markdown(const std::string& run_dir, const VerifyReport& verification) {
+std::string model_card_markdown(const std::string& run_dir, const VerifyReport& verification,
+                                const std::map<std::string, std::string>& metric_meanings) {
   CardData d = load(run_dir);
   std::string name = std::filesystem::path(run_dir).lexically_normal().filename().string();
   if (name.empty()) name = run_dir;
@@ -294,12 +295,19 @@ std::string model_card_markdown(const std::string& run_dir, const VerifyReport& 
         "them.)\n\n";
   md += "## Metrics\n\n";
   std::set<std::string> names = metric_names(d);
-  md += names.empty()
-            ? std::string("No evaluation metrics were logged.\n\n")
-            : fmt::format(
-                  "Logged evaluation metrics: {}. Policy thresholds on them are listed under Ethical "
-                  "considerations.\n\n",
-                  fmt::join(names, ", "));
+  if (names.empty()) {
+    md += "No evaluation metrics were logged.\n\n";
+  } else {
+    md += fmt::format(
+        "Logged evaluation metrics: {}. Policy thresholds on them are listed under Ethical "
+        "considerations.\n\n",
+        fmt::join(names, ", "));
+    for (const std::string& n : names) {
+      auto it = metric_meanings.find(n);
+      if (it != metric_meanings.end()) md += fmt::format("- `{}`: {}\n", n, it->second);
+    }
+    md += "\n";
+  }
   md +=
       "## Evaluation data\n\nThe validation split recorded in the data manifest (see Training data), unless "
       "the "

@@ -5,12 +5,16 @@
 // verification status. What the log cannot know (intended use, factors, ethics) is marked for a person to
 // write rather than invented.
 
+#include <map>
 #include <string>
 
 #include "triad/governance/audit_verify.h"
 
 namespace triad {
 
-std::string model_card_markdown(const std::string& run_dir, const VerifyReport& verification);
+// `metric_meanings` (metric -> what it means, as the trainer declares its records) explains each logged
+// metric under Metrics.
+std::string model_card_markdown(const std::string& run_dir, const VerifyReport& verification,
+                                const std::map<std::string, std::string>& metric_meanings = {});
 
 }  // namespace triad
