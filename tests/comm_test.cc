@@ -10,9 +10,9 @@
 #include <random>
 
 #include "triad/cli/options.h"
-#include "triad/comm/options.h"
 #include "triad/comm/grad_sync.h"
 #include "triad/comm/kernels.h"
+#include "triad/comm/options.h"
 #include "triad/comm/topology.h"
 #include "triad/core/error.h"
 

@@ -31,9 +31,9 @@ TEST(Dataflow, BlockUnitsRunInForwardOrderFromEarlierUnitsOnly) {
 // The last forward reader of each unit, as the schedule's hand-written switch had it.
 TEST(Dataflow, LastForwardUsesAreTheOnesTheScheduleHadByHand) {
   const std::vector<std::pair<Act, Act>> last_reader = {
-      {Act::kLn1, Act::kQkv},      {Act::kQkv, Act::kAttOut},     {Act::kAttProbs, Act::kAttOut},
-      {Act::kAttOut, Act::kRes2},  {Act::kRes2, Act::kBlockOut},  {Act::kLn2, Act::kFc},
-      {Act::kFc, Act::kGelu},      {Act::kGelu, Act::kBlockOut}};
+      {Act::kLn1, Act::kQkv},     {Act::kQkv, Act::kAttOut},    {Act::kAttProbs, Act::kAttOut},
+      {Act::kAttOut, Act::kRes2}, {Act::kRes2, Act::kBlockOut}, {Act::kLn2, Act::kFc},
+      {Act::kFc, Act::kGelu},     {Act::kGelu, Act::kBlockOut}};
   for (auto [unit, reader] : last_reader) {
     for (Act kind : block_units()) {
       EXPECT_EQ(is_last_forward_use({2, unit}, 2, kind), kind == reader)

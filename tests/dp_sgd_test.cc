@@ -14,9 +14,9 @@
 #include "triad/core/parallel.h"
 #include "triad/core/safetensors.h"
 #include "triad/data/sampler.h"
+#include "triad/kernels/vector_ops.h"
 #include "triad/model/gpt.h"
 #include "triad/train/dp_sgd.h"
-#include "triad/kernels/vector_ops.h"
 
 namespace triad {
 namespace {

@@ -172,8 +172,9 @@ TEST(TrainOptionsTable, EveryFlagIsOnTheCommandLineWithItsGroup) {
   EXPECT_EQ(o.comm.grad_compression, "int8");
   EXPECT_EQ(o.remat.budget, "0.5x");
   EXPECT_TRUE(o.comm.int8_stochastic);
-  EXPECT_EQ(cli::given_options(app, TrainOptions::options()),
-            (std::set<std::string>{"layers", "lr", "grad-compression", "activation-memory", "int8-stochastic"}));
+  EXPECT_EQ(
+      cli::given_options(app, TrainOptions::options()),
+      (std::set<std::string>{"layers", "lr", "grad-compression", "activation-memory", "int8-stochastic"}));
 }
 
 }  // namespace

@@ -32,7 +32,8 @@ void expect_groups(const Layout& layout) {
   };
   EXPECT_EQ(members(groups.data), expected([](Coordinates& c, int i) { c.data = i; }, layout.data));
   EXPECT_EQ(members(groups.tensor), expected([](Coordinates& c, int i) { c.tensor = i; }, layout.tensor));
-  EXPECT_EQ(members(groups.pipeline), expected([](Coordinates& c, int i) { c.pipeline = i; }, layout.pipeline));
+  EXPECT_EQ(members(groups.pipeline),
+            expected([](Coordinates& c, int i) { c.pipeline = i; }, layout.pipeline));
   EXPECT_EQ(groups.tensor.rank, me.tensor);
   EXPECT_EQ(groups.data.rank, me.data);
 }

@@ -5,8 +5,8 @@
 #include <random>
 
 #include "triad/core/error.h"
-#include "triad/core/parallel.h"
 #include "triad/core/format.h"
+#include "triad/core/parallel.h"
 #include "triad/model/gpt.h"
 #include "triad/remat/planner.h"
 

@@ -31,7 +31,6 @@ using testing::TempDir;
 using testing::train_args;
 using testing::train_on_two_ranks;
 
-
 TEST(Train, SameSeedGivesBitIdenticalLosses) {
   TempDir dir;
   for (const char* run : {"a", "b"}) {
@@ -218,7 +217,6 @@ TEST(TrainErrors, OneLineErrorsSayWhatAndWhere) {
   EXPECT_THAT(bad_data.err, HasSubstr("train-00000.tok: checksum mismatch"));
 }
 
-
 TEST(TrainRemat, PlansChangeMemoryNotResults) {
   TempDir dir;
   ASSERT_EQ(run_triad(train_args(dir / "none", "--steps 6 --eval-every 0")).exit_code, 0);
@@ -247,7 +245,6 @@ TEST(TrainRemat, PlansChangeMemoryNotResults) {
   auto named = run_triad(train_args(dir / "named", "--steps 1 --remat selective --activation-memory 0.3x"));
   EXPECT_THAT(named, RefusedWith("--remat selective needs"));
 }
-
 
 // The model card explains each logged metric with what the trainer declares it to mean (train/records.h).
 TEST(Train, TheModelCardSaysWhatEachLoggedMetricMeans) {

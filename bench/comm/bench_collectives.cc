@@ -182,7 +182,8 @@ int main(int argc, char** argv) {
             sync.finish();
           });
           sent = sync.stats().bytes_sent;
-          if (path.name == "auto") auto_choices.push_back(human(bytes) + " " + sync.bucket_codecs()[0].name());
+          if (path.name == "auto")
+            auto_choices.push_back(human(bytes) + " " + sync.bucket_codecs()[0].name());
         }
         row[path.name] = {{"seconds", t}, {"bytes_sent", sent}, {"runs", runs}};
         if (root) {

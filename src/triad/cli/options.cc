@@ -4,9 +4,10 @@
 
 namespace triad::cli {
 
-void add_flag_for(CLI::App& command, const std::string& name, const OptionField& field, const std::string& help,
-                  const std::string& group, Check check, const std::vector<std::string>& choices,
-                  const std::string& type_name, const std::string& default_text) {
+void add_flag_for(CLI::App& command, const std::string& name, const OptionField& field,
+                  const std::string& help, const std::string& group, Check check,
+                  const std::vector<std::string>& choices, const std::string& type_name,
+                  const std::string& default_text) {
   CLI::Option* flag = std::visit(
       [&](auto* p) -> CLI::Option* {
         using T = std::remove_pointer_t<decltype(p)>;

@@ -11,9 +11,10 @@
 namespace triad::cli {
 
 // One flag from its parts (the typed loop below calls it).
-void add_flag_for(CLI::App& command, const std::string& name, const OptionField& field, const std::string& help,
-                  const std::string& group, Check check, const std::vector<std::string>& choices,
-                  const std::string& type_name, const std::string& default_text);
+void add_flag_for(CLI::App& command, const std::string& name, const OptionField& field,
+                  const std::string& help, const std::string& group, Check check,
+                  const std::vector<std::string>& choices, const std::string& type_name,
+                  const std::string& default_text);
 
 template <class Options>
 void add_options(CLI::App& command, const OptionTable<Options>& table, Options& target) {

@@ -84,9 +84,9 @@ Runner add_train_command(CLI::App& root) {
     if (context->rank() != 0) set_quiet(true);
     std::unique_ptr<Trainer> trainer;
     if (!resume->empty()) {
-      trainer = Trainer::resume(*context, {.run_dir = *resume,
-                                           .given = *o,
-                                           .given_names = given_options(*cmd, TrainOptions::options())});
+      trainer = Trainer::resume(
+          *context,
+          {.run_dir = *resume, .given = *o, .given_names = given_options(*cmd, TrainOptions::options())});
     } else {
       if (o->data_dir.empty()) {
         if (context->rank() == 0) {

@@ -16,8 +16,6 @@
 
 namespace triad {
 
-
-
 struct UnitStats {
   int block;
   int kind;
@@ -60,9 +58,7 @@ class ActivationArena {
     size_t bytes = 0;
     bool live = false;
   };
-  static int64_t key(int block, int kind) {
-    return static_cast<int64_t>(block) * 64 + kind;
-  }
+  static int64_t key(int block, int kind) { return static_cast<int64_t>(block) * 64 + kind; }
 
   const char* (*name_)(int kind);
   std::map<int64_t, Slot> slots_;

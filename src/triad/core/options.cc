@@ -38,11 +38,12 @@ void set_option_from_json(const OptionField& field, const nlohmann::json& value,
                         : std::is_same_v<T, double>    ? value.is_number()
                         : std::is_unsigned_v<T>        ? value.is_number_unsigned()
                                                        : value.is_number_integer();
-        if (!ok) fail("{}: option {} = {} is not a {}", where, key, value.dump(),
-                      std::is_same_v<T, std::string> ? "string"
-                      : std::is_same_v<T, bool>      ? "boolean"
-                      : std::is_same_v<T, double>    ? "number"
-                                                     : "whole number");
+        if (!ok)
+          fail("{}: option {} = {} is not a {}", where, key, value.dump(),
+               std::is_same_v<T, std::string> ? "string"
+               : std::is_same_v<T, bool>      ? "boolean"
+               : std::is_same_v<T, double>    ? "number"
+                                              : "whole number");
         *p = value.get<T>();
       },
       field);

@@ -135,8 +135,8 @@ nlohmann::json options_to_json(const OptionTable<Options>& table, const Options&
 // The options of `j`; a key it lacks keeps the default (runs from older versions), an unknown key is
 // ignored, a value of the wrong type is an error naming `where` and the key.
 template <class Options>
-Options options_from_json(const OptionTable<Options>& table, const nlohmann::json& j, const std::string& where,
-                          Options options = {}) {
+Options options_from_json(const OptionTable<Options>& table, const nlohmann::json& j,
+                          const std::string& where, Options options = {}) {
   for (const Option<Options>& o : table.all()) {
     if (j.contains(o.key())) set_option_from_json(o.field(options), j.at(o.key()), where, o.key());
   }
@@ -147,7 +147,8 @@ Options options_from_json(const OptionTable<Options>& table, const nlohmann::jso
 template <class Options>
 void check_options(const OptionTable<Options>& table, const Options& options) {
   Options copy = options;
-  for (const Option<Options>& o : table.all()) check_option_value(o.field(copy), o.name, o.value_check, o.choices);
+  for (const Option<Options>& o : table.all())
+    check_option_value(o.field(copy), o.name, o.value_check, o.choices);
 }
 
 // The options a resumed run continues with: the run's (`stored`), where the command (`given`, whose

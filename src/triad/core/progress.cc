@@ -8,7 +8,6 @@
 
 namespace triad {
 
-
 Progress::Progress(std::string stage, uint64_t total_bytes, std::string unit)
     : stage_(std::move(stage)),
       unit_(std::move(unit)),

@@ -77,7 +77,8 @@ std::vector<Unit> inputs_of(int block, Act kind) {
   const UnitInfo& u = unit_info(kind);
   if (!u.per_block) fail("internal: {} is not a per-block unit", u.name);
   std::vector<Unit> out;
-  for (const UnitInput& in : u.inputs) out.push_back(in.block_input ? block_input(block) : Unit{block, in.kind});
+  for (const UnitInput& in : u.inputs)
+    out.push_back(in.block_input ? block_input(block) : Unit{block, in.kind});
   return out;
 }
 

@@ -5,7 +5,8 @@
 // Parameters and gradients are two flat buffers laid out by ParameterLayout; activations come from an
 // ActivationArena, one unit per (block, kind) of model/dataflow.h's table. Which units the forward keeps for
 // the backward and which are recomputed is a RematPlan (default: keep all); the order of work is
-// model/schedule.h's, the same the rematerialisation planner simulates. Templated on the scalar so gradient checks run the very same code in double.
+// model/schedule.h's, the same the rematerialisation planner simulates. Templated on the scalar so gradient
+// checks run the very same code in double.
 //
 //   forward(inputs, targets)   -> mean loss over B x T positions
 //   backward(scale, on_done)   grads += d(scale · Σ losses)/dparams; calls on_done(block) as each parameter

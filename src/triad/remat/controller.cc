@@ -103,7 +103,8 @@ std::string RematController::summary() const {
 RematController::StepReport RematController::after_step(int step, double recompute_seconds) {
   update_profile_times(&profile_, model_, 0.2);
   predicted_ = simulate(plan_, profile_);
-  const StepReport report{.predicted_peak_bytes = predicted_.peak_bytes, .recompute_ms = recompute_seconds * 1e3};
+  const StepReport report{.predicted_peak_bytes = predicted_.peak_bytes,
+                          .recompute_ms = recompute_seconds * 1e3};
   if (kind_ != PlannerKind::kGreedy && kind_ != PlannerKind::kOptimal) return report;
   const double drift = std::fabs(predicted_.recompute_seconds - planned_.recompute_seconds) /
                        std::max(1e-9, planned_.recompute_seconds);

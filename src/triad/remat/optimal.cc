@@ -216,7 +216,6 @@ uint64_t bound_cell(const ActivationProfile& p, uint64_t room) {
   return best;
 }
 
-
 constexpr size_t kBeamWidth = 16;
 
 class OptimalPlanner {

@@ -6,7 +6,8 @@ const OptionTable<RematOptions>& RematOptions::options() {
   static const OptionTable<RematOptions> table = [] {
     OptionTable<RematOptions> t;
     t.add("remat", &RematOptions::planner,
-          "Activation rematerialization: none, full, sqrt, selective, greedy or optimal (default: optimal with "
+          "Activation rematerialization: none, full, sqrt, selective, greedy or optimal (default: optimal "
+          "with "
           "--activation-memory, else none)")
         .one_of({"", "none", "full", "sqrt", "selective", "greedy", "optimal"})
         .may_change_on_resume();

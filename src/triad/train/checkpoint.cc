@@ -126,8 +126,9 @@ void create_run_dir(const std::string& dir, bool force) {
   std::error_code ec;
   if (fs::exists(dir, ec) && !fs::is_empty(dir, ec)) {
     if (!force) {
-      fail_usage("run directory {} already exists; continue it with --resume {}, or pass --force to start over",
-                 dir, dir);
+      fail_usage(
+          "run directory {} already exists; continue it with --resume {}, or pass --force to start over", dir,
+          dir);
     }
     fs::remove_all(dir, ec);
     if (ec) fail("cannot remove {}: {}", dir, ec.message());

@@ -10,8 +10,8 @@
 #include "triad/core/error.h"
 #include "triad/core/log.h"
 #include "triad/core/parallel.h"
-#include "triad/train/evaluate.h"
 #include "triad/kernels/vector_ops.h"
+#include "triad/train/evaluate.h"
 
 namespace triad {
 

@@ -106,10 +106,10 @@ class DpSgd {
   DpBatchStats step(Gpt<float>& model, int T);
   // What a step reports, from the stats of all its examples (summed over ranks).
   struct StepReport {
-    double epsilon = 0;          // spent so far, at delta
+    double epsilon = 0;  // spent so far, at delta
     double delta = 0;
-    int batch = 0;               // examples in the step's Poisson batch
-    double clipped_share = 0;    // of them, the share whose gradient was clipped
+    int batch = 0;             // examples in the step's Poisson batch
+    double clipped_share = 0;  // of them, the share whose gradient was clipped
   };
   StepReport report(int examples, int clipped) const;
 

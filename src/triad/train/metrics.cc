@@ -48,8 +48,8 @@ void MetricsLog::on_checkpoint(Trainer&, const CheckpointInfo&) {
 
 void ProgressLine::on_start(Trainer& trainer, const nlohmann::json&) {
   const TrainOptions& o = trainer.options();
-  log_info("train {}: {}, {} steps of {} x {} tokens, {} threads", trainer.run_dir(), o.model.describe(), o.steps,
-           o.batch, o.model.seq_len, o.threads);
+  log_info("train {}: {}, {} steps of {} x {} tokens, {} threads", trainer.run_dir(), o.model.describe(),
+           o.steps, o.batch, o.model.seq_len, o.threads);
 }
 
 void ProgressLine::on_step(Trainer& trainer, const StepRecord& r) {
@@ -58,8 +58,8 @@ void ProgressLine::on_step(Trainer& trainer, const StepRecord& r) {
   const TrainOptions& o = trainer.options();
   const bool last = r.step == o.steps;
   if (quiet() || !(r.step == 1 || last || (o.log_every > 0 && r.step % o.log_every == 0))) return;
-  fmt::print(stderr, "step {:>5}/{} loss {:.4f} lr {:.2e} norm {:.2f} {:.0f} tok/s {:.0f} ms ETA {}\n", r.step,
-             o.steps, r.loss, r.lr, r.grad_norm, r.tokens_per_s, r.step_ms,
+  fmt::print(stderr, "step {:>5}/{} loss {:.4f} lr {:.2e} norm {:.2f} {:.0f} tok/s {:.0f} ms ETA {}\n",
+             r.step, o.steps, r.loss, r.lr, r.grad_norm, r.tokens_per_s, r.step_ms,
              format_duration(mean_step_seconds_ * (o.steps - r.step)));
 }
 

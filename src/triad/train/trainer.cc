@@ -59,10 +59,10 @@ struct Trainer::Impl {
   std::unique_ptr<TokenDataset> train, val;
   std::unique_ptr<Sampler> sampler;
   std::string data_manifest_sha256;
-  std::unique_ptr<DpSgd> dp;                               // with --dp-noise
-  std::unique_ptr<BatchGradient> gradient;                 // language modelling, or DP-SGD
+  std::unique_ptr<DpSgd> dp;                                  // with --dp-noise
+  std::unique_ptr<BatchGradient> gradient;                    // language modelling, or DP-SGD
   std::unique_ptr<parallel::DistributedOptimizer> optimizer;  // reduction, clip, AdamW, ZeRO-1
-  std::unique_ptr<RematController> remat;                  // with --remat or --activation-memory
+  std::unique_ptr<RematController> remat;                     // with --remat or --activation-memory
   Clock::time_point started = Clock::now();
 };
 
@@ -85,10 +85,10 @@ void Trainer::open_data() {
          options_.model.vocab);
   }
   s.sampler = std::make_unique<Sampler>(*s.train, SamplerOptions{.seq_len = options_.model.seq_len,
-                                                                  .seed = options_.seed,
-                                                                  .shuffle = true,
-                                                                  .rank = s.comm.rank(),
-                                                                  .world = s.comm.world()});
+                                                                 .seed = options_.seed,
+                                                                 .shuffle = true,
+                                                                 .rank = s.comm.rank(),
+                                                                 .world = s.comm.world()});
 }
 
 // Chooses the objects that run a step. Collective.
@@ -262,8 +262,10 @@ void Trainer::run_eval() {
                       "evaluation");
   if (!is_root()) return;
   EvalResult result = combine_shares(share);
-  const EvalRecord r{
-      .step = state_.step, .val_loss = result.loss, .val_ppl = result.perplexity(), .val_tokens = result.tokens};
+  const EvalRecord r{.step = state_.step,
+                     .val_loss = result.loss,
+                     .val_ppl = result.perplexity(),
+                     .val_tokens = result.tokens};
   notify([&](TrainObserver& o) { o.on_eval(*this, r); });
 }
 
