@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 
@@ -37,6 +38,8 @@ class AtomicFile {
 
 void write_file_atomic(const std::string& path, std::string_view contents, unsigned mode = 0666);
 std::string read_file(const std::string& path);
+// The JSON document in `path`; a malformed one fails naming the file.
+nlohmann::json read_json_file(const std::string& path);
 bool path_exists(const std::string& path);
 uint64_t file_size(const std::string& path);
 void make_dirs(const std::string& path);

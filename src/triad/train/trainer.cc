@@ -34,14 +34,6 @@ std::string host_name() {
   return buffer;
 }
 
-nlohmann::json read_json(const std::string& path) {
-  try {
-    return nlohmann::json::parse(read_file(path));
-  } catch (const nlohmann::json::exception& e) {
-    fail("{}: {}", path, e.what());
-  }
-}
-
 // Σ over the ranks of each total, in one collective.
 BatchTotals sum_over_ranks(comm::Context& context, BatchTotals mine) {
   static_assert(sizeof(BatchTotals) == 4 * sizeof(double));
@@ -137,7 +129,7 @@ std::unique_ptr<Trainer> Trainer::start(comm::Context& context, const TrainOptio
         "--data {} is not a prepared data directory (no manifest.json); create it with 'triad prepare'",
         options.data_dir);
   }
-  nlohmann::json data_manifest = read_json(manifest_path);
+  nlohmann::json data_manifest = read_json_file(manifest_path);
   options.model.vocab = data_manifest.at("tokenizer").at("vocab_size").get<int>();
   const int window = data_manifest.value("max_tokens", options.model.seq_len);
   if (options.model.seq_len > window) {
