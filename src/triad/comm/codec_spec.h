@@ -20,6 +20,8 @@ struct CodecSpec {
   int rank = 4;                       // powersgd: rank of the approximation
   std::vector<CodecSpec> candidates;  // auto: what it may choose from
   std::string name() const;           // as written on the command line: "topk:0.01"
+  // Top-K, PowerSGD: what residuals hold back escapes clipping of the average; trainer clips per rank first.
+  bool keeps_error_feedback() const { return kind == CodecKind::kTopK || kind == CodecKind::kPowerSgd; }
 };
 
 // Parses --grad-compression: none | fp16 | int8 | topk:RATIO | powersgd:RANK | auto[:SPEC,SPEC...].

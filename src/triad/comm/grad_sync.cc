@@ -208,8 +208,7 @@ std::vector<CodecSpec> GradSync::State::resolve_codecs() {
     }
     // auto chooses by time; the error-feedback codecs also change how the model converges.
     for (size_t b = 0; b < buckets.size(); ++b) {
-      const CodecKind kind = candidates[static_cast<size_t>(choice[b])].kind;
-      if (kind == CodecKind::kTopK || kind == CodecKind::kPowerSgd) {
+      if (candidates[static_cast<size_t>(choice[b])].keeps_error_feedback()) {
         log_warn(
             "comm: auto chose a codec that changes convergence (top-K or PowerSGD; see docs/comm.md, "
             "Convergence per codec); auto:fp16,int8 keeps to the lossless ones");

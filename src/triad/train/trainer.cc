@@ -109,10 +109,9 @@ void Trainer::start_sync(const CheckpointManifest* resumed, const std::string& r
   int topk_buckets = 0;
   s.clip_first.assign(s.buckets.buckets.size(), 0);
   for (size_t b = 0; s.sync && b < s.buckets.buckets.size(); ++b) {
-    const comm::CodecKind kind = comm::parse_codec_spec(s.sync->bucket_codecs()[b]).kind;
-    s.clip_first[b] =
-        options_.clip > 0 && (kind == comm::CodecKind::kTopK || kind == comm::CodecKind::kPowerSgd);
-    if (kind != comm::CodecKind::kTopK) continue;
+    const comm::CodecSpec codec = comm::parse_codec_spec(s.sync->bucket_codecs()[b]);
+    s.clip_first[b] = options_.clip > 0 && codec.keeps_error_feedback();
+    if (codec.kind != comm::CodecKind::kTopK) continue;
     s.optimizer.override_range(s.buckets.buckets[b].offset, s.buckets.buckets[b].end(), options_.topk_beta1,
                                options_.topk_lr_scale);
     ++topk_buckets;
