@@ -57,8 +57,8 @@ std::unique_ptr<Codec> make_codec(const CodecSpec& spec, const GradRange& bucket
 std::unique_ptr<Codec> make_hierarchical(std::unique_ptr<Codec> leader_codec, const GradRange& bucket,
                                          MPI_Comm node_comm, int world, int nodes);
 // ZeRO-1: each rank receives the average of its part of the bucket (owner_begin[r] .. owner_begin[r + 1] is
-// rank r's part, in floats of the whole buffer). `spec` none: a reduce-scatter of the floats; fp16 or int8:
-// an all-to-all of each owner's part encoded, summed by the owner in fp32 (no all-gather).
+// rank r's part, in floats of the whole buffer): an all-to-all of each owner's part encoded by `spec` (none,
+// fp16 or int8), summed by the owner in fp32 (no all-gather).
 std::unique_ptr<Codec> make_shard_reduce(const CodecSpec& spec, const GradRange& bucket,
                                          const std::vector<size_t>& owner_begin, MPI_Comm comm,
                                          const CodecOptions& options, int tag);
