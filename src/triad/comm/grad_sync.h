@@ -36,7 +36,8 @@ struct GradSyncOptions {
   CodecSpec codec;             // --grad-compression
   CodecOptions codec_options;  // --int8-chunk, --int8-stochastic, --topk-warmup, the run's seed
   bool hierarchical = false;   // --hierarchical: reduce in the node, codec among node leaders, broadcast
-  bool zero1 = false;          // --zero 1: reduce-scatter into per-rank shards (codec none, flat only)
+  bool zero1 =
+      false;  // --zero 1: each rank receives its shard of the average (none, fp16, int8; not hierarchical)
   Progress progress = Progress::kThread;  // --comm-progress
   int poll_us = 50;                       // progress thread: sleep between polls when nothing moved
   // For auto: the measured links and speeds (--topology). Without one GradSync measures a quick one.
