@@ -40,9 +40,8 @@ const OptionTable<TrainOptions>& TrainOptions::options() {
          "momentum delays it further (docs/comm.md)")
         .check(Check::kFraction);
     t.add("topk-lr-scale", &O::topk_lr_scale,
-          "Learning-rate factor for the same parameters; 0.67 took the default run's top-K from 2.2 % to 0.5 "
-          "% "
-          "above none's val loss (three seeds in docs/comm.md)")
+          "Learning-rate factor for the same parameters; 0.67 took top-K from +0.8..+2.2 % above none's val "
+          "loss to -1.3..+0.8 % at three seeds (docs/comm.md)")
         .check(Check::kPositive);
     t.add("clip", &O::clip,
           "Clip the global gradient norm to this (0: off). Under top-K or PowerSGD each rank's own gradient "
