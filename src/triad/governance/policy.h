@@ -57,7 +57,7 @@ struct Decision {
   nlohmann::json values;        // the metrics the rule read, as they were when it fired
 };
 
-struct PolicyExpr;  // the parsed condition, defined in policy.cc
+struct PolicyExpr;  // the parsed condition, defined in policy_expr.h
 
 // A condition, parsed. Throws an Error "column C: what was expected" for a malformed one.
 struct PolicyCondition {
