@@ -109,6 +109,43 @@ std::string format_value(double v) {
   return fmt::format("{:g}", v);
 }
 
+// Levenshtein distance: the fewest single-character insertions, deletions and substitutions from a to b.
+size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<size_t> row(b.size() + 1);  // row[j]: distance from a[0, i) to b[0, j)
+  std::iota(row.begin(), row.end(), size_t{0});
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];  // a[0, i-1) to b[0, j-1)
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+// Refuses a rule that reads a metric the run never reports; `at` is the file:line of its condition.
+void check_known_metrics(const PolicyRule& rule, const std::map<std::string, std::string>& known,
+                         const std::string& at) {
+  for (const std::string& metric : rule.condition.metrics) {
+    if (known.contains(metric)) continue;
+    std::string nearest;
+    size_t nearest_distance = 3;     // suggest only within 2 edits
+    std::vector<std::string> names;  // sorted: the map's order
+    for (const auto& [name, description] : known) {
+      names.push_back(name);
+      if (size_t d = edit_distance(metric, name); d < nearest_distance) {
+        nearest = name;
+        nearest_distance = d;
+      }
+    }
+    fail_usage("{}: rule '{}': when reads '{}', a metric this run never reports{} (known metrics: {})", at,
+               rule.name, metric, nearest.empty() ? "" : fmt::format("; did you mean {}?", nearest),
+               names.empty() ? "none" : fmt::format("{}", fmt::join(names, ", ")));
+  }
+}
+
 }  // namespace
 
 std::string_view policy_action_name(PolicyAction action) {
@@ -122,12 +159,13 @@ std::string_view policy_action_name(PolicyAction action) {
   }
 }
 
-PolicySet PolicySet::load(const std::string& path) {
+PolicySet PolicySet::load(const std::string& path, const std::map<std::string, std::string>* known_metrics) {
   if (!path_exists(path)) fail_usage("policy file {}: no such file", path);
-  return parse(read_file(path), path);
+  return parse(read_file(path), path, known_metrics);
 }
 
-PolicySet PolicySet::parse(std::string_view toml_text, const std::string& origin) {
+PolicySet PolicySet::parse(std::string_view toml_text, const std::string& origin,
+                           const std::map<std::string, std::string>* known_metrics) {
   toml::table table;
   try {
     table = toml::parse(toml_text, origin);
@@ -172,11 +210,13 @@ PolicySet PolicySet::parse(std::string_view toml_text, const std::string& origin
                  where(origin, t->get("action")->source()), rule.name, *action);
     rule.when = *when;
     rule.message = field("message").value_or("");
+    std::string when_at = where(origin, t->get("when")->source());
     try {
       rule.condition = parse_policy_condition(rule.when);
     } catch (const Error& e) {
-      fail_usage("{}: rule '{}': when, {}", where(origin, t->get("when")->source()), rule.name, e.what());
+      fail_usage("{}: rule '{}': when, {}", when_at, rule.name, e.what());
     }
+    if (known_metrics) check_known_metrics(rule, *known_metrics, when_at);
     set.read_.insert(rule.condition.metrics.begin(), rule.condition.metrics.end());
     set.rules_.push_back(std::move(rule));
   }
