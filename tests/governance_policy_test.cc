@@ -1,7 +1,11 @@
-// The policy engine: its grammar, its errors (file, line, rule, column) and each action firing.
+// The policy engine: its grammar, its errors (file, line, rule, column), the metrics a rule may read and each
+// action firing.
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <map>
+#include <string>
 
 #include "test_util.h"
 #include "triad/core/error.h"
@@ -22,9 +26,10 @@ std::string parse_error(const std::string& when) {
   return "parsed";
 }
 
-std::string load_error(const std::string& toml) {
+std::string load_error(const std::string& toml,
+                       const std::map<std::string, std::string>* known_metrics = nullptr) {
   try {
-    PolicySet::parse(toml, "policy.toml");
+    PolicySet::parse(toml, "policy.toml", known_metrics);
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::kUsage);
     return e.what();
@@ -118,6 +123,40 @@ TEST(GovernancePolicy, FileErrorsNameFileLineRuleAndColumn) {
   } catch (const Error& e) {
     EXPECT_THAT(e.what(), HasSubstr("absent.toml: no such file"));
   }
+}
+
+TEST(GovernancePolicy, GivenTheRunsMetricsARuleMayReadNoOther) {
+  const std::map<std::string, std::string> known = {{"grad_norm", "the gradient's global norm"},
+                                                    {"loss", "the training loss"},
+                                                    {"val_loss", "the validation loss"}};
+  auto rule = [](const std::string& when) {
+    return "[[rule]]\nname = \"spike\"\naction = \"alert\"\nwhen = \"" + when + "\"\n";
+  };
+  EXPECT_EQ(load_error(rule("grad_norm > 10 and val_loss > 1.2 * best(val_loss)"), &known), "loaded");
+  EXPECT_EQ(load_error(rule("grad_nrom > 10"), &known),
+            "policy.toml:4: rule 'spike': when reads 'grad_nrom', a metric this run never reports; did you "
+            "mean grad_norm? (known metrics: grad_norm, loss, val_loss)");
+  EXPECT_EQ(load_error(rule("loss > 1.5 * mean(perplexity)"), &known),
+            "policy.toml:4: rule 'spike': when reads 'perplexity', a metric this run never reports (known "
+            "metrics: grad_norm, loss, val_loss)");
+  const std::map<std::string, std::string> none;
+  EXPECT_EQ(load_error(rule("loss > 1"), &none),
+            "policy.toml:4: rule 'spike': when reads 'loss', a metric this run never reports (known metrics: "
+            "none)");
+  // Without the list any name goes: the rule is merely unknown until the metric appears.
+  EXPECT_EQ(load_error(rule("grad_nrom > 10")), "loaded");
+
+  testing::TempDir dir;
+  testing::write_text(dir / "p.toml", rule("val_los > 3"));
+  try {
+    PolicySet::load(dir / "p.toml", &known);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kUsage);
+    EXPECT_THAT(e.what(), HasSubstr("p.toml:4: rule 'spike': when reads 'val_los'"));
+    EXPECT_THAT(e.what(), HasSubstr("did you mean val_loss?"));
+  }
+  EXPECT_EQ(PolicySet::load(dir / "p.toml").rules().size(), 1u);
 }
 
 TEST(GovernancePolicy, AlertFiresAfterNConsecutiveStepsOncePerEpisode) {

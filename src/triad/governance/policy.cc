@@ -3,7 +3,6 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <functional>
 #include <numeric>
@@ -11,281 +10,11 @@
 
 #include "triad/core/error.h"
 #include "triad/core/file_io.h"
+#include "triad/governance/policy_expr.h"
 
 namespace triad {
 
-enum class ExprOp { kNumber, kMetric, kHistory, kAbs, kNeg, kArith, kCompare, kAnd, kOr, kNot };
-enum class HistoryFn { kMin, kMax, kMean, kPrev };
-
-struct PolicyExpr {
-  ExprOp op = ExprOp::kNumber;
-  double number = 0;
-  std::string name;  // metric name, or the operator's spelling
-  HistoryFn fn = HistoryFn::kMin;
-  size_t window = 0;  // 0: the whole history
-  std::unique_ptr<PolicyExpr> a, b;
-};
-
 namespace {
-
-// ---- Tokens ----
-
-enum class Tok { kNumber, kName, kOp, kEnd };
-
-struct Token {
-  Tok kind = Tok::kEnd;
-  std::string text;
-  double number = 0;
-  size_t column = 0;  // 1-based
-};
-
-std::vector<Token> tokenize(std::string_view s) {
-  std::vector<Token> out;
-  size_t i = 0;
-  auto is_name_start = [](char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '_'; };
-  auto is_name_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
-  while (i < s.size()) {
-    char c = s[i];
-    if (std::isspace(static_cast<unsigned char>(c))) {
-      ++i;
-      continue;
-    }
-    Token t;
-    t.column = i + 1;
-    if (std::isdigit(static_cast<unsigned char>(c)) ||
-        (c == '.' && i + 1 < s.size() && std::isdigit(static_cast<unsigned char>(s[i + 1])))) {
-      auto [end, ec] = std::from_chars(s.data() + i, s.data() + s.size(), t.number);
-      if (ec != std::errc()) fail("column {}: malformed number", t.column);
-      size_t len = static_cast<size_t>(end - (s.data() + i));
-      if (end < s.data() + s.size() && is_name_start(*end)) fail("column {}: malformed number", t.column);
-      t.kind = Tok::kNumber;
-      t.text = std::string(s.substr(i, len));
-      i += len;
-    } else if (is_name_start(c)) {
-      size_t j = i;
-      while (j < s.size() && is_name_char(s[j])) ++j;
-      t.kind = Tok::kName;
-      t.text = std::string(s.substr(i, j - i));
-      i = j;
-    } else {
-      static const char* kOps[] = {"<=", ">=", "==", "!=", "<", ">", "+", "-", "*", "/", "(", ")", ","};
-      for (const char* op : kOps) {
-        if (s.substr(i).starts_with(op)) {
-          t.kind = Tok::kOp;
-          t.text = op;
-          break;
-        }
-      }
-      if (t.kind != Tok::kOp) {
-        if (c == '=') fail("column {}: '=' is not an operator (use '==' to compare)", t.column);
-        if (c == '&' || c == '|' || c == '!') fail("column {}: use the words and, or, not", t.column);
-        fail("column {}: unexpected character '{}'", t.column, c);
-      }
-      i += t.text.size();
-    }
-    out.push_back(std::move(t));
-  }
-  Token end;
-  end.column = s.size() + 1;
-  out.push_back(end);
-  return out;
-}
-
-// ---- Parser: one function per grammar rule; each returns a typed subtree. ----
-
-enum class Type { kNumber, kBool };
-
-struct Typed {
-  std::unique_ptr<PolicyExpr> expr;
-  Type type;
-};
-
-bool is_keyword(const std::string& s) {
-  return s == "and" || s == "or" || s == "not" || s == "for";
-}
-
-std::string describe(const Token& t) {
-  return t.kind == Tok::kEnd ? "the end" : "'" + t.text + "'";
-}
-
-class Parser {
- public:
-  explicit Parser(std::string_view text) : tokens_(tokenize(text)) {}
-
-  PolicyCondition parse_rule() {
-    Typed cond = condition();
-    PolicyCondition out;
-    if (peek_name("for")) {
-      ++pos_;
-      const Token& n = next();
-      if (n.kind != Tok::kNumber || n.number < 1 || n.number != std::floor(n.number) || n.number > 1e9)
-        fail("column {}: 'for' needs a whole number of steps (1 or more), found {}", n.column, describe(n));
-      out.for_count = static_cast<uint64_t>(n.number);
-      const Token& unit = next();
-      static const std::set<std::string> kUnits = {"step", "steps", "eval", "evals", "time", "times"};
-      if (unit.kind != Tok::kName || !kUnits.contains(unit.text))
-        fail("column {}: expected 'steps' (or evals, times) after 'for {}', found {}", unit.column, n.text,
-             describe(unit));
-    }
-    if (peek().kind != Tok::kEnd)
-      fail("column {}: expected an operator, 'and', 'or', 'for' or the end, found {}", peek().column,
-           describe(peek()));
-    if (cond.type != Type::kBool) fail("column 1: the condition is a number; compare it, e.g. '... > 100'");
-    out.expr = std::shared_ptr<const PolicyExpr>(std::move(cond.expr));
-    out.metrics.assign(metrics_.begin(), metrics_.end());
-    return out;
-  }
-
- private:
-  const Token& peek() const { return tokens_[pos_]; }
-  const Token& next() { return tokens_[pos_ < tokens_.size() - 1 ? pos_++ : pos_]; }
-  bool peek_op(const char* op) const { return peek().kind == Tok::kOp && peek().text == op; }
-  bool peek_name(const char* name) const { return peek().kind == Tok::kName && peek().text == name; }
-
-  void expect_op(const char* op, const char* after) {
-    const Token& t = next();
-    if (t.kind != Tok::kOp || t.text != op)
-      fail("column {}: expected '{}' {}, found {}", t.column, op, after, describe(t));
-  }
-
-  static Typed make(ExprOp op, std::string name, Typed a, Typed b, Type type) {
-    auto e = std::make_unique<PolicyExpr>();
-    e->op = op;
-    e->name = std::move(name);
-    e->a = std::move(a.expr);
-    e->b = std::move(b.expr);
-    return {std::move(e), type};
-  }
-
-  static void require(const Typed& t, Type type, const Token& at, const char* what) {
-    if (t.type != type)
-      fail("column {}: {} needs {} on both sides", at.column, what,
-           type == Type::kBool ? "conditions (comparisons)" : "numbers");
-  }
-
-  // One left-associative level: operand { op operand }, where both operands must be of `operand`.
-  template <typename Operand>
-  Typed chain(Operand next_level, std::initializer_list<const char*> ops, ExprOp op, Type operand,
-              Type result) {
-    Typed left = (this->*next_level)();
-    auto at_op = [&] {
-      return peek().kind != Tok::kEnd && peek().kind != Tok::kNumber &&
-             std::any_of(ops.begin(), ops.end(), [&](const char* o) { return peek().text == o; });
-    };
-    while (at_op()) {
-      const Token& t = next();
-      Typed right = (this->*next_level)();
-      std::string what = "'" + t.text + "'";
-      require(left, operand, t, what.c_str());
-      require(right, operand, t, what.c_str());
-      left = make(op, t.text, std::move(left), std::move(right), result);
-    }
-    return left;
-  }
-
-  Typed condition() { return chain(&Parser::conjunct, {"or"}, ExprOp::kOr, Type::kBool, Type::kBool); }
-  Typed conjunct() { return chain(&Parser::negation, {"and"}, ExprOp::kAnd, Type::kBool, Type::kBool); }
-
-  Typed negation() {
-    if (!peek_name("not")) return comparison();
-    const Token& op = next();
-    Typed inner = negation();
-    if (inner.type != Type::kBool) fail("column {}: 'not' needs a condition (a comparison)", op.column);
-    return make(ExprOp::kNot, "not", std::move(inner), {}, Type::kBool);
-  }
-
-  Typed comparison() {
-    Typed left = sum();
-    static const std::set<std::string> kCompare = {"<", "<=", ">", ">=", "==", "!="};
-    if (peek().kind != Tok::kOp || !kCompare.contains(peek().text)) return left;
-    const Token& op = next();
-    Typed right = sum();
-    require(left, Type::kNumber, op, ("'" + op.text + "'").c_str());
-    require(right, Type::kNumber, op, ("'" + op.text + "'").c_str());
-    if (peek().kind == Tok::kOp && kCompare.contains(peek().text))
-      fail("column {}: comparisons do not chain; join them with 'and'", peek().column);
-    return make(ExprOp::kCompare, op.text, std::move(left), std::move(right), Type::kBool);
-  }
-
-  Typed sum() { return chain(&Parser::product, {"+", "-"}, ExprOp::kArith, Type::kNumber, Type::kNumber); }
-  Typed product() { return chain(&Parser::unary, {"*", "/"}, ExprOp::kArith, Type::kNumber, Type::kNumber); }
-
-  Typed unary() {
-    if (!peek_op("-")) return primary();
-    const Token& op = next();
-    Typed inner = unary();
-    require(inner, Type::kNumber, op, "'-'");
-    return make(ExprOp::kNeg, "-", std::move(inner), {}, Type::kNumber);
-  }
-
-  Typed primary() {
-    const Token& t = next();
-    if (t.kind == Tok::kNumber) {
-      auto e = std::make_unique<PolicyExpr>();
-      e->number = t.number;
-      return {std::move(e), Type::kNumber};
-    }
-    if (t.kind == Tok::kOp && t.text == "(") {
-      Typed inner = condition();
-      expect_op(")", "to close the '('");
-      return inner;
-    }
-    if (t.kind != Tok::kName || is_keyword(t.text))
-      fail("column {}: expected a number, a metric, a function or '(', found {}", t.column, describe(t));
-    if (!peek_op("(")) {
-      metrics_.insert(t.text);
-      auto e = std::make_unique<PolicyExpr>();
-      e->op = ExprOp::kMetric;
-      e->name = t.text;
-      return {std::move(e), Type::kNumber};
-    }
-    return function(t);
-  }
-
-  Typed function(const Token& name) {
-    ++pos_;  // '('
-    auto e = std::make_unique<PolicyExpr>();
-    if (name.text == "abs") {
-      Typed inner = sum();
-      require(inner, Type::kNumber, name, "abs()");
-      expect_op(")", "after the argument of abs");
-      e->op = ExprOp::kAbs;
-      e->a = std::move(inner.expr);
-      return {std::move(e), Type::kNumber};
-    }
-    static const std::map<std::string, HistoryFn> kHistory = {{"best", HistoryFn::kMin},
-                                                              {"min", HistoryFn::kMin},
-                                                              {"max", HistoryFn::kMax},
-                                                              {"mean", HistoryFn::kMean},
-                                                              {"prev", HistoryFn::kPrev}};
-    auto fn = kHistory.find(name.text);
-    if (fn == kHistory.end())
-      fail("column {}: unknown function '{}' (known: abs, best, max, mean, min, prev)", name.column,
-           name.text);
-    const Token& metric = next();
-    if (metric.kind != Tok::kName || is_keyword(metric.text))
-      fail("column {}: {}() takes a metric name, found {}", metric.column, name.text, describe(metric));
-    e->op = ExprOp::kHistory;
-    e->fn = fn->second;
-    e->name = metric.text;
-    metrics_.insert(metric.text);
-    bool windowed = name.text == "min" || name.text == "max" || name.text == "mean";
-    if (windowed && peek_op(",")) {
-      ++pos_;
-      const Token& n = next();
-      if (n.kind != Tok::kNumber || n.number < 1 || n.number != std::floor(n.number) || n.number > 1e9)
-        fail("column {}: the window of {}() must be a whole number of values (1 or more)", n.column,
-             name.text);
-      e->window = static_cast<size_t>(n.number);
-    }
-    expect_op(")", windowed ? "after the metric (and optional window)" : "after the metric");
-    return {std::move(e), Type::kNumber};
-  }
-
-  std::vector<Token> tokens_;
-  size_t pos_ = 0;
-  std::set<std::string> metrics_;
-};
 
 // ---- Evaluation ----
 
@@ -380,6 +109,43 @@ std::string format_value(double v) {
   return fmt::format("{:g}", v);
 }
 
+// Levenshtein distance: the fewest single-character insertions, deletions and substitutions from a to b.
+size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<size_t> row(b.size() + 1);  // row[j]: distance from a[0, i) to b[0, j)
+  std::iota(row.begin(), row.end(), size_t{0});
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];  // a[0, i-1) to b[0, j-1)
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+// Refuses a rule that reads a metric the run never reports; `at` is the file:line of its condition.
+void check_known_metrics(const PolicyRule& rule, const std::map<std::string, std::string>& known,
+                         const std::string& at) {
+  for (const std::string& metric : rule.condition.metrics) {
+    if (known.contains(metric)) continue;
+    std::string nearest;
+    size_t nearest_distance = 3;     // suggest only within 2 edits
+    std::vector<std::string> names;  // sorted: the map's order
+    for (const auto& [name, description] : known) {
+      names.push_back(name);
+      if (size_t d = edit_distance(metric, name); d < nearest_distance) {
+        nearest = name;
+        nearest_distance = d;
+      }
+    }
+    fail_usage("{}: rule '{}': when reads '{}', a metric this run never reports{} (known metrics: {})", at,
+               rule.name, metric, nearest.empty() ? "" : fmt::format("; did you mean {}?", nearest),
+               names.empty() ? "none" : fmt::format("{}", fmt::join(names, ", ")));
+  }
+}
+
 }  // namespace
 
 std::string_view policy_action_name(PolicyAction action) {
@@ -393,17 +159,13 @@ std::string_view policy_action_name(PolicyAction action) {
   }
 }
 
-PolicyCondition parse_policy_condition(std::string_view when) {
-  if (when.find_first_not_of(" \t") == std::string_view::npos) fail("column 1: the condition is empty");
-  return Parser(when).parse_rule();
-}
-
-PolicySet PolicySet::load(const std::string& path) {
+PolicySet PolicySet::load(const std::string& path, const std::map<std::string, std::string>* known_metrics) {
   if (!path_exists(path)) fail_usage("policy file {}: no such file", path);
-  return parse(read_file(path), path);
+  return parse(read_file(path), path, known_metrics);
 }
 
-PolicySet PolicySet::parse(std::string_view toml_text, const std::string& origin) {
+PolicySet PolicySet::parse(std::string_view toml_text, const std::string& origin,
+                           const std::map<std::string, std::string>* known_metrics) {
   toml::table table;
   try {
     table = toml::parse(toml_text, origin);
@@ -448,11 +210,13 @@ PolicySet PolicySet::parse(std::string_view toml_text, const std::string& origin
                  where(origin, t->get("action")->source()), rule.name, *action);
     rule.when = *when;
     rule.message = field("message").value_or("");
+    std::string when_at = where(origin, t->get("when")->source());
     try {
       rule.condition = parse_policy_condition(rule.when);
     } catch (const Error& e) {
-      fail_usage("{}: rule '{}': when, {}", where(origin, t->get("when")->source()), rule.name, e.what());
+      fail_usage("{}: rule '{}': when, {}", when_at, rule.name, e.what());
     }
+    if (known_metrics) check_known_metrics(rule, *known_metrics, when_at);
     set.read_.insert(rule.condition.metrics.begin(), rule.condition.metrics.end());
     set.rules_.push_back(std::move(rule));
   }

@@ -32,6 +32,11 @@
 //   still empty, is unknown: it neither counts nor resets. and/or follow three-valued logic.
 // - A rule fires when its condition has held for N consecutive evaluations (N = 1 without "for") and again
 //   only after it has been false once: an alert is raised once per episode, not once per step.
+//
+// Metrics the run never reports: load and parse may be given the metrics the run reports (name -> a
+// one-line description). A rule that reads any other metric is then refused when the file is read, naming
+// the metric, the metrics there are and the nearest one ("did you mean grad_norm?"): misspelt, it would
+// otherwise be unknown, and silent, for the whole run. Without the list any metric name is accepted.
 
 #include <cstdint>
 #include <map>
@@ -57,7 +62,7 @@ struct Decision {
   nlohmann::json values;        // the metrics the rule read, as they were when it fired
 };
 
-struct PolicyExpr;  // the parsed condition, defined in policy.cc
+struct PolicyExpr;  // the parsed condition, defined in policy_expr.h
 
 // A condition, parsed. Throws an Error "column C: what was expected" for a malformed one.
 struct PolicyCondition {
@@ -78,9 +83,12 @@ struct PolicyRule {
 class PolicySet {
  public:
   // Reads a policy TOML file; any error names file:line, the rule and (for a condition) its column.
-  static PolicySet load(const std::string& path);
+  // With `known_metrics`, a rule that reads a metric not in it is an error too (see the top of this file).
+  static PolicySet load(const std::string& path,
+                        const std::map<std::string, std::string>* known_metrics = nullptr);
   // The same from text; `origin` stands for the file name in errors.
-  static PolicySet parse(std::string_view toml_text, const std::string& origin);
+  static PolicySet parse(std::string_view toml_text, const std::string& origin,
+                         const std::map<std::string, std::string>* known_metrics = nullptr);
 
   // Feeds one metrics record and returns the decisions of the rules that fire on it, in file order.
   std::vector<Decision> evaluate(const nlohmann::json& record);
