@@ -420,3 +420,21 @@ TEST(DpTrain, FlagsAreCheckedTogether) {
 
 }  // namespace
 }  // namespace triad
+
+namespace triad {
+namespace {
+
+// A rule on a metric the trainer never reports is refused before any training, with the likely one.
+TEST(GovernanceTrain, APolicyOnAMisspeltMetricIsRefusedUpFront) {
+  testing::TempDir dir;
+  testing::write_text(dir / "policy.toml",
+                      "[[rule]]\nname = \"spike\"\nwhen = \"grad_nrom > 10\"\naction = \"halt\"\n");
+  auto r =
+      testing::run_triad(testing::tiny_train_args(dir / "run", "--steps 1 --policy " + dir / "policy.toml"));
+  EXPECT_THAT(r, testing::RefusedWith("rule 'spike': when reads 'grad_nrom'"));
+  EXPECT_THAT(r.err, ::testing::HasSubstr("did you mean grad_norm?"));
+  EXPECT_FALSE(std::filesystem::exists(dir / "run"));
+}
+
+}  // namespace
+}  // namespace triad

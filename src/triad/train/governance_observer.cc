@@ -8,6 +8,7 @@
 #include "triad/core/log.h"
 #include "triad/core/sha256.h"
 #include "triad/governance/audit_events.h"
+#include "triad/train/records.h"
 
 namespace triad {
 
@@ -51,7 +52,8 @@ AuditObserver::AuditObserver(const GovernanceFlags& flags) : flags_(flags) {
       fail_usage("--audit-key: {}", e.what());
     }
   }
-  if (!flags.policy.empty()) policies_ = PolicySet::load(flags.policy);
+  // A rule may read only what the trainer's records carry: a misspelt metric fails here, not silently.
+  if (!flags.policy.empty()) policies_ = PolicySet::load(flags.policy, &metric_fields());
 }
 
 AuditObserver::~AuditObserver() {
