@@ -15,6 +15,7 @@
 #include "triad/core/sha256.h"
 #include "triad/governance/audit_events.h"
 #include "triad/governance/audit_log.h"
+#include "triad/governance/audit_proof.h"
 #include "triad/governance/audit_verify.h"
 #include "triad/governance/model_card.h"
 

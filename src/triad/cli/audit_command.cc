@@ -12,6 +12,7 @@
 #include "triad/core/error.h"
 #include "triad/core/file_io.h"
 #include "triad/governance/audit_log.h"
+#include "triad/governance/audit_proof.h"
 #include "triad/governance/audit_verify.h"
 #include "triad/governance/encoding.h"
 #include "triad/governance/model_card.h"

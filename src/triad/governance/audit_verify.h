@@ -1,5 +1,5 @@
 #pragma once
-// Checking an audit log (audit_log.h) after the fact, and proofs about single entries.
+// Checking an audit log (audit_log.h) after the fact (proofs about single entries: audit_proof.h).
 //
 // verify_audit recomputes everything from the files and trusts none of them:
 //  1. log.jsonl: every line complete (no torn tail), a canonical entry with seq = its index and prev = the
@@ -33,15 +33,5 @@ struct VerifyReport {
 };
 
 VerifyReport verify_audit(const std::string& run_dir, const NoteVerifier* trusted_key = nullptr);
-
-// An inclusion proof of entry `index`, self-contained:
-//   {"format":"triad-audit-inclusion/1","origin":..,"index":..,"entry":"<the line>","tree_size":..,
-//    "proof":["<hex>",...],"head":N,"checkpoint":"<the head file: a signed note>"}
-// It uses head number `head`, or when 0 the latest head that covers the entry.
-nlohmann::json make_inclusion_proof(const std::string& run_dir, uint64_t index, uint64_t head = 0);
-
-// Checks such a proof with nothing but a public key: the checkpoint's signature, then the entry's audit
-// path to the checkpoint's root. Returns the proven entry, parsed; throws an Error naming what failed.
-nlohmann::json check_inclusion_proof(const nlohmann::json& proof, const NoteVerifier& key);
 
 }  // namespace triad
