@@ -47,6 +47,16 @@ TEST(Safetensors, ReadsDataAfterAHeaderNotPaddedToFourBytes) {
   }
 }
 
+// tests/fuzz/corpus/safetensors/misaligned_empty.safetensors: no data after a misaligned header (the
+// aligned copy of nothing was a memcpy to a null pointer).
+TEST(Safetensors, AMisalignedHeaderWithNoDataAfterIt) {
+  TempDir dir;
+  testing::write_text(dir / "t.safetensors", safetensors_bytes(R"({"__metadata__":{"a":"b"}} )", ""));
+  SafetensorsFile file(dir / "t.safetensors");
+  EXPECT_TRUE(file.tensors().empty());
+  EXPECT_EQ(file.metadata().at("a"), "b");
+}
+
 // A negative dimension, or dimensions whose product wraps round to the data's size, were accepted.
 TEST(Safetensors, AShapeThatDoesNotFitTheDataIsRefused) {
   TempDir dir;

@@ -55,7 +55,7 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : file_(path) {
   }
   const uint8_t* data = file_.data() + 8 + length;
   const size_t data_size = file_.size() - 8 - length;
-  if (reinterpret_cast<uintptr_t>(data) % alignof(float) != 0) {
+  if (data_size > 0 && reinterpret_cast<uintptr_t>(data) % alignof(float) != 0) {
     // A header not padded to a multiple of 4 bytes (triad pads to 8; other writers need not): the floats
     // are read from an aligned copy, not through misaligned pointers into the map.
     aligned_copy_.resize((data_size + sizeof(float) - 1) / sizeof(float));
