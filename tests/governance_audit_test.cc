@@ -412,6 +412,24 @@ TEST(GovernanceAudit, CommandsVerifyProveCheckAndWriteTheCard) {
   EXPECT_EQ(run_triad("audit append " + s.run + " --kind x --payload '[1]'").exit_code, 2);
 }
 
+// tests/fuzz/corpus/audit_log/number_overflow.txt: a number too large for a double escaped as nlohmann's
+// out_of_range.406; a head file named with more digits than uint64_t holds threw from std::stoull.
+TEST(GovernanceAudit, ANumberOrAHeadNumberTooLargeIsACleanProblem) {
+  try {
+    parse_audit_entry(R"({"seq":1e999999})", 0, nullptr);
+    FAIL() << "parsed";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("not JSON"));
+  }
+  TempDir dir;
+  std::filesystem::create_directories(audit_heads_dir(dir.path()));
+  write_text(audit_heads_dir(dir.path()) + "/123456789012345678901234.ckpt", "x\n");
+  write_text(audit_heads_dir(dir.path()) + "/000001.ckpt", "x\n");
+  auto heads = list_audit_heads(dir.path());
+  ASSERT_EQ(heads.size(), 1u);
+  EXPECT_EQ(heads[0].first, 1u);
+}
+
 // tests/fuzz/corpus/audit_proof/format_not_a_string.json: a "format" that was not a string escaped as
 // nlohmann's type_error.302 instead of saying what the file is not.
 TEST(GovernanceAudit, AProofWhoseFieldsHaveTheWrongTypesIsRejectedCleanly) {
