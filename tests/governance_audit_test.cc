@@ -413,5 +413,51 @@ TEST(GovernanceAudit, CommandsVerifyProveCheckAndWriteTheCard) {
   EXPECT_EQ(run_triad("audit append " + s.run + " --kind x --payload '[1]'").exit_code, 2);
 }
 
+// tests/fuzz/corpus/audit_log/number_overflow.txt: a number too large for a double escaped as nlohmann's
+// out_of_range.406; a head file named with more digits than uint64_t holds threw from std::stoull.
+TEST(GovernanceAudit, ANumberOrAHeadNumberTooLargeIsACleanProblem) {
+  try {
+    parse_audit_entry(R"({"seq":1e999999})", 0, nullptr);
+    FAIL() << "parsed";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("not JSON"));
+  }
+  TempDir dir;
+  std::filesystem::create_directories(audit_heads_dir(dir.path()));
+  write_text(audit_heads_dir(dir.path()) + "/123456789012345678901234.ckpt", "x\n");
+  write_text(audit_heads_dir(dir.path()) + "/000001.ckpt", "x\n");
+  auto heads = list_audit_heads(dir.path());
+  ASSERT_EQ(heads.size(), 1u);
+  EXPECT_EQ(heads[0].first, 1u);
+}
+
+// tests/fuzz/corpus/audit_proof/format_not_a_string.json: a "format" that was not a string escaped as
+// nlohmann's type_error.302 instead of saying what the file is not.
+TEST(GovernanceAudit, AProofWhoseFieldsHaveTheWrongTypesIsRejectedCleanly) {
+  const NoteVerifier key = make_signer("someone", Ed25519Seed{1}).verifier();
+  for (const char* text : {R"({"format": ["triad-audit-inclusion/1"]})", R"({"format": 1})", R"([])"}) {
+    try {
+      check_inclusion_proof(nlohmann::json::parse(text), key);
+      ADD_FAILURE() << text << " was accepted";
+    } catch (const Error& e) {
+      EXPECT_THAT(e.what(), HasSubstr("not a triad audit inclusion proof")) << text;
+    }
+  }
+}
+
+// tests/fuzz/corpus/audit_log/invalid_utf8_key.jsonl: a problem quoting the log's invalid UTF-8 made
+// `verify --json` fail in the JSON serialiser ("type_error.316") instead of printing the report.
+TEST(GovernanceAudit, VerifyJsonReportsALogHoldingInvalidUtf8) {
+  TempDir dir;
+  std::filesystem::create_directories(dir / "run/audit");
+  write_text(dir / "run/audit/log.jsonl", "{\"kind\": \"audit_open\", \"seq\xa5\": 0}\n");
+  auto r = run_triad("audit verify --json " + dir / "run");
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  nlohmann::json report = nlohmann::json::parse(r.out);
+  EXPECT_EQ(report["ok"], false);
+  ASSERT_FALSE(report["problems"].empty());
+  EXPECT_THAT(report["problems"][0].get<std::string>(), HasSubstr("entry 0 (log.jsonl line 1): not JSON"));
+}
+
 }  // namespace
 }  // namespace triad

@@ -94,6 +94,27 @@ TEST(GovernancePolicy, ParseErrorsNameTheColumn) {
   EXPECT_EQ(parse_error("  "), "column 1: the condition is empty");
 }
 
+// tests/fuzz/corpus/policy/deep_nesting.txt: 1811 characters of '(' and '-' overflowed the recursive
+// descent's stack (100,000 of them do so without a sanitizer too).
+TEST(GovernancePolicy, NestingAndLengthAreBounded) {
+  for (const std::string& deep : {std::string(100000, '(') + "x" + std::string(100000, ')') + " > 1",
+                                  std::string(100000, '-') + "x > 1", "x > " + std::string(100000, '-') + "1",
+                                  [] {
+                                    std::string s;
+                                    for (int i = 0; i < 50000; ++i) s += "not ";
+                                    return s + "x > 1";
+                                  }()}) {
+    EXPECT_THAT(parse_error(deep.substr(0, 4000)), HasSubstr("nested more than 64 deep"));
+    EXPECT_THAT(parse_error(deep), HasSubstr("characters long; at most 4096"));
+  }
+  std::string sum = "x";
+  for (int i = 0; i < 1000; ++i) sum += " + x";
+  EXPECT_NO_THROW(parse_policy_condition(sum + " > 1"));  // 4004 characters, a tree 1000 deep
+  std::string nested = std::string(64, '(') + "x" + std::string(64, ')') + " > 1";
+  EXPECT_NO_THROW(parse_policy_condition(nested));
+  EXPECT_THAT(parse_error("(" + nested + ")"), HasSubstr("column 65: nested more than 64 deep"));
+}
+
 TEST(GovernancePolicy, FileErrorsNameFileLineRuleAndColumn) {
   EXPECT_EQ(load_error("[[rule]]\nname = \"spike\"\nwhen = \"loss >\"\naction = \"halt\"\n"),
             "policy.toml:3: rule 'spike': when, column 7: expected a number, a metric, a function or '(', "

@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 
 #include "test_util.h"
+#include "triad/cli/cli.h"
+#include "triad/core/error.h"
 #include "triad/core/file_io.h"
 #include "triad/core/sha256.h"
 #include "triad/data/prepare.h"
@@ -158,6 +160,26 @@ TEST(PrepareCli, ConfigErrorsNameFileLineAndKey) {
   testing::write_text(dir / "type.toml", "vocab_size = \"many\"\n");
   r = run_triad("prepare --config " + (dir / "type.toml") + " --input x --out y");
   EXPECT_THAT(r, RefusedWith("type.toml:1:1: key 'vocab_size'"));
+}
+
+// The config's text applied without a file (what tests/fuzz/config_toml_fuzz does), errors as from a file.
+TEST(PrepareCli, ConfigTextAppliesToAFreshCommandLine) {
+  auto apply = [](const std::string& text) {
+    CLI::App root("triad");
+    cli::Runner run = cli::add_prepare_command(root);  // owns the values the flags are bound to
+    CLI::App* prepare = root.get_subcommand("prepare");
+    cli::apply_config_text(*prepare, text, "mem.toml");
+    return prepare->get_option("--vocab-size")->as<int>();
+  };
+  EXPECT_EQ(apply("vocab_size = 350\n"), 350);
+  try {
+    apply("vocab_size = 350\nvocab_sise = 3\n");
+    FAIL() << "an unknown key was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kUsage);
+    EXPECT_THAT(e.what(), HasSubstr("mem.toml:2:1: unknown key 'vocab_sise'"));
+  }
+  EXPECT_THROW(apply("vocab_size = = 3\n"), Error);
 }
 
 TEST(Cli, HelpAndVersion) {

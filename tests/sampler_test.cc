@@ -58,6 +58,24 @@ TEST(Sampler, EachEpochVisitsEveryWindowOnceInASeededOrder) {
   EXPECT_NE(order_a, order_a1);  // and so does the epoch
 }
 
+// tests/fuzz/corpus/data_manifest/bad_types.json: a "split" that was not a string escaped as nlohmann's
+// type_error, without the manifest's name.
+TEST(Sampler, AShardsEntryOfTheWrongShapeIsAnErrorNamingTheManifest) {
+  TempDir dir;
+  write_dataset(dir, 100, 100);
+  for (const char* shards : {R"([{"file": "train-00000.tok", "split": ["train"]}])", R"([3])",
+                             R"([{"file": 7, "split": "train"}])", R"([null])"}) {
+    write_file_atomic(dir / "manifest.json", std::string(R"({"shards": )") + shards + "}");
+    try {
+      TokenDataset::open(dir.path(), "train");
+      ADD_FAILURE() << shards << " was accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("manifest.json: shards[0] is not an object"), std::string::npos)
+          << e.what();
+    }
+  }
+}
+
 TEST(Sampler, WindowsHoldConsecutiveTokens) {
   TempDir dir;
   write_dataset(dir, 1000, 700);

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <random>
 
@@ -85,6 +86,36 @@ TEST(Shard, BadMagicAndTruncationAreDetected) {
   EXPECT_THROW(ShardReader(dir / "s.tok"), Error);
   std::filesystem::resize_file(dir / "t.tok", std::filesystem::file_size(dir / "t.tok") - 2);
   EXPECT_THROW(ShardReader(dir / "t.tok"), Error);
+}
+
+// A token count of 2^63 + 3 at 2 bytes a token wrapped the expected size round to the file's 134 bytes, the
+// checksum of those 6 payload bytes matched, and reading the shard's tokens ran off the end of the mapping
+// (tests/fuzz/corpus/shard_header/overflow_token_count.tok).
+TEST(Shard, ATokenCountThatOverflowsTheFileSizeIsRefused) {
+  TempDir dir;
+  const uint16_t payload[3] = {5, 6, 2};
+  Sha256 sha;
+  sha.update(payload, sizeof payload);
+  const Digest digest = sha.finish();
+  std::string bytes(kShardHeaderBytes, '\0');
+  const uint32_t version = kShardVersion, token_bytes = 2, vocab = 300, eos = 2;
+  const uint64_t tokens = (uint64_t{1} << 63) + 3, documents = 1;
+  std::memcpy(bytes.data(), kShardMagic, sizeof kShardMagic);
+  std::memcpy(bytes.data() + 8, &version, 4);
+  std::memcpy(bytes.data() + 12, &token_bytes, 4);
+  std::memcpy(bytes.data() + 16, &tokens, 8);
+  std::memcpy(bytes.data() + 24, &documents, 8);
+  std::memcpy(bytes.data() + 32, &vocab, 4);
+  std::memcpy(bytes.data() + 36, &eos, 4);
+  std::memcpy(bytes.data() + 40, digest.data(), digest.size());
+  bytes.append(reinterpret_cast<const char*>(payload), sizeof payload);
+  testing::write_text(dir / "s.tok", bytes);
+  try {
+    ShardReader reader(dir / "s.tok");
+    FAIL() << "a shard promising " << reader.size() << " tokens in 134 bytes was accepted";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("s.tok: truncated or padded: 134 bytes"));
+  }
 }
 
 TEST(Shard, AnUnfinishedWriterLeavesNoFile) {

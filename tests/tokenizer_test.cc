@@ -75,6 +75,18 @@ TEST(Tokenizer, BadModelFileIsAnErrorNamingIt) {
   EXPECT_THROW(Tokenizer::load(dir / "missing.model"), Error);
 }
 
+// tests/fuzz/corpus/tokenizer/empty_piece.model: a model with an empty piece made SentencePiece's trie
+// builder throw its own exception (Darts::Details::Exception), which escaped the wrapper.
+TEST(Tokenizer, AModelSentencePieceThrowsOnIsAnErrorNamingIt) {
+  const std::string model = std::string(TRIAD_SOURCE_DIR) + "/tests/fuzz/corpus/tokenizer/empty_piece.model";
+  try {
+    Tokenizer::load(model);
+    FAIL() << "loaded";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("empty_piece.model: not a SentencePiece model"));
+  }
+}
+
 TEST(Tokenizer, TooLargeAVocabularyForTheTextIsAClearError) {
   std::vector<std::string> tiny = {"a few words only.", "and a few more."};
   try {

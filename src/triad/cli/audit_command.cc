@@ -116,7 +116,8 @@ void add_verify(CLI::App* audit, CommandGroup& group) {
     std::optional<NoteVerifier> key = optional_key(a->pubkey);
     VerifyReport r = verify_audit(a->run, key ? &*key : nullptr);
     if (a->json) {
-      fmt::print("{}\n", r.to_json().dump());
+      // A problem may quote the log's bytes, which need not be UTF-8.
+      fmt::print("{}\n", r.to_json().dump(-1, ' ', false, json::error_handler_t::replace));
     } else {
       fmt::print(
           "audit log {}: {} entries, {} heads ({} with a verified signature), {} logged files re-hashed\n",

@@ -10,6 +10,7 @@
 
 #include "triad/comm/context.h"
 #include "triad/core/error.h"
+#include "triad/core/file_io.h"
 #include "triad/core/log.h"
 #include "triad/core/version.h"
 
@@ -76,11 +77,22 @@ void apply_config_file(CLI::App& command) {
   CLI::Option* config = command.get_option_no_throw("--config");
   if (!config || config->count() == 0) return;  // a command group (audit, privacy) has no --config itself
   std::string path = config->as<std::string>();
-  std::string name = "triad " + command.get_name();
   if (!std::filesystem::is_regular_file(path)) fail_usage("--config {}: no such file", path);
+  std::string text;
+  try {
+    text = read_file(path);
+  } catch (const Error& e) {
+    fail_usage("--config: {}", e.what());
+  }
+  apply_config_text(command, text, path);
+}
+
+void apply_config_text(CLI::App& command, std::string_view text, const std::string& path) {
+  const CLI::Option* config = command.get_option_no_throw("--config");
+  std::string name = "triad " + command.get_name();
   toml::table table;
   try {
-    table = toml::parse_file(path);
+    table = toml::parse(text, path);
   } catch (const toml::parse_error& e) {
     fail_usage("{}: {}", location(path, e.source()), e.description());
   }

@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <functional>
 #include <string>
+#include <string_view>
 
 namespace triad::cli {
 
@@ -25,6 +26,8 @@ void add_config_option(CLI::App& command);
 // Applies the --config file of `command` if one was given. An unknown key, a value of the wrong type or a
 // TOML syntax error is a usage error naming file:line:column.
 void apply_config_file(CLI::App& command);
+// The same for TOML `text` read from `path` (which names the file in errors), whatever --config says.
+void apply_config_text(CLI::App& command, std::string_view text, const std::string& path);
 
 // Checks for numeric flags whose errors read "--steps: must be positive, got 0" (CLI11's own print a range
 // up to 1.8e308).

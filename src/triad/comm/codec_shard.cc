@@ -66,7 +66,9 @@ class ShardReduceCodec : public Codec {
     float* mine = data_ + begin_[me_];
     const size_t n = counts_[me_];
     std::fill(mine, mine + n, 0.0f);
-    for (int r = 0; r < ranks_; ++r) encoding_.decode(&receive_[receive_displs_[r]], n, mine, true);
+    // data() + offset: a rank that owns none of the bucket receives nothing, and receive_[0] of the empty
+    // vector would be undefined (UBSan's "reference binding to null pointer").
+    for (int r = 0; r < ranks_; ++r) encoding_.decode(receive_.data() + receive_displs_[r], n, mine, true);
     scale(mine, n, 1.0f / ranks_);
     return true;
   }

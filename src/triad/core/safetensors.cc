@@ -1,5 +1,6 @@
 #include "triad/core/safetensors.h"
 
+#include <cstdint>
 #include <cstring>
 #include <nlohmann/json.hpp>
 
@@ -54,6 +55,13 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : file_(path) {
   }
   const uint8_t* data = file_.data() + 8 + length;
   const size_t data_size = file_.size() - 8 - length;
+  if (data_size > 0 && reinterpret_cast<uintptr_t>(data) % alignof(float) != 0) {
+    // A header not padded to a multiple of 4 bytes (triad pads to 8; other writers need not): the floats
+    // are read from an aligned copy, not through misaligned pointers into the map.
+    aligned_copy_.resize((data_size + sizeof(float) - 1) / sizeof(float));
+    std::memcpy(aligned_copy_.data(), data, data_size);
+    data = reinterpret_cast<const uint8_t*>(aligned_copy_.data());
+  }
   for (const auto& [name, entry] : header.items()) {
     if (name == "__metadata__") {
       for (const auto& [k, v] : entry.items()) metadata_[k] = v.is_string() ? v.get<std::string>() : v.dump();
@@ -65,9 +73,19 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : file_(path) {
       SafeTensor t;
       t.name = name;
       t.shape = entry.at("shape").get<std::vector<int64_t>>();
+      // Each dimension non-negative and their product (checked as it grows, so it cannot wrap round to
+      // a small count) within the data.
+      size_t count = 1;
+      for (int64_t d : t.shape) {
+        if (d < 0 || (d > 0 && count > data_size / sizeof(float) / static_cast<size_t>(d))) {
+          fail("{}: tensor {}: shape {} does not fit in the file's {} bytes of data", path, name,
+               shape_text(t.shape), data_size);
+        }
+        count *= static_cast<size_t>(d);
+      }
       auto offsets = entry.at("data_offsets").get<std::vector<size_t>>();
       if (offsets.size() != 2 || offsets[0] > offsets[1] || offsets[1] > data_size ||
-          offsets[1] - offsets[0] != t.count() * sizeof(float) || offsets[0] % sizeof(float) != 0) {
+          offsets[1] - offsets[0] != count * sizeof(float) || offsets[0] % sizeof(float) != 0) {
         fail("{}: tensor {}: data_offsets do not match its shape {} or the file", path, name,
              shape_text(t.shape));
       }

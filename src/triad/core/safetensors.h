@@ -37,6 +37,7 @@ class SafetensorsFile {
 
  private:
   MappedFile file_;
+  std::vector<float> aligned_copy_;  // the data, when the map's is not aligned for float
   std::vector<SafeTensor> tensors_;
   std::map<std::string, std::string> metadata_;
 };

@@ -27,9 +27,14 @@ TokenDataset TokenDataset::open(const std::string& dir, const std::string& split
   data.dir_ = dir;
   if (!manifest.contains("shards") || !manifest["shards"].is_array())
     fail("{}: no \"shards\" list", manifest_path);
-  for (const auto& entry : manifest["shards"]) {
-    if (entry.value("split", "") != split) continue;
-    std::string file = entry.value("file", "");
+  for (size_t i = 0; i < manifest["shards"].size(); ++i) {
+    const nlohmann::json& entry = manifest["shards"][i];
+    if (!entry.is_object() || !entry.contains("split") || !entry["split"].is_string() ||
+        !entry.contains("file") || !entry["file"].is_string()) {
+      fail("{}: shards[{}] is not an object with the strings \"file\" and \"split\"", manifest_path, i);
+    }
+    if (entry["split"].get<std::string>() != split) continue;
+    std::string file = entry["file"].get<std::string>();
     auto shard = std::make_unique<ShardReader>((std::filesystem::path(dir) / file).string());
     const ShardInfo& info = shard->info();
     if (data.shards_.empty()) {

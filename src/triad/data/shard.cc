@@ -81,13 +81,15 @@ ShardReader::ShardReader(const std::string& path) : file_(path) {
   info_.eos_id = get<uint32_t>(h, 36);
   if (info_.token_bytes != 2 && info_.token_bytes != 4)
     fail("{}: bad token width {}", path, info_.token_bytes);
-  if (file_.size() != kShardHeaderBytes + info_.tokens * info_.token_bytes) {
+  // Compared by division: a token count near 2^64 would wrap the product round to the file's size.
+  const uint64_t payload_bytes = file_.size() - kShardHeaderBytes;
+  if (payload_bytes % info_.token_bytes != 0 || payload_bytes / info_.token_bytes != info_.tokens) {
     fail("{}: truncated or padded: {} bytes, the header promises {} tokens", path, file_.size(),
          info_.tokens);
   }
   payload_ = h + kShardHeaderBytes;
   Sha256 sha;
-  sha.update(payload_, info_.tokens * info_.token_bytes);
+  sha.update(payload_, payload_bytes);
   Digest digest = sha.finish();
   if (std::memcmp(digest.data(), h + 40, digest.size()) != 0) {
     fail("{}: checksum mismatch: the payload is corrupt (SHA-256 {}, header says {})", path, hex(digest),

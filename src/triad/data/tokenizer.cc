@@ -30,7 +30,12 @@ class VectorSentences : public sentencepiece::SentenceIterator {
 Tokenizer::Tokenizer(std::string serialized, const std::string& origin)
     : serialized_(std::move(serialized)),
       processor_(std::make_unique<sentencepiece::SentencePieceProcessor>()) {
-  auto status = processor_->LoadFromSerializedProto(serialized_);
+  sentencepiece::util::Status status;
+  try {
+    status = processor_->LoadFromSerializedProto(serialized_);
+  } catch (const std::exception& e) {  // e.g. its trie builder's, for a piece that is empty
+    fail("{}: not a SentencePiece model ({})", origin, e.what());
+  }
   if (!status.ok()) fail("{}: not a SentencePiece model ({})", origin, status.ToString());
   if (processor_->eos_id() < 0) fail("{}: the SentencePiece model has no EOS piece", origin);
 }

@@ -125,7 +125,7 @@ nlohmann::json parse_audit_entry(std::string_view line, uint64_t index, const Ha
   nlohmann::json entry;
   try {
     entry = nlohmann::json::parse(line);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for a number like 1e999999
     fail("not JSON ({})", e.what());
   }
   if (!entry.is_object()) fail("not a JSON object");
@@ -158,7 +158,7 @@ std::vector<std::pair<uint64_t, std::string>> list_audit_heads(const std::string
   std::vector<std::pair<uint64_t, std::string>> heads;
   std::string dir = audit_heads_dir(run_dir);
   if (!fs::is_directory(dir)) return heads;
-  static const std::regex kName(R"(([0-9]{6,})\.ckpt)");
+  static const std::regex kName(R"(([0-9]{6,19})\.ckpt)");  // 19 digits fit in uint64_t; longer is not a head
   for (const auto& e : fs::directory_iterator(dir)) {
     std::smatch m;
     std::string name = e.path().filename().string();

@@ -53,7 +53,7 @@ nlohmann::json make_inclusion_proof(const std::string& run_dir, uint64_t index, 
 }
 
 nlohmann::json check_inclusion_proof(const nlohmann::json& proof, const NoteVerifier& key) {
-  if (!proof.is_object() || proof.value("format", "") != kProofFormat)
+  if (!proof.is_object() || proof.value("format", nlohmann::json()) != kProofFormat)
     fail("not a triad audit inclusion proof (expected \"format\": \"{}\")", kProofFormat);
   for (const char* field : {"entry", "checkpoint", "origin"}) {
     if (!proof.value(field, nlohmann::json()).is_string()) fail("proof field '{}' must be a string", field);

@@ -96,8 +96,11 @@ std::string describe(const Token& t) {
   return t.kind == Tok::kEnd ? "the end" : "'" + t.text + "'";
 }
 
+constexpr size_t kMaxConditionChars = 4096;
+
 class Parser {
  public:
+  static constexpr int kMaxNesting = 64;
   explicit Parser(std::string_view text) : tokens_(tokenize(text)) {}
 
   PolicyCondition parse_rule() {
@@ -125,6 +128,20 @@ class Parser {
   }
 
  private:
+  // One level deeper for the extent of a '(', '-', 'not' or function call (a deeper one fails, naming
+  // the column), so that no condition can exhaust the stack.
+  class Nest {
+   public:
+    Nest(Parser& parser, const Token& at) : parser_(parser) {
+      if (++parser_.nesting_ > kMaxNesting)
+        fail("column {}: nested more than {} deep ('(', '-', 'not', functions)", at.column, kMaxNesting);
+    }
+    ~Nest() { --parser_.nesting_; }
+
+   private:
+    Parser& parser_;
+  };
+
   const Token& peek() const { return tokens_[pos_]; }
   const Token& next() { return tokens_[pos_ < tokens_.size() - 1 ? pos_++ : pos_]; }
   bool peek_op(const char* op) const { return peek().kind == Tok::kOp && peek().text == op; }
@@ -177,6 +194,7 @@ class Parser {
   Typed negation() {
     if (!peek_name("not")) return comparison();
     const Token& op = next();
+    Nest nest(*this, op);
     Typed inner = negation();
     if (inner.type != Type::kBool) fail("column {}: 'not' needs a condition (a comparison)", op.column);
     return make(ExprOp::kNot, "not", std::move(inner), {}, Type::kBool);
@@ -201,6 +219,7 @@ class Parser {
   Typed unary() {
     if (!peek_op("-")) return primary();
     const Token& op = next();
+    Nest nest(*this, op);
     Typed inner = unary();
     require(inner, Type::kNumber, op, "'-'");
     return make(ExprOp::kNeg, "-", std::move(inner), {}, Type::kNumber);
@@ -214,6 +233,7 @@ class Parser {
       return {std::move(e), Type::kNumber};
     }
     if (t.kind == Tok::kOp && t.text == "(") {
+      Nest nest(*this, t);
       Typed inner = condition();
       expect_op(")", "to close the '('");
       return inner;
@@ -231,6 +251,7 @@ class Parser {
   }
 
   Typed function(const Token& name) {
+    Nest nest(*this, name);
     ++pos_;  // '('
     auto e = std::make_unique<PolicyExpr>();
     if (name.text == "abs") {
@@ -272,6 +293,7 @@ class Parser {
 
   std::vector<Token> tokens_;
   size_t pos_ = 0;
+  int nesting_ = 0;
   std::set<std::string> metrics_;
 };
 
@@ -279,6 +301,10 @@ class Parser {
 
 PolicyCondition parse_policy_condition(std::string_view when) {
   if (when.find_first_not_of(" \t") == std::string_view::npos) fail("column 1: the condition is empty");
+  // The parse, evaluation and freeing of a condition recurse over its tree: its length bounds the depth
+  // of a chain (a + b + ...), Parser::kMaxNesting that of parentheses, '-', 'not' and function calls.
+  if (when.size() > kMaxConditionChars)
+    fail("column 1: the condition is {} characters long; at most {}", when.size(), kMaxConditionChars);
   return Parser(when).parse_rule();
 }
 

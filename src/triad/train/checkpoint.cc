@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 
@@ -166,10 +168,20 @@ CheckpointManifest read_checkpoint_manifest(const std::string& dir) {
     out.json = nlohmann::json::parse(read_file(path));
     out.model = GptConfig::from_json(out.json.at("model"), path);
     out.options = TrainOptions::from_json(out.json.at("options"), path);
-    out.state.step = out.json.at("step");
-    out.state.sampler.epoch = out.json.at("sampler").at("epoch");
-    out.state.sampler.cursor = out.json.at("sampler").at("cursor");
-    out.state.rng = out.json.at("rng").get<std::array<uint64_t, 4>>();
+    // nlohmann converts any number without a check (a float out of the type's range is undefined
+    // behaviour), so each count is checked to be a whole number in range first.
+    auto count = [&](const nlohmann::json& value, const char* key, uint64_t max) {
+      if (!value.is_number_unsigned() || value.get<uint64_t>() > max)
+        fail("{}: \"{}\" must be a whole number from 0 to {}, not {}", path, key, max, value.dump());
+      return value.get<uint64_t>();
+    };
+    out.state.step = static_cast<int>(count(out.json.at("step"), "step", INT_MAX));
+    out.state.sampler.epoch = count(out.json.at("sampler").at("epoch"), "sampler.epoch", UINT64_MAX);
+    out.state.sampler.cursor = count(out.json.at("sampler").at("cursor"), "sampler.cursor", UINT64_MAX);
+    const nlohmann::json& rng = out.json.at("rng");
+    if (!rng.is_array() || rng.size() != out.state.rng.size())
+      fail("{}: \"rng\" must be an array of {} whole numbers", path, out.state.rng.size());
+    for (size_t i = 0; i < out.state.rng.size(); ++i) out.state.rng[i] = count(rng[i], "rng", UINT64_MAX);
     out.state.loss = out.json.at("loss");
     if (out.json.contains("dp")) out.state.dp = out.json["dp"];
     for (const auto& [file, digest] : out.json.at("files").items()) {
