@@ -64,7 +64,10 @@ Runner add_train_command(CLI::App& root) {
   cmd->add_option("--resume", *resume,
                   "Continue RUN from its newest checkpoint (with --steps: up to that total)")
       ->type_name("RUN");
-  cmd->add_flag("--force", *force, "Start over in an existing --out (deletes its contents)");
+  cmd->add_flag(
+      "--force", *force,
+      "Start over in an existing --out that is a triad run (deletes its contents; refuses a directory "
+      "holding anything triad did not write)");
   add_options(*cmd, TrainOptions::options(), *o);
   // Governance (docs/governance.md): every run keeps RUN/audit/; these are per invocation, not run options.
   auto gov = std::make_shared<GovernanceFlags>();

@@ -41,9 +41,15 @@ struct CheckpointInfo {
 CheckpointInfo save_checkpoint(const std::string& run_dir, const Gpt<float>& model,
                                const TrainOptions& options, const TrainState& state,
                                const parallel::OptimizerState& optimizer, const nlohmann::json& extra);
-// Creates the directory of a new run: absent or empty, or (with `force`) emptied first; otherwise a usage
-// error saying how to continue it instead.
+// Creates the directory of a new run: absent or empty, or (with `force`) a triad run holding nothing but
+// what triad writes, whose contents are then deleted (the directory itself stays: it may be "."). Anything
+// else (a file, a directory that is not a run, a run holding other files) is a usage error naming what is
+// in the way, and nothing is deleted.
 void create_run_dir(const std::string& dir, bool force);
+// The N of a "step_N" directory name, or -1 for any other name.
+int checkpoint_step(const std::string& name);
+// The PID of a "step_N.tmp-PID" directory name (a checkpoint being written by that process), or -1.
+long checkpoint_temp_pid(const std::string& name);
 // Deletes all but the newest `keep` checkpoints.
 void prune_checkpoints(const std::string& run_dir, int keep);
 // The newest complete checkpoint directory of a run, or "" when there is none.
