@@ -20,6 +20,7 @@
 #include "triad/remat/controller.h"
 #include "triad/train/batch_gradient.h"
 #include "triad/train/evaluate.h"
+#include "triad/train/tokenizer_agreement.h"
 
 namespace triad {
 
@@ -59,10 +60,10 @@ struct Trainer::Impl {
   std::unique_ptr<TokenDataset> train, val;
   std::unique_ptr<Sampler> sampler;
   std::string data_manifest_sha256;
-  std::unique_ptr<DpSgd> dp;                               // with --dp-noise
-  std::unique_ptr<BatchGradient> gradient;                 // language modelling, or DP-SGD
+  std::unique_ptr<DpSgd> dp;                                  // with --dp-noise
+  std::unique_ptr<BatchGradient> gradient;                    // language modelling, or DP-SGD
   std::unique_ptr<parallel::DistributedOptimizer> optimizer;  // reduction, clip, AdamW, ZeRO-1
-  std::unique_ptr<RematController> remat;                  // with --remat or --activation-memory
+  std::unique_ptr<RematController> remat;                     // with --remat or --activation-memory
   Clock::time_point started = Clock::now();
 };
 
@@ -85,10 +86,10 @@ void Trainer::open_data() {
          options_.model.vocab);
   }
   s.sampler = std::make_unique<Sampler>(*s.train, SamplerOptions{.seq_len = options_.model.seq_len,
-                                                                  .seed = options_.seed,
-                                                                  .shuffle = true,
-                                                                  .rank = s.comm.rank(),
-                                                                  .world = s.comm.world()});
+                                                                 .seed = options_.seed,
+                                                                 .shuffle = true,
+                                                                 .rank = s.comm.rank(),
+                                                                 .world = s.comm.world()});
 }
 
 // Chooses the objects that run a step. Collective.
@@ -138,6 +139,8 @@ std::unique_ptr<Trainer> Trainer::start(comm::Context& context, const TrainOptio
         options.data_dir);
   }
   nlohmann::json data_manifest = read_json(manifest_path);
+  require_same_tokenizer(tokenizer_file_hash((fs::path(options.data_dir) / "tokenizer.model").string()),
+                         data_tokenizer_hash(options.data_dir));
   options.model.vocab = data_manifest.at("tokenizer").at("vocab_size").get<int>();
   const int window = data_manifest.value("max_tokens", options.model.seq_len);
   if (options.model.seq_len > window) {
@@ -179,6 +182,10 @@ std::unique_ptr<Trainer> Trainer::resume(comm::Context& context, const ResumeReq
                                             request.given_names, request.run_dir);
   options.out_dir = request.run_dir;
   options.validate(context.world());
+  const TokenizerHash run_tokenizer =
+      tokenizer_file_hash((fs::path(request.run_dir) / "tokenizer.model").string());
+  require_same_tokenizer(run_tokenizer, checkpoint_tokenizer_hash(dir, manifest.json));
+  require_same_tokenizer(run_tokenizer, data_tokenizer_hash(options.data_dir));
   set_threads(options.threads);
 
   std::unique_ptr<Trainer> t(new Trainer(context, options));
@@ -262,8 +269,10 @@ void Trainer::run_eval() {
                       "evaluation");
   if (!is_root()) return;
   EvalResult result = combine_shares(share);
-  const EvalRecord r{
-      .step = state_.step, .val_loss = result.loss, .val_ppl = result.perplexity(), .val_tokens = result.tokens};
+  const EvalRecord r{.step = state_.step,
+                     .val_loss = result.loss,
+                     .val_ppl = result.perplexity(),
+                     .val_tokens = result.tokens};
   notify([&](TrainObserver& o) { o.on_eval(*this, r); });
 }
 
