@@ -1,7 +1,9 @@
 #include "triad/governance/audit_verify.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
+#include <set>
 
 #include "triad/core/error.h"
 #include "triad/core/file_io.h"
@@ -91,6 +93,39 @@ void check_files(const std::string& run_dir, uint64_t index, const nlohmann::jso
           "logged {} bytes, SHA-256 {})",
           label, stored, bytes, digest, f["bytes"].get<uint64_t>(), f["sha256"].get<std::string>()));
     }
+  }
+}
+
+// Each RUN/checkpoints/step_N/ must be one the log recorded (its manifest.json in a "files" record): one it
+// never did was written by a run that died before logging it (train --resume sets such a checkpoint aside),
+// or put there by hand.
+void check_unlogged_checkpoints(const std::string& run_dir, const std::vector<nlohmann::json>& entries,
+                                VerifyReport& r) {
+  std::set<std::string> logged;
+  for (const nlohmann::json& e : entries) {
+    if (!e.is_object() || !e["payload"].is_object()) continue;
+    const nlohmann::json& files = e["payload"].value("files", nlohmann::json());
+    if (!files.is_array()) continue;
+    for (const auto& f : files) {
+      if (f.is_object() && f.value("path", nlohmann::json()).is_string()) logged.insert(f["path"]);
+    }
+  }
+  std::vector<std::string> unlogged;
+  std::error_code ec;
+  for (const auto& d : fs::directory_iterator(fs::path(run_dir) / "checkpoints", ec)) {
+    const std::string name = d.path().filename().string();
+    const bool step_dir = name.size() > 5 && name.rfind("step_", 0) == 0 &&
+                          name.find_first_not_of("0123456789", 5) == std::string::npos;
+    if (step_dir && d.is_directory() &&
+        !logged.contains(logged_path(run_dir, (d.path() / "manifest.json").string())))
+      unlogged.push_back(logged_path(run_dir, d.path().string()));
+  }
+  std::sort(unlogged.begin(), unlogged.end());
+  for (const std::string& dir : unlogged) {
+    r.problems.push_back(fmt::format(
+        "{}: a checkpoint the log never recorded (the run stopped between writing and logging it, "
+        "or it was put there by hand; 'triad train --resume' sets it aside)",
+        dir));
   }
 }
 
@@ -276,6 +311,7 @@ VerifyReport verify_audit(const std::string& run_dir, const NoteVerifier* truste
   for (size_t i = 0; i < n; ++i) {
     if (entries[i].is_object()) check_files(run_dir, i, entries[i], removals, removed, r);
   }
+  check_unlogged_checkpoints(run_dir, entries, r);
   if (removed > 0) {
     r.notes.push_back(fmt::format(
         "{} logged files were not re-hashed: later files_removed entries record their removal (pruned "

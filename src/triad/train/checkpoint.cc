@@ -56,7 +56,7 @@ bool is_file_or_temporary(const std::string& entry, std::string_view name) {
 }
 
 bool checkpoints_entry(const std::string& entry) {
-  return checkpoint_step(entry) >= 0 || checkpoint_temp_pid(entry) >= 0;
+  return entry == "rejected" || checkpoint_step(entry) >= 0 || checkpoint_temp_pid(entry) >= 0;
 }
 
 bool audit_entry(const std::string& entry) {
@@ -109,16 +109,10 @@ std::string some_of(const std::vector<std::string>& names) {
   return out;
 }
 
+// The complete checkpoints (with a manifest), oldest first.
 std::vector<std::pair<int, std::string>> checkpoints_of(const std::string& run_dir) {
-  std::vector<std::pair<int, std::string>> out;
-  std::error_code ec;
-  fs::path dir = fs::path(run_dir) / "checkpoints";
-  if (!fs::is_directory(dir, ec)) return out;
-  for (const auto& e : fs::directory_iterator(dir, ec)) {
-    int step = checkpoint_step(e.path().filename().string());
-    if (step >= 0 && fs::exists(e.path() / "manifest.json")) out.emplace_back(step, e.path().string());
-  }
-  std::sort(out.begin(), out.end());
+  std::vector<std::pair<int, std::string>> out = checkpoint_dirs(run_dir);
+  std::erase_if(out, [](const auto& c) { return !fs::exists(fs::path(c.second) / "manifest.json"); });
   return out;
 }
 
@@ -131,7 +125,7 @@ CheckpointInfo save_checkpoint(const std::string& run_dir, const Gpt<float>& mod
   info.step = state.step;
   fs::path parent = fs::path(run_dir) / "checkpoints";
   make_dirs(parent.string());
-  fs::path final_dir = parent / fmt::format("step_{:06}", state.step);
+  fs::path final_dir = checkpoint_dir(run_dir, state.step);
   fs::path temp_dir = parent / fmt::format("step_{:06}.tmp-{}", state.step, getpid());
   std::error_code ec;
   fs::remove_all(temp_dir, ec);
@@ -195,12 +189,27 @@ int checkpoint_step(const std::string& name) {
   return all_digits(std::string_view(name).substr(5)) ? std::stoi(name.substr(5)) : -1;
 }
 
+std::vector<std::pair<int, std::string>> checkpoint_dirs(const std::string& run_dir) {
+  std::vector<std::pair<int, std::string>> out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(fs::path(run_dir) / "checkpoints", ec)) {
+    const int step = checkpoint_step(e.path().filename().string());
+    if (step >= 0 && e.is_directory()) out.emplace_back(step, e.path().string());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 long checkpoint_temp_pid(const std::string& name) {
   constexpr size_t kMaxDigits = 9;
   const size_t dot = name.find(".tmp-");
   if (dot == std::string::npos || checkpoint_step(name.substr(0, dot)) < 0) return -1;
   const std::string pid = name.substr(dot + 5);
   return pid.size() <= kMaxDigits && all_digits(pid) ? std::stol(pid) : -1;
+}
+
+std::string checkpoint_dir(const std::string& run_dir, int step) {
+  return (fs::path(run_dir) / "checkpoints" / fmt::format("step_{:06}", step)).string();
 }
 
 void create_run_dir(const std::string& dir, bool force) {
@@ -272,6 +281,13 @@ CheckpointManifest read_checkpoint_manifest(const std::string& dir) {
     out.model = GptConfig::from_json(out.json.at("model"), path);
     out.options = TrainOptions::from_json(out.json.at("options"), path);
     out.state.step = out.json.at("step");
+    // Resume trusts the step, so a manifest moved or edited to another one must not pass.
+    fs::path normal = fs::path(dir).lexically_normal();
+    if (normal.filename().empty()) normal = normal.parent_path();  // "step_N/"
+    const int named = checkpoint_step(normal.filename().string());
+    if (named >= 0 && out.state.step != named) {
+      fail("{}: \"step\" is {}, but the directory is step {}", path, out.state.step, named);
+    }
     out.state.sampler.epoch = out.json.at("sampler").at("epoch");
     out.state.sampler.cursor = out.json.at("sampler").at("cursor");
     out.state.rng = out.json.at("rng").get<std::array<uint64_t, 4>>();
