@@ -7,6 +7,7 @@
 #include "triad/core/parallel.h"
 #include "triad/train/checkpoint.h"
 #include "triad/train/evaluate.h"
+#include "triad/train/tokenizer_agreement.h"
 
 namespace triad::cli {
 
@@ -42,7 +43,9 @@ Runner add_eval_command(CLI::App& root) {
     }
     Gpt<float> model(manifest.model);
     load_checkpoint_weights(dir, &model);
-    TokenDataset data = TokenDataset::open(f->data.empty() ? manifest.options.data_dir : f->data, f->split);
+    const std::string data_dir = f->data.empty() ? manifest.options.data_dir : f->data;
+    TokenDataset data = TokenDataset::open(data_dir, f->split);
+    require_same_tokenizer(checkpoint_tokenizer_hash(dir, manifest.json), data_tokenizer_hash(data_dir));
     if (static_cast<int>(data.vocab_size()) != manifest.model.vocab) {
       fail("the data's vocabulary has {} tokens, the checkpoint's model {}: a different tokenizer",
            data.vocab_size(), manifest.model.vocab);

@@ -13,6 +13,7 @@
 #include "triad/governance/note.h"
 #include "triad/model/generate.h"
 #include "triad/train/checkpoint.h"
+#include "triad/train/tokenizer_agreement.h"
 
 namespace triad::cli {
 
@@ -69,10 +70,13 @@ Runner add_generate_command(CLI::App& root) {
     load_checkpoint_weights(dir, &model);
     // The tokenizer travels with the run: RUN/tokenizer.model, two levels above step_N/.
     std::filesystem::path run = std::filesystem::path(dir).parent_path().parent_path();
-    Tokenizer tokenizer = Tokenizer::load((run / "tokenizer.model").string());
+    const std::string tokenizer_path = (run / "tokenizer.model").string();
+    require_same_tokenizer(tokenizer_file_hash(tokenizer_path),
+                           checkpoint_tokenizer_hash(dir, manifest.json));
+    Tokenizer tokenizer = Tokenizer::load(tokenizer_path);
     if (tokenizer.vocab_size() != manifest.model.vocab) {
-      fail("{}: tokenizer has {} pieces, the model {}", (run / "tokenizer.model").string(),
-           tokenizer.vocab_size(), manifest.model.vocab);
+      fail("{}: tokenizer has {} pieces, the model {}", tokenizer_path, tokenizer.vocab_size(),
+           manifest.model.vocab);
     }
     // Opened before generating, so that a log another process holds fails the command before any output.
     std::optional<AuditLog> log;

@@ -50,6 +50,7 @@ Runner add_train_command(CLI::App& root) {
   auto o = std::make_shared<TrainOptions>();
   o->threads = default_threads();
   auto resume = std::make_shared<std::string>();
+  auto checkpoint = std::make_shared<std::string>();
   auto force = std::make_shared<bool>(false);
 
   CLI::App* cmd =
@@ -62,9 +63,15 @@ Runner add_train_command(CLI::App& root) {
       "rank takes batch / N sequences of every batch; rank 0 writes RUN). See docs/training.md.");
   add_config_option(*cmd);
   cmd->add_option("--resume", *resume,
-                  "Continue RUN from its newest checkpoint (with --steps: up to that total)")
+                  "Continue RUN from its newest valid checkpoint (with --steps: up to that total)")
       ->type_name("RUN");
-  cmd->add_flag("--force", *force, "Start over in an existing --out (deletes its contents)");
+  cmd->add_option("--checkpoint", *checkpoint,
+                  "With --resume: continue from this checkpoint (step_N, or its path) instead of the newest")
+      ->type_name("CKPT");
+  cmd->add_flag(
+      "--force", *force,
+      "Start over in an existing --out that is a triad run (deletes its contents; refuses a directory "
+      "holding anything triad did not write)");
   add_options(*cmd, TrainOptions::options(), *o);
   // Governance (docs/governance.md): every run keeps RUN/audit/; these are per invocation, not run options.
   auto gov = std::make_shared<GovernanceFlags>();
@@ -77,16 +84,18 @@ Runner add_train_command(CLI::App& root) {
       ->type_name("FILE.toml")
       ->group("Governance");
 
-  return [o, resume, force, cmd, gov]() {
+  return [o, resume, checkpoint, force, cmd, gov]() {
+    if (!checkpoint->empty() && resume->empty()) fail_usage("--checkpoint only applies with --resume RUN");
     auto audit = std::make_unique<AuditObserver>(*gov);  // a bad key or policy fails before any work
     // Collective under mpirun: every rank starts here.
     std::unique_ptr<comm::Context> context = comm::Context::open(comm::context_options(o->comm));
     if (context->rank() != 0) set_quiet(true);
     std::unique_ptr<Trainer> trainer;
     if (!resume->empty()) {
-      trainer = Trainer::resume(
-          *context,
-          {.run_dir = *resume, .given = *o, .given_names = given_options(*cmd, TrainOptions::options())});
+      trainer = Trainer::resume(*context, {.run_dir = *resume,
+                                           .checkpoint = *checkpoint,
+                                           .given = *o,
+                                           .given_names = given_options(*cmd, TrainOptions::options())});
     } else {
       if (o->data_dir.empty()) {
         if (context->rank() == 0) {

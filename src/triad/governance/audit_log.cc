@@ -121,6 +121,35 @@ RawAuditLog read_audit_lines(const std::string& log_path) {
   return out;
 }
 
+std::map<std::string, LoggedFile> live_checkpoint_files(const std::string& run_dir) {
+  const std::string path = audit_log_path(run_dir);
+  std::map<std::string, LoggedFile> live;
+  Hash prev{};
+  const std::vector<std::string> lines = read_audit_lines(path).lines;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    nlohmann::json e;
+    try {
+      e = parse_audit_entry(lines[i], i, i ? &prev : nullptr);
+    } catch (const Error& error) {
+      fail("{}:{}: {}", path, i + 1, error.what());
+    }
+    prev = merkle_leaf_hash(lines[i]);
+    const nlohmann::json& p = e["payload"];
+    try {
+      if (e["kind"] == "checkpoint") {
+        for (const auto& f : p.at("files"))
+          live[f.at("path").get<std::string>()] = {f.at("sha256").get<std::string>(),
+                                                   f.at("bytes").get<uint64_t>()};
+      } else if (e["kind"] == "files_removed") {
+        for (const auto& f : p.at("removed")) live.erase(f.at("path").get<std::string>());
+      }
+    } catch (const nlohmann::json::exception& error) {
+      fail("{}:{}: bad {} entry: {}", path, i + 1, e["kind"].get<std::string>(), error.what());
+    }
+  }
+  return live;
+}
+
 nlohmann::json parse_audit_entry(std::string_view line, uint64_t index, const Hash* prev_leaf) {
   nlohmann::json entry;
   try {

@@ -30,6 +30,7 @@
 // log at a time (an exclusive flock on log.jsonl).
 
 #include <cstdint>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
@@ -122,5 +123,15 @@ std::string canonical_json(const nlohmann::json& value, std::string_view what);
 std::string resolve_logged_path(const std::string& run_dir, const std::string& stored);
 // The reverse: how append_files stores `path` (relative to the run directory when inside it).
 std::string logged_path(const std::string& run_dir, const std::string& path);
+
+struct LoggedFile {
+  std::string sha256;
+  uint64_t bytes = 0;
+};
+// The checkpoint files the log of `run_dir` vouches for now, by stored path: the latest "checkpoint" entry
+// recording each, unless a later "files_removed" entry records it as gone. A torn last line is left out (a
+// crash while logging); any other line must be an entry that chains (parse_audit_entry), or this throws
+// an Error naming its line.
+std::map<std::string, LoggedFile> live_checkpoint_files(const std::string& run_dir);
 
 }  // namespace triad

@@ -1,7 +1,9 @@
 #include "triad/governance/audit_verify.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
+#include <set>
 
 #include "triad/core/error.h"
 #include "triad/core/file_io.h"
@@ -331,6 +333,39 @@ uint64_t check_logged_files(const std::string& run_dir, const LogEntries& log, V
   return removed;
 }
 
+// Phase 5, the checkpoints: each RUN/checkpoints/step_N/ must be one the log recorded (its manifest.json in a "files" record): one it
+// never did was written by a run that died before logging it (train --resume sets such a checkpoint aside),
+// or put there by hand.
+void check_unlogged_checkpoints(const std::string& run_dir, const std::vector<nlohmann::json>& entries,
+                                VerifyReport& r) {
+  std::set<std::string> logged;
+  for (const nlohmann::json& e : entries) {
+    if (!e.is_object() || !e["payload"].is_object()) continue;
+    const nlohmann::json& files = e["payload"].value("files", nlohmann::json());
+    if (!files.is_array()) continue;
+    for (const auto& f : files) {
+      if (f.is_object() && f.value("path", nlohmann::json()).is_string()) logged.insert(f["path"]);
+    }
+  }
+  std::vector<std::string> unlogged;
+  std::error_code ec;
+  for (const auto& d : fs::directory_iterator(fs::path(run_dir) / "checkpoints", ec)) {
+    const std::string name = d.path().filename().string();
+    const bool step_dir = name.size() > 5 && name.rfind("step_", 0) == 0 &&
+                          name.find_first_not_of("0123456789", 5) == std::string::npos;
+    if (step_dir && d.is_directory() &&
+        !logged.contains(logged_path(run_dir, (d.path() / "manifest.json").string())))
+      unlogged.push_back(logged_path(run_dir, d.path().string()));
+  }
+  std::sort(unlogged.begin(), unlogged.end());
+  for (const std::string& dir : unlogged) {
+    r.problems.push_back(fmt::format(
+        "{}: a checkpoint the log never recorded (the run stopped between writing and logging it, "
+        "or it was put there by hand; 'triad train --resume' sets it aside)",
+        dir));
+  }
+}
+
 // The verdict is the problems the phases found; this adds the notes on what they could not check, or
 // checked only in part: pruned files, entries no head seals, unsigned heads, signatures checked only
 // against the log's own keys or not at all.
@@ -389,6 +424,7 @@ VerifyReport verify_audit(const std::string& run_dir, const NoteVerifier* truste
   const LoggedKeys logged = collect_logged_keys(log, r);
   const HeadsSummary heads = check_heads(run_dir, log, logged, trusted_key, r);
   const uint64_t removed = check_logged_files(run_dir, log, r);
+  check_unlogged_checkpoints(run_dir, log.entries, r);
   add_verdict_notes(removed, heads, trusted_key, r);
   return r;
 }

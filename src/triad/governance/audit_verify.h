@@ -11,7 +11,8 @@
 //     signatures are checked against the keys the log itself recorded (kind signing_key), which shows
 //     integrity but not authorship. Unsigned heads are reported as such.
 //  4. files: every "files" record still matches its file's size and SHA-256, unless a later
-//     "files_removed" entry records that file (same path and SHA-256) as removed (a pruned checkpoint).
+//     "files_removed" entry records that file (same path and SHA-256) as removed (a pruned checkpoint);
+//     and every checkpoint directory RUN/checkpoints/step_N/ is one the log recorded.
 // Every problem names the entry (seq and line), the head (number and file) or the file at fault.
 
 #include <cstdint>

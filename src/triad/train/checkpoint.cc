@@ -35,25 +35,86 @@ std::vector<SafeTensor> named_tensors(const ParameterLayout& layout, const float
   return out;
 }
 
-// Step number of a "step_N" directory name, or -1.
-int step_of(const std::string& name) {
-  if (name.rfind("step_", 0) != 0 || name.size() == 5) return -1;
-  for (size_t i = 5; i < name.size(); ++i) {
-    if (!std::isdigit(static_cast<unsigned char>(name[i]))) return -1;
-  }
-  return std::stoi(name.substr(5));
+// What triad writes in a run directory, and nothing else: --force replaces a directory only when it holds
+// no other entry, so that it never deletes what someone else put there. Each file may also appear as an
+// AtomicFile temporary, "<name>.tmp-<pid>", left by a process killed while writing it.
+constexpr const char* kRunFiles[] = {"run.json",         "tokenizer.model", "metrics.jsonl",
+                                     "remat_plan.jsonl", "REVIEW_REQUIRED", "model_card.md"};
+// Directories, with the entries triad writes in each.
+struct RunDir {
+  const char* name;
+  bool (*holds)(const std::string& entry);
+};
+
+bool all_digits(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
-std::vector<std::pair<int, std::string>> checkpoints_of(const std::string& run_dir) {
-  std::vector<std::pair<int, std::string>> out;
+// "<name>" or its AtomicFile temporary "<name>.tmp-<pid>".
+bool is_file_or_temporary(const std::string& entry, std::string_view name) {
+  if (entry == name) return true;
+  const std::string prefix = std::string(name) + ".tmp-";
+  return entry.rfind(prefix, 0) == 0 && all_digits(std::string_view(entry).substr(prefix.size()));
+}
+
+bool checkpoints_entry(const std::string& entry) {
+  return entry == "rejected" || checkpoint_step(entry) >= 0 || checkpoint_temp_pid(entry) >= 0;
+}
+
+bool audit_entry(const std::string& entry) {
+  return entry == "heads" || is_file_or_temporary(entry, "log.jsonl");
+}
+
+constexpr RunDir kRunDirs[] = {{"checkpoints", checkpoints_entry}, {"audit", audit_entry}};
+
+bool is_triad_run(const fs::path& dir) {
+  const fs::path run_json = dir / "run.json";
   std::error_code ec;
-  fs::path dir = fs::path(run_dir) / "checkpoints";
-  if (!fs::is_directory(dir, ec)) return out;
-  for (const auto& e : fs::directory_iterator(dir, ec)) {
-    int step = step_of(e.path().filename().string());
-    if (step >= 0 && fs::exists(e.path() / "manifest.json")) out.emplace_back(step, e.path().string());
+  if (!fs::is_regular_file(run_json, ec)) return false;
+  auto j = nlohmann::json::parse(read_file(run_json.string()), nullptr, false);
+  return j.is_object() && j.value("format", nlohmann::json()) == "triad-run";
+}
+
+// The entries of a run directory that triad does not write, as paths relative to it ("thesis.tex",
+// "checkpoints/notes/"): its top level, and what is directly inside checkpoints/ and audit/.
+std::vector<std::string> foreign_entries(const fs::path& dir) {
+  std::vector<std::string> out;
+  auto name_of = [](const fs::directory_entry& e, const std::string& prefix) {
+    return prefix + e.path().filename().string() + (e.is_directory() ? "/" : "");
+  };
+  for (const auto& e : fs::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    const RunDir* sub = nullptr;
+    for (const RunDir& d : kRunDirs) {
+      if (name == d.name) sub = &d;
+    }
+    if (sub && e.is_directory() && !e.is_symlink()) {
+      for (const auto& inner : fs::directory_iterator(e.path())) {
+        if (!sub->holds(inner.path().filename().string())) out.push_back(name_of(inner, name + "/"));
+      }
+      continue;
+    }
+    const bool ours = std::any_of(std::begin(kRunFiles), std::end(kRunFiles),
+                                  [&](const char* file) { return is_file_or_temporary(name, file); });
+    if (!ours || e.is_directory()) out.push_back(name_of(e, ""));
   }
   std::sort(out.begin(), out.end());
+  return out;
+}
+
+// "a, b and 3 more", for a message about what is in the way.
+std::string some_of(const std::vector<std::string>& names) {
+  constexpr size_t kShown = 4;
+  std::string out;
+  for (size_t i = 0; i < names.size() && i < kShown; ++i) out += (i ? ", " : "") + names[i];
+  if (names.size() > kShown) out += fmt::format(" and {} more", names.size() - kShown);
+  return out;
+}
+
+// The complete checkpoints (with a manifest), oldest first.
+std::vector<std::pair<int, std::string>> checkpoints_of(const std::string& run_dir) {
+  std::vector<std::pair<int, std::string>> out = checkpoint_dirs(run_dir);
+  std::erase_if(out, [](const auto& c) { return !fs::exists(fs::path(c.second) / "manifest.json"); });
   return out;
 }
 
@@ -66,7 +127,7 @@ CheckpointInfo save_checkpoint(const std::string& run_dir, const Gpt<float>& mod
   info.step = state.step;
   fs::path parent = fs::path(run_dir) / "checkpoints";
   make_dirs(parent.string());
-  fs::path final_dir = parent / fmt::format("step_{:06}", state.step);
+  fs::path final_dir = checkpoint_dir(run_dir, state.step);
   fs::path temp_dir = parent / fmt::format("step_{:06}.tmp-{}", state.step, getpid());
   std::error_code ec;
   fs::remove_all(temp_dir, ec);
@@ -124,18 +185,71 @@ CheckpointInfo save_checkpoint(const std::string& run_dir, const Gpt<float>& mod
   return info;
 }
 
+int checkpoint_step(const std::string& name) {
+  constexpr size_t kMaxDigits = 9;  // fits an int
+  if (name.rfind("step_", 0) != 0 || name.size() > 5 + kMaxDigits) return -1;
+  return all_digits(std::string_view(name).substr(5)) ? std::stoi(name.substr(5)) : -1;
+}
+
+std::vector<std::pair<int, std::string>> checkpoint_dirs(const std::string& run_dir) {
+  std::vector<std::pair<int, std::string>> out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(fs::path(run_dir) / "checkpoints", ec)) {
+    const int step = checkpoint_step(e.path().filename().string());
+    if (step >= 0 && e.is_directory()) out.emplace_back(step, e.path().string());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+long checkpoint_temp_pid(const std::string& name) {
+  constexpr size_t kMaxDigits = 9;
+  const size_t dot = name.find(".tmp-");
+  if (dot == std::string::npos || checkpoint_step(name.substr(0, dot)) < 0) return -1;
+  const std::string pid = name.substr(dot + 5);
+  return pid.size() <= kMaxDigits && all_digits(pid) ? std::stol(pid) : -1;
+}
+
+std::string checkpoint_dir(const std::string& run_dir, int step) {
+  return (fs::path(run_dir) / "checkpoints" / fmt::format("step_{:06}", step)).string();
+}
+
 void create_run_dir(const std::string& dir, bool force) {
   std::error_code ec;
-  if (fs::exists(dir, ec) && !fs::is_empty(dir, ec)) {
-    if (!force) {
-      fail_usage(
-          "run directory {} already exists; continue it with --resume {}, or pass --force to start over", dir,
-          dir);
-    }
-    fs::remove_all(dir, ec);
-    if (ec) fail("cannot remove {}: {}", dir, ec.message());
+  const fs::file_status status = fs::status(dir, ec);
+  if (fs::exists(status) && !fs::is_directory(status)) {
+    fail_usage("--out {} is a file, not a run directory; choose another --out (nothing was changed)", dir);
   }
-  make_dirs(dir);
+  if (!fs::exists(status) || fs::is_empty(dir, ec)) {
+    make_dirs(dir);
+    return;
+  }
+  std::vector<std::string> all;
+  for (const auto& e : fs::directory_iterator(dir)) all.push_back(e.path().filename().string());
+  std::sort(all.begin(), all.end());
+  if (!is_triad_run(dir)) {
+    fail_usage(
+        "--out {} already exists and is not a triad run (no run.json of format \"triad-run\"; it holds {}); "
+        "choose another --out{}",
+        dir, some_of(all), force ? " (--force replaces only a triad run; nothing was deleted)" : "");
+  }
+  if (!force) {
+    fail_usage("run directory {} already exists; continue it with --resume {}, or pass --force to start over",
+               dir, dir);
+  }
+  const std::vector<std::string> foreign = foreign_entries(dir);
+  if (!foreign.empty()) {
+    fail_usage(
+        "--force replaces only what triad wrote, and {} also holds {}; move them away or choose "
+        "another --out (nothing was deleted)",
+        dir, some_of(foreign));
+  }
+  // The entries, not the directory: it may be "." or a mount point.
+  for (const std::string& name : all) {
+    fs::remove_all(fs::path(dir) / name, ec);
+    if (ec) fail("cannot remove {}: {}", (fs::path(dir) / name).string(), ec.message());
+  }
+  fsync_dir(dir);
 }
 
 void prune_checkpoints(const std::string& run_dir, int keep) {
@@ -176,6 +290,13 @@ CheckpointManifest read_checkpoint_manifest(const std::string& dir) {
       return value.get<uint64_t>();
     };
     out.state.step = static_cast<int>(count(out.json.at("step"), "step", INT_MAX));
+    // Resume trusts the step, so a manifest moved or edited to another one must not pass.
+    fs::path normal = fs::path(dir).lexically_normal();
+    if (normal.filename().empty()) normal = normal.parent_path();  // "step_N/"
+    const int named = checkpoint_step(normal.filename().string());
+    if (named >= 0 && out.state.step != named) {
+      fail("{}: \"step\" is {}, but the directory is step {}", path, out.state.step, named);
+    }
     out.state.sampler.epoch = count(out.json.at("sampler").at("epoch"), "sampler.epoch", UINT64_MAX);
     out.state.sampler.cursor = count(out.json.at("sampler").at("cursor"), "sampler.cursor", UINT64_MAX);
     const nlohmann::json& rng = out.json.at("rng");

@@ -8,12 +8,15 @@
 //                          each file, data and tokenizer hashes; under DP-SGD "dp": the secret generator
 //                          states and the privacy ledger
 // A checkpoint is written into step_N.tmp-PID/ and renamed to step_N/ when complete; the last K are kept.
+// Checkpoints that `train --resume` found invalid are moved to RUN/checkpoints/rejected/ (resume_point.h).
 
 #include <array>
 #include <cstdint>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "triad/data/sampler.h"
 #include "triad/model/gpt.h"
@@ -41,9 +44,19 @@ struct CheckpointInfo {
 CheckpointInfo save_checkpoint(const std::string& run_dir, const Gpt<float>& model,
                                const TrainOptions& options, const TrainState& state,
                                const parallel::OptimizerState& optimizer, const nlohmann::json& extra);
-// Creates the directory of a new run: absent or empty, or (with `force`) emptied first; otherwise a usage
-// error saying how to continue it instead.
+// Creates the directory of a new run: absent or empty, or (with `force`) a triad run holding nothing but
+// what triad writes, whose contents are then deleted (the directory itself stays: it may be "."). Anything
+// else (a file, a directory that is not a run, a run holding other files) is a usage error naming what is
+// in the way, and nothing is deleted.
 void create_run_dir(const std::string& dir, bool force);
+// RUN/checkpoints/step_N, as save_checkpoint names it.
+std::string checkpoint_dir(const std::string& run_dir, int step);
+// The N of a "step_N" directory name, or -1 for any other name.
+int checkpoint_step(const std::string& name);
+// The step_N/ directories of a run as (N, path), oldest first, with a manifest or not.
+std::vector<std::pair<int, std::string>> checkpoint_dirs(const std::string& run_dir);
+// The PID of a "step_N.tmp-PID" directory name (a checkpoint being written by that process), or -1.
+long checkpoint_temp_pid(const std::string& name);
 // Deletes all but the newest `keep` checkpoints.
 void prune_checkpoints(const std::string& run_dir, int keep);
 // The newest complete checkpoint directory of a run, or "" when there is none.
@@ -57,7 +70,8 @@ struct CheckpointManifest {
   TrainState state;
   nlohmann::json json;
 };
-// Reads and checks manifest.json, and that every file still has its recorded SHA-256.
+// Reads and checks manifest.json: its "step" is the N of a step_N directory, and every file it lists still
+// has its recorded SHA-256.
 CheckpointManifest read_checkpoint_manifest(const std::string& dir);
 // Loads the weights; shapes must match the model.
 void load_checkpoint_weights(const std::string& dir, Gpt<float>* model);

@@ -87,18 +87,8 @@ void AuditObserver::on_start(Trainer& trainer, const nlohmann::json& run) {
 
   if (existing) {
     // The checkpoint files the log still vouches for; those gone since (a crash between pruning and
-    // logging, or removed by hand) are recorded as removed before the run continues.
-    for (const std::string& line : read_audit_lines(audit_log_path(run_dir_)).lines) {
-      nlohmann::json e = nlohmann::json::parse(line);
-      const nlohmann::json& p = e["payload"];
-      if (e["kind"] == "checkpoint") {
-        for (const auto& f : p["files"])
-          live_files_[f["path"].get<std::string>()] = {f["sha256"].get<std::string>(),
-                                                       f["bytes"].get<uint64_t>()};
-      } else if (e["kind"] == "files_removed") {
-        for (const auto& f : p["removed"]) live_files_.erase(f["path"].get<std::string>());
-      }
-    }
+    // logging, set aside by resume, or removed by hand) are recorded as removed before the run continues.
+    live_files_ = live_checkpoint_files(run_dir_);
     note_removed_files(fmt::format("missing when the run was resumed at step {}", start_step), start_step);
   }
 
@@ -142,7 +132,7 @@ void AuditObserver::on_eval(Trainer& trainer, const EvalRecord& record) {
 void AuditObserver::on_checkpoint(Trainer& trainer, const CheckpointInfo& info) {
   last_step_ = info.step;
   std::vector<std::string> files;
-  std::map<std::string, std::pair<std::string, uint64_t>> logged;
+  std::map<std::string, LoggedFile> logged;
   for (const auto& [name, digest] : info.sha256) {
     std::string path = (fs::path(info.dir) / name).string();
     files.push_back(path);
@@ -155,10 +145,10 @@ void AuditObserver::on_checkpoint(Trainer& trainer, const CheckpointInfo& info) 
   // predecessor was deleted) is superseded: its old record is closed like a removed file's.
   for (const auto& [path, digest] : logged) {
     auto it = live_files_.find(path);
-    if (it != live_files_.end() && it->second.first != digest.first) {
+    if (it != live_files_.end() && it->second.sha256 != digest.sha256) {
       log_files_removed(*log_, info.step, "replaced by a new checkpoint of the same step",
                         nlohmann::json::array(
-                            {{{"path", path}, {"sha256", it->second.first}, {"bytes", it->second.second}}}));
+                            {{{"path", path}, {"sha256", it->second.sha256}, {"bytes", it->second.bytes}}}));
       live_files_.erase(it);
     }
   }
@@ -234,7 +224,7 @@ void AuditObserver::note_removed_files(const std::string& reason, int step) {
       ++it;
       continue;
     }
-    removed.push_back({{"path", it->first}, {"sha256", it->second.first}, {"bytes", it->second.second}});
+    removed.push_back({{"path", it->first}, {"sha256", it->second.sha256}, {"bytes", it->second.bytes}});
     it = live_files_.erase(it);
   }
   if (!removed.empty()) log_files_removed(*log_, step, reason, removed);

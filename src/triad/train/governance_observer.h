@@ -72,8 +72,8 @@ class AuditObserver : public TrainObserver {
   std::optional<PolicySet> policies_;
   std::optional<AuditLog> log_;
   std::string run_dir_;
-  // Checkpoint files logged and not yet recorded as removed: stored path -> {sha256, bytes}.
-  std::map<std::string, std::pair<std::string, uint64_t>> live_files_;
+  // Checkpoint files logged and not yet recorded as removed, by stored path.
+  std::map<std::string, LoggedFile> live_files_;
   int last_step_ = 0;
   uint64_t privacy_logged_steps_ = UINT64_MAX;  // the ledger's step count at its last privacy entry
   bool review_ = false;

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <optional>
 
 #include "triad/comm/collectives.h"
 #include "triad/core/error.h"
@@ -20,6 +21,8 @@
 #include "triad/remat/controller.h"
 #include "triad/train/batch_gradient.h"
 #include "triad/train/evaluate.h"
+#include "triad/train/resume_point.h"
+#include "triad/train/tokenizer_agreement.h"
 
 namespace triad {
 
@@ -130,6 +133,8 @@ std::unique_ptr<Trainer> Trainer::start(comm::Context& context, const TrainOptio
         options.data_dir);
   }
   nlohmann::json data_manifest = read_json_file(manifest_path);
+  require_same_tokenizer(tokenizer_file_hash((fs::path(options.data_dir) / "tokenizer.model").string()),
+                         data_tokenizer_hash(options.data_dir));
   options.model.vocab = data_manifest.at("tokenizer").at("vocab_size").get<int>();
   const int window = data_manifest.value("max_tokens", options.model.seq_len);
   if (options.model.seq_len > window) {
@@ -161,16 +166,30 @@ std::unique_ptr<Trainer> Trainer::start(comm::Context& context, const TrainOptio
 }
 
 std::unique_ptr<Trainer> Trainer::resume(comm::Context& context, const ResumeRequest& request) {
-  std::string dir = latest_checkpoint(request.run_dir);
-  if (dir.empty()) {
-    fail_usage("--resume {}: no checkpoint found under {}/checkpoints (nothing to resume)", request.run_dir,
-               request.run_dir);
+  // Rank 0 chooses and checks the checkpoint; the others load the one it chose.
+  const bool root = context.rank() == 0;
+  std::optional<ResumePoint> point;
+  uint64_t step = 0;
+  if (root) {
+    comm::Context::BusyScope busy(context, "checking the checkpoints");
+    point = find_resume_point(request.run_dir, request.checkpoint);
+    step = static_cast<uint64_t>(point->manifest.state.step);
   }
-  CheckpointManifest manifest = read_checkpoint_manifest(dir);
+  comm::broadcast_from_root(context, &step, 1, "sending the checkpoint to resume from");
+  const std::string dir = root ? point->dir : checkpoint_dir(request.run_dir, static_cast<int>(step));
+  CheckpointManifest manifest = root ? std::move(point->manifest) : read_checkpoint_manifest(dir);
   TrainOptions options = options_for_resume(TrainOptions::options(), manifest.options, request.given,
                                             request.given_names, request.run_dir);
   options.out_dir = request.run_dir;
   options.validate(context.world());
+  if (options.steps < manifest.state.step) {
+    fail_usage("{} is at step {}; --steps {} is below it (--steps is the run's total: give {} or more)",
+               request.run_dir, manifest.state.step, options.steps, manifest.state.step);
+  }
+  const TokenizerHash run_tokenizer =
+      tokenizer_file_hash((fs::path(request.run_dir) / "tokenizer.model").string());
+  require_same_tokenizer(run_tokenizer, checkpoint_tokenizer_hash(dir, manifest.json));
+  require_same_tokenizer(run_tokenizer, data_tokenizer_hash(options.data_dir));
   set_threads(options.threads);
 
   std::unique_ptr<Trainer> t(new Trainer(context, options));
@@ -180,6 +199,7 @@ std::unique_ptr<Trainer> Trainer::resume(comm::Context& context, const ResumeReq
     log_warn("{}/manifest.json changed since the run started; resuming on the data as it is now",
              options.data_dir);
   }
+  if (root) clear_after_resume_point(request.run_dir, *point);
   load_checkpoint_weights(dir, &s.model);
   t->state_ = manifest.state;
   s.sampler->restore(manifest.state.sampler);

@@ -39,6 +39,7 @@ class TrainObserver {
 
 struct ResumeRequest {
   std::string run_dir;
+  std::string checkpoint;  // --checkpoint: "step_N" or a path; empty: the newest valid (resume_point.h)
   // The command's options, and the names of those given explicitly (on the command line or in --config):
   // they are checked against the run's or replace them, as each option's declaration says.
   TrainOptions given;
@@ -50,7 +51,8 @@ class Trainer {
   // A new run in options.out_dir (which must be absent or empty unless `force`). Collective: every rank
   // of `context` calls it.
   static std::unique_ptr<Trainer> start(comm::Context& context, const TrainOptions& options, bool force);
-  // Continues a run from its newest checkpoint.
+  // Continues a run from its newest valid checkpoint, or the one the request names; refuses a --steps below
+  // its step. Checkpoint directories after it are set aside (resume_point.h).
   static std::unique_ptr<Trainer> resume(comm::Context& context, const ResumeRequest& request);
   ~Trainer();
 
