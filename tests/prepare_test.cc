@@ -12,6 +12,7 @@
 #include "triad/core/file_io.h"
 #include "triad/core/sha256.h"
 #include "triad/data/prepare.h"
+#include "triad/data/reader.h"
 #include "triad/data/sampler.h"
 #include "triad/data/tokenizer.h"
 
@@ -98,6 +99,79 @@ TEST(Prepare, BlocklistAndCleanFlags) {
   EXPECT_FALSE(std::filesystem::exists(dir / "on"));
   auto off = run_triad(base + " --blocklist off --out " + (dir / "off"));
   EXPECT_EQ(off.exit_code, 0) << off.err;
+}
+
+// Peak memory of `prepare` on one document of `bytes`, with a given tokenizer: what the encoding takes.
+uint64_t peak_rss_for_one_document(const TempDir& dir, size_t bytes) {
+  std::string words;
+  while (words.size() < bytes) words += "word ";
+  const std::string name = "doc" + std::to_string(bytes);
+  testing::write_text(dir / (name + ".jsonl"), "{\"text\": \"" + words + "\"}\n");
+  auto r = run_triad("prepare -q --input " + (dir / (name + ".jsonl")) + " --out " + (dir / name) +
+                     " --tokenizer " + testing::fixture_data() +
+                     "/tokenizer.model --clean none --min-chars 0 --val-fraction 0");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  auto manifest = nlohmann::json::parse(read_file(dir / (name + "/manifest.json")));
+  EXPECT_EQ(manifest["counts"]["train"]["documents_encoded_in_pieces"], bytes > kEncodePieceBytes ? 1 : 0);
+  return manifest["peak_rss_bytes"].get<uint64_t>();
+}
+
+// SentencePiece holds ~150 bytes per byte of a string it encodes: 8 GB for one 50 MB document, unless
+// encode() cuts it.
+TEST(Prepare, ALongDocumentTakesMemoryInProportionToItsSize) {
+  TempDir dir;
+  const size_t bytes = 4 << 20;
+  const uint64_t base = peak_rss_for_one_document(dir, 100);
+  const uint64_t peak = peak_rss_for_one_document(dir, bytes);
+  EXPECT_LT(peak, base + 16 * bytes) << "base " << base;
+}
+
+TEST(Prepare, ATextFileWithoutBlankLinesIsOneDocumentTheTokenizerLearnsFromByLine) {
+  TempDir dir;
+  std::string text;
+  DocumentReader reader({fixture("fixture/brown_sample.jsonl")}, false);
+  std::vector<Document> docs;
+  while (reader.read_batch(&docs, 1 << 20)) {
+  }
+  for (const auto& d : docs) text += d.text + "\n";  // over 16 KB: SentencePiece would skip it as one line
+  ASSERT_GT(text.size(), kMaxTrainingLineBytes);
+  testing::write_text(dir / "book.txt", text);
+  auto r = run_triad("prepare -q --input " + (dir / "book.txt") + " --out " + (dir / "out") +
+                     " --clean none --vocab-size 400 --val-fraction 0");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto manifest = nlohmann::json::parse(read_file(dir / "out/manifest.json"));
+  EXPECT_EQ(manifest["counts"]["documents_read"], 1);
+  EXPECT_EQ(manifest["tokenizer"]["training_lines"], std::count(text.begin(), text.end(), '\n'));
+}
+
+TEST(PrepareCli, AVocabularySmallerThanTheCharactersSaysWhichSizeWouldDo) {
+  TempDir dir;
+  std::string jsonl;  // 600 different CJK characters: more than 400 pieces can hold
+  uint32_t x = 1;
+  for (int doc = 0; doc < 100; ++doc) {
+    std::string text;
+    for (int word = 0; word < 40; ++word) {
+      for (int c = 0; c < 4; ++c) {
+        x = x * 1103515245 + 12345;
+        uint32_t code = 0x4E00 + (x >> 16) % 600;  // three bytes of UTF-8
+        text += {static_cast<char>(0xE0 | code >> 12), static_cast<char>(0x80 | (code >> 6 & 0x3F)),
+                 static_cast<char>(0x80 | (code & 0x3F))};
+      }
+      text += word % 10 == 9 ? "\\n" : " ";
+    }
+    jsonl += "{\"text\": \"" + text + "\"}\n";
+  }
+  testing::write_text(dir / "cjk.jsonl", jsonl);
+  const std::string args = "prepare -q --input " + (dir / "cjk.jsonl") + " --clean none --vocab-size ";
+  auto r = run_triad(args + "400 --out " + (dir / "small"));
+  EXPECT_EQ(r.exit_code, 1);
+  const std::string use = "use --vocab-size ";
+  ASSERT_THAT(r.err, HasSubstr("--vocab-size 400 is less than the ")) << r.err;
+  ASSERT_THAT(r.err, HasSubstr(use));
+  const int enough = std::stoi(r.err.substr(r.err.find(use) + use.size()));
+  EXPECT_GT(enough, 600);
+  auto ok = run_triad(args + std::to_string(enough) + " --out " + (dir / "enough"));
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
 }
 
 TEST(PrepareCli, MissingInputIsAUsageError) {

@@ -5,6 +5,7 @@
 #include "triad/cli/cli.h"
 #include "triad/core/error.h"
 #include "triad/data/prepare.h"
+#include "triad/data/tokenizer.h"
 
 namespace triad::cli {
 
@@ -35,7 +36,7 @@ Runner add_prepare_command(CLI::App& root) {
   cmd->add_option("--vocab-size", options->vocab_size,
                   "Pieces in the trained tokenizer. 8192 suits the ~2M-word bundled corpus; the paper uses "
                   "32000 on C4")
-      ->check(CLI::Range(300, 1 << 20));
+      ->check(CLI::Range(kMinVocabSize, 1 << 20));
   cmd->add_option("--tokenizer", options->tokenizer, "Use this SentencePiece .model instead of training one")
       ->type_name("MODEL");
   cmd->add_option("--clean", *clean, "Cleaning recipe: c4 (the C4 rules, each counted) or none")

@@ -12,6 +12,7 @@
 #include "triad/core/error.h"
 #include "triad/core/file_io.h"
 #include "triad/core/log.h"
+#include "triad/core/parallel.h"
 
 namespace triad::cli {
 
@@ -95,6 +96,7 @@ Runner add_probe_command(CLI::App& root) {
   add_options(*cmd, comm::CommOptions::context_options(), flags->comm);
 
   return [flags]() {
+    check_threads(flags->threads);
     if (!flags->predict_from.empty()) {
       comm::Topology topology = comm::load_topology(flags->predict_from);
       fmt::print("{}\n", nlohmann::json{{"topology", flags->predict_from},

@@ -7,6 +7,7 @@
 #include "triad/comm/collectives.h"
 #include "triad/core/error.h"
 #include "triad/core/log.h"
+#include "triad/core/parallel.h"
 #include "triad/data/prepare.h"
 #include "triad/train/governance_observer.h"
 #include "triad/train/metrics.h"
@@ -86,6 +87,7 @@ Runner add_train_command(CLI::App& root) {
 
   return [o, resume, checkpoint, force, cmd, gov]() {
     if (!checkpoint->empty() && resume->empty()) fail_usage("--checkpoint only applies with --resume RUN");
+    check_threads(o->threads);  // before the run directory exists (a resumed run's own count: Trainer)
     auto audit = std::make_unique<AuditObserver>(*gov);  // a bad key or policy fails before any work
     // Collective under mpirun: every rank starts here.
     std::unique_ptr<comm::Context> context = comm::Context::open(comm::context_options(o->comm));

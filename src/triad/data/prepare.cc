@@ -13,6 +13,8 @@
 #include "triad/core/error.h"
 #include "triad/core/file_io.h"
 #include "triad/core/log.h"
+#include "triad/core/memory.h"
+#include "triad/core/parallel.h"
 #include "triad/core/progress.h"
 #include "triad/core/sha256.h"
 #include "triad/core/version.h"
@@ -88,10 +90,10 @@ class DocumentSpool {
 class LineSample {
  public:
   LineSample(size_t capacity, uint64_t seed) : capacity_(capacity), rng_(seed) {}
-  void add(const std::string& line) {
+  void add(std::string_view line) {
     ++seen_;
     if (lines_.size() < capacity_) {
-      lines_.push_back(line);
+      lines_.emplace_back(line);
       return;
     }
     uint64_t j = std::uniform_int_distribution<uint64_t>(0, seen_ - 1)(rng_);
@@ -107,15 +109,34 @@ class LineSample {
   uint64_t seen_ = 0;
 };
 
+// The tokenizer learns from lines of at most kMaxTrainingLineBytes (SentencePiece skips longer ones, and
+// fails when none is left): a page's lines split at newlines (with --clean none a page is one line that
+// holds them), longer ones cut at spaces as encode() cuts a long text.
+void sample_training_lines(const CleanedPage& page, LineSample* sample) {
+  for (std::string_view text : page.lines) {
+    while (!text.empty()) {
+      const size_t end = std::min(text.find('\n'), text.size());
+      std::vector<std::string_view> pieces = encoding_pieces(text.substr(0, end), kMaxTrainingLineBytes);
+      for (size_t i = 0; i < pieces.size(); ++i) {
+        std::string_view piece = pieces[i];
+        // SentencePiece's dummy prefix stands for the space a cut leaves in front.
+        if (i > 0 && piece.front() == ' ') piece.remove_prefix(1);
+        if (!piece.empty()) sample->add(piece);
+      }
+      text.remove_prefix(std::min(end + 1, text.size()));
+    }
+  }
+}
+
 void check_options(const PrepareOptions& o) {
-  if (o.vocab_size < 300 && o.tokenizer.empty()) {
-    fail_usage("--vocab-size {} is too small: byte fallback alone needs 259 pieces (use >= 300)",
-               o.vocab_size);
+  if (o.vocab_size < kMinVocabSize && o.tokenizer.empty()) {
+    fail_usage("--vocab-size {} is too small: byte fallback alone needs 259 pieces (use >= {})", o.vocab_size,
+               kMinVocabSize);
   }
   if (o.val_fraction < 0 || o.val_fraction >= 1)
     fail_usage("--val-fraction must be in [0, 1), got {}", o.val_fraction);
   if (o.max_tokens < 1) fail_usage("--max-tokens must be positive, got {}", o.max_tokens);
-  if (o.threads < 1) fail_usage("--threads must be at least 1, got {}", o.threads);
+  check_threads(o.threads);
   if (o.out_dir.empty()) fail_usage("--out is required");
   std::error_code ec;
   if (fs::exists(o.out_dir, ec)) {
@@ -182,9 +203,7 @@ Pass1Result read_and_clean(DocumentReader& reader, const PrepareOptions& options
       std::string text = page.text();
       bool val = is_validation_document(text, options.val_fraction);
       spools[val]->add(text);
-      if (!val && sample) {
-        for (const auto& line : page.lines) sample->add(line);
-      }
+      if (!val && sample) sample_training_lines(page, sample);
       ++result.documents_kept;
     }
     result.clean_seconds += seconds_since(t1);
@@ -199,6 +218,7 @@ Pass1Result read_and_clean(DocumentReader& reader, const PrepareOptions& options
 struct EncodeResult {
   std::vector<ShardInfo> shards;
   uint64_t tokens = 0, documents = 0, bytes = 0;
+  uint64_t encoded_in_pieces = 0;  // documents over kEncodePieceBytes (see encoding_pieces)
   double seconds = 0;
 };
 
@@ -226,6 +246,7 @@ EncodeResult encode_split(DocumentSpool& spool, const char* split, const Tokeniz
       writer->add_document(ids[i]);
       result.tokens += ids[i].size() + 1;
       bytes += batch[i].size();
+      result.encoded_in_pieces += batch[i].size() > kEncodePieceBytes;
       if (writer->tokens() >= options.shard_tokens)
         result.shards.push_back(std::exchange(writer, nullptr)->finish());
     }
@@ -237,6 +258,13 @@ EncodeResult encode_split(DocumentSpool& spool, const char* split, const Tokeniz
   progress.finish();
   result.seconds = seconds_since(t0);
   return result;
+}
+
+nlohmann::json split_counts(const EncodeResult& e) {
+  return {{"documents", e.documents},
+          {"tokens", e.tokens},
+          {"bytes", e.bytes},
+          {"documents_encoded_in_pieces", e.encoded_in_pieces}};
 }
 
 nlohmann::json shard_entry(const ShardInfo& info, const char* split) {
@@ -313,10 +341,8 @@ nlohmann::json build_and_publish(const PrepareOptions& options, const std::strin
       {"documents_removed", removed_pages},
       {"lines_removed", removed_lines},
       {"documents_kept", pass1.documents_kept},
-      {"train",
-       {{"documents", encoded[0].documents}, {"tokens", encoded[0].tokens}, {"bytes", encoded[0].bytes}}},
-      {"val",
-       {{"documents", encoded[1].documents}, {"tokens", encoded[1].tokens}, {"bytes", encoded[1].bytes}}},
+      {"train", split_counts(encoded[0])},
+      {"val", split_counts(encoded[1])},
   };
   manifest["cleaning"] = {{"recipe", options.clean_c4 ? "c4" : "none"},
                           {"blocklist", blocklist ? options.blocklist_path : ""},
@@ -342,6 +368,7 @@ nlohmann::json build_and_publish(const PrepareOptions& options, const std::strin
                            {"tokenizer", tokenizer_seconds},
                            {"encode", encoded[0].seconds + encoded[1].seconds},
                            {"total", total}};
+  manifest["peak_rss_bytes"] = peak_rss_bytes();
   write_file_atomic((fs::path(staging) / "manifest.json").string(), manifest.dump(2) + "\n");
   return manifest;
 }
