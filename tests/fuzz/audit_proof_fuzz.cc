@@ -1,10 +1,10 @@
-// Inclusion proofs, notes and keys (governance/audit_verify.h check_inclusion_proof, note.h): the input as
+// Inclusion proofs, notes and keys (governance/audit_proof.h check_inclusion_proof, note.h): the input as
 // a proof file checked against a fixed verifier key (the one that signed the seeds' heads), and as text
 // for the note, checkpoint and key parsers those proofs are built from.
 #include <nlohmann/json.hpp>
 
 #include "fuzz_util.h"
-#include "triad/governance/audit_verify.h"
+#include "triad/governance/audit_proof.h"
 #include "triad/governance/note.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
