@@ -13,6 +13,7 @@
 #include "triad/governance/note.h"
 #include "triad/model/generate.h"
 #include "triad/train/checkpoint.h"
+#include "triad/train/evaluate.h"
 #include "triad/train/tokenizer_agreement.h"
 
 namespace triad::cli {
@@ -82,12 +83,8 @@ Runner add_generate_command(CLI::App& root) {
     std::optional<AuditLog> log;
     if (f->audit)
       log.emplace(AuditLog::open(run.string(), {.host = "", .rank = 0, .recover_torn_tail = true}));
-    std::vector<int> ids;
-    tokenizer.encode(f->prompt, &ids);
-    std::vector<int32_t> prompt(ids.begin(), ids.end());
-    std::vector<int32_t> out = generate(model, prompt, f->sample, tokenizer.eos_id());
-    ids.insert(ids.end(), out.begin(), out.end());
-    const std::string text = tokenizer.decode(ids);
+    size_t generated = 0;
+    const std::string text = sample_text(model, tokenizer, f->prompt, f->sample, &generated);
     fmt::print("{}\n", text);
     if (log) {
       // "output" is the text printed (the prompt as decoded, and its continuation; without the newline),
@@ -100,7 +97,7 @@ Runner add_generate_command(CLI::App& root) {
           {"temperature", std::stod(fmt::format("{}", f->sample.temperature))},  // as typed, not widened
           {"top_k", f->sample.top_k},
           {"seed", f->sample.seed},
-          {"generated_tokens", out.size()}};
+          {"generated_tokens", generated}};
       log_inference(*log, f->prompt, text, f->log_text, extra);
       if (signer) {
         log->write_head(&*signer);

@@ -1,5 +1,7 @@
 #include "triad/core/memory.h"
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstring>
 
@@ -28,6 +30,12 @@ size_t peak_rss_bytes() {
 }
 size_t current_rss_bytes() {
   return status_kb("VmRSS:") * 1024;
+}
+
+std::string host_name() {
+  char buffer[256] = {};
+  if (gethostname(buffer, sizeof buffer - 1) != 0) return "unknown";
+  return buffer;
 }
 
 }  // namespace triad

@@ -1,11 +1,13 @@
 #pragma once
-// Process memory as the kernel counts it (/proc/self/status).
+// This process as the kernel reports it: its memory (/proc/self/status) and its machine's name.
 
 #include <cstddef>
+#include <string>
 
 namespace triad {
 
 size_t peak_rss_bytes();     // VmHWM: the high-water mark of resident memory
 size_t current_rss_bytes();  // VmRSS
+std::string host_name();     // gethostname(), or "unknown"
 
 }  // namespace triad

@@ -15,6 +15,7 @@
 #include "triad/core/error.h"
 #include "triad/core/file_io.h"
 #include "triad/core/log.h"
+#include "triad/core/memory.h"
 
 namespace triad {
 
@@ -34,12 +35,6 @@ std::string utc_now() {
   char buffer[32];
   std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%S", &tm);
   return fmt::format("{}.{:03d}Z", buffer, static_cast<int>(ms % 1000));
-}
-
-std::string host_name() {
-  char buffer[256] = {};
-  if (gethostname(buffer, sizeof buffer - 1) != 0) return "unknown";
-  return buffer;
 }
 
 std::string random_origin() {

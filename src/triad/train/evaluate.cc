@@ -55,4 +55,15 @@ EvalResult evaluate(Gpt<float>& model, const TokenDataset& data, int batches, in
   return combine_shares(evaluate_share(model, data, batches, batch, seq_len, 0, 1));
 }
 
+std::string sample_text(const Gpt<float>& model, const Tokenizer& tokenizer, const std::string& prompt,
+                        const SampleOptions& options, size_t* generated) {
+  std::vector<int> ids;
+  tokenizer.encode(prompt, &ids);
+  std::vector<int32_t> out =
+      generate(model, std::vector<int32_t>(ids.begin(), ids.end()), options, tokenizer.eos_id());
+  if (generated) *generated = out.size();
+  ids.insert(ids.end(), out.begin(), out.end());
+  return tokenizer.decode(ids);
+}
+
 }  // namespace triad

@@ -3,9 +3,12 @@
 // storage order, so every evaluation of a run sees the same tokens.
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "triad/data/sampler.h"
+#include "triad/data/tokenizer.h"
+#include "triad/model/generate.h"
 #include "triad/model/gpt.h"
 
 namespace triad {
@@ -30,6 +33,11 @@ struct EvalShare {
 EvalShare evaluate_share(Gpt<float>& model, const TokenDataset& data, int batches, int batch, int seq_len,
                          int rank, int world);
 EvalResult combine_shares(const EvalShare& all);
+
+// What the model says after `prompt`: the prompt as decoded and its continuation; `generated` (optional)
+// counts the new tokens. A prompt of no tokens, or one that fills the model's window, is a usage error.
+std::string sample_text(const Gpt<float>& model, const Tokenizer& tokenizer, const std::string& prompt,
+                        const SampleOptions& options, size_t* generated = nullptr);
 
 // Splits (B, T + 1) windows into inputs and next-token targets, both (B, T).
 void split_windows(const int32_t* windows, int B, int T, int32_t* inputs, int32_t* targets);

@@ -1,7 +1,5 @@
 #include "triad/train/trainer.h"
 
-#include <unistd.h>
-
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -16,7 +14,6 @@
 #include "triad/core/sha256.h"
 #include "triad/core/version.h"
 #include "triad/data/tokenizer.h"
-#include "triad/model/generate.h"
 #include "triad/parallel/distributed_optimizer.h"
 #include "triad/remat/controller.h"
 #include "triad/train/batch_gradient.h"
@@ -30,12 +27,6 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-std::string host_name() {
-  char buffer[256] = {};
-  gethostname(buffer, sizeof buffer - 1);
-  return buffer;
-}
 
 // Σ over the ranks of each total, in one collective.
 BatchTotals sum_over_ranks(comm::Context& context, BatchTotals mine) {
@@ -304,17 +295,12 @@ void Trainer::print_sample() {
   if (!is_root() || options_.sample_prompt.empty() || options_.sample_tokens <= 0) return;
   comm::Context::BusyScope busy(impl_->comm, "generating the sample");
   Tokenizer tokenizer = Tokenizer::load((fs::path(run_dir()) / "tokenizer.model").string());
-  std::vector<int> ids;
-  tokenizer.encode(options_.sample_prompt, &ids);
-  if (ids.empty()) return;
-  SampleOptions so{
-      .max_tokens = options_.sample_tokens, .temperature = 0.8f, .top_k = 40, .seed = options_.seed};
-  std::vector<int32_t> prompt(ids.begin(), ids.end());
-  if (static_cast<int>(prompt.size()) >= options_.model.seq_len) return;
-  std::vector<int32_t> out = generate(impl_->model, prompt, so, tokenizer.eos_id());
-  std::vector<int> all(prompt.begin(), prompt.end());
-  all.insert(all.end(), out.begin(), out.end());
-  fmt::print("sample: {}\n", tokenizer.decode(all));
+  const SampleOptions so{.max_tokens = options_.sample_tokens, .seed = options_.seed};
+  try {
+    fmt::print("sample: {}\n", sample_text(impl_->model, tokenizer, options_.sample_prompt, so));
+  } catch (const Error& e) {
+    log_warn("no sample: {}", e.what());
+  }
 }
 
 // Observers run on rank 0 only; a halt they ask for stops every rank at the same step.
