@@ -24,6 +24,14 @@ class TempDir {
 
 std::string fixture(const std::string& name);  // tests/data/<name>
 
+// Built with -fsanitize=address (scripts/sanitize): resident memory includes ASan's shadow and quarantine,
+// and loops run several times slower, so a memory bound cannot be checked and a search is run on fewer cases.
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool kSanitized = true;
+#else
+inline constexpr bool kSanitized = false;
+#endif
+
 struct CommandResult {
   int exit_code;
   std::string out, err;
