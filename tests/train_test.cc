@@ -236,6 +236,21 @@ TEST(TrainErrors, EvalAndGenerateRefuseNumbersOutOfRange) {
   EXPECT_EQ(greedy.exit_code, 0) << greedy.err;
 }
 
+// CLI11 took the next word as the value of "--sample-prompt=": "--out" became the prompt, and RUN a stray
+// argument (a usage error).
+TEST(TrainCli, AnEmptyValueAfterTheEqualsSignIsTheOptionsValue) {
+  TempDir dir;
+  const std::string run = dir / "run";
+  auto r = run_triad(train_args(
+      dir / "ignored", "--steps 2 --eval-every 0 --sample-prompt=The --sample-prompt= --out " + run));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, ::testing::Not(HasSubstr("sample:")));
+  EXPECT_EQ(testing::metrics(run).size(), 2u);
+  EXPECT_FALSE(fs::exists(dir / "ignored"));
+  auto options = nlohmann::json::parse(read_file(run + "/run.json"))["options"];
+  EXPECT_EQ(options["sample_prompt"], "");
+}
+
 TEST(TrainRemat, PlansChangeMemoryNotResults) {
   TempDir dir;
   ASSERT_EQ(run_triad(train_args(dir / "none", "--steps 6 --eval-every 0")).exit_code, 0);
