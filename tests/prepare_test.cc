@@ -302,5 +302,23 @@ TEST(Cli, HelpAndVersion) {
   EXPECT_THAT(version.out, ::testing::StartsWith("triad "));
 }
 
+// "triad explain" said "A subcommand is required"; "triad explain --help" printed the top-level help, exit 0.
+TEST(Cli, AnUnknownCommandIsNamedWithTheCommands) {
+  for (const char* line : {"explain", "explain --help", "-q explain --out x"}) {
+    auto r = run_triad(line);
+    EXPECT_THAT(r,
+                RefusedWith("unknown command 'explain' (the commands: prepare, train, eval, generate, probe, "
+                            "audit, privacy; see 'triad --help')"))
+        << line;
+    EXPECT_EQ(r.out, "") << line;
+  }
+  EXPECT_THAT(run_triad("trian --steps 2"), RefusedWith("unknown command 'trian'; did you mean 'train'?"));
+  EXPECT_THAT(run_triad("audit verfy run"),
+              RefusedWith("unknown command 'audit verfy'; did you mean 'verify'?"));
+  EXPECT_THAT(run_triad("audit verfy run"), RefusedWith("see 'triad audit --help'"));
+  // A command's own arguments are not commands.
+  EXPECT_THAT(run_triad("audit verify explain"), RefusedWith("explain: no audit log"));
+}
+
 }  // namespace
 }  // namespace triad

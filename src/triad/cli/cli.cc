@@ -164,9 +164,49 @@ const CLI::Option* option_named(CLI::App* command, const std::string& name) {
   return nullptr;
 }
 
-// The command line in the reversed order CLI11's parse takes it. CLI11 (2.1) reads "--name=" as "--name"
-// with no value and then takes the next word as its value: "--sample-prompt= --out RUN" made "--out" the
-// prompt and RUN a stray argument. An option that takes a value is given the empty string instead.
+// Single-character insertions, deletions and substitutions that turn `a` into `b`.
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1])});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+// CLI11 took a word that names no command for a stray argument: "triad explain" said "A subcommand is
+// required", and "triad explain --help" printed the top-level help with exit code 0.
+[[noreturn]] void fail_unknown_command(CLI::App& command, const std::string& word) {
+  std::vector<std::string> names;
+  std::string nearest;
+  size_t nearest_distance = 3;  // a suggestion is at most two edits away
+  for (CLI::App* sub : command.get_subcommands({})) {
+    names.push_back(sub->get_name());
+    const size_t distance = edit_distance(word, sub->get_name());
+    if (distance < nearest_distance) {
+      nearest = sub->get_name();
+      nearest_distance = distance;
+    }
+  }
+  std::string path = "triad";
+  for (const CLI::App* app = &command; app->get_parent(); app = app->get_parent())
+    path.insert(5, " " + app->get_name());
+  const std::string shown = path == "triad" ? word : path.substr(6) + " " + word;
+  fail_usage("unknown command '{}'{} (the commands: {}; see '{} --help')", shown,
+             nearest.empty() ? "" : fmt::format("; did you mean '{}'?", nearest), fmt::join(names, ", "),
+             path);
+}
+
+// The command line in the reversed order CLI11's parse takes it, once each command word names a command.
+// CLI11 (2.1) reads "--name=" as "--name" with no value and then takes the next word as its value:
+// "--sample-prompt= --out RUN" made "--out" the prompt and RUN a stray argument. An option that takes a value
+// is given the empty string instead.
 std::vector<std::string> parse_order(CLI::App& app, int argc, char** argv) {
   std::vector<std::string> args;
   CLI::App* command = &app;
@@ -183,8 +223,10 @@ std::vector<std::string> parse_order(CLI::App& app, int argc, char** argv) {
         continue;
       }
     }
-    if (!options_ended && !arg.starts_with("-")) {
-      if (CLI::App* sub = subcommand_named(*command, arg)) command = sub;
+    if (!options_ended && !arg.starts_with("-") && !command->get_subcommands({}).empty()) {
+      CLI::App* sub = subcommand_named(*command, arg);
+      if (!sub) fail_unknown_command(*command, arg);
+      command = sub;
     }
     args.push_back(arg);
   }
