@@ -191,14 +191,47 @@ TEST(PrepareCli, UnknownFlagIsAUsageErrorNamingIt) {
 
 TEST(PrepareCli, ExistingOutputDirIsRefusedUnlessForced) {
   TempDir dir;
-  std::filesystem::create_directories(dir / "out");
-  testing::write_text(dir / "out/keep.txt", "precious");
-  EXPECT_THAT(run_triad(prepare_args(dir / "out")), RefusedWith("already exists and is not empty"));
-  EXPECT_EQ(read_file(dir / "out/keep.txt"), "precious");
-  auto forced = run_triad(prepare_args(dir / "out", "--force"));
+  ASSERT_EQ(run_triad(prepare_args(dir / "out")).exit_code, 0);
+  const std::string before = read_file(dir / "out/manifest.json");
+  EXPECT_THAT(run_triad(prepare_args(dir / "out")), RefusedWith("already holds prepared data"));
+  EXPECT_EQ(read_file(dir / "out/manifest.json"), before);
+  auto forced = run_triad(prepare_args(dir / "out", "--force --seed 7"));
   EXPECT_EQ(forced.exit_code, 0) << forced.err;
-  EXPECT_FALSE(std::filesystem::exists(dir / "out/keep.txt"));
-  EXPECT_TRUE(std::filesystem::exists(dir / "out/manifest.json"));
+  EXPECT_NE(read_file(dir / "out/manifest.json"), before);
+}
+
+// --force deleted whatever was in --out: a thesis, or the prepared data and a file put beside it.
+TEST(PrepareCli, ForceReplacesOnlyPreparedDataHoldingNothingElse) {
+  TempDir dir;
+  std::filesystem::create_directories(dir / "d");
+  testing::write_text(dir / "d/thesis.tex", "x");
+  for (const char* force : {"", "--force"}) {
+    auto r = run_triad(prepare_args(dir / "d", force));
+    EXPECT_THAT(r, RefusedWith("is not prepared data")) << force;
+    EXPECT_THAT(r, RefusedWith("it holds thesis.tex")) << force;
+    EXPECT_EQ(read_file(dir / "d/thesis.tex"), "x");
+  }
+
+  ASSERT_EQ(run_triad(prepare_args(dir / "data")).exit_code, 0);
+  testing::write_text(dir / "data/notes.txt", "mine");
+  std::filesystem::create_directories(dir / "data/extra");
+  auto r = run_triad(prepare_args(dir / "data", "--force"));
+  EXPECT_THAT(r, RefusedWith("also holds extra/, notes.txt"));
+  EXPECT_EQ(read_file(dir / "data/notes.txt"), "mine");
+  EXPECT_TRUE(std::filesystem::exists(dir / "data/train-00000.tok"));
+  for (const auto& e : std::filesystem::directory_iterator(dir.path()))
+    EXPECT_THAT(e.path().filename().string(), ::testing::AnyOf("d", "data")) << "debris";
+}
+
+// It said "exists and is not a directory"; it must stay refused, with --force too.
+TEST(PrepareCli, AFileAsOutIsRefused) {
+  TempDir dir;
+  testing::write_text(dir / "file", "data");
+  for (const char* force : {"", "--force"}) {
+    EXPECT_THAT(run_triad(prepare_args(dir / "file", force)), RefusedWith("is a file, not a data directory"))
+        << force;
+    EXPECT_EQ(read_file(dir / "file"), "data");
+  }
 }
 
 TEST(PrepareCli, AFailedRunLeavesTheOldOutputAndNoDebris) {
@@ -268,6 +301,24 @@ TEST(Cli, HelpAndVersion) {
   auto version = run_triad("--version");
   EXPECT_EQ(version.exit_code, 0);
   EXPECT_THAT(version.out, ::testing::StartsWith("triad "));
+}
+
+// "triad explain" said "A subcommand is required"; "triad explain --help" printed the top-level help, exit 0.
+TEST(Cli, AnUnknownCommandIsNamedWithTheCommands) {
+  for (const char* line : {"explain", "explain --help", "-q explain --out x"}) {
+    auto r = run_triad(line);
+    EXPECT_THAT(r,
+                RefusedWith("unknown command 'explain' (the commands: prepare, train, eval, generate, probe, "
+                            "audit, privacy; see 'triad --help')"))
+        << line;
+    EXPECT_EQ(r.out, "") << line;
+  }
+  EXPECT_THAT(run_triad("trian --steps 2"), RefusedWith("unknown command 'trian'; did you mean 'train'?"));
+  EXPECT_THAT(run_triad("audit verfy run"),
+              RefusedWith("unknown command 'audit verfy'; did you mean 'verify'?"));
+  EXPECT_THAT(run_triad("audit verfy run"), RefusedWith("see 'triad audit --help'"));
+  // A command's own arguments are not commands.
+  EXPECT_THAT(run_triad("audit verify explain"), RefusedWith("explain: no audit log"));
 }
 
 }  // namespace

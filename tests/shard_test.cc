@@ -10,6 +10,8 @@
 
 #include "test_util.h"
 #include "triad/core/error.h"
+#include "triad/core/file_io.h"
+#include "triad/core/sha256.h"
 
 namespace triad {
 namespace {
@@ -116,6 +118,49 @@ TEST(Shard, ATokenCountThatOverflowsTheFileSizeIsRefused) {
   } catch (const Error& e) {
     EXPECT_THAT(e.what(), ::testing::HasSubstr("s.tok: truncated or padded: 134 bytes"));
   }
+}
+
+// Only the model refused such a token, with "token id 60000 is outside the model's vocabulary of 400" and no
+// file named.
+TEST(Shard, ATokenOutsideTheVocabularyNamesTheShard) {
+  TempDir dir;
+  ShardWriter writer(dir / "s.tok", 1000, 2);
+  writer.add_document({5, 700, 9});
+  writer.finish();
+  // The header says 400 (it is outside the checksum, which covers the payload).
+  FILE* f = std::fopen((dir / "s.tok").c_str(), "r+b");
+  const uint32_t vocab = 400;
+  std::fseek(f, 32, SEEK_SET);
+  std::fwrite(&vocab, sizeof vocab, 1, f);
+  std::fclose(f);
+  try {
+    ShardReader reader(dir / "s.tok");
+    FAIL() << "a token outside the vocabulary was accepted";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), ::testing::HasSubstr(dir / "s.tok: token 700 at position 1 is outside the shard's "
+                                                     "vocabulary of 400"));
+  }
+}
+
+// The same in prepared data, its checksum recomputed: training named no file.
+TEST(Shard, TrainingOnATokenOutsideTheVocabularyNamesTheShard) {
+  TempDir dir;
+  std::filesystem::copy(testing::fixture_data(), dir / "data");
+  const std::string shard = dir / "data/train-00000.tok";
+  std::string bytes = read_file(shard);
+  const uint16_t token = 60000;
+  std::memcpy(bytes.data() + kShardHeaderBytes + 2 * 10, &token, sizeof token);
+  Sha256 sha;
+  sha.update(bytes.data() + kShardHeaderBytes, bytes.size() - kShardHeaderBytes);
+  const Digest digest = sha.finish();
+  std::memcpy(bytes.data() + 40, digest.data(), digest.size());
+  testing::write_text(shard, bytes);
+  auto r = testing::run_triad(
+      testing::tiny_train_args(dir / "run", "--steps 1 --eval-every 0 --data " + (dir / "data")));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err,
+              ::testing::HasSubstr("train-00000.tok: token 60000 at position 10 is outside the shard's "
+                                   "vocabulary of 400"));
 }
 
 TEST(Shard, AnUnfinishedWriterLeavesNoFile) {

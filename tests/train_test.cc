@@ -217,6 +217,40 @@ TEST(TrainErrors, OneLineErrorsSayWhatAndWhere) {
   EXPECT_THAT(bad_data.err, HasSubstr("train-00000.tok: checksum mismatch"));
 }
 
+// They were accepted: --seq-len -1 evaluated at the model's length, --temperature -1 sampled greedily.
+TEST(TrainErrors, EvalAndGenerateRefuseNumbersOutOfRange) {
+  TempDir dir;
+  const std::string run = dir / "run";
+  ASSERT_EQ(run_triad(train_args(run, "--steps 2 --eval-every 0")).exit_code, 0);
+  EXPECT_THAT(run_triad("eval --checkpoint " + run + " --seq-len -1"),
+              RefusedWith("--seq-len: must be non-negative, got -1"));
+  const std::string generate = "generate --checkpoint " + run + " --prompt The --max-tokens 4 ";
+  EXPECT_THAT(run_triad(generate + "--temperature -1"),
+              RefusedWith("--temperature must be a non-negative number (0: greedy), got -1"));
+  EXPECT_THAT(run_triad(generate + "--temperature nan"), RefusedWith("--temperature must be"));
+  EXPECT_THAT(run_triad(generate + "--temperature inf"), RefusedWith("--temperature must be"));
+  EXPECT_THAT(run_triad(generate + "--top-k -5"), RefusedWith("--top-k: must be non-negative, got -5"));
+  // 0 stays what it meant: the model's length, greedy sampling, the whole vocabulary.
+  EXPECT_EQ(run_triad("eval --checkpoint " + run + " --seq-len 0").exit_code, 0);
+  auto greedy = run_triad(generate + "--temperature 0 --top-k 0");
+  EXPECT_EQ(greedy.exit_code, 0) << greedy.err;
+}
+
+// CLI11 took the next word as the value of "--sample-prompt=": "--out" became the prompt, and RUN a stray
+// argument (a usage error).
+TEST(TrainCli, AnEmptyValueAfterTheEqualsSignIsTheOptionsValue) {
+  TempDir dir;
+  const std::string run = dir / "run";
+  auto r = run_triad(train_args(
+      dir / "ignored", "--steps 2 --eval-every 0 --sample-prompt=The --sample-prompt= --out " + run));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, ::testing::Not(HasSubstr("sample:")));
+  EXPECT_EQ(testing::metrics(run).size(), 2u);
+  EXPECT_FALSE(fs::exists(dir / "ignored"));
+  auto options = nlohmann::json::parse(read_file(run + "/run.json"))["options"];
+  EXPECT_EQ(options["sample_prompt"], "");
+}
+
 TEST(TrainRemat, PlansChangeMemoryNotResults) {
   TempDir dir;
   ASSERT_EQ(run_triad(train_args(dir / "none", "--steps 6 --eval-every 0")).exit_code, 0);

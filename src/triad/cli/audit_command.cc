@@ -93,7 +93,7 @@ void add_keygen(CLI::App* audit, CommandGroup& group) {
 void add_verify(CLI::App* audit, CommandGroup& group) {
   struct Args {
     std::string run, pubkey;
-    bool json = false;
+    bool json = false, require_sealed = false;
   };
   auto a = std::make_shared<Args>();
   CLI::App* cmd = audit->add_subcommand("verify", "Recompute and check everything in a run's audit log");
@@ -110,11 +110,15 @@ void add_verify(CLI::App* audit, CommandGroup& group) {
              ". Every head must then carry a valid signature by it. Without it, signatures are checked "
              "against the key the log records")
       ->type_name("KEY");
+  cmd->add_flag(
+      "--require-sealed", a->require_sealed,
+      "Fail when an entry comes after the last head (with a valid signature, when a key is known): "
+      "unsealed entries can be rewritten, or forged ones appended, by anyone who can write the log");
   cmd->add_flag("--json", a->json, "Print the report as one JSON object");
   group.add(cmd, [a]() {
     require_log(a->run);
     std::optional<NoteVerifier> key = optional_key(a->pubkey);
-    VerifyReport r = verify_audit(a->run, key ? &*key : nullptr);
+    VerifyReport r = verify_audit(a->run, key ? &*key : nullptr, a->require_sealed);
     if (a->json) {
       // A problem may quote the log's bytes, which need not be UTF-8.
       fmt::print("{}\n", r.to_json().dump(-1, ' ', false, json::error_handler_t::replace));

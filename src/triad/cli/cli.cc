@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <toml++/toml.h>
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <thread>
@@ -147,6 +148,92 @@ void print_error(const std::string& message) {
   fmt::print(stderr, "triad: error: {}{}\n", rank >= 0 ? fmt::format("rank {}: ", rank) : "", message);
 }
 
+// The subcommand of `command` named `word`, or null.
+CLI::App* subcommand_named(CLI::App& command, const std::string& word) {
+  for (CLI::App* sub : command.get_subcommands({})) {
+    if (sub->get_name() == word) return sub;
+  }
+  return nullptr;
+}
+
+// The option `name` ("--out") of `command` or of a command above it (whose flags work after it too).
+const CLI::Option* option_named(CLI::App* command, const std::string& name) {
+  for (CLI::App* app = command; app; app = app->get_parent()) {
+    if (const CLI::Option* option = app->get_option_no_throw(name)) return option;
+  }
+  return nullptr;
+}
+
+// Single-character insertions, deletions and substitutions that turn `a` into `b`.
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1])});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+// CLI11 took a word that names no command for a stray argument: "triad explain" said "A subcommand is
+// required", and "triad explain --help" printed the top-level help with exit code 0.
+[[noreturn]] void fail_unknown_command(CLI::App& command, const std::string& word) {
+  std::vector<std::string> names;
+  std::string nearest;
+  size_t nearest_distance = 3;  // a suggestion is at most two edits away
+  for (CLI::App* sub : command.get_subcommands({})) {
+    names.push_back(sub->get_name());
+    const size_t distance = edit_distance(word, sub->get_name());
+    if (distance < nearest_distance) {
+      nearest = sub->get_name();
+      nearest_distance = distance;
+    }
+  }
+  std::string path = "triad";
+  for (const CLI::App* app = &command; app->get_parent(); app = app->get_parent())
+    path.insert(5, " " + app->get_name());
+  const std::string shown = path == "triad" ? word : path.substr(6) + " " + word;
+  fail_usage("unknown command '{}'{} (the commands: {}; see '{} --help')", shown,
+             nearest.empty() ? "" : fmt::format("; did you mean '{}'?", nearest), fmt::join(names, ", "),
+             path);
+}
+
+// The command line in the reversed order CLI11's parse takes it, once each command word names a command.
+// CLI11 (2.1) reads "--name=" as "--name" with no value and then takes the next word as its value:
+// "--sample-prompt= --out RUN" made "--out" the prompt and RUN a stray argument. An option that takes a value
+// is given the empty string instead.
+std::vector<std::string> parse_order(CLI::App& app, int argc, char** argv) {
+  std::vector<std::string> args;
+  CLI::App* command = &app;
+  bool options_ended = false;  // after "--" every word is an argument
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    options_ended |= arg == "--";
+    if (!options_ended && arg.starts_with("--") && arg.find('=') == arg.size() - 1 && arg.size() > 3) {
+      const std::string name = arg.substr(0, arg.size() - 1);
+      const CLI::Option* option = option_named(command, name);
+      if (option && option->get_items_expected_max() > 0) {
+        args.push_back(name);
+        args.emplace_back();
+        continue;
+      }
+    }
+    if (!options_ended && !arg.starts_with("-") && !command->get_subcommands({}).empty()) {
+      CLI::App* sub = subcommand_named(*command, arg);
+      if (!sub) fail_unknown_command(*command, arg);
+      command = sub;
+    }
+    args.push_back(arg);
+  }
+  std::reverse(args.begin(), args.end());
+  return args;
+}
+
 }  // namespace
 
 int run(int argc, char** argv) {
@@ -179,7 +266,7 @@ int run(int argc, char** argv) {
 
   try {
     try {
-      app.parse(argc, argv);
+      app.parse(parse_order(app, argc, argv));
     } catch (const CLI::CallForHelp& e) {
       return app.exit(e);
     } catch (const CLI::CallForAllHelp& e) {

@@ -29,7 +29,8 @@ Runner add_eval_command(CLI::App& root) {
   cmd->add_option("--split", f->split, "Which split to evaluate")->check(CLI::IsMember({"val", "train"}));
   cmd->add_option("--batches", f->batches, "Batches to evaluate (0: the whole split)")->check(non_negative());
   cmd->add_option("--batch", f->batch, "Sequences per batch")->check(positive());
-  cmd->add_option("--seq-len", f->seq_len, "Context length (default: the model's; may not exceed it)");
+  cmd->add_option("--seq-len", f->seq_len, "Context length (0: the model's; may not exceed it)")
+      ->check(non_negative());
   cmd->add_option("--threads", f->threads, "Threads")->check(positive());
   return [f]() {
     if (f->checkpoint.empty()) fail_usage("--checkpoint is required");

@@ -1,5 +1,6 @@
 #include <fmt/format.h>
 
+#include <cmath>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -38,7 +39,8 @@ Runner add_generate_command(CLI::App& root) {
                   "Tokens to generate at most (stops early at end of text)")
       ->check(positive());
   cmd->add_option("--temperature", f->sample.temperature, "Sampling temperature (0: greedy)");
-  cmd->add_option("--top-k", f->sample.top_k, "Sample among the k most likely tokens (0: all)");
+  cmd->add_option("--top-k", f->sample.top_k, "Sample among the k most likely tokens (0: all)")
+      ->check(non_negative());
   cmd->add_option("--seed", f->sample.seed, "Sampling seed");
   cmd->add_option("--threads", f->threads, "Threads")->check(positive());
   cmd->add_flag("--audit", f->audit,
@@ -54,6 +56,10 @@ Runner add_generate_command(CLI::App& root) {
   return [f]() {
     if (f->checkpoint.empty()) fail_usage("--checkpoint is required");
     if (f->prompt.empty()) fail_usage("--prompt is required");
+    // Sampling divides the logits by it: a negative one sampled greedily as 0 does, NaN made every
+    // probability NaN and infinity made them all equal.
+    if (!(std::isfinite(f->sample.temperature) && f->sample.temperature >= 0))
+      fail_usage("--temperature must be a non-negative number (0: greedy), got {}", f->sample.temperature);
     if ((f->log_text || !f->audit_key.empty()) && !f->audit)
       fail_usage("--log-text and --audit-key only apply with --audit");
     std::optional<NoteSigner> signer;

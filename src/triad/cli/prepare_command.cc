@@ -30,8 +30,10 @@ Runner add_prepare_command(CLI::App& root) {
          "Input files, directories or globs: .jsonl / .jsonl.gz (C4 schema: a \"text\" field per line) "
          "or .txt / .txt.gz (one document per blank-line-separated block)")
       ->type_name("PATH...");
-  cmd->add_option("--out", options->out_dir,
-                  "Output directory (refused when it exists and is not empty, unless --force)")
+  cmd->add_option(
+         "--out", options->out_dir,
+         "Output directory (refused when it exists and is not empty, unless it is prepared data and --force "
+         "is given)")
       ->type_name("DIR");
   cmd->add_option("--vocab-size", options->vocab_size,
                   "Pieces in the trained tokenizer. 8192 suits the ~2M-word bundled corpus; the paper uses "
@@ -61,8 +63,10 @@ Runner add_prepare_command(CLI::App& root) {
       ->check(positive());
   cmd->add_flag("--strict", options->strict,
                 "Treat a malformed input line as an error instead of skipping it");
-  cmd->add_flag("--force", options->force,
-                "Replace a non-empty --out (the old contents go only once the new are complete)");
+  cmd->add_flag(
+      "--force", options->force,
+      "Replace an --out that holds prepared data (the old contents go only once the new are complete; "
+      "refuses a directory holding anything prepare did not write)");
 
   return [options, clean, blocklist]() {
     if (options->inputs.empty()) fail_usage("--input is required (e.g. --input data/corpus)");

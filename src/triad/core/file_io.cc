@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -106,6 +107,22 @@ void make_dirs(const std::string& path) {
   std::error_code ec;
   std::filesystem::create_directories(path, ec);
   if (ec) fail("cannot create directory {}: {}", path, ec.message());
+}
+
+std::vector<std::string> directory_listing(const std::string& dir) {
+  std::vector<std::string> out;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    out.push_back(e.path().filename().string() + (e.is_directory() && !e.is_symlink() ? "/" : ""));
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+bool has_json_format(const std::string& path, std::string_view format) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) return false;
+  auto j = nlohmann::json::parse(read_file(path), nullptr, false);
+  return j.is_object() && j.value("format", nlohmann::json()) == format;
 }
 
 void fsync_dir(const std::string& dir) {

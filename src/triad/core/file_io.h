@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace triad {
 
@@ -43,6 +44,11 @@ nlohmann::json read_json_file(const std::string& path);
 bool path_exists(const std::string& path);
 uint64_t file_size(const std::string& path);
 void make_dirs(const std::string& path);
+// The names in a directory, sorted, a directory's with a trailing "/" ("checkpoints/", "thesis.tex").
+std::vector<std::string> directory_listing(const std::string& dir);
+// Whether `path` is a JSON object whose "format" is `format`: how --force recognises a directory triad wrote
+// (a run's run.json, prepared data's manifest.json) before it replaces anything in it.
+bool has_json_format(const std::string& path, std::string_view format);
 void fsync_dir(const std::string& dir);
 
 // A read-only memory map of a whole file.

@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <string>
+#include <vector>
 
 namespace triad {
 
@@ -10,5 +11,7 @@ namespace triad {
 std::string format_bytes(size_t bytes);
 // "1:02:03" or "2:03".
 std::string format_duration(double seconds);
+// "a, b, c, d and 3 more": the first few of `names`, for a message about what is in the way.
+std::string some_of(const std::vector<std::string>& names);
 
 }  // namespace triad

@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 
@@ -36,6 +38,19 @@ std::string host_name() {
   char buffer[256] = {};
   if (gethostname(buffer, sizeof buffer - 1) != 0) return "unknown";
   return buffer;
+}
+
+size_t physical_memory_bytes() {
+  const long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGE_SIZE);
+  size_t bytes =
+      pages > 0 && page_size > 0 ? static_cast<size_t>(pages) * static_cast<size_t>(page_size) : SIZE_MAX;
+  // cgroup v2; "max" when unlimited (and then the scan fails).
+  if (FILE* f = std::fopen("/sys/fs/cgroup/memory.max", "r")) {
+    size_t limit = 0;
+    if (std::fscanf(f, "%zu", &limit) == 1 && limit > 0) bytes = std::min(bytes, limit);
+    std::fclose(f);
+  }
+  return bytes;
 }
 
 }  // namespace triad

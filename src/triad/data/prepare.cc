@@ -4,6 +4,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -12,6 +13,7 @@
 
 #include "triad/core/error.h"
 #include "triad/core/file_io.h"
+#include "triad/core/format.h"
 #include "triad/core/log.h"
 #include "triad/core/memory.h"
 #include "triad/core/parallel.h"
@@ -138,20 +140,61 @@ void check_options(const PrepareOptions& o) {
   if (o.max_tokens < 1) fail_usage("--max-tokens must be positive, got {}", o.max_tokens);
   check_threads(o.threads);
   if (o.out_dir.empty()) fail_usage("--out is required");
+}
+
+// What prepare writes in its --out, and nothing else: manifest.json, tokenizer.model and the shards
+// {train,val}-NNNNN.tok. (The directory is written under another name and renamed into place when complete,
+// so no temporary of ours is ever in it.)
+bool is_prepared_data_file(const std::string& name) {
+  if (name == "manifest.json" || name == "tokenizer.model") return true;
+  for (const char* split : kSplits) {
+    const std::string prefix = std::string(split) + "-", suffix = ".tok";
+    if (name.size() < prefix.size() + 5 + suffix.size() || !name.starts_with(prefix) ||
+        !name.ends_with(suffix))
+      continue;
+    const std::string_view number(name.data() + prefix.size(), name.size() - prefix.size() - suffix.size());
+    if (std::all_of(number.begin(), number.end(), [](char c) { return c >= '0' && c <= '9'; })) return true;
+  }
+  return false;
+}
+
+// Refuses an --out that publish() may not replace: a file, a directory that is not prepared data, or (with
+// --force) prepared data holding anything prepare does not write, so that --force never deletes what
+// someone else put there. Nothing is changed when it refuses.
+void check_replaceable(const std::string& out_dir, bool force) {
   std::error_code ec;
-  if (fs::exists(o.out_dir, ec)) {
-    if (!fs::is_directory(o.out_dir, ec)) fail_usage("--out {} exists and is not a directory", o.out_dir);
-    if (!fs::is_empty(o.out_dir, ec) && !o.force) {
-      fail_usage(
-          "--out {} already exists and is not empty; choose another directory or pass --force to replace it",
-          o.out_dir);
-    }
+  const fs::file_status status = fs::status(out_dir, ec);
+  if (!fs::exists(status)) return;
+  if (!fs::is_directory(status))
+    fail_usage("--out {} is a file, not a data directory; choose another --out (nothing was changed)",
+               out_dir);
+  if (fs::is_empty(out_dir, ec)) return;
+  const std::vector<std::string> all = directory_listing(out_dir);
+  if (!has_json_format((fs::path(out_dir) / "manifest.json").string(), "triad-prepared-data")) {
+    fail_usage(
+        "--out {} already exists and is not prepared data (no manifest.json of format "
+        "\"triad-prepared-data\"; it holds {}); choose another --out{}",
+        out_dir, some_of(all), force ? " (--force replaces only prepared data; nothing was deleted)" : "");
+  }
+  if (!force) {
+    fail_usage("--out {} already holds prepared data; choose another --out, or pass --force to replace it",
+               out_dir);
+  }
+  std::vector<std::string> foreign;
+  std::copy_if(all.begin(), all.end(), std::back_inserter(foreign),
+               [](const std::string& name) { return !is_prepared_data_file(name); });
+  if (!foreign.empty()) {
+    fail_usage(
+        "--force replaces only what triad wrote, and {} also holds {}; move them away or choose another "
+        "--out (nothing was deleted)",
+        out_dir, some_of(foreign));
   }
 }
 
-// Moves the finished staging directory to out_dir, replacing what was there (only reachable with --force or
-// an empty out_dir).
-void publish(const std::string& staging, const std::string& out_dir) {
+// Moves the finished staging directory to out_dir, replacing what was there: nothing, an empty directory
+// or prepared data (checked again here, as the directory may have changed while prepare ran).
+void publish(const std::string& staging, const std::string& out_dir, bool force) {
+  check_replaceable(out_dir, force);
   std::error_code ec;
   std::string old;
   if (fs::exists(out_dir, ec)) {
@@ -384,12 +427,13 @@ nlohmann::json run_prepare(const PrepareOptions& options) {
   check_options(options);
   std::string out = fs::path(options.out_dir).lexically_normal().string();
   if (!out.empty() && out.back() == '/') out.pop_back();
+  check_replaceable(out, options.force);
   if (fs::path(out).has_parent_path()) make_dirs(fs::path(out).parent_path().string());
   std::string staging = fmt::format("{}.partial-{}", out, getpid());
   make_dirs(staging);
   try {
     nlohmann::json manifest = build_and_publish(options, staging);
-    publish(staging, out);
+    publish(staging, out, options.force);
     return manifest;
   } catch (...) {
     std::error_code ec;

@@ -96,6 +96,18 @@ ShardReader::ShardReader(const std::string& path) : file_(path) {
          hex(get<Digest>(h, 40)));
   }
   info_.sha256 = hex(digest);
+  // The model looks every token up in its embedding: one outside the vocabulary would be refused there, by
+  // then without the name of the file it came from.
+  if (info_.eos_id >= info_.vocab_size)
+    fail("{}: the EOS id {} is outside the shard's vocabulary of {}", path, info_.eos_id, info_.vocab_size);
+  for (uint64_t i = 0; i < info_.tokens; ++i) {
+    if (token(i) >= info_.vocab_size) {
+      fail(
+          "{}: token {} at position {} is outside the shard's vocabulary of {} (the file was written by "
+          "something other than 'triad prepare', or altered along with its checksum)",
+          path, token(i), i, info_.vocab_size);
+    }
+  }
 }
 
 uint32_t ShardReader::token(uint64_t i) const {

@@ -154,6 +154,7 @@ LogEntries check_entries(const std::string& log_path, VerifyReport& r) {
 struct LoggedKeys {
   std::map<std::pair<std::string, uint32_t>, LoggedKey> keys;
   uint64_t first_entry = UINT64_MAX;  // the first entry that records one
+  uint64_t last_entry = UINT64_MAX;   // the last (UINT64_MAX: none)
 
   bool contains(const NoteSignature& sig) const { return keys.contains({sig.name, sig.key_id}); }
 };
@@ -168,6 +169,7 @@ LoggedKeys collect_logged_keys(const LogEntries& log, VerifyReport& r) {
       NoteVerifier key = parse_verifier(entry["payload"].value("verifier_key", std::string()));
       out.keys[{key.name, key.key_id}] = {key, i};
       out.first_entry = std::min<uint64_t>(out.first_entry, i);
+      out.last_entry = i;
     } catch (const Error& e) {
       r.problems.push_back(fmt::format("{}: {}", entry_label(i, entry), e.what()));
     }
@@ -177,7 +179,9 @@ LoggedKeys collect_logged_keys(const LogEntries& log, VerifyReport& r) {
 
 // What the heads leave for the verdict, beyond the report's counts.
 struct HeadsSummary {
-  uint64_t covered = 0;         // entries sealed by a head that matches the log
+  uint64_t covered = 0;         // entries covered by a head that matches the log
+  uint64_t sealed = 0;          // the same, counting only heads with a valid signature when a key is known
+  bool keyed = false;           // a key is known (--pubkey, or one the log records): heads must be signed
   uint64_t unsigned_heads = 0;  // heads with no signature at all
   uint64_t foreign_heads = 0;   // without a trusted key: heads signed only by keys the log does not record
   bool self_checked = false;    // some head's signatures were checked against a key the log records
@@ -289,6 +293,7 @@ HeadsSummary check_heads(const std::string& run_dir, const LogEntries& log, cons
   std::vector<std::pair<uint64_t, std::string>> heads = list_audit_heads(run_dir);
   r.heads = heads.size();
   HeadsSummary s;
+  s.keyed = trusted_key || !logged.keys.empty();
   uint64_t expected = 1;
   std::optional<Checkpoint> previous;
   for (const auto& [number, path] : heads) {
@@ -318,6 +323,7 @@ HeadsSummary check_heads(const std::string& run_dir, const LogEntries& log, cons
     if (!check_head_tree(cp, label, log, signature_valid, previous, r)) continue;
     previous = cp;
     s.covered = std::max(s.covered, cp.size);
+    if (signature_valid || !s.keyed) s.sealed = std::max(s.sealed, cp.size);
   }
   return s;
 }
@@ -333,9 +339,9 @@ uint64_t check_logged_files(const std::string& run_dir, const LogEntries& log, V
   return removed;
 }
 
-// Phase 5, the checkpoints: each RUN/checkpoints/step_N/ must be one the log recorded (its manifest.json in a "files" record): one it
-// never did was written by a run that died before logging it (train --resume sets such a checkpoint aside),
-// or put there by hand.
+// Phase 5, the checkpoints: each RUN/checkpoints/step_N/ must be one the log recorded (its manifest.json in a
+// "files" record): one it never did was written by a run that died before logging it (train --resume sets
+// such a checkpoint aside), or put there by hand.
 void check_unlogged_checkpoints(const std::string& run_dir, const std::vector<nlohmann::json>& entries,
                                 VerifyReport& r) {
   std::set<std::string> logged;
@@ -366,24 +372,55 @@ void check_unlogged_checkpoints(const std::string& run_dir, const std::vector<nl
   }
 }
 
+// What an unsealed entry is open to, for the verdict.
+constexpr const char* kUnsealed =
+    "anyone who can write log.jsonl can rewrite them, or append entries after them, and verify would not "
+    "notice";
+
+std::string sealing_head(const HeadsSummary& s) {
+  return s.keyed ? "head with a valid signature" : "head";
+}
+
+// Phase 6, the seal. A signing_key entry is written just before the first head its key signs, so a log
+// that records one while no head covers it has lost its heads (or a run was killed between the two). With
+// --require-sealed every entry must be covered by a head (with a valid signature when a key is known).
+void check_sealed(const LoggedKeys& logged, const HeadsSummary& s, bool require_sealed, VerifyReport& r) {
+  if (logged.last_entry != UINT64_MAX && s.covered <= logged.last_entry) {
+    r.problems.push_back(fmt::format(
+        "entry {} signing_key (log.jsonl line {}): records the key of a head written right after it, but no "
+        "head covers this entry: heads were deleted (or a run was killed while writing one; 'triad audit "
+        "seal RUN --key KEY' writes a new one)",
+        logged.last_entry, logged.last_entry + 1));
+  }
+  if (require_sealed && s.sealed < r.entries) {
+    r.problems.push_back(fmt::format("entries {}..{} are not sealed by a {} (--require-sealed): {}", s.sealed,
+                                     r.entries - 1, sealing_head(s), kUnsealed));
+  }
+}
+
 // The verdict is the problems the phases found; this adds the notes on what they could not check, or
-// checked only in part: pruned files, entries no head seals, unsigned heads, signatures checked only
-// against the log's own keys or not at all.
+// checked only in part: pruned files, entries no head seals (unless --require-sealed made them problems),
+// unsigned heads, signatures checked only against the log's own keys or not at all.
 void add_verdict_notes(uint64_t removed, const HeadsSummary& s, const NoteVerifier* trusted_key,
-                       VerifyReport& r) {
+                       bool require_sealed, VerifyReport& r) {
   if (removed > 0) {
     r.notes.push_back(fmt::format(
         "{} logged files were not re-hashed: later files_removed entries record their removal (pruned "
         "checkpoints)",
         removed));
   }
-  if (r.heads == 0) {
+  const bool unsealed = !require_sealed && s.sealed < r.entries;  // with the flag they are problems
+  if (unsealed && r.heads == 0) {
+    r.notes.push_back(fmt::format(
+        "no tree heads: only the entry chain was checked, and no entry is sealed: {} (the trainer writes a "
+        "head at each checkpoint and at the end, so a finished run without heads has lost them; "
+        "--require-sealed fails on this)",
+        kUnsealed));
+  } else if (unsealed) {
     r.notes.push_back(
-        "no tree heads yet: only the entry chain was checked (the trainer writes a head at each "
-        "checkpoint and at the end)");
-  } else if (s.covered < r.entries) {
-    r.notes.push_back(fmt::format("entries {}..{} come after the last head and are not sealed by one",
-                                  s.covered, r.entries - 1));
+        fmt::format("entries {}..{} come after the last {} and are not sealed by one: {} (--require-sealed "
+                    "fails on this)",
+                    s.sealed, r.entries - 1, sealing_head(s), kUnsealed));
   }
   if (s.unsigned_heads > 0 && !trusted_key) {
     r.notes.push_back(
@@ -413,7 +450,7 @@ nlohmann::json VerifyReport::to_json() const {
           {"files", files}, {"problems", problems}, {"notes", notes}};
 }
 
-VerifyReport verify_audit(const std::string& run_dir, const NoteVerifier* trusted_key) {
+VerifyReport verify_audit(const std::string& run_dir, const NoteVerifier* trusted_key, bool require_sealed) {
   VerifyReport r;
   std::string log_path = audit_log_path(run_dir);
   if (!fs::is_regular_file(log_path)) {
@@ -425,7 +462,8 @@ VerifyReport verify_audit(const std::string& run_dir, const NoteVerifier* truste
   const HeadsSummary heads = check_heads(run_dir, log, logged, trusted_key, r);
   const uint64_t removed = check_logged_files(run_dir, log, r);
   check_unlogged_checkpoints(run_dir, log.entries, r);
-  add_verdict_notes(removed, heads, trusted_key, r);
+  check_sealed(logged, heads, require_sealed, r);
+  add_verdict_notes(removed, heads, trusted_key, require_sealed, r);
   return r;
 }
 

@@ -13,6 +13,10 @@
 //  4. files: every "files" record still matches its file's size and SHA-256, unless a later
 //     "files_removed" entry records that file (same path and SHA-256) as removed (a pruned checkpoint);
 //     and every checkpoint directory RUN/checkpoints/step_N/ is one the log recorded.
+//  5. the seal: a log that records a signing key (written just before the head it signs) has a head
+//     covering that entry. With require_sealed, every entry is covered by a head that matches the log
+//     (with a valid signature, when a key is known): entries after the last head are not protected against
+//     being rewritten, or followed by forged ones, by anyone who can write the file; otherwise a note.
 // Every problem names the entry (seq and line), the head (number and file) or the file at fault.
 
 #include <cstdint>
@@ -33,6 +37,7 @@ struct VerifyReport {
   nlohmann::json to_json() const;
 };
 
-VerifyReport verify_audit(const std::string& run_dir, const NoteVerifier* trusted_key = nullptr);
+VerifyReport verify_audit(const std::string& run_dir, const NoteVerifier* trusted_key = nullptr,
+                          bool require_sealed = false);
 
 }  // namespace triad

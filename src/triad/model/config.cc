@@ -14,10 +14,24 @@ void GptConfig::validate() const {
   if (vocab < 2) fail_usage("the vocabulary must have at least 2 tokens, got {}", vocab);
 }
 
+namespace {
+
+template <typename Number>
+Number parameters_of(const GptConfig& c) {
+  const Number C = static_cast<Number>(c.d_model);
+  const Number per_block = 2 * C + 3 * C * C + 3 * C + C * C + C + 2 * C + 4 * C * C + 4 * C + 4 * C * C + C;
+  return static_cast<Number>(c.vocab) * C + static_cast<Number>(c.seq_len) * C +
+         static_cast<Number>(c.layers) * per_block + 2 * C;
+}
+
+}  // namespace
+
 size_t GptConfig::num_parameters() const {
-  const size_t C = static_cast<size_t>(d_model);
-  const size_t per_block = 2 * C + 3 * C * C + 3 * C + C * C + C + 2 * C + 4 * C * C + 4 * C + 4 * C * C + C;
-  return static_cast<size_t>(vocab) * C + static_cast<size_t>(seq_len) * C + layers * per_block + 2 * C;
+  return parameters_of<size_t>(*this);
+}
+
+double GptConfig::parameter_count() const {
+  return parameters_of<double>(*this);
 }
 
 std::string GptConfig::describe() const {

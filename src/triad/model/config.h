@@ -19,6 +19,8 @@ struct GptConfig {
   // Usage error naming the offending field, e.g. d_model not divisible by heads.
   void validate() const;
   size_t num_parameters() const;
+  // The same in double, which does not overflow for any flags: for checking a size before allocating it.
+  double parameter_count() const;
   std::string describe() const;  // "L4 d256 h4 T128 V8192, 5.3M parameters"
   nlohmann::json to_json() const;
   // `where` names the source in errors (a file path).

@@ -10,6 +10,7 @@
 
 #include "triad/core/error.h"
 #include "triad/core/file_io.h"
+#include "triad/core/format.h"
 #include "triad/core/safetensors.h"
 #include "triad/core/sha256.h"
 #include "triad/core/version.h"
@@ -67,14 +68,6 @@ bool audit_entry(const std::string& entry) {
 
 constexpr RunDir kRunDirs[] = {{"checkpoints", checkpoints_entry}, {"audit", audit_entry}};
 
-bool is_triad_run(const fs::path& dir) {
-  const fs::path run_json = dir / "run.json";
-  std::error_code ec;
-  if (!fs::is_regular_file(run_json, ec)) return false;
-  auto j = nlohmann::json::parse(read_file(run_json.string()), nullptr, false);
-  return j.is_object() && j.value("format", nlohmann::json()) == "triad-run";
-}
-
 // The entries of a run directory that triad does not write, as paths relative to it ("thesis.tex",
 // "checkpoints/notes/"): its top level, and what is directly inside checkpoints/ and audit/.
 std::vector<std::string> foreign_entries(const fs::path& dir) {
@@ -99,15 +92,6 @@ std::vector<std::string> foreign_entries(const fs::path& dir) {
     if (!ours || e.is_directory()) out.push_back(name_of(e, ""));
   }
   std::sort(out.begin(), out.end());
-  return out;
-}
-
-// "a, b and 3 more", for a message about what is in the way.
-std::string some_of(const std::vector<std::string>& names) {
-  constexpr size_t kShown = 4;
-  std::string out;
-  for (size_t i = 0; i < names.size() && i < kShown; ++i) out += (i ? ", " : "") + names[i];
-  if (names.size() > kShown) out += fmt::format(" and {} more", names.size() - kShown);
   return out;
 }
 
@@ -224,10 +208,8 @@ void create_run_dir(const std::string& dir, bool force) {
     make_dirs(dir);
     return;
   }
-  std::vector<std::string> all;
-  for (const auto& e : fs::directory_iterator(dir)) all.push_back(e.path().filename().string());
-  std::sort(all.begin(), all.end());
-  if (!is_triad_run(dir)) {
+  const std::vector<std::string> all = directory_listing(dir);
+  if (!has_json_format((fs::path(dir) / "run.json").string(), "triad-run")) {
     fail_usage(
         "--out {} already exists and is not a triad run (no run.json of format \"triad-run\"; it holds {}); "
         "choose another --out{}",
@@ -245,7 +227,8 @@ void create_run_dir(const std::string& dir, bool force) {
         dir, some_of(foreign));
   }
   // The entries, not the directory: it may be "." or a mount point.
-  for (const std::string& name : all) {
+  for (std::string name : all) {
+    if (name.ends_with('/')) name.pop_back();
     fs::remove_all(fs::path(dir) / name, ec);
     if (ec) fail("cannot remove {}: {}", (fs::path(dir) / name).string(), ec.message());
   }

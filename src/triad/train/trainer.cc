@@ -18,6 +18,7 @@
 #include "triad/remat/controller.h"
 #include "triad/train/batch_gradient.h"
 #include "triad/train/evaluate.h"
+#include "triad/train/memory_check.h"
 #include "triad/train/resume_point.h"
 #include "triad/train/tokenizer_agreement.h"
 
@@ -134,6 +135,7 @@ std::unique_ptr<Trainer> Trainer::start(comm::Context& context, const TrainOptio
         "{}",
         options.model.seq_len, window, manifest_path);
   }
+  check_training_memory(options, context.world());
   if (root) create_run_dir(options.out_dir, force);
   comm::barrier(context, "waiting for rank 0 to create the run directory");
   set_threads(options.threads);
@@ -181,6 +183,7 @@ std::unique_ptr<Trainer> Trainer::resume(comm::Context& context, const ResumeReq
       tokenizer_file_hash((fs::path(request.run_dir) / "tokenizer.model").string());
   require_same_tokenizer(run_tokenizer, checkpoint_tokenizer_hash(dir, manifest.json));
   require_same_tokenizer(run_tokenizer, data_tokenizer_hash(options.data_dir));
+  check_training_memory(options, context.world());
   set_threads(options.threads);
 
   std::unique_ptr<Trainer> t(new Trainer(context, options));

@@ -1,0 +1,26 @@
+#pragma once
+// Whether a model can be trained here at all, from the options alone, before anything is allocated. The
+// sizes grow without bound with --layers and --d-model; a model that cannot fit used to grow to the
+// machine's memory (15 GB and more for --layers 100000) before the allocation that failed.
+
+#include "triad/train/options.h"
+
+namespace triad {
+
+// What one rank holds while it trains, at least (in double: the products overflow size_t for absurd flags).
+struct TrainingMemory {
+  double parameters = 0;
+  double model_bytes = 0;       // the weights and their gradients
+  double optimizer_bytes = 0;   // AdamW's two moments (this rank's share under --zero 1)
+  double activation_bytes = 0;  // one micro-batch's: every unit kept, or what a --remat plan cannot drop
+  int micro_batch = 0;          // sequences in that micro-batch
+  double total() const { return model_bytes + optimizer_bytes + activation_bytes; }
+};
+
+TrainingMemory training_memory(const TrainOptions& options, int world);
+
+// A usage error naming the model's flags and what it needs when training_memory() exceeds this machine's
+// memory (physical_memory_bytes()).
+void check_training_memory(const TrainOptions& options, int world);
+
+}  // namespace triad
