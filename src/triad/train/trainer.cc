@@ -205,16 +205,8 @@ std::unique_ptr<Trainer> Trainer::resume(comm::Context& context, const ResumeReq
   return t;
 }
 
-void Trainer::add_observer(std::unique_ptr<TrainObserver> observer) {
-  observers_.push_back(std::move(observer));
-}
-
 const RdpAccountant* Trainer::privacy_ledger() const {
   return impl_->dp ? &impl_->dp->accountant() : nullptr;
-}
-
-void Trainer::request_halt(const std::string& reason) {
-  if (halt_reason_.empty()) halt_reason_ = reason;
 }
 
 template <typename F>

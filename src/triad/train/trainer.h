@@ -56,11 +56,13 @@ class Trainer {
   static std::unique_ptr<Trainer> resume(comm::Context& context, const ResumeRequest& request);
   ~Trainer();
 
-  void add_observer(std::unique_ptr<TrainObserver> observer);
+  void add_observer(std::unique_ptr<TrainObserver> observer) { observers_.push_back(std::move(observer)); }
   // Trains to options().steps; returns the process exit code (0, or 3 when an observer halted the run).
   int run();
   // Called by observers: stop after the current step, saving a checkpoint first.
-  void request_halt(const std::string& reason);
+  void request_halt(const std::string& reason) {
+    if (halt_reason_.empty()) halt_reason_ = reason;
+  }
 
   const TrainOptions& options() const { return options_; }
   const std::string& run_dir() const { return options_.out_dir; }
