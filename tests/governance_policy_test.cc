@@ -97,13 +97,13 @@ TEST(GovernancePolicy, ParseErrorsNameTheColumn) {
 // tests/fuzz/corpus/policy/deep_nesting.txt: 1811 characters of '(' and '-' overflowed the recursive
 // descent's stack (100,000 of them do so without a sanitizer too).
 TEST(GovernancePolicy, NestingAndLengthAreBounded) {
-  for (const std::string& deep : {std::string(100000, '(') + "x" + std::string(100000, ')') + " > 1",
-                                  std::string(100000, '-') + "x > 1", "x > " + std::string(100000, '-') + "1",
-                                  [] {
-                                    std::string s;
-                                    for (int i = 0; i < 50000; ++i) s += "not ";
-                                    return s + "x > 1";
-                                  }()}) {
+  for (const std::string& deep :
+       {std::string(100000, '(') + "x" + std::string(100000, ')') + " > 1",
+        std::string(100000, '-') + "x > 1", "x > " + std::string(100000, '-') + "1", [] {
+          std::string s;
+          for (int i = 0; i < 50000; ++i) s += "not ";
+          return s + "x > 1";
+        }()}) {
     EXPECT_THAT(parse_error(deep.substr(0, 4000)), HasSubstr("nested more than 64 deep"));
     EXPECT_THAT(parse_error(deep), HasSubstr("characters long; at most 4096"));
   }

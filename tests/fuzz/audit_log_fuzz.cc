@@ -22,7 +22,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view separator = "%%HEAD%%\n";
   std::vector<std::string_view> parts;
   size_t begin = 0;
-  for (size_t at; (at = input.find(separator, begin)) != std::string_view::npos; begin = at + separator.size()) {
+  for (size_t at; (at = input.find(separator, begin)) != std::string_view::npos;
+       begin = at + separator.size()) {
     parts.push_back(input.substr(begin, at - begin));
   }
   parts.push_back(input.substr(begin));

@@ -14,7 +14,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       file.get(t.name, t.shape);
       if (file.find(t.name) == nullptr) __builtin_trap();
     }
-    for (const auto& [key, value] : file.metadata()) sum = sum + static_cast<float>(key.size() + value.size());
+    for (const auto& [key, value] : file.metadata())
+      sum = sum + static_cast<float>(key.size() + value.size());
     file.get("wte", {2, 3});  // usually absent or another shape: a clean error
   });
   return 0;
