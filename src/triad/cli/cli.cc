@@ -12,6 +12,7 @@
 #include "triad/comm/context.h"
 #include "triad/core/error.h"
 #include "triad/core/file_io.h"
+#include "triad/core/format.h"
 #include "triad/core/log.h"
 #include "triad/core/version.h"
 
@@ -164,36 +165,12 @@ const CLI::Option* option_named(CLI::App* command, const std::string& name) {
   return nullptr;
 }
 
-// Single-character insertions, deletions and substitutions that turn `a` into `b`.
-size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diagonal = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      const size_t above = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1])});
-      diagonal = above;
-    }
-  }
-  return row[b.size()];
-}
-
 // CLI11 took a word that names no command for a stray argument: "triad explain" said "A subcommand is
 // required", and "triad explain --help" printed the top-level help with exit code 0.
 [[noreturn]] void fail_unknown_command(CLI::App& command, const std::string& word) {
   std::vector<std::string> names;
-  std::string nearest;
-  size_t nearest_distance = 3;  // a suggestion is at most two edits away
-  for (CLI::App* sub : command.get_subcommands({})) {
-    names.push_back(sub->get_name());
-    const size_t distance = edit_distance(word, sub->get_name());
-    if (distance < nearest_distance) {
-      nearest = sub->get_name();
-      nearest_distance = distance;
-    }
-  }
+  for (CLI::App* sub : command.get_subcommands({})) names.push_back(sub->get_name());
+  const std::string nearest = nearest_name(word, names);
   std::string path = "triad";
   for (const CLI::App* app = &command; app->get_parent(); app = app->get_parent())
     path.insert(5, " " + app->get_name());

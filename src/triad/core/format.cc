@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <numeric>
+
 namespace triad {
 
 std::string format_bytes(size_t bytes) {
@@ -22,6 +25,36 @@ std::string some_of(const std::vector<std::string>& names) {
   for (size_t i = 0; i < names.size() && i < kShown; ++i) out += (i ? ", " : "") + names[i];
   if (names.size() > kShown) out += fmt::format(" and {} more", names.size() - kShown);
   return out;
+}
+
+namespace {
+// Levenshtein distance: the fewest single-character insertions, deletions and substitutions from a to b.
+size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<size_t> row(b.size() + 1);  // row[j]: distance from a[0, i) to b[0, j)
+  std::iota(row.begin(), row.end(), size_t{0});
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];  // a[0, i-1) to b[0, j-1)
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+}  // namespace
+
+std::string nearest_name(std::string_view word, const std::vector<std::string>& names) {
+  std::string nearest;
+  size_t nearest_distance = 3;  // suggest only within 2 edits
+  for (const std::string& name : names) {
+    if (size_t d = edit_distance(word, name); d < nearest_distance) {
+      nearest = name;
+      nearest_distance = d;
+    }
+  }
+  return nearest;
 }
 
 }  // namespace triad

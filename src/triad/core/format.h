@@ -1,8 +1,9 @@
 #pragma once
-// Sizes and durations as people read them in progress lines and messages.
+// Sizes, durations and names as people read them in progress lines and messages.
 
 #include <cstddef>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace triad {
@@ -13,5 +14,8 @@ std::string format_bytes(size_t bytes);
 std::string format_duration(double seconds);
 // "a, b, c, d and 3 more": the first few of `names`, for a message about what is in the way.
 std::string some_of(const std::vector<std::string>& names);
+// The one of `names` nearest to a misspelt `word`, within two single-character edits (insertions,
+// deletions, substitutions), for "did you mean ...?"; empty when none is that near.
+std::string nearest_name(std::string_view word, const std::vector<std::string>& names);
 
 }  // namespace triad

@@ -10,6 +10,7 @@
 
 #include "triad/core/error.h"
 #include "triad/core/file_io.h"
+#include "triad/core/format.h"
 #include "triad/governance/policy_expr.h"
 
 namespace triad {
@@ -109,37 +110,14 @@ std::string format_value(double v) {
   return fmt::format("{:g}", v);
 }
 
-// Levenshtein distance: the fewest single-character insertions, deletions and substitutions from a to b.
-size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<size_t> row(b.size() + 1);  // row[j]: distance from a[0, i) to b[0, j)
-  std::iota(row.begin(), row.end(), size_t{0});
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diagonal = row[0];  // a[0, i-1) to b[0, j-1)
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      size_t above = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diagonal = above;
-    }
-  }
-  return row[b.size()];
-}
-
 // Refuses a rule that reads a metric the run never reports; `at` is the file:line of its condition.
 void check_known_metrics(const PolicyRule& rule, const std::map<std::string, std::string>& known,
                          const std::string& at) {
   for (const std::string& metric : rule.condition.metrics) {
     if (known.contains(metric)) continue;
-    std::string nearest;
-    size_t nearest_distance = 3;     // suggest only within 2 edits
     std::vector<std::string> names;  // sorted: the map's order
-    for (const auto& [name, description] : known) {
-      names.push_back(name);
-      if (size_t d = edit_distance(metric, name); d < nearest_distance) {
-        nearest = name;
-        nearest_distance = d;
-      }
-    }
+    for (const auto& [name, description] : known) names.push_back(name);
+    const std::string nearest = nearest_name(metric, names);
     fail_usage("{}: rule '{}': when reads '{}', a metric this run never reports{} (known metrics: {})", at,
                rule.name, metric, nearest.empty() ? "" : fmt::format("; did you mean {}?", nearest),
                names.empty() ? "none" : fmt::format("{}", fmt::join(names, ", ")));
