@@ -56,11 +56,17 @@ Removals collect_removals(const std::vector<nlohmann::json>& entries) {
   return out;
 }
 
+// What phase 4 found besides problems.
+struct LoggedFiles {
+  uint64_t removed = 0;            // records not re-hashed: a later files_removed entry closes them
+  std::set<std::string> recorded;  // every path a "files" record names, as stored
+};
+
 // Checks the "files" records of one entry against the files as they are now. A record that a later
 // files_removed entry closes (same path and SHA-256) is not checked: the file's removal is itself on the
-// record (a pruned checkpoint), and is counted in `removed`.
+// record (a pruned checkpoint), and is counted in `out.removed`.
 void check_entry_files(const std::string& run_dir, uint64_t index, const nlohmann::json& entry,
-                       const Removals& removals, uint64_t& removed, VerifyReport& r) {
+                       const Removals& removals, LoggedFiles& out, VerifyReport& r) {
   const nlohmann::json& payload = entry["payload"];
   if (!payload.contains("files")) return;
   const nlohmann::json& files = payload["files"];
@@ -71,6 +77,7 @@ void check_entry_files(const std::string& run_dir, uint64_t index, const nlohman
   }
   for (size_t j = 0; j < files.size(); ++j) {
     const nlohmann::json& f = files[j];
+    if (f.is_object() && f.value("path", nlohmann::json()).is_string()) out.recorded.insert(f["path"]);
     if (!f.is_object() || !f.value("path", nlohmann::json()).is_string() ||
         !f.value("sha256", nlohmann::json()).is_string() ||
         !f.value("bytes", nlohmann::json()).is_number_unsigned()) {
@@ -80,7 +87,7 @@ void check_entry_files(const std::string& run_dir, uint64_t index, const nlohman
     std::string stored = f["path"];
     auto closed = removals.find({stored, f["sha256"].get<std::string>()});
     if (closed != removals.end() && closed->second.back() > index) {
-      ++removed;
+      ++out.removed;
       continue;
     }
     ++r.files;
@@ -329,30 +336,20 @@ HeadsSummary check_heads(const std::string& run_dir, const LogEntries& log, cons
 }
 
 // Phase 4, the files: every "files" record of every entry against the file as it is now (check_entry_files).
-// Returns how many were not re-hashed because a later files_removed entry records their removal.
-uint64_t check_logged_files(const std::string& run_dir, const LogEntries& log, VerifyReport& r) {
+LoggedFiles check_logged_files(const std::string& run_dir, const LogEntries& log, VerifyReport& r) {
   const Removals removals = collect_removals(log.entries);
-  uint64_t removed = 0;
+  LoggedFiles out;
   for (size_t i = 0; i < log.entries.size(); ++i) {
-    if (log.entries[i].is_object()) check_entry_files(run_dir, i, log.entries[i], removals, removed, r);
+    if (log.entries[i].is_object()) check_entry_files(run_dir, i, log.entries[i], removals, out, r);
   }
-  return removed;
+  return out;
 }
 
 // Phase 5, the checkpoints: each RUN/checkpoints/step_N/ must be one the log recorded (its manifest.json in a
 // "files" record): one it never did was written by a run that died before logging it (train --resume sets
 // such a checkpoint aside), or put there by hand.
-void check_unlogged_checkpoints(const std::string& run_dir, const std::vector<nlohmann::json>& entries,
+void check_unlogged_checkpoints(const std::string& run_dir, const std::set<std::string>& logged,
                                 VerifyReport& r) {
-  std::set<std::string> logged;
-  for (const nlohmann::json& e : entries) {
-    if (!e.is_object() || !e["payload"].is_object()) continue;
-    const nlohmann::json& files = e["payload"].value("files", nlohmann::json());
-    if (!files.is_array()) continue;
-    for (const auto& f : files) {
-      if (f.is_object() && f.value("path", nlohmann::json()).is_string()) logged.insert(f["path"]);
-    }
-  }
   std::vector<std::string> unlogged;
   std::error_code ec;
   for (const auto& d : fs::directory_iterator(fs::path(run_dir) / "checkpoints", ec)) {
@@ -460,10 +457,10 @@ VerifyReport verify_audit(const std::string& run_dir, const NoteVerifier* truste
   const LogEntries log = check_entries(log_path, r);
   const LoggedKeys logged = collect_logged_keys(log, r);
   const HeadsSummary heads = check_heads(run_dir, log, logged, trusted_key, r);
-  const uint64_t removed = check_logged_files(run_dir, log, r);
-  check_unlogged_checkpoints(run_dir, log.entries, r);
+  const LoggedFiles files = check_logged_files(run_dir, log, r);
+  check_unlogged_checkpoints(run_dir, files.recorded, r);
   check_sealed(logged, heads, require_sealed, r);
-  add_verdict_notes(removed, heads, trusted_key, require_sealed, r);
+  add_verdict_notes(files.removed, heads, trusted_key, require_sealed, r);
   return r;
 }
 
