@@ -45,6 +45,10 @@ size_t edit_distance(std::string_view a, std::string_view b) {
 }
 }  // namespace
 
+bool all_digits(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
 std::string nearest_name(std::string_view word, const std::vector<std::string>& names) {
   std::string nearest;
   size_t nearest_distance = 3;  // suggest only within 2 edits

@@ -17,5 +17,7 @@ std::string some_of(const std::vector<std::string>& names);
 // The one of `names` nearest to a misspelt `word`, within two single-character edits (insertions,
 // deletions, substitutions), for "did you mean ...?"; empty when none is that near.
 std::string nearest_name(std::string_view word, const std::vector<std::string>& names);
+// Whether `s` is one or more decimal digits: the number in a file name triad writes (step_N, .tmp-PID).
+bool all_digits(std::string_view s);
 
 }  // namespace triad

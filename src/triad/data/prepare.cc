@@ -153,7 +153,7 @@ bool is_prepared_data_file(const std::string& name) {
         !name.ends_with(suffix))
       continue;
     const std::string_view number(name.data() + prefix.size(), name.size() - prefix.size() - suffix.size());
-    if (std::all_of(number.begin(), number.end(), [](char c) { return c >= '0' && c <= '9'; })) return true;
+    if (all_digits(number)) return true;
   }
   return false;
 }

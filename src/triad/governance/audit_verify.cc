@@ -7,6 +7,7 @@
 
 #include "triad/core/error.h"
 #include "triad/core/file_io.h"
+#include "triad/core/format.h"
 #include "triad/governance/audit_log.h"
 #include "triad/governance/encoding.h"
 
@@ -354,8 +355,7 @@ void check_unlogged_checkpoints(const std::string& run_dir, const std::set<std::
   std::error_code ec;
   for (const auto& d : fs::directory_iterator(fs::path(run_dir) / "checkpoints", ec)) {
     const std::string name = d.path().filename().string();
-    const bool step_dir = name.size() > 5 && name.rfind("step_", 0) == 0 &&
-                          name.find_first_not_of("0123456789", 5) == std::string::npos;
+    const bool step_dir = name.starts_with("step_") && all_digits(std::string_view(name).substr(5));
     if (step_dir && d.is_directory() &&
         !logged.contains(logged_path(run_dir, (d.path() / "manifest.json").string())))
       unlogged.push_back(logged_path(run_dir, d.path().string()));

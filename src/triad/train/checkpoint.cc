@@ -47,10 +47,6 @@ struct RunDir {
   bool (*holds)(const std::string& entry);
 };
 
-bool all_digits(std::string_view s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
-
 // "<name>" or its AtomicFile temporary "<name>.tmp-<pid>".
 bool is_file_or_temporary(const std::string& entry, std::string_view name) {
   if (entry == name) return true;
