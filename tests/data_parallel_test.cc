@@ -199,7 +199,7 @@ TEST(DataParallel, RefusesWhatDoesNotSplitOverRanks) {
   TempDir dir;
   auto r = run_triad_mpi(2, train_args(dir / "run", "--steps 2 --batch 3 --threads 1"));
   EXPECT_NE(r.exit_code, 0);
-  EXPECT_THAT(r.err, HasSubstr("--batch 3 must be a multiple of 2 ranks"));
+  EXPECT_THAT(r.err, HasSubstr("--batch 3 must be a multiple of 2 data-parallel ranks"));
   r = run_triad_mpi(2, train_args(dir / "dp",
                                   "--steps 2 --threads 1 --dp-noise 1 --dp-clip 1 --dp-delta 1e-5 "
                                   "--grad-compression topk:0.1"));

@@ -11,10 +11,10 @@ namespace {
 comm::Context* context = nullptr;
 
 // The world ranks of `group`, in group order.
-std::vector<int> members(const Group& group) {
-  std::vector<int> ranks(static_cast<size_t>(group.size));
+std::vector<int> members(const comm::Context& group) {
+  std::vector<int> ranks(static_cast<size_t>(group.world()));
   int me = context->rank();
-  MPI_Allgather(&me, 1, MPI_INT, ranks.data(), 1, MPI_INT, group.comm);
+  MPI_Allgather(&me, 1, MPI_INT, ranks.data(), 1, MPI_INT, group.comm());
   return ranks;
 }
 
@@ -30,12 +30,21 @@ void expect_groups(const Layout& layout) {
     }
     return ranks;
   };
-  EXPECT_EQ(members(groups.data), expected([](Coordinates& c, int i) { c.data = i; }, layout.data));
-  EXPECT_EQ(members(groups.tensor), expected([](Coordinates& c, int i) { c.tensor = i; }, layout.tensor));
-  EXPECT_EQ(members(groups.pipeline),
+  EXPECT_EQ(members(*groups.data), expected([](Coordinates& c, int i) { c.data = i; }, layout.data));
+  EXPECT_EQ(members(*groups.tensor), expected([](Coordinates& c, int i) { c.tensor = i; }, layout.tensor));
+  EXPECT_EQ(members(*groups.pipeline),
             expected([](Coordinates& c, int i) { c.pipeline = i; }, layout.pipeline));
-  EXPECT_EQ(groups.tensor.rank, me.tensor);
-  EXPECT_EQ(groups.data.rank, me.data);
+  EXPECT_EQ(groups.tensor->rank(), me.tensor);
+  EXPECT_EQ(groups.data->rank(), me.data);
+  EXPECT_EQ(groups.model->world(), layout.tensor * layout.pipeline);
+  const bool end_stage = me.pipeline == 0 || me.pipeline == layout.pipeline - 1;
+  ASSERT_EQ(groups.tied != nullptr, layout.pipeline > 1 && end_stage);
+  if (groups.tied) {
+    Coordinates first = me, last = me;
+    first.pipeline = 0;
+    last.pipeline = layout.pipeline - 1;
+    EXPECT_EQ(members(*groups.tied), (std::vector<int>{rank_of(layout, first), rank_of(layout, last)}));
+  }
 }
 
 TEST(ParallelGroups, DataByTensor) {
@@ -44,6 +53,10 @@ TEST(ParallelGroups, DataByTensor) {
 
 TEST(ParallelGroups, TensorByPipeline) {
   expect_groups(Layout::of(4, 2, 2));
+}
+
+TEST(ParallelGroups, FourStages) {
+  expect_groups(Layout::of(4, 1, 4));
 }
 
 TEST(ParallelGroups, DataByPipeline) {

@@ -13,6 +13,50 @@ void allreduce_sum(Context& context, double* values, int count, const std::strin
   context.wait(&request, 1, what);
 }
 
+namespace {
+
+int checked_count(size_t count, const std::string& what) {
+  if (count > static_cast<size_t>(INT_MAX)) fail("{}: {} values exceed one MPI message", what, count);
+  return static_cast<int>(count);
+}
+
+void allreduce_floats(Context& context, float* values, size_t count, MPI_Op op, const std::string& what) {
+  if (context.world() == 1) return;
+  MPI_Request request;
+  check_mpi(MPI_Iallreduce(MPI_IN_PLACE, values, checked_count(count, what), MPI_FLOAT, op, context.comm(),
+                           &request),
+            what);
+  context.wait(&request, 1, what);
+}
+
+}  // namespace
+
+void allreduce_sum(Context& context, float* values, size_t count, const std::string& what) {
+  allreduce_floats(context, values, count, MPI_SUM, what);
+}
+
+void allreduce_max(Context& context, float* values, size_t count, const std::string& what) {
+  allreduce_floats(context, values, count, MPI_MAX, what);
+}
+
+MPI_Request start_send(Context& context, const float* data, size_t count, int peer, int tag,
+                       const std::string& what) {
+  MPI_Request request;
+  check_mpi(MPI_Isend(data, checked_count(count, what), MPI_FLOAT, peer, tag, context.comm(), &request), what);
+  return request;
+}
+
+void send(Context& context, const float* data, size_t count, int peer, int tag, const std::string& what) {
+  MPI_Request request = start_send(context, data, count, peer, tag, what);
+  context.wait(&request, 1, what);
+}
+
+void receive(Context& context, float* data, size_t count, int peer, int tag, const std::string& what) {
+  MPI_Request request;
+  check_mpi(MPI_Irecv(data, checked_count(count, what), MPI_FLOAT, peer, tag, context.comm(), &request), what);
+  context.wait(&request, 1, what);
+}
+
 void barrier(Context& context, const std::string& what) {
   if (context.world() == 1) return;
   MPI_Request request;

@@ -13,6 +13,14 @@ namespace triad::comm {
 
 // values[i] = Σ over ranks of values[i], in place.
 void allreduce_sum(Context& context, double* values, int count, const std::string& what);
+void allreduce_sum(Context& context, float* values, size_t count, const std::string& what);
+void allreduce_max(Context& context, float* values, size_t count, const std::string& what);
+// Point to point within the context: `count` floats to or from rank `peer`, matched by `tag`.
+void send(Context& context, const float* data, size_t count, int peer, int tag, const std::string& what);
+void receive(Context& context, float* data, size_t count, int peer, int tag, const std::string& what);
+// A send that completes later: wait for the request with context.wait() before touching `data` again.
+MPI_Request start_send(Context& context, const float* data, size_t count, int peer, int tag,
+                       const std::string& what);
 void barrier(Context& context, const std::string& what);
 // Every rank receives rank 0's words[0, count), in place.
 void broadcast_from_root(Context& context, uint64_t* words, int count, const std::string& what);

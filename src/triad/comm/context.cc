@@ -74,7 +74,7 @@ Context::~Context() {
   int finalized = 0;
   MPI_Finalized(&finalized);
   if (!uses_mpi_ || finalized || (std::uncaught_exceptions() > 0 && world_ > 1)) return;
-  MPI_Cancel(&ping_request_);
+  if (ping_request_ != MPI_REQUEST_NULL) MPI_Cancel(&ping_request_);
   MPI_Wait(&ping_request_, MPI_STATUS_IGNORE);
   MPI_Waitall(static_cast<int>(pong_requests_.size()), pong_requests_.data(), MPI_STATUSES_IGNORE);
   for (MPI_Comm& comm : owned_comms_) MPI_Comm_free(&comm);
@@ -133,6 +133,25 @@ void Context::split_nodes() {
   node_count_ = where[1];
 }
 
+std::unique_ptr<Context> Context::split(int color, int key, const std::string& what) {
+  std::unique_ptr<Context> child(new Context());
+  child->options_ = options_;
+  child->parent_ = &root();
+  if (!uses_mpi_) return color < 0 ? nullptr : std::move(child);
+  MPI_Comm comm = MPI_COMM_NULL;
+  check_mpi(MPI_Comm_split(comm_, color < 0 ? MPI_UNDEFINED : color, key, &comm), what);
+  if (comm == MPI_COMM_NULL) return nullptr;
+  child->uses_mpi_ = true;
+  child->thread_multiple_ = thread_multiple_;
+  child->comm_ = comm;
+  child->owned_comms_.push_back(comm);
+  MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN);
+  MPI_Comm_rank(comm, &child->rank_);
+  MPI_Comm_size(comm, &child->world_);
+  child->split_nodes();
+  return child;
+}
+
 MPI_Comm Context::dup_comm(MPI_Comm comm) {
   MPI_Comm copy = MPI_COMM_NULL;
   MPI_Request request;
@@ -142,7 +161,7 @@ MPI_Comm Context::dup_comm(MPI_Comm comm) {
   return copy;
 }
 
-Context::WaitScope::WaitScope(Context& context) : context_(context) {
+Context::WaitScope::WaitScope(Context& context) : context_(context.root()) {
   context_.waits_entered_++;
   if (context_.waiting_++ == 0) {
     context_.wait_started_ns_ =
@@ -156,15 +175,16 @@ Context::WaitScope::~WaitScope() {
 
 void Context::wait(MPI_Request* requests, int count, const std::string& what) {
   if (count == 0) return;
-  WaitScope scope(*this);
+  Context& live = root();
+  WaitScope scope(live);
   Clock::time_point start = Clock::now(), deadline_start = start;
   for (int spins = 0;; ++spins) {
     int done = 0;
     check_mpi(MPI_Testall(count, requests, &done, MPI_STATUSES_IGNORE), what);
     if (done) return;
-    serve_pings();
+    live.serve_pings();
     if (seconds_since(deadline_start) > options_.timeout_s) {
-      on_timeout(what, seconds_since(start));
+      live.on_timeout(what, seconds_since(start));
       deadline_start = Clock::now();
     }
     // Spin briefly for latency, then yield so that oversubscribed ranks share the cores.
@@ -173,6 +193,7 @@ void Context::wait(MPI_Request* requests, int count, const std::string& what) {
 }
 
 void Context::serve_pings() {
+  if (parent_) return root().serve_pings();
   if (!uses_mpi_ || ping_request_ == MPI_REQUEST_NULL) return;
   std::unique_lock<std::mutex> lock(ping_mutex_, std::try_to_lock);
   if (!lock.owns_lock()) return;
@@ -195,7 +216,7 @@ void Context::serve_pings() {
   }
 }
 
-Context::BusyScope::BusyScope(Context& context, const std::string& what) : context_(context) {
+Context::BusyScope::BusyScope(Context& context, const std::string& what) : context_(context.root()) {
   if (!context_.uses_mpi_ || context_.world_ == 1 || !context_.thread_multiple_) return;
   {
     std::lock_guard<std::mutex> lock(context_.ping_mutex_);
@@ -218,6 +239,7 @@ Context::BusyScope::~BusyScope() {
 }
 
 void Context::on_timeout(const std::string& what, double waited_s) {
+  if (parent_) return root().on_timeout(what, waited_s);
   std::string limit = fmt::format("within {:g} s (--comm-timeout)", options_.timeout_s);
   if (!uses_mpi_ || world_ == 1) fail("{}: not finished {}", what, limit);
 

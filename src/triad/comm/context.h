@@ -62,6 +62,11 @@ class Context {
   MPI_Comm dup_comm(MPI_Comm comm);
   // Takes a communicator made from these (MPI_Comm_split) to free with the context.
   void adopt_comm(MPI_Comm comm) { owned_comms_.push_back(comm); }
+  // A context over the ranks that give the same `color` (ordered by `key`), as MPI_Comm_split makes them:
+  // a data-, tensor- or pipeline-parallel group. Collective over this context; a negative color takes no
+  // part and gets nullptr. Its waits answer and ask liveness questions through the job's first context, so
+  // a dead rank is named the same way whichever group waits on it. Destroy it before its parent.
+  std::unique_ptr<Context> split(int color, int key, const std::string& what);
 
   // Waits for `count` requests (completing them). After timeout_s() it calls on_timeout(), which fails
   // unless the ranks it waits for are busy.
@@ -103,10 +108,13 @@ class Context {
 
  private:
   Context() = default;
+  // The job's first context, which runs the liveness protocol for every context split from it.
+  Context& root() { return parent_ ? *parent_ : *this; }
   void start_mpi();
   void split_nodes();
 
   ContextOptions options_;
+  Context* parent_ = nullptr;  // the context this one was split from (its root runs liveness)
   bool uses_mpi_ = false;
   bool thread_multiple_ = false;
   int rank_ = 0, world_ = 1;

@@ -24,6 +24,21 @@ void linear_forward(Real* out, const Real* inp, const Real* weight, const Real* 
 }
 
 template <typename Real>
+void add_bias(Real* out, const Real* bias, int M, int OC) {
+  if (!bias) return;
+  parallel_chunks(
+      static_cast<size_t>(M),
+      [&](size_t m0, size_t m1) {
+        for (size_t m = m0; m < m1; ++m) {
+          Real* o = out + m * OC;
+#pragma omp simd
+          for (int j = 0; j < OC; ++j) o[j] += bias[j];
+        }
+      },
+      64);
+}
+
+template <typename Real>
 void linear_backward(Real* dinp, Real* dweight, Real* dbias, const Real* dout, const Real* inp,
                      const Real* weight, int M, int C, int OC) {
   if (dinp) {
@@ -53,6 +68,8 @@ void linear_backward(Real* dinp, Real* dweight, Real* dbias, const Real* dout, c
   }
 }
 
+template void add_bias<float>(float*, const float*, int, int);
+template void add_bias<double>(double*, const double*, int, int);
 template void linear_forward<float>(float*, const float*, const float*, const float*, int, int, int);
 template void linear_forward<double>(double*, const double*, const double*, const double*, int, int, int);
 template void linear_backward<float>(float*, float*, float*, const float*, const float*, const float*, int,

@@ -10,6 +10,11 @@ namespace triad {
 template <typename Real>
 void linear_forward(Real* out, const Real* inp, const Real* weight, const Real* bias, int M, int C, int OC);
 
+// out (M, OC) += bias (nothing when bias is null): the bias of a row-parallel linear, added once after the
+// tensor group summed the partial products.
+template <typename Real>
+void add_bias(Real* out, const Real* bias, int M, int OC);
+
 // Any of dinp, dweight, dbias may be null when that gradient is not wanted.
 template <typename Real>
 void linear_backward(Real* dinp, Real* dweight, Real* dbias, const Real* dout, const Real* inp,

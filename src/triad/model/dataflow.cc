@@ -17,23 +17,23 @@ UnitInput of(Act kind) {
 const UnitInfo kUnits[] = {
   // kind             name            per_block inputs                     backward reads  elements
   {Act::kLn1,         "ln1",          true,  {kIn},                        true,  [](const UnitDims& d) { return d.BTC() + 2 * d.BT(); }},
-  {Act::kQkv,         "qkv",          true,  {of(Act::kLn1)},              true,  [](const UnitDims& d) { return 3 * d.BTC(); }},
-  {Act::kAttProbs,    "att_probs",    true,  {of(Act::kQkv)},              true,  [](const UnitDims& d) { return d.B * d.NH * d.T * d.T; }},
-  {Act::kAttOut,      "att_out",      true,  {of(Act::kAttProbs), of(Act::kQkv)}, true, [](const UnitDims& d) { return d.BTC(); }},
+  {Act::kQkv,         "qkv",          true,  {of(Act::kLn1)},              true,  [](const UnitDims& d) { return 3 * d.BTC() / d.TP; }},
+  {Act::kAttProbs,    "att_probs",    true,  {of(Act::kQkv)},              true,  [](const UnitDims& d) { return d.B * d.NH / d.TP * d.T * d.T; }},
+  {Act::kAttOut,      "att_out",      true,  {of(Act::kAttProbs), of(Act::kQkv)}, true, [](const UnitDims& d) { return d.BTC() / d.TP; }},
   {Act::kRes2,        "res2",         true,  {of(Act::kAttOut), kIn},      true,  [](const UnitDims& d) { return d.BTC(); }},
   {Act::kLn2,         "ln2",          true,  {of(Act::kRes2)},             true,  [](const UnitDims& d) { return d.BTC() + 2 * d.BT(); }},
-  {Act::kFc,          "fc",           true,  {of(Act::kLn2)},              true,  [](const UnitDims& d) { return 4 * d.BTC(); }},
-  {Act::kGelu,        "gelu",         true,  {of(Act::kFc)},               true,  [](const UnitDims& d) { return 4 * d.BTC(); }},
+  {Act::kFc,          "fc",           true,  {of(Act::kLn2)},              true,  [](const UnitDims& d) { return 4 * d.BTC() / d.TP; }},
+  {Act::kGelu,        "gelu",         true,  {of(Act::kFc)},               true,  [](const UnitDims& d) { return 4 * d.BTC() / d.TP; }},
   // read by the next block's backward as its input, not by its own
   {Act::kBlockOut,    "block_out",    true,  {of(Act::kGelu), of(Act::kRes2)}, false, [](const UnitDims& d) { return d.BTC(); }},
   {Act::kEmbed,       "embed",        false, {},                           false, [](const UnitDims& d) { return d.BTC(); }},
   {Act::kLnf,         "lnf",          false, {},                           false, [](const UnitDims& d) { return d.BTC() + 2 * d.BT(); }},
-  {Act::kLogits,      "logits",       false, {},                           false, [](const UnitDims& d) { return d.BT() * d.V; }},
+  {Act::kLogits,      "logits",       false, {},                           false, [](const UnitDims& d) { return d.BT() * (d.V / d.TP); }},
   {Act::kLogitsSlice, "logits_slice", false, {},                           false, [](const UnitDims& d) {
-                                                                             return d.BT() * static_cast<size_t>(vocab_slice_width(static_cast<int>(d.V))); }},
+                                                                             return d.BT() * static_cast<size_t>(vocab_slice_width(static_cast<int>(d.V / d.TP))); }},
   {Act::kLoss,        "loss",         false, {},                           false, [](const UnitDims& d) { return 2 * d.BT(); }},
-  // [dC | d4C_a | d4C_b | dres]
-  {Act::kScratch,     "scratch",      false, {},                           false, [](const UnitDims& d) { return 10 * d.BTC(); }},
+  // [dC | d4C_a | d4C_b | dres], the middle two 4C / TP wide
+  {Act::kScratch,     "scratch",      false, {},                           false, [](const UnitDims& d) { return 2 * d.BTC() + 8 * d.BTC() / d.TP; }},
 };
 // clang-format on
 static_assert(std::size(kUnits) == static_cast<size_t>(Act::kCount));
@@ -97,13 +97,13 @@ bool is_last_forward_use(Unit input, int block, Act kind) {
   return kind == last;
 }
 
-UnitDims unit_dims(const GptConfig& c, int B, int T) {
-  return {static_cast<size_t>(B), static_cast<size_t>(T), static_cast<size_t>(c.d_model),
-          static_cast<size_t>(c.heads), static_cast<size_t>(c.vocab)};
+UnitDims unit_dims(const GptConfig& c, int B, int T, int tensor) {
+  return {static_cast<size_t>(B),       static_cast<size_t>(T),     static_cast<size_t>(c.d_model),
+          static_cast<size_t>(c.heads), static_cast<size_t>(c.vocab), static_cast<size_t>(tensor)};
 }
 
-size_t unit_elements(const GptConfig& config, int B, int T, Act kind) {
-  return unit_info(kind).elements(unit_dims(config, B, T));
+size_t unit_elements(const GptConfig& config, int B, int T, Act kind, int tensor) {
+  return unit_info(kind).elements(unit_dims(config, B, T, tensor));
 }
 
 }  // namespace triad

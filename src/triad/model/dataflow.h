@@ -38,8 +38,10 @@ enum class Act : uint8_t {
 };
 
 // The sizes a unit's shape is made of, for one (B, T) step of a model.
+// TP: tensor-parallel ranks; the units of the split layers (q, k, v and attention over this rank's heads,
+// the MLP's hidden layer, the logits over its vocabulary slice) hold 1 / TP of their whole size.
 struct UnitDims {
-  size_t B, T, C, NH, V;
+  size_t B, T, C, NH, V, TP = 1;
   size_t BT() const { return B * T; }
   size_t BTC() const { return B * T * C; }
 };
@@ -82,8 +84,8 @@ std::vector<Unit> inputs_of(int block, Act kind);
 // unit that the plan drops can be released.
 bool is_last_forward_use(Unit input, int block, Act kind);
 
-UnitDims unit_dims(const GptConfig& config, int B, int T);
-// Elements (of the model's scalar type) of a unit for a (B, T) step.
-size_t unit_elements(const GptConfig& config, int B, int T, Act kind);
+UnitDims unit_dims(const GptConfig& config, int B, int T, int tensor = 1);
+// Elements (of the model's scalar type) of a unit for a (B, T) step, on one of `tensor` ranks.
+size_t unit_elements(const GptConfig& config, int B, int T, Act kind, int tensor = 1);
 
 }  // namespace triad

@@ -11,6 +11,14 @@
 //   forward(inputs, targets)   -> mean loss over B x T positions
 //   backward(scale, on_done)   grads += d(scale · Σ losses)/dparams; calls on_done(block) as each parameter
 //                              block's gradient becomes final (ln_f first, then h.L-1 ... h.0, embed last)
+//
+// Model parallelism (Tier I): a Gpt may hold a shard (model/params.h) — a pipeline stage's blocks, and the
+// tensor-parallel slice of each layer, summing partial results over a TensorGroup: once after each
+// row-parallel projection in the forward, once after each column-parallel layer's input gradient in the
+// backward, the vocabulary-parallel embedding's lookup, and the cross-entropy's maxima and sums (the whole
+// logits never exist on one rank). A stage without the embedding takes its input activations from the
+// previous stage; one without the head hands its output on and takes its gradient back. Pipeline schedules
+// keep several micro-batches in flight, each in its own slot of activations.
 
 #include <cstdint>
 #include <functional>
@@ -23,16 +31,20 @@
 #include "triad/model/params.h"
 #include "triad/model/plan.h"
 #include "triad/model/schedule.h"
+#include "triad/model/tensor_group.h"
 
 namespace triad {
 
 template <typename Real>
 class Gpt {
  public:
-  explicit Gpt(const GptConfig& config);
+  explicit Gpt(const GptConfig& config) : Gpt(config, ModelShard::whole(config)) {}
+  // `tensor_group` sums over the ranks holding the other slices; required when shard.tensor_size > 1.
+  Gpt(const GptConfig& config, const ModelShard& shard, TensorGroup* tensor_group = nullptr);
   ~Gpt();
 
   const GptConfig& config() const { return config_; }
+  const ModelShard& shard() const { return layout_.shard(); }
   const ParameterLayout& layout() const { return layout_; }
   size_t num_params() const { return layout_.count(); }
   Real* params() { return params_.data(); }
@@ -42,7 +54,8 @@ class Gpt {
   ActivationArena& arena() { return arena_; }
 
   // GPT-2 initialisation: N(0, 0.02) weights, residual projections scaled by 1/sqrt(2L), zero biases,
-  // unit LayerNorm gains.
+  // unit LayerNorm gains. A shard draws the whole model's values and keeps its slices, so every layout
+  // starts from the same weights.
   void init_weights(uint64_t seed);
   void zero_grads();
 
@@ -50,11 +63,23 @@ class Gpt {
   const RematPlan& remat_plan() const { return plan_; }
 
   // inputs, targets: (B, T) token ids, T <= seq_len. Without targets no loss is computed (returns 0).
-  // kInference keeps nothing for a backward (every unit is freed after its last use).
+  // kInference keeps nothing for a backward (every unit is freed after its last use). A stage without the
+  // embedding reads its input from `stage_input` ((B, T, C), copied); without the head it returns 0 and
+  // its output is stage_output().
   enum class Pass { kTrain, kInference };
-  double forward(const int32_t* inputs, const int32_t* targets, int B, int T, Pass pass = Pass::kTrain);
+  double forward(const int32_t* inputs, const int32_t* targets, int B, int T, Pass pass = Pass::kTrain,
+                 const Real* stage_input = nullptr);
+  // block: the index in layout().blocks() whose gradient is final.
   using BlockDone = std::function<void(int param_block)>;
-  void backward(Real loss_scale, const BlockDone& on_block_done = nullptr);
+  // A stage without the head takes the gradient of its output (B, T, C); without the embedding, the
+  // gradient of its input is stage_input_grad() afterwards.
+  void backward(Real loss_scale, const BlockDone& on_block_done = nullptr, const Real* output_grad = nullptr);
+  const Real* stage_output() const;
+  const Real* stage_input_grad() const;
+  // Selects the slot of activations the next forward and backward use (pipeline schedules keep up to
+  // `slots` micro-batches in flight). Slot 0 is selected by default.
+  void use_slot(int slot);
+  // Frees the activations of the selected slot.
   void release_activations();
 
   // Valid after forward while the units are live (a training forward keeps them until the backward, unless
@@ -63,6 +88,8 @@ class Gpt {
   const Real* final_hidden() const;              // (B, T, C), after the final LayerNorm
   const Real* logits() const;                    // (B, T, V)
   const Real* losses() const;                    // (B, T)
+  // Σ over this rank's positions of the loss, from the last forward (0 on a stage without the head).
+  double loss_sum() const { return loss_sum_; }
 
   // Wall time of the op that produced each unit in the last forward, indexed [block + 1][kind], and the
   // time spent recomputing in the last backward.
@@ -73,26 +100,51 @@ class Gpt {
 
  private:
   class Events;
+  // One micro-batch's forward-to-backward state.
+  struct Slot {
+    std::unique_ptr<StepSchedule> schedule;
+    std::vector<int32_t> inputs, targets;
+    std::vector<int32_t> local_targets;  // vocabulary-parallel: target - first local id, or -1 elsewhere
+    int B = 0, T = 0;
+    const Real* stage_input = nullptr;  // during the forward
+    const Real* output_grad = nullptr;  // during the backward
+  };
+  // The arena numbers units by block; each slot has its own range of block numbers.
+  int arena_block(int block) const { return slot_ * (layers_ + 1) + block; }
   Real* unit(int block, Act kind) const {
-    return static_cast<Real*>(arena_.get(block, static_cast<int>(kind)));
+    return static_cast<Real*>(arena_.get(arena_block(block), static_cast<int>(kind)));
   }
   const Real* block_input(int l) const {
     return l == 0 ? unit(-1, Act::kEmbed) : unit(l - 1, Act::kBlockOut);
   }
+  // The backward's gradient buffers in the scratch unit: [dC | d4a | d4b | dres], d4a and d4b 4C / tensor wide.
+  struct Scratch {
+    Real *dC, *d4a, *d4b, *dres;
+  };
+  Scratch scratch() const;
+  void tensor_sum(Real* values, size_t count, const char* what);
   void compute_unit(int block, Act kind);
+  void embed_forward(Real* out);
+  void loss_forward(Real* out);
   void head_backward();
   void block_backward(int l);
   void embed_backward();
 
   GptConfig config_;
   ParameterLayout layout_;
+  TensorGroup* tensor_group_;
+  int layers_;                  // blocks this shard holds
+  int tensor_ = 1;              // tensor-parallel ranks
+  int vocab_ = 0, vocab0_ = 0;  // this rank's vocabulary rows [vocab0_, vocab0_ + vocab_)
   std::vector<Real> params_, grads_;
   GptTensors<Real> w_, g_;
   ActivationArena arena_;
   RematPlan plan_, inference_plan_;
-  std::unique_ptr<StepSchedule> schedule_;
-  std::vector<int32_t> inputs_, targets_;
-  int B_ = 0, T_ = 0;
+  std::vector<Slot> slots_;
+  int slot_ = 0;
+  Slot* s_;  // &slots_[slot_]
+  double loss_sum_ = 0;
+  std::vector<Real> input_grad_;  // a later stage's gradient of its input, after the backward
   Real loss_scale_ = 0;
   BlockDone on_block_done_;
   std::vector<std::array<double, static_cast<size_t>(Act::kCount)>> unit_seconds_;

@@ -27,6 +27,7 @@ void StepSchedule::forward(StepEvents& events, bool with_loss) {
       }
     }
   }
+  if (!head_) return;
   compute(events, -1, Act::kLnf, false);
   if (!with_loss || plan_.keep_logits) {
     compute(events, -1, Act::kLogits, false);
@@ -47,7 +48,7 @@ void StepSchedule::materialize(StepEvents& events, int block, Act kind) {
 
 void StepSchedule::backward(StepEvents& events) {
   compute(events, -1, Act::kScratch, false);
-  if (!live(-1, Act::kLogits))
+  if (head_ && !live(-1, Act::kLogits))
     compute(events, -1, Act::kLogitsSlice, true);  // the head recomputes its slices
   events.head_backward();
   release(events, -1, Act::kLogitsSlice);

@@ -23,7 +23,8 @@ class StepEvents {
   // Produce the unit into the arena; all its inputs are live.
   virtual void compute(int block, Act kind, bool recompute) = 0;
   virtual void release(int block, Act kind) = 0;
-  // Backward of the LM head and final LayerNorm (reads logits, loss, lnf and the last block output).
+  // Backward of the LM head and final LayerNorm (reads logits, loss, lnf and the last block output); on a
+  // stage without the head, placing the gradient of its output.
   virtual void head_backward() = 0;
   virtual void block_backward(int block) = 0;
   virtual void embed_backward() = 0;
@@ -31,8 +32,11 @@ class StepEvents {
 
 class StepSchedule {
  public:
-  StepSchedule(const RematPlan& plan, int layers)
-      : plan_(plan), layers_(layers), live_(static_cast<size_t>(layers) + 1) {}
+  // head: the model ends in the final LayerNorm and LM head. A pipeline stage without it ends at its last
+  // block's output (kept for the next stage), and its backward starts from that output's gradient, which
+  // head_backward() puts in place.
+  StepSchedule(const RematPlan& plan, int layers, bool head = true)
+      : plan_(plan), layers_(layers), head_(head), live_(static_cast<size_t>(layers) + 1) {}
   // with_loss: compute per-position losses (training and evaluation) after the logits.
   void forward(StepEvents& events, bool with_loss);
   void backward(StepEvents& events);
@@ -45,6 +49,7 @@ class StepSchedule {
 
   const RematPlan& plan_;
   int layers_;
+  bool head_;
   std::vector<std::array<bool, static_cast<size_t>(Act::kCount)>> live_;  // index 0: whole-model units
 };
 

@@ -43,8 +43,11 @@ std::pair<size_t, size_t> owned_range(const comm::GradSync& sync, const comm::Co
 }  // namespace
 
 DistributedOptimizer::DistributedOptimizer(comm::Context& context, Gpt<float>& model,
-                                           const DistributedOptimizerOptions& options)
+                                           const DistributedOptimizerOptions& options, comm::Context* model_group,
+                                           comm::Context* tied)
     : context_(context),
+      model_group_(model_group && model_group->world() > 1 ? model_group : nullptr),
+      tied_(tied),
       model_(model),
       options_(options),
       buckets_(comm::plan_buckets(gradient_blocks(model.layout()), options.comm.bucket_mb)),
@@ -55,6 +58,14 @@ DistributedOptimizer::DistributedOptimizer(comm::Context& context, Gpt<float>& m
   const size_t n = buckets_.buckets.size();
   clip_first_.assign(n, 0);
   counted_.assign(n, 0);
+  tied_bucket_.assign(n, 0);
+  if (tied_) {
+    const TensorSpec* wte = model.layout().find("wte.weight");
+    for (size_t b = 0; b < n; ++b) {
+      const comm::GradRange& r = buckets_.buckets[b];
+      tied_bucket_[b] = wte->offset >= r.offset && wte->offset < r.end();
+    }
+  }
   if (context.world() == 1) return;  // one process: no codec runs
   // The buckets that travel top-K (all of them, or auto's choices) take their own β1 and learning rate.
   for (size_t b = 0; b < n; ++b) {
@@ -101,10 +112,20 @@ void DistributedOptimizer::on_block_done(int block) {
     local_sq_ += sum_of_squares(model_.grads() + buckets_.buckets[b].offset, buckets_.buckets[b].count);
     counted_[b] = 1;
   }
-  if (!clip_first_[b]) sync_->bucket_ready(bucket);  // error-feedback buckets: finish_reduction()
+  if (!clip_first_[b] && !tied_bucket_[b]) sync_->bucket_ready(bucket);  // the others: finish_reduction()
+}
+
+void DistributedOptimizer::add_tied_embedding_gradients() {
+  if (!tied_) return;
+  const TensorSpec* wte = model_.layout().find("wte.weight");
+  comm::allreduce_sum(*tied_, model_.grads() + wte->offset, wte->count, "adding the tied embedding's gradients");
+  for (size_t b = 0; b < tied_bucket_.size(); ++b) {
+    if (tied_bucket_[b] && !clip_first_[b]) sync_->bucket_ready(static_cast<int>(b));
+  }
 }
 
 void DistributedOptimizer::finish_reduction() {
+  add_tied_embedding_gradients();
   if (any_clip_first_) {
     // DGC's local gradient clipping: what error feedback holds back escapes the clipping of the average,
     // so an outlier batch would reach the weights unclipped over the following steps.
@@ -129,9 +150,21 @@ void DistributedOptimizer::finish_reduction() {
 }
 
 double DistributedOptimizer::grad_norm() {
-  if (!sharded_) return global_norm(model_.grads(), model_.num_params());
-  double sq = sum_of_squares(model_.grads() + optimizer_.offset(), optimizer_.count());
-  comm::allreduce_sum(context_, &sq, 1, "gradient norm");
+  const size_t begin = optimizer_.offset(), end = begin + optimizer_.count();
+  double sq = 0;
+  if (!model_group_) {
+    if (!sharded_) return global_norm(model_.grads(), model_.num_params());
+    sq = sum_of_squares(model_.grads() + begin, optimizer_.count());
+  } else {
+    // Each element of the model once: replicated tensors from tensor rank 0, the tied copy not at all.
+    for (const TensorSpec& t : model_.layout().tensors()) {
+      if (t.tied_copy || (t.replicated && model_.shard().tensor_rank != 0)) continue;
+      const size_t from = std::max(begin, t.offset), to = std::min(end, t.offset + t.count);
+      if (from < to) sq += sum_of_squares(model_.grads() + from, to - from);
+    }
+  }
+  if (sharded_) comm::allreduce_sum(context_, &sq, 1, "gradient norm");
+  if (model_group_) comm::allreduce_sum(*model_group_, &sq, 1, "gradient norm over the model's parts");
   return std::sqrt(sq);
 }
 

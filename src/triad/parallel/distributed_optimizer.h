@@ -14,8 +14,9 @@
 //     opt.step(lr, norm);                   // clip to options.clip, AdamW, ZeRO-1 gather
 //
 // In one process it makes no MPI call and the gradients stay as they are. Its ranks are the data-parallel
-// group of the job's layout (parallel/layout.h); until tensor and pipeline parallelism exist that group is
-// every rank.
+// group of the job's layout (parallel/layout.h). Under model parallelism it also adds the two pipeline end
+// stages' gradients of the tied embedding (before the data-parallel reduction of their buckets) and sums
+// the gradient norm over the ranks holding the other parts of the model, counting replicated tensors once.
 
 #include <cstdint>
 #include <memory>
@@ -63,7 +64,10 @@ struct ReductionStats {
 
 class DistributedOptimizer {
  public:
-  DistributedOptimizer(comm::Context& context, Gpt<float>& model, const DistributedOptimizerOptions& options);
+  // `data`: the data-parallel group; `model_group`: the tensor x pipeline ranks of one model copy;
+  // `tied`: the first and last pipeline stages (nullptr elsewhere and without pipeline parallelism).
+  DistributedOptimizer(comm::Context& data, Gpt<float>& model, const DistributedOptimizerOptions& options,
+                       comm::Context* model_group = nullptr, comm::Context* tied = nullptr);
   ~DistributedOptimizer();
 
   // For the backward of the last micro-batch of a step: hands each bucket to the reduction as its blocks
@@ -87,8 +91,11 @@ class DistributedOptimizer {
 
  private:
   void on_block_done(int block);
+  void add_tied_embedding_gradients();
 
   comm::Context& context_;
+  comm::Context* model_group_;  // nullptr or a group of one: the whole model is here
+  comm::Context* tied_;
   Gpt<float>& model_;
   DistributedOptimizerOptions options_;
   comm::BucketPlan buckets_;
@@ -99,6 +106,9 @@ class DistributedOptimizer {
   // own gradient norm (what error feedback holds back would escape the clipping of the average).
   std::vector<char> clip_first_;
   bool any_clip_first_ = false;
+  // Per bucket: it holds the tied embedding, whose gradient the end stages add first (after every backward,
+  // so that no stage waits on another mid-pipeline).
+  std::vector<char> tied_bucket_;
   std::vector<char> counted_;  // per bucket: its Σ g² is in local_sq_ (before the reduction overwrote it)
   double local_sq_ = 0;
   int topk_buckets_ = 0;

@@ -27,22 +27,16 @@ Groups split_groups(comm::Context& context, const Layout& layout) {
   if (layout.world() != context.world()) {
     fail("internal: a layout of {} ranks for a job of {}", layout.world(), context.world());
   }
-  Groups groups;
-  if (!context.uses_mpi()) return groups;
   const Coordinates me = coordinates(layout, context.rank());
-  // Ranks that share every coordinate but one form that coordinate's group; `color` numbers such sets.
-  auto split = [&](int color, int index, const char* what) {
-    Group g;
-    comm::check_mpi(MPI_Comm_split(context.comm(), color, index, &g.comm), what);
-    context.adopt_comm(g.comm);
-    MPI_Comm_rank(g.comm, &g.rank);
-    MPI_Comm_size(g.comm, &g.size);
-    return g;
-  };
-  groups.data = split(me.pipeline * layout.tensor + me.tensor, me.data, "data-parallel group split");
-  groups.tensor = split(me.pipeline * layout.data + me.data, me.tensor, "tensor-parallel group split");
-  groups.pipeline = split(me.data * layout.tensor + me.tensor, me.pipeline, "pipeline group split");
-  return groups;
+  // Ranks that share every coordinate but one form that coordinate's group; the color numbers such sets.
+  Groups g;
+  g.data = context.split(me.pipeline * layout.tensor + me.tensor, me.data, "data-parallel group split");
+  g.tensor = context.split(me.pipeline * layout.data + me.data, me.tensor, "tensor-parallel group split");
+  g.pipeline = context.split(me.data * layout.tensor + me.tensor, me.pipeline, "pipeline group split");
+  g.model = context.split(me.data, me.pipeline * layout.tensor + me.tensor, "model-parallel group split");
+  const bool end_stage = me.pipeline == 0 || me.pipeline == layout.pipeline - 1;
+  g.tied = g.pipeline->split(layout.pipeline > 1 && end_stage ? 0 : -1, me.pipeline, "tied embedding split");
+  return g;
 }
 
 }  // namespace triad::parallel

@@ -7,10 +7,9 @@
 //
 // Each group (the ranks that differ in one coordinate only) is a communicator split from the job's
 // (MPI_Comm_split): the data-parallel group averages gradients, the tensor group splits each layer, the
-// pipeline group passes activations between stages. Until tensor and pipeline parallelism are built the
-// trainer runs the layout data = world.
+// pipeline group passes activations between stages.
 
-#include <mpi.h>
+#include <memory>
 
 #include "triad/comm/context.h"
 
@@ -30,16 +29,15 @@ struct Coordinates {
 Coordinates coordinates(const Layout& layout, int rank);
 int rank_of(const Layout& layout, const Coordinates& at);
 
-// One group of ranks this rank belongs to: a communicator (MPI_COMM_NULL in a single process), this rank's
-// index in it and its size.
-struct Group {
-  MPI_Comm comm = MPI_COMM_NULL;
-  int rank = 0, size = 1;
-};
+// The groups this rank belongs to, each a context over its ranks (index = the varying coordinate), and two
+// more that the model's parts need: `model`, the tensor × pipeline ranks that hold one copy of the model
+// (the gradient norm sums over it), and `tied`, the first and last pipeline stages, which both hold the
+// token embedding (the LM head is tied to it) and add their gradients of it (nullptr on middle stages and
+// without pipeline parallelism). In a single process every group is that process alone.
 struct Groups {
-  Group data, tensor, pipeline;
+  std::unique_ptr<comm::Context> data, tensor, pipeline, model, tied;
 };
-// Collective over the context's ranks. The communicators belong to the context.
+// Collective over the context's ranks.
 Groups split_groups(comm::Context& context, const Layout& layout);
 
 }  // namespace triad::parallel

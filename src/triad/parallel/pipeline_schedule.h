@@ -14,20 +14,16 @@
 // With p stages of equal speed both take (m + p - 1)(t_f + t_b) for a step, idle (p-1)/(m+p-1) of it (the
 // bubble); 1F1B keeps activations of at most p - s micro-batches on stage s instead of all m.
 //
-// The runner's messages are blocking and may be rendezvous (a send completes only once its receive is
-// posted). Per op, stage s does
+// The runner (train/pipeline_batches.h) does, per op, on stage s:
 //
 //   Forward i:   receive the activation from s-1 (s > 0), compute, send it to s+1 (s < p-1)
 //   Backward i:  receive the gradient from s+1 (s < p-1), compute, send it to s-1 (s > 0)
 //
-// with one exception, which 1F1B needs: a forward's send and the next op's receive, when that op is a
-// backward (both with s+1), are one exchange (MPI_Sendrecv); so are a backward's send and the next forward's
-// receive (both with s-1). Without it 1F1B deadlocks for every p, m >= 2: every op of stage s talks to
-// s+1 and every op of s+1 to s, so under rendezvous the two would have to run identical op orders, and
-// 1F1B's differ (stage p-2 runs F0 F1 B0 ..., stage p-1 F0 B0 F1 ...: after F0 both send, F1's activation
-// and B0's gradient, and neither receives). Megatron's send_forward_recv_backward and
-// send_backward_recv_forward are this exchange. GPipe's orders are the same on every stage; it needs no
-// exchange and works with one.
+// Under rendezvous (a send completes only once its receive is posted) with blocking sends, 1F1B would
+// deadlock for every p, m >= 2: stage p-2 runs F0 F1 B0 ..., stage p-1 F0 B0 F1 ...; after F0 both send
+// (F1's activation, B0's gradient) and neither receives. Megatron-LM pairs such a send with the next
+// receive (send_forward_recv_backward); triad's runner starts its sends and completes them at the end of
+// the step, so only receives block and they follow the schedule's dependencies. The tests simulate both.
 
 #include <string>
 #include <vector>

@@ -100,7 +100,7 @@ std::vector<std::pair<int, std::string>> checkpoints_of(const std::string& run_d
 
 }  // namespace
 
-CheckpointInfo save_checkpoint(const std::string& run_dir, const Gpt<float>& model,
+CheckpointInfo save_checkpoint(const std::string& run_dir, const ParameterLayout& layout, const float* params,
                                const TrainOptions& options, const TrainState& state,
                                const parallel::OptimizerState& optimizer, const nlohmann::json& extra) {
   CheckpointInfo info;
@@ -113,9 +113,8 @@ CheckpointInfo save_checkpoint(const std::string& run_dir, const Gpt<float>& mod
   fs::remove_all(temp_dir, ec);
   make_dirs(temp_dir.string());
 
-  const ParameterLayout& layout = model.layout();
   std::map<std::string, std::string> meta = {{"format", "triad"}, {"step", std::to_string(state.step)}};
-  write_safetensors((temp_dir / kModelFile).string(), named_tensors(layout, model.params(), ""), meta);
+  write_safetensors((temp_dir / kModelFile).string(), named_tensors(layout, params, ""), meta);
   {
     auto tensors = named_tensors(layout, optimizer.m.data(), "m.");
     auto v = named_tensors(layout, optimizer.v.data(), "v.");
@@ -300,7 +299,7 @@ CheckpointManifest read_checkpoint_manifest(const std::string& dir) {
 void load_checkpoint_weights(const std::string& dir, Gpt<float>* model) {
   SafetensorsFile weights((fs::path(dir) / kModelFile).string());
   for (const TensorSpec& t : model->layout().tensors()) {
-    std::memcpy(model->params() + t.offset, weights.get(t.name, t.shape).data, t.count * sizeof(float));
+    copy_slice(t, weights.get(t.name, t.full_shape).data, model->params() + t.offset);
   }
 }
 
@@ -310,9 +309,9 @@ parallel::OptimizerState load_optimizer_state(const std::string& dir, const Chec
   SafetensorsFile state((fs::path(dir) / kOptimizerFile).string());
   out.m.resize(layout.count());
   out.v.resize(layout.count());
-  for (const TensorSpec& t : layout.tensors()) {
-    std::memcpy(out.m.data() + t.offset, state.get("m." + t.name, t.shape).data, t.count * sizeof(float));
-    std::memcpy(out.v.data() + t.offset, state.get("v." + t.name, t.shape).data, t.count * sizeof(float));
+  for (const TensorSpec& t : layout.tensors()) {  // whole tensors in the file, this rank's slices kept
+    copy_slice(t, state.get("m." + t.name, t.full_shape).data, out.m.data() + t.offset);
+    copy_slice(t, state.get("v." + t.name, t.full_shape).data, out.v.data() + t.offset);
   }
   auto it = state.metadata().find("adam_steps");
   out.adam_steps = it == state.metadata().end() ? 0 : std::stoi(it->second);

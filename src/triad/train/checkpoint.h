@@ -39,9 +39,10 @@ struct CheckpointInfo {
   std::map<std::string, std::string> sha256;  // file name -> hex digest
 };
 
-// Writes step_N/ from the weights, the options and state, the optimizer's state (complete on rank 0,
-// parallel/distributed_optimizer.h) and `extra`, merged into the manifest (data and tokenizer hashes).
-CheckpointInfo save_checkpoint(const std::string& run_dir, const Gpt<float>& model,
+// Writes step_N/ from the whole model's weights (`params` laid out by `layout`, whole tensors: under model
+// parallelism gathered from every part, parallel/model_parallel.h), the options and state, the optimizer's
+// state over the same layout and `extra`, merged into the manifest (data and tokenizer hashes).
+CheckpointInfo save_checkpoint(const std::string& run_dir, const ParameterLayout& layout, const float* params,
                                const TrainOptions& options, const TrainState& state,
                                const parallel::OptimizerState& optimizer, const nlohmann::json& extra);
 // Creates the directory of a new run: absent or empty, or (with `force`) a triad run holding nothing but
@@ -73,9 +74,10 @@ struct CheckpointManifest {
 // Reads and checks manifest.json: its "step" is the N of a step_N directory, and every file it lists still
 // has its recorded SHA-256.
 CheckpointManifest read_checkpoint_manifest(const std::string& dir);
-// Loads the weights; shapes must match the model.
+// Loads the weights (whole tensors; a shard keeps its slices); shapes must match the model.
 void load_checkpoint_weights(const std::string& dir, Gpt<float>* model);
-// The optimizer's state as rank `rank` needs it: the whole moments and that rank's codec state.
+// The optimizer's state as rank `rank` needs it: the moments of what `layout` holds and that rank's codec
+// state.
 parallel::OptimizerState load_optimizer_state(const std::string& dir, const CheckpointManifest& manifest,
                                               const ParameterLayout& layout, int rank);
 

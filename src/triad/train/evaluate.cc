@@ -20,6 +20,16 @@ void split_windows(const int32_t* windows, int B, int T, int32_t* inputs, int32_
 
 EvalShare evaluate_share(Gpt<float>& model, const TokenDataset& data, int batches, int batch, int seq_len,
                          int rank, int world) {
+  auto forward = [&](const int32_t* inputs, const int32_t* targets, int B, int T) {
+    return model.forward(inputs, targets, B, T, Gpt<float>::Pass::kInference);
+  };
+  EvalShare share = evaluate_share(forward, data, batches, batch, seq_len, rank, world);
+  model.release_activations();
+  return share;
+}
+
+EvalShare evaluate_share(const BatchForward& forward, const TokenDataset& data, int batches, int batch,
+                         int seq_len, int rank, int world) {
   Sampler sampler(data, {.seq_len = seq_len, .shuffle = false});
   const int64_t available = static_cast<int64_t>(sampler.windows_per_epoch());
   batch = static_cast<int>(std::min<int64_t>(batch, available));
@@ -34,10 +44,8 @@ EvalShare evaluate_share(Gpt<float>& model, const TokenDataset& data, int batche
     sampler.next_batch(batch, windows.data());  // every rank reads every batch: the sampler has no skip
     if (i % world != rank) continue;
     split_windows(windows.data(), batch, seq_len, inputs.data(), targets.data());
-    share.batch_loss[static_cast<size_t>(i)] =
-        model.forward(inputs.data(), targets.data(), batch, seq_len, Gpt<float>::Pass::kInference);
+    share.batch_loss[static_cast<size_t>(i)] = forward(inputs.data(), targets.data(), batch, seq_len);
   }
-  model.release_activations();
   return share;
 }
 

@@ -3,6 +3,7 @@
 // storage order, so every evaluation of a run sees the same tokens.
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,11 @@ struct EvalShare {
 };
 EvalShare evaluate_share(Gpt<float>& model, const TokenDataset& data, int batches, int batch, int seq_len,
                          int rank, int world);
+// The same with the forward given: (inputs, targets, B, T) -> the batch's mean loss (0 from a rank that does
+// not report it, as under model parallelism).
+using BatchForward = std::function<double(const int32_t*, const int32_t*, int, int)>;
+EvalShare evaluate_share(const BatchForward& forward, const TokenDataset& data, int batches, int batch,
+                         int seq_len, int rank, int world);
 EvalResult combine_shares(const EvalShare& all);
 
 // What the model says after `prompt`: the prompt as decoded and its continuation; `generated` (optional)

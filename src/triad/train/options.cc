@@ -3,6 +3,9 @@
 #include <cmath>
 
 #include "triad/core/error.h"
+#include "triad/model/params.h"
+#include "triad/parallel/layout.h"
+#include "triad/parallel/pipeline_schedule.h"
 #include "triad/remat/planner.h"
 
 namespace triad {
@@ -69,6 +72,31 @@ const OptionTable<TrainOptions>& TrainOptions::options() {
         .may_change_on_resume();
     t.include(&O::remat, RematOptions::options(), "Memory");
     t.include(&O::comm, comm::CommOptions::options(), "Data parallel (under mpirun; see docs/comm.md)");
+    const char* kModelParallel = "Model parallel (under mpirun; see docs/parallel.md)";
+    t.add("tensor-parallel", &O::tensor_parallel,
+          "Ranks that split each layer (attention heads, MLP, vocabulary) Megatron-style; it must divide the "
+          "heads and the vocabulary. Checkpoints hold whole tensors: a run resumes at any layout")
+        .value_name("N")
+        .in_group(kModelParallel)
+        .check(Check::kPositive)
+        .may_change_on_resume();
+    t.add("pipeline-parallel", &O::pipeline_parallel,
+          "Pipeline stages, each holding contiguous blocks; --grad-accum is the number of micro-batches in "
+          "flight (more: a smaller bubble, (stages - 1) / (micro-batches + stages - 1))")
+        .value_name("M")
+        .in_group(kModelParallel)
+        .check(Check::kPositive)
+        .may_change_on_resume();
+    t.add("pipeline-schedule", &O::pipeline_schedule,
+          "1f1b (one forward, one backward: activations of at most `stages` micro-batches per stage) or "
+          "gpipe (all forwards, then all backwards: all micro-batches' activations)")
+        .in_group(kModelParallel)
+        .may_change_on_resume();
+    t.add("pipeline-split", &O::pipeline_split,
+          "Blocks per stage, e.g. 3,1 (must add up to --layers); default: as even as possible")
+        .value_name("N,N,...")
+        .in_group(kModelParallel)
+        .may_change_on_resume();
     t.add("sample-prompt", &O::sample_prompt, "Prompt for the sample printed at the end (empty: no sample)")
         .may_change_on_resume();
     t.add("sample-tokens", &O::sample_tokens, "Tokens to generate for that sample")
@@ -98,6 +126,23 @@ const OptionTable<TrainOptions>& TrainOptions::options() {
 void TrainOptions::validate(int world) const {
   check_options(options(), *this);
   model.validate();
+  const parallel::Layout layout = parallel::Layout::of(world, tensor_parallel, pipeline_parallel);
+  ModelShard{.tensor_size = tensor_parallel}.validate(model);
+  parallel::parse_pipeline_schedule(pipeline_schedule);
+  stage_first_blocks();
+  if (layout.tensor * layout.pipeline > 1) {
+    if (dp()) fail_usage("--dp-noise (DP-SGD) runs without --tensor-parallel and --pipeline-parallel");
+    if (remat.active() && pipeline_parallel > 1)
+      fail_usage("--remat/--activation-memory do not apply with --pipeline-parallel yet");
+    const std::string& codec = comm.grad_compression;
+    if (codec.find("topk") != std::string::npos || codec.find("powersgd") != std::string::npos ||
+        codec == "auto") {
+      fail_usage("--grad-compression {} keeps per-rank state that checkpoints do not carry across layouts; "
+                 "with --tensor-parallel or --pipeline-parallel use none, fp16 or int8",
+                 codec);
+    }
+  }
+  world = layout.data;  // the batch divides over the data-parallel ranks only
   if (batch % (world * grad_accum) != 0) {
     if (world == 1) {
       fail_usage(
@@ -105,8 +150,8 @@ void TrainOptions::validate(int world) const {
           grad_accum, batch);
     }
     fail_usage(
-        "--batch {} must be a multiple of {} ranks x --grad-accum {} (each rank's micro-batch holds batch / "
-        "(ranks x grad-accum) sequences)",
+        "--batch {} must be a multiple of {} data-parallel ranks x --grad-accum {} (each rank's micro-batch "
+        "holds batch / (ranks x grad-accum) sequences)",
         batch, world, grad_accum);
   }
   if (!remat.planner.empty()) parse_planner(remat.planner);
@@ -130,6 +175,10 @@ void TrainOptions::validate(int world) const {
   if (remat.active())
     fail_usage(
         "--remat/--activation-memory do not apply under DP-SGD, which processes one sequence at a time");
+}
+
+std::vector<int> TrainOptions::stage_first_blocks() const {
+  return parallel::split_blocks(model.layers, pipeline_parallel, pipeline_split);
 }
 
 nlohmann::json TrainOptions::to_json() const {

@@ -3,9 +3,11 @@
 // every checkpoint, read back by --resume. Each option is declared once, in TrainOptions::options()
 // (train/options.cc): its flag, help, check and what may change on resume (core/options.h).
 
+#include <algorithm>
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "triad/comm/options.h"
 #include "triad/core/options.h"
@@ -36,6 +38,11 @@ struct TrainOptions {
   int keep_ckpts = 3;
   int log_every = 10;
   int threads = 1;
+  // Model parallelism (Tier I, docs/parallel.md): data-parallel ranks = world / (tensor x pipeline).
+  int tensor_parallel = 1;
+  int pipeline_parallel = 1;
+  std::string pipeline_schedule = "1f1b";  // or "gpipe"
+  std::string pipeline_split;              // blocks per stage, "3,1"; empty: as even as possible
   RematOptions remat;                 // --remat, --activation-memory, --replan-every
   comm::CommOptions comm;             // data parallelism: --grad-compression, --bucket-mb, --zero, ...
   std::string sample_prompt = "The";  // printed with a generated continuation at the end; empty: none
@@ -52,9 +59,13 @@ struct TrainOptions {
   int64_t default_topk_warmup() const { return steps / 12; }
 
   // Sequences per micro-batch on each of `world` data-parallel ranks.
-  int micro_batch(int world = 1) const { return batch / world / grad_accum; }
+  int micro_batch(int world = 1) const { return batch / data_parallel(world) / grad_accum; }
+  // The data-parallel ranks of a job of `world` ranks.
+  int data_parallel(int world) const { return std::max(1, world / (tensor_parallel * pipeline_parallel)); }
   // Each option's check, then what holds between options; usage errors naming the flag.
   void validate(int world = 1) const;
+  // The first block of each pipeline stage, then --layers (parallel/pipeline_schedule.h).
+  std::vector<int> stage_first_blocks() const;
 
   // The declaration of every option (flags, run.json keys, resume rules).
   static const OptionTable<TrainOptions>& options();

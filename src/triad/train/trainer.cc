@@ -15,10 +15,12 @@
 #include "triad/core/version.h"
 #include "triad/data/tokenizer.h"
 #include "triad/parallel/distributed_optimizer.h"
+#include "triad/parallel/model_parallel.h"
 #include "triad/remat/controller.h"
 #include "triad/train/batch_gradient.h"
 #include "triad/train/evaluate.h"
 #include "triad/train/memory_check.h"
+#include "triad/train/pipeline_batches.h"
 #include "triad/train/resume_point.h"
 #include "triad/train/tokenizer_agreement.h"
 
@@ -36,25 +38,60 @@ BatchTotals sum_over_ranks(comm::Context& context, BatchTotals mine) {
   return mine;
 }
 
+// "model parallel: 2 data x 1 tensor x 2 pipeline stages (blocks 0-2, 3), 1f1b, 4 micro-batches"
+std::string describe_layout(const parallel::Layout& layout, const TrainOptions& o, const std::vector<int>& first) {
+  std::vector<std::string> stages;
+  for (size_t s = 0; s + 1 < first.size(); ++s) {
+    stages.push_back(first[s + 1] - first[s] == 1 ? fmt::format("{}", first[s])
+                                                  : fmt::format("{}-{}", first[s], first[s + 1] - 1));
+  }
+  std::string pipeline;
+  if (layout.pipeline > 1) {
+    pipeline = fmt::format(" (blocks {}), {}, {} micro-batches", fmt::join(stages, ", "), o.pipeline_schedule,
+                           o.grad_accum);
+  }
+  return fmt::format("model parallel: {} data x {} tensor x {} pipeline stage{}{}", layout.data, layout.tensor,
+                     layout.pipeline, layout.pipeline > 1 ? "s" : "", pipeline);
+}
+
 }  // namespace
 
-// What one step is made of: the model, the data, and the objects that run its parts.
+// What one step is made of: the layout, this rank's part of the model, the data, and the objects that run
+// the step's parts.
 struct Trainer::Impl {
-  Impl(comm::Context& context, const GptConfig& config) : comm(context), model(config) {}
+  Impl(comm::Context& context, const TrainOptions& o)
+      : comm(context),
+        layout(parallel::Layout::of(context.world(), o.tensor_parallel, o.pipeline_parallel)),
+        at(parallel::coordinates(layout, context.rank())),
+        stage_first(o.stage_first_blocks()),
+        groups(parallel::split_groups(context, layout)),
+        tensor_group(*groups.tensor),
+        model(o.model, parallel::shard_of(layout, at, stage_first), &tensor_group) {}
+  bool model_parallel() const { return layout.tensor * layout.pipeline > 1; }
+  // Of the ranks holding one copy of the model, the one that reports its loss: tensor rank 0 of the last
+  // stage.
+  bool reports() const { return at.tensor == 0 && at.pipeline == layout.pipeline - 1; }
+
   comm::Context& comm;
+  parallel::Layout layout;
+  parallel::Coordinates at;
+  std::vector<int> stage_first;  // the first block of each pipeline stage
+  parallel::Groups groups;
+  parallel::ContextTensorGroup tensor_group;
   Gpt<float> model;
   std::unique_ptr<TokenDataset> train, val;
   std::unique_ptr<Sampler> sampler;
   std::string data_manifest_sha256;
   std::unique_ptr<DpSgd> dp;                                  // with --dp-noise
   std::unique_ptr<BatchGradient> gradient;                    // language modelling, or DP-SGD
+  PipelineBatches* pipeline = nullptr;                        // the gradient, under pipeline parallelism
   std::unique_ptr<parallel::DistributedOptimizer> optimizer;  // reduction, clip, AdamW, ZeRO-1
   std::unique_ptr<RematController> remat;                     // with --remat or --activation-memory
   Clock::time_point started = Clock::now();
 };
 
 Trainer::Trainer(comm::Context& context, const TrainOptions& options)
-    : options_(options), impl_(std::make_unique<Impl>(context, options.model)) {}
+    : options_(options), impl_(std::make_unique<Impl>(context, options)) {}
 Trainer::~Trainer() = default;
 
 bool Trainer::is_root() const {
@@ -74,14 +111,14 @@ void Trainer::open_data() {
   s.sampler = std::make_unique<Sampler>(*s.train, SamplerOptions{.seq_len = options_.model.seq_len,
                                                                  .seed = options_.seed,
                                                                  .shuffle = true,
-                                                                 .rank = s.comm.rank(),
-                                                                 .world = s.comm.world()});
+                                                                 .rank = s.at.data,
+                                                                 .world = s.layout.data});
 }
 
 // Chooses the objects that run a step. Collective.
 void Trainer::build_step() {
   Impl& s = *impl_;
-  const int world = s.comm.world(), T = options_.model.seq_len;
+  const int world = s.comm.world(), data = s.layout.data, T = options_.model.seq_len;
   if (options_.remat.active()) {
     s.remat = std::make_unique<RematController>(
         s.model, options_.remat, options_.micro_batch(world), T,
@@ -97,8 +134,14 @@ void Trainer::build_step() {
                                                options_.batch, s.comm.rank(), world},
                                    *s.sampler, secrets);
     s.gradient = std::make_unique<DpSgdBatches>(*s.dp, T);
+  } else if (s.layout.pipeline > 1) {
+    auto pipeline = std::make_unique<PipelineBatches>(
+        *s.groups.pipeline, parallel::parse_pipeline_schedule(options_.pipeline_schedule), *s.sampler,
+        options_.batch, options_.batch / data, options_.grad_accum, T);
+    s.pipeline = pipeline.get();
+    s.gradient = std::move(pipeline);
   } else {
-    s.gradient = std::make_unique<LanguageModelBatches>(*s.sampler, options_.batch, options_.batch / world,
+    s.gradient = std::make_unique<LanguageModelBatches>(*s.sampler, options_.batch, options_.batch / data,
                                                         options_.grad_accum, T);
   }
   const parallel::DistributedOptimizerOptions o{
@@ -110,8 +153,10 @@ void Trainer::build_step() {
       .topk_lr_scale = static_cast<float>(options_.topk_lr_scale),
       .comm = options_.comm,
       .seed = options_.seed};
-  s.optimizer = std::make_unique<parallel::DistributedOptimizer>(s.comm, s.model, o);
-  if (world > 1) log_info("{}", s.optimizer->describe(options_.batch / world));
+  s.optimizer = std::make_unique<parallel::DistributedOptimizer>(*s.groups.data, s.model, o, s.groups.model.get(),
+                                                                 s.groups.tied.get());
+  if (s.model_parallel()) log_info("{}", describe_layout(s.layout, options_, s.stage_first));
+  if (data > 1) log_info("{}", s.optimizer->describe(options_.batch / data));
 }
 
 std::unique_ptr<Trainer> Trainer::start(comm::Context& context, const TrainOptions& given, bool force) {
@@ -224,7 +269,7 @@ void Trainer::train_step() {
   // This rank's gradient of its share of the batch; the reduction starts on each bucket as it is done.
   const BatchResult mine = s.gradient->compute(s.model, s.optimizer->hook());
   s.optimizer->finish_reduction();  // the gradient: the average over the data-parallel ranks
-  const BatchTotals all = sum_over_ranks(s.comm, mine.totals);
+  const BatchTotals all = sum_over_ranks(s.comm, s.reports() ? mine.totals : BatchTotals{});
   r.loss = all.loss_count > 0 ? all.loss_sum / all.loss_count : state_.loss;  // an empty DP-SGD batch: none
   r.grad_norm = s.optimizer->grad_norm();
   if (!std::isfinite(r.loss) || !std::isfinite(r.grad_norm)) {
@@ -244,7 +289,7 @@ void Trainer::train_step() {
   r.peak_activation_bytes = s.model.arena().peak_bytes();
   r.peak_rss_bytes = peak_rss_bytes();
   r.optimizer_bytes = s.optimizer->state_bytes();
-  if (s.comm.world() > 1) r.comm = s.optimizer->stats();
+  if (s.layout.data > 1) r.comm = s.optimizer->stats();
   if (s.remat) r.remat = s.remat->after_step(r.step, mine.recompute_seconds);
   s.gradient->report(all, &r);
   notify([&](TrainObserver& o) { o.on_step(*this, r); });
@@ -254,8 +299,15 @@ void Trainer::train_step() {
 // reports the result.
 void Trainer::run_eval() {
   Impl& s = *impl_;
-  EvalShare share = evaluate_share(s.model, *s.val, options_.eval_batches, options_.micro_batch(),
-                                   options_.model.seq_len, s.comm.rank(), s.comm.world());
+  // Each batch's loss from one rank: the reporting rank of the data-parallel row that computed it.
+  auto forward = [&](const int32_t* inputs, const int32_t* targets, int B, int T) {
+    const double loss = s.pipeline ? s.pipeline->forward_only(s.model, inputs, targets, B, T)
+                                   : s.model.forward(inputs, targets, B, T, Gpt<float>::Pass::kInference);
+    return s.reports() ? loss : 0.0;
+  };
+  EvalShare share = evaluate_share(forward, *s.val, options_.eval_batches, options_.micro_batch(),
+                                   options_.model.seq_len, s.at.data, s.layout.data);
+  s.model.release_activations();
   comm::allreduce_sum(s.comm, share.batch_loss.data(), static_cast<int>(share.batch_loss.size()),
                       "evaluation");
   if (!is_root()) return;
@@ -272,14 +324,27 @@ CheckpointInfo Trainer::checkpoint() {
   Impl& s = *impl_;
   state_.sampler = s.sampler->state();
   if (s.dp) state_.dp = s.dp->state();
-  const parallel::OptimizerState optimizer = s.optimizer->state();
+  parallel::OptimizerState optimizer = s.optimizer->state();
+  // Whole tensors by name, whatever the layout: under model parallelism rank 0 gathers the parts.
+  std::vector<std::vector<float>> whole;
+  if (s.model_parallel()) {
+    whole = parallel::gather_whole(s.comm, options_.model, s.layout, s.stage_first, s.model.layout(),
+                                   {s.model.params(), optimizer.m.data(), optimizer.v.data()});
+  }
   if (!is_root()) return {};
   // The other ranks wait in the next step's collectives; a slow disk must not look like a hung rank.
   comm::Context::BusyScope busy(s.comm, fmt::format("writing checkpoint step {}", state_.step));
   const nlohmann::json extra = {
       {"data_manifest_sha256", s.data_manifest_sha256},
       {"tokenizer_sha256", sha256_file_hex((fs::path(run_dir()) / "tokenizer.model").string())}};
-  CheckpointInfo info = save_checkpoint(run_dir(), s.model, options_, state_, optimizer, extra);
+  const ParameterLayout whole_layout(options_.model);
+  const float* params = s.model.params();
+  if (s.model_parallel()) {
+    params = whole[0].data();
+    optimizer.m = std::move(whole[1]);
+    optimizer.v = std::move(whole[2]);
+  }
+  CheckpointInfo info = save_checkpoint(run_dir(), whole_layout, params, options_, state_, optimizer, extra);
   prune_checkpoints(run_dir(), options_.keep_ckpts);
   last_checkpoint_ = info.dir;
   notify([&](TrainObserver& o) { o.on_checkpoint(*this, info); });
@@ -292,7 +357,12 @@ void Trainer::print_sample() {
   Tokenizer tokenizer = Tokenizer::load((fs::path(run_dir()) / "tokenizer.model").string());
   const SampleOptions so{.max_tokens = options_.sample_tokens, .seed = options_.seed};
   try {
-    fmt::print("sample: {}\n", sample_text(impl_->model, tokenizer, options_.sample_prompt, so));
+    std::unique_ptr<Gpt<float>> whole;  // under model parallelism: the last checkpoint, whole
+    if (impl_->model_parallel()) {
+      whole = std::make_unique<Gpt<float>>(options_.model);
+      load_checkpoint_weights(last_checkpoint_, whole.get());
+    }
+    fmt::print("sample: {}\n", sample_text(whole ? *whole : impl_->model, tokenizer, options_.sample_prompt, so));
   } catch (const Error& e) {
     log_warn("no sample: {}", e.what());
   }
