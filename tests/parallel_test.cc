@@ -117,6 +117,7 @@ TEST(StepRecord, WritesTheFieldsMetricFieldsLists) {
   r.comm = ReductionStats{};
   r.remat = RematController::StepReport{};
   r.privacy = DpSgd::StepReport{};
+  r.pipeline = StepRecord::Pipeline{};
   const nlohmann::json all = r.to_json();
   const nlohmann::json eval = EvalRecord{}.to_json();
   std::set<std::string> written;

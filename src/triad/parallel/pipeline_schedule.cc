@@ -132,7 +132,7 @@ std::vector<int> split_blocks(int layers, int stages, const std::string& spec) {
   return firsts(counts);
 }
 
-std::vector<int> balanced_split(int layers, const std::vector<double>& stage_speed) {
+std::vector<int> balanced_split(int layers, const std::vector<double>& stage_speed, double head_blocks) {
   const int p = static_cast<int>(stage_speed.size());
   check_stages(layers, p);
   for (int s = 0; s < p; ++s) {
@@ -140,6 +140,8 @@ std::vector<int> balanced_split(int layers, const std::vector<double>& stage_spe
       fail("stage {} has speed {}; a stage's speed must be a positive number", s, stage_speed[s]);
     }
   }
+  // Stage s's time holding c blocks; the last also runs the head.
+  auto load = [&](int s, int c) { return (c + (s == p - 1 ? head_blocks : 0.0)) / stage_speed[s]; };
   const size_t n = static_cast<size_t>(layers) + 1;
   // worst[s][r]: the least max count/speed over stages s..p-1 holding r blocks (infinite: impossible).
   const double kInf = std::numeric_limits<double>::infinity();
@@ -148,7 +150,7 @@ std::vector<int> balanced_split(int layers, const std::vector<double>& stage_spe
   for (int s = p - 1; s >= 0; --s) {
     for (int r = 1; r <= layers; ++r) {
       for (int c = 1; c <= r; ++c) {
-        worst[s][r] = std::min(worst[s][r], std::max(c / stage_speed[s], worst[s + 1][r - c]));
+        worst[s][r] = std::min(worst[s][r], std::max(load(s, c), worst[s + 1][r - c]));
       }
     }
   }
@@ -157,7 +159,7 @@ std::vector<int> balanced_split(int layers, const std::vector<double>& stage_spe
   const double bound = worst[0][layers] * (1 + 1e-9);
   std::vector<std::vector<long long>> squares(static_cast<size_t>(p) + 1, std::vector<long long>(n, -1));
   squares[p][0] = 0;
-  auto fits = [&](int s, int c) { return c / stage_speed[s] <= bound; };
+  auto fits = [&](int s, int c) { return load(s, c) <= bound; };
   for (int s = p - 1; s >= 0; --s) {
     for (int r = 1; r <= layers; ++r) {
       for (int c = 1; c <= r && fits(s, c); ++c) {

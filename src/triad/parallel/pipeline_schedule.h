@@ -75,6 +75,8 @@ std::vector<int> split_blocks(int layers, int stages, const std::string& spec);
 // splits within 1e-9 (relative) of that, the one with the least sum of squared counts (the most even),
 // then the one giving earlier stages more, so equal speeds give split_blocks(layers, stages, ""). An exact
 // search (dynamic programming over stages and blocks), in the form of split_blocks.
-std::vector<int> balanced_split(int layers, const std::vector<double>& stage_speed);
+// `head_blocks`: the final LayerNorm, LM head and loss, which the last stage also runs, in blocks' worth of
+// work (model_head_blocks); 0 balances the blocks alone.
+std::vector<int> balanced_split(int layers, const std::vector<double>& stage_speed, double head_blocks = 0);
 
 }  // namespace triad::parallel

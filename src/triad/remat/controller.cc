@@ -40,7 +40,7 @@ RematController::RematController(Gpt<float>& model, const RematOptions& options,
     : model_(model), options_(options) {
   kind_ = options.planner.empty() ? (options.budget.empty() ? PlannerKind::kNone : PlannerKind::kOptimal)
                                   : parse_planner(options.planner);
-  profile_ = ActivationProfile::for_shape(model.config(), B, T);
+  profile_ = ActivationProfile::for_shape(model.config(), B, T, model.shard().tensor_size);
   // Profile: one forward that keeps nothing, on a batch of token 0 (the kernels' time does not depend on
   // the token values).
   std::vector<int32_t> tokens(static_cast<size_t>(B) * T, 0);

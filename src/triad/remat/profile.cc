@@ -36,14 +36,14 @@ class Simulator : public StepEvents {
 
 }  // namespace
 
-ActivationProfile ActivationProfile::for_shape(const GptConfig& config, int B, int T) {
+ActivationProfile ActivationProfile::for_shape(const GptConfig& config, int B, int T, int tensor) {
   ActivationProfile p;
   p.layers = config.layers;
   p.bytes.assign(static_cast<size_t>(config.layers) + 1, {});
   p.seconds.assign(static_cast<size_t>(config.layers) + 1, {});
   for (size_t k = 0; k < static_cast<size_t>(Act::kCount); ++k) {
     const Act kind = static_cast<Act>(k);
-    const size_t bytes = round_up(unit_elements(config, B, T, kind) * sizeof(float));
+    const size_t bytes = round_up(unit_elements(config, B, T, kind, tensor) * sizeof(float));
     if (!unit_info(kind).per_block) {
       p.bytes[0][k] = bytes;
       continue;

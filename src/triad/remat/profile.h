@@ -32,7 +32,8 @@ struct ActivationProfile {
     return seconds[static_cast<size_t>(block + 1)][static_cast<size_t>(kind)];
   }
   // Sizes for a (B, T) step of `config`; times all zero.
-  static ActivationProfile for_shape(const GptConfig& config, int B, int T);
+  // tensor: tensor-parallel ranks (each unit of the split layers is 1 / tensor of its whole size).
+  static ActivationProfile for_shape(const GptConfig& config, int B, int T, int tensor = 1);
 };
 
 struct Prediction {

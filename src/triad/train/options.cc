@@ -93,7 +93,8 @@ const OptionTable<TrainOptions>& TrainOptions::options() {
         .in_group(kModelParallel)
         .may_change_on_resume();
     t.add("pipeline-split", &O::pipeline_split,
-          "Blocks per stage, e.g. 3,1 (must add up to --layers); default: as even as possible")
+          "Blocks per stage, e.g. 3,1 (must add up to --layers); default: balanced by work, the last stage "
+          "also running the LM head (vocabulary / (12 d-model + seq-len) blocks' worth)")
         .value_name("N,N,...")
         .in_group(kModelParallel)
         .may_change_on_resume();
@@ -137,9 +138,10 @@ void TrainOptions::validate(int world) const {
     const std::string& codec = comm.grad_compression;
     if (codec.find("topk") != std::string::npos || codec.find("powersgd") != std::string::npos ||
         codec == "auto") {
-      fail_usage("--grad-compression {} keeps per-rank state that checkpoints do not carry across layouts; "
-                 "with --tensor-parallel or --pipeline-parallel use none, fp16 or int8",
-                 codec);
+      fail_usage(
+          "--grad-compression {} keeps per-rank state that checkpoints do not carry across layouts; "
+          "with --tensor-parallel or --pipeline-parallel use none, fp16 or int8",
+          codec);
     }
   }
   world = layout.data;  // the batch divides over the data-parallel ranks only
@@ -178,7 +180,15 @@ void TrainOptions::validate(int world) const {
 }
 
 std::vector<int> TrainOptions::stage_first_blocks() const {
-  return parallel::split_blocks(model.layers, pipeline_parallel, pipeline_split);
+  if (!pipeline_split.empty() || pipeline_parallel == 1) {
+    return parallel::split_blocks(model.layers, pipeline_parallel, pipeline_split);
+  }
+  parallel::split_blocks(model.layers, pipeline_parallel, "");  // the same errors for too many stages
+  // The LM head's work per token, 2 C V, against a block's, 24 C² + 2 T C (its four linear layers and
+  // causal attention): with a large vocabulary the last stage takes fewer blocks.
+  const double C = model.d_model, head_blocks = model.vocab / (12 * C + model.seq_len);
+  return parallel::balanced_split(
+      model.layers, std::vector<double>(static_cast<size_t>(pipeline_parallel), 1.0), head_blocks);
 }
 
 nlohmann::json TrainOptions::to_json() const {

@@ -42,10 +42,10 @@ struct TrainOptions {
   int tensor_parallel = 1;
   int pipeline_parallel = 1;
   std::string pipeline_schedule = "1f1b";  // or "gpipe"
-  std::string pipeline_split;              // blocks per stage, "3,1"; empty: as even as possible
-  RematOptions remat;                 // --remat, --activation-memory, --replan-every
-  comm::CommOptions comm;             // data parallelism: --grad-compression, --bucket-mb, --zero, ...
-  std::string sample_prompt = "The";  // printed with a generated continuation at the end; empty: none
+  std::string pipeline_split;              // blocks per stage, "3,1"; empty: balanced by work
+  RematOptions remat;                      // --remat, --activation-memory, --replan-every
+  comm::CommOptions comm;                  // data parallelism: --grad-compression, --bucket-mb, --zero, ...
+  std::string sample_prompt = "The";       // printed with a generated continuation at the end; empty: none
   int sample_tokens = 48;
   // DP-SGD (train/dp_sgd.h): on when dp_noise > 0; then batch is the expected Poisson batch.
   double dp_noise = 0;  // noise multiplier σ

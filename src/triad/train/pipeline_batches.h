@@ -24,6 +24,9 @@ class PipelineBatches : public BatchGradient {
   PipelineBatches(comm::Context& pipeline, parallel::PipelineSchedule schedule, Sampler& sampler, int batch,
                   int rows, int micro_batches, int T);
   BatchResult compute(Gpt<float>& model, const Gpt<float>::BlockDone& hook) override;
+  // The last compute()'s bubble (the share of stage time spent waiting), each stage's busy time, and the
+  // bubble of a synchronous pipeline of equal stages.
+  void report(const BatchTotals& all, StepRecord* record) const override;
 
   // A forward of (B, T) tokens through every stage: the mean loss on the last stage, 0 elsewhere.
   double forward_only(Gpt<float>& model, const int32_t* inputs, const int32_t* targets, int B, int T);
@@ -31,7 +34,7 @@ class PipelineBatches : public BatchGradient {
  private:
   void forward(Gpt<float>& model, int k);
   void backward(Gpt<float>& model, int k, const Gpt<float>::BlockDone& hook);
-  size_t micro_elements() const;  // mb x T x C: one micro-batch's activation
+  void receive(float* data, int peer, int tag, const std::string& what);
   std::string what(const char* kind, int k, int peer) const;
 
   comm::Context& pipeline_;
@@ -40,10 +43,12 @@ class PipelineBatches : public BatchGradient {
   int batch_, rows_, micro_batches_, T_;
   int stage_, stages_;
   std::vector<int32_t> windows_, inputs_, targets_;
-  std::vector<float> received_;                 // the activation or gradient being received
-  std::vector<std::vector<float>> sent_;        // per micro-batch and direction, until the sends complete
+  std::vector<float> received_;           // the activation or gradient being received
+  std::vector<std::vector<float>> sent_;  // per micro-batch and direction, until the sends complete
   std::vector<MPI_Request> sends_;
   double loss_sum_ = 0, recompute_seconds_ = 0;
+  double wait_seconds_ = 0, step_seconds_ = 0;  // in receives and the sends' completion; all of compute()
+  std::vector<double> busy_seconds_;            // per stage: its compute() time not spent waiting
   float scale_ = 0;
 };
 

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "triad/parallel/distributed_optimizer.h"
 #include "triad/remat/controller.h"
@@ -27,6 +28,12 @@ struct StepRecord {
   std::optional<parallel::ReductionStats> comm;      // with more than one rank
   std::optional<RematController::StepReport> remat;  // with --remat or --activation-memory
   std::optional<DpSgd::StepReport> privacy;          // with --dp-noise
+  struct Pipeline {
+    double bubble = 0;  // 1 - Σ stage busy time / (stages x the batch gradient's time): idle stage time
+    double bubble_predicted = 0;        // (p - 1) / (m + p - 1), for equal stages
+    std::vector<double> stage_busy_ms;  // per stage, time computing (a slower stage makes the others wait)
+  };
+  std::optional<Pipeline> pipeline;  // with --pipeline-parallel
 
   nlohmann::json to_json() const;
 };
