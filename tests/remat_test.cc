@@ -108,8 +108,10 @@ ActivationProfile random_profile(int layers, uint32_t seed) {
 }
 
 TEST(RematOptimal, MatchesExhaustiveSearchOnSmallInstances) {
-  const uint32_t instances = testing::kSanitized ? 1 : 4;  // 2^17 plans each: 200 s under the sanitizers
-  for (uint32_t seed = 1; seed <= instances; ++seed) {
+  // 2^17 simulated plans per instance: 130 s each under the sanitizers, which the other remat tests' runs of
+  // the same simulator already cover.
+  if (testing::kSanitized) GTEST_SKIP() << "exhaustive search: too slow under the sanitizers";
+  for (uint32_t seed = 1; seed <= 4; ++seed) {
     ActivationProfile p = random_profile(2, seed);
     // Every plan of two blocks: 9 + 8 free bits (the last output is always stored).
     std::vector<std::pair<size_t, double>> all;
