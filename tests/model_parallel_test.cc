@@ -83,6 +83,7 @@ TEST(ModelParallel, EveryLayoutTrainsWhatOneProcessTrains) {
       {"dp2 x pp2, ZeRO-1, fp16", 4, "--pipeline-parallel 2 --zero 1 --grad-compression fp16"},
       {"tp2 x pp2", 4, "--tensor-parallel 2 --pipeline-parallel 2"},
       {"pp4 uneven", 4, "--pipeline-parallel 4 --pipeline-split 2,1,1,1"},
+      {"tp2 x pp2, remat", 4, "--tensor-parallel 2 --pipeline-parallel 2 --activation-memory 0.5x"},
   };
   if (testing::kSanitized) cases = {cases[7]};  // both kinds of parallelism in one run, under ASan
   for (const Case& c : cases) {

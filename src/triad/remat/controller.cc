@@ -36,20 +36,24 @@ double update_profile_times(ActivationProfile* profile, const Gpt<float>& model,
 }
 
 RematController::RematController(Gpt<float>& model, const RematOptions& options, int B, int T,
-                                 const std::string& log_path, int step)
+                                 const std::string& log_path, int step, int in_flight)
     : model_(model), options_(options) {
   kind_ = options.planner.empty() ? (options.budget.empty() ? PlannerKind::kNone : PlannerKind::kOptimal)
                                   : parse_planner(options.planner);
-  profile_ = ActivationProfile::for_shape(model.config(), B, T, model.shard().tensor_size);
-  // Profile: one forward that keeps nothing, on a batch of token 0 (the kernels' time does not depend on
-  // the token values).
+  GptConfig stage = model.config();  // a pipeline stage: its own blocks
+  stage.layers = model.shard().blocks;
+  profile_ = ActivationProfile::for_shape(stage, B, T, model.shard().tensor_size);
+  // Profile: one forward that keeps nothing, on a batch of token 0 (a later stage: of zero activations;
+  // the kernels' time does not depend on the values).
   std::vector<int32_t> tokens(static_cast<size_t>(B) * T, 0);
-  model.forward(tokens.data(), tokens.data(), B, T, Gpt<float>::Pass::kInference);
+  std::vector<float> input(model.shard().embedding ? 0 : tokens.size() * stage.d_model, 0.0f);
+  model.forward(tokens.data(), tokens.data(), B, T, Gpt<float>::Pass::kInference,
+                input.empty() ? nullptr : input.data());
   model.release_activations();
   update_profile_times(&profile_, model, 1.0);
-  none_peak_ = simulate(RematPlan::keep_all(model.config().layers), profile_).peak_bytes;
-  budget_ =
-      options.budget.empty() ? std::numeric_limits<size_t>::max() : parse_budget(options.budget, none_peak_);
+  none_peak_ = simulate(RematPlan::keep_all(stage.layers), profile_).peak_bytes;
+  budget_ = options.budget.empty() ? std::numeric_limits<size_t>::max()
+                                   : parse_budget(options.budget, none_peak_ * in_flight) / in_flight;
   if (!log_path.empty()) {
     log_ = std::fopen(log_path.c_str(), "a");
     if (!log_) fail("cannot open {}: {}", log_path, errno_text());

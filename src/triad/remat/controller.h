@@ -21,9 +21,11 @@ double update_profile_times(ActivationProfile* profile, const Gpt<float>& model,
 class RematController {
  public:
   // Profiles the model on a (B, T) forward, plans and installs the plan; `log_path` receives the plans
-  // (empty: not written, as on ranks other than 0).
+  // (empty: not written, as on ranks other than 0). A pipeline stage plans its own blocks for each of the
+  // `in_flight` micro-batches its schedule keeps at once: an --activation-memory of A bytes gives each
+  // A / in_flight (a fraction "0.5x" stays a fraction of one micro-batch's peak).
   RematController(Gpt<float>& model, const RematOptions& options, int B, int T, const std::string& log_path,
-                  int step);
+                  int step, int in_flight = 1);
   ~RematController();
 
   // One line for the person at the terminal: budget, predicted peak and overhead.

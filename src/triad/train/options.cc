@@ -133,8 +133,6 @@ void TrainOptions::validate(int world) const {
   stage_first_blocks();
   if (layout.tensor * layout.pipeline > 1) {
     if (dp()) fail_usage("--dp-noise (DP-SGD) runs without --tensor-parallel and --pipeline-parallel");
-    if (remat.active() && pipeline_parallel > 1)
-      fail_usage("--remat/--activation-memory do not apply with --pipeline-parallel yet");
     const std::string& codec = comm.grad_compression;
     if (codec.find("topk") != std::string::npos || codec.find("powersgd") != std::string::npos ||
         codec == "auto") {

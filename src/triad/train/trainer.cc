@@ -39,7 +39,8 @@ BatchTotals sum_over_ranks(comm::Context& context, BatchTotals mine) {
 }
 
 // "model parallel: 2 data x 1 tensor x 2 pipeline stages (blocks 0-2, 3), 1f1b, 4 micro-batches"
-std::string describe_layout(const parallel::Layout& layout, const TrainOptions& o, const std::vector<int>& first) {
+std::string describe_layout(const parallel::Layout& layout, const TrainOptions& o,
+                            const std::vector<int>& first) {
   std::vector<std::string> stages;
   for (size_t s = 0; s + 1 < first.size(); ++s) {
     stages.push_back(first[s + 1] - first[s] == 1 ? fmt::format("{}", first[s])
@@ -50,8 +51,8 @@ std::string describe_layout(const parallel::Layout& layout, const TrainOptions& 
     pipeline = fmt::format(" (blocks {}), {}, {} micro-batches", fmt::join(stages, ", "), o.pipeline_schedule,
                            o.grad_accum);
   }
-  return fmt::format("model parallel: {} data x {} tensor x {} pipeline stage{}{}", layout.data, layout.tensor,
-                     layout.pipeline, layout.pipeline > 1 ? "s" : "", pipeline);
+  return fmt::format("model parallel: {} data x {} tensor x {} pipeline stage{}{}", layout.data,
+                     layout.tensor, layout.pipeline, layout.pipeline > 1 ? "s" : "", pipeline);
 }
 
 }  // namespace
@@ -120,9 +121,14 @@ void Trainer::build_step() {
   Impl& s = *impl_;
   const int world = s.comm.world(), data = s.layout.data, T = options_.model.seq_len;
   if (options_.remat.active()) {
+    // A pipeline stage plans for the micro-batches its schedule keeps in flight at once.
+    const int in_flight = parallel::max_in_flight(
+        parallel::stage_ops(parallel::parse_pipeline_schedule(options_.pipeline_schedule), s.at.pipeline,
+                            s.layout.pipeline, options_.grad_accum));
     s.remat = std::make_unique<RematController>(
         s.model, options_.remat, options_.micro_batch(world), T,
-        is_root() ? (fs::path(run_dir()) / "remat_plan.jsonl").string() : std::string(), state_.step);
+        is_root() ? (fs::path(run_dir()) / "remat_plan.jsonl").string() : std::string(), state_.step,
+        s.layout.pipeline > 1 ? in_flight : 1);
     log_info("{}", s.remat->summary());
   }
   if (options_.dp()) {
@@ -153,8 +159,8 @@ void Trainer::build_step() {
       .topk_lr_scale = static_cast<float>(options_.topk_lr_scale),
       .comm = options_.comm,
       .seed = options_.seed};
-  s.optimizer = std::make_unique<parallel::DistributedOptimizer>(*s.groups.data, s.model, o, s.groups.model.get(),
-                                                                 s.groups.tied.get());
+  s.optimizer = std::make_unique<parallel::DistributedOptimizer>(*s.groups.data, s.model, o,
+                                                                 s.groups.model.get(), s.groups.tied.get());
   if (s.model_parallel()) log_info("{}", describe_layout(s.layout, options_, s.stage_first));
   if (data > 1) log_info("{}", s.optimizer->describe(options_.batch / data));
 }
@@ -362,7 +368,8 @@ void Trainer::print_sample() {
       whole = std::make_unique<Gpt<float>>(options_.model);
       load_checkpoint_weights(last_checkpoint_, whole.get());
     }
-    fmt::print("sample: {}\n", sample_text(whole ? *whole : impl_->model, tokenizer, options_.sample_prompt, so));
+    fmt::print("sample: {}\n",
+               sample_text(whole ? *whole : impl_->model, tokenizer, options_.sample_prompt, so));
   } catch (const Error& e) {
     log_warn("no sample: {}", e.what());
   }
