@@ -238,6 +238,7 @@ int run(int argc, char** argv) {
   add(add_eval_command);
   add(add_generate_command);
   add(add_probe_command);
+  add(add_plan_command);
   add(add_audit_command);
   add(add_privacy_command);
 

@@ -17,6 +17,7 @@ Runner add_train_command(CLI::App& root);
 Runner add_eval_command(CLI::App& root);
 Runner add_generate_command(CLI::App& root);
 Runner add_probe_command(CLI::App& root);
+Runner add_plan_command(CLI::App& root);
 Runner add_audit_command(CLI::App& root);
 Runner add_privacy_command(CLI::App& root);
 

@@ -107,7 +107,9 @@ double seconds_per_call(double budget, Body&& body) {
   return seconds_since(start) / calls;
 }
 
-double sgemm_gflops(int n) {
+}  // namespace
+
+double measure_sgemm_gflops(int n) {
   std::vector<float> a(size_t(n) * n, 0.5f), b(size_t(n) * n, 0.25f), c(size_t(n) * n);
   double seconds = seconds_per_call(0.2, [&] {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f,
@@ -115,6 +117,8 @@ double sgemm_gflops(int n) {
   });
   return 2.0 * n * n * n / seconds / 1e9;
 }
+
+namespace {
 
 // Encode + decode time per float of each codec's arithmetic (top-K: selecting 1 %, coding and decoding the
 // indices, scattering the values back;
@@ -254,7 +258,8 @@ Topology probe_topology(Context& context, const ProbeOptions& options) {
   // Each rank's numbers travel as doubles: node index, SGEMM GFLOP/s, then the codecs in kCodecs order.
   const std::vector<std::string> kCodecs = {"fp16", "int8", "topk", "powersgd"};
   std::map<std::string, double> codec_ns = codec_ns_per_float(options.codec_floats);
-  std::vector<double> mine = {static_cast<double>(context.node_index()), sgemm_gflops(options.gemm_size)};
+  std::vector<double> mine = {static_cast<double>(context.node_index()),
+                              measure_sgemm_gflops(options.gemm_size)};
   for (const std::string& codec : kCodecs) mine.push_back(codec_ns.at(codec));
   std::vector<double> all(mine.size() * world);
   char host[MPI_MAX_PROCESSOR_NAME] = {};
@@ -408,6 +413,14 @@ Prediction predict(const Topology& t, const std::vector<int>& group, const GradR
     out.compute_s = ns * 1e-9 * bucket.count * (codec.kind == CodecKind::kTopK ? 1 : 2);
   }
   out.seconds = out.wire_s + out.latency_s + out.compute_s;
+  return out;
+}
+
+Prediction price_transfers(const Topology& topology, const std::vector<int>& group,
+                           const std::vector<Transfer>& transfers) {
+  Prediction out;
+  for (const Transfer& transfer : transfers) price(topology, group, transfer, out);
+  out.seconds = out.wire_s + out.latency_s;
   return out;
 }
 

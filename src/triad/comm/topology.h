@@ -68,6 +68,12 @@ Prediction predict(const Topology& topology, const std::vector<int>& group, cons
 std::vector<Prediction> choose_codec(const Topology& topology, const std::vector<int>& group,
                                      const GradRange& bucket, const CodecSpec& auto_spec,
                                      const CodecOptions& options);
+// The wire and latency time of `transfers` over the ranks `group`, one after another, as predict() prices a
+// codec's (each on the ring's slowest link; all-to-all over every pair), without a codec's compute.
+Prediction price_transfers(const Topology& topology, const std::vector<int>& group,
+                           const std::vector<Transfer>& transfers);
+// GFLOP/s of a square n x n SGEMM on the calling thread, over about 0.2 s (the probe's sgemm_gflops).
+double measure_sgemm_gflops(int n);
 // The ranks a codec runs among: all of them, or with --hierarchical the first rank of every node.
 std::vector<int> codec_group(const Topology& topology, bool hierarchical);
 

@@ -3,7 +3,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <charconv>
+#include <cmath>
 #include <numeric>
+#include <utility>
 
 namespace triad {
 
@@ -11,6 +14,20 @@ std::string format_bytes(size_t bytes) {
   if (bytes >= (size_t{1} << 30)) return fmt::format("{:.2f}GiB", bytes / double(1 << 30));
   if (bytes >= (size_t{1} << 20)) return fmt::format("{:.1f}MiB", bytes / double(1 << 20));
   return fmt::format("{:.1f}KiB", bytes / 1024.0);
+}
+
+std::optional<double> parse_bytes(std::string_view text) {
+  double value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || !std::isfinite(value) || value < 0) return std::nullopt;
+  static const std::pair<std::string_view, double> kUnits[] = {
+      {"", 1},      {"B", 1},         {"KB", 1e3},      {"MB", 1e6},      {"GB", 1e9},
+      {"TB", 1e12}, {"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 0x1p40}};
+  const std::string_view unit(end, static_cast<size_t>(text.data() + text.size() - end));
+  for (const auto& [name, scale] : kUnits) {
+    if (unit == name) return value * scale;
+  }
+  return std::nullopt;
 }
 
 std::string format_duration(double seconds) {

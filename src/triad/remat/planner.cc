@@ -1,6 +1,7 @@
 #include "triad/remat/planner.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <limits>
 #include <map>
@@ -152,24 +153,18 @@ RematPlan make_plan(PlannerKind kind, const ActivationProfile& p, size_t budget)
 
 size_t parse_budget(const std::string& text, size_t none_peak) {
   if (text.empty()) fail_usage("--activation-memory: empty");
-  size_t pos = 0;
-  double value = 0;
-  try {
-    value = std::stod(text, &pos);
-  } catch (const std::exception&) {
-    fail_usage("--activation-memory {}: expected a size like 512MiB or a fraction like 0.5x", text);
+  if (text.back() == 'x') {
+    double fraction = 0;
+    const char* end = text.data() + text.size() - 1;
+    const auto [stop, ec] = std::from_chars(text.data(), end, fraction);
+    if (ec == std::errc() && stop == end && fraction > 0 && std::isfinite(fraction)) {
+      return static_cast<size_t>(fraction * static_cast<double>(none_peak));
+    }
+  } else if (const std::optional<double> bytes = parse_bytes(text); bytes && *bytes > 0) {
+    return static_cast<size_t>(*bytes);
   }
-  std::string unit = text.substr(pos);
-  static const std::map<std::string, double> units = {{"", 1},          {"B", 1},         {"KB", 1e3},
-                                                      {"MB", 1e6},      {"GB", 1e9},      {"KiB", 1 << 10},
-                                                      {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"x", -1}};
-  auto it = units.find(unit);
-  if (it == units.end() || value <= 0) {
-    fail_usage("--activation-memory {}: expected a size like 512MiB, 2GiB, 800MB, or a fraction like 0.5x",
-               text);
-  }
-  if (it->second < 0) return static_cast<size_t>(value * static_cast<double>(none_peak));
-  return static_cast<size_t>(value * it->second);
+  fail_usage("--activation-memory {}: expected a size like 512MiB, 2GiB, 800MB, or a fraction like 0.5x",
+             text);
 }
 
 }  // namespace triad
