@@ -12,6 +12,7 @@
 #include <map>
 
 #include "train_test_util.h"
+#include "triad/core/file_io.h"
 #include "triad/model/params.h"
 
 namespace triad {
@@ -132,6 +133,19 @@ TEST(ModelParallel, RefusesLayoutsThatCannotWork) {
   EXPECT_NE(r.exit_code, 0);
   EXPECT_THAT(r.err, HasSubstr("--grad-compression topk:0.1 keeps per-rank state"));
   EXPECT_FALSE(fs::exists(run)) << "refused before creating the run";
+}
+
+TEST(ModelParallel, LayoutAutoRunsThePlannersChoice) {
+  TempDir dir;
+  const std::string run = dir / "run";
+  auto r = run_triad_mpi(2, testing::train_args(run, "--steps 2 --eval-every 0 --threads 1 --layout auto"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json options = read_json_file(run + "/run.json")["options"];
+  const int tp = options["tensor_parallel"], pp = options["pipeline_parallel"];
+  EXPECT_EQ(2 % (tp * pp), 0);
+  EXPECT_THAT(options["grad_compression"].get<std::string>(), ::testing::AnyOf("none", "fp16"));
+  EXPECT_THAT(run_triad(testing::train_args(dir / "bad", "--layout fastest")),
+              RefusedWith("--layout fastest: expected manual or auto"));
 }
 
 // A shard's slices of a tensor, over the tensor-parallel ranks, cover the whole tensor exactly once.

@@ -73,6 +73,11 @@ const OptionTable<TrainOptions>& TrainOptions::options() {
     t.include(&O::remat, RematOptions::options(), "Memory");
     t.include(&O::comm, comm::CommOptions::options(), "Data parallel (under mpirun; see docs/comm.md)");
     const char* kModelParallel = "Model parallel (under mpirun; see docs/parallel.md)";
+    t.add("layout", &O::layout,
+          "manual (the flags below) or auto: the layout, --grad-accum, --zero and --grad-compression that "
+          "'triad plan' predicts fastest within each rank's share of this node's memory")
+        .in_group(kModelParallel)
+        .per_command();
     t.add("tensor-parallel", &O::tensor_parallel,
           "Ranks that split each layer (attention heads, MLP, vocabulary) Megatron-style; it must divide the "
           "heads and the vocabulary. Checkpoints hold whole tensors: a run resumes at any layout")
@@ -127,11 +132,12 @@ const OptionTable<TrainOptions>& TrainOptions::options() {
 void TrainOptions::validate(int world) const {
   check_options(options(), *this);
   model.validate();
-  const parallel::Layout layout = parallel::Layout::of(world, tensor_parallel, pipeline_parallel);
+  if (layout != "manual" && layout != "auto") fail_usage("--layout {}: expected manual or auto", layout);
+  const parallel::Layout ranks = parallel::Layout::of(world, tensor_parallel, pipeline_parallel);
   ModelShard{.tensor_size = tensor_parallel}.validate(model);
   parallel::parse_pipeline_schedule(pipeline_schedule);
   stage_first_blocks();
-  if (layout.tensor * layout.pipeline > 1) {
+  if (ranks.tensor * ranks.pipeline > 1) {
     if (dp()) fail_usage("--dp-noise (DP-SGD) runs without --tensor-parallel and --pipeline-parallel");
     const std::string& codec = comm.grad_compression;
     if (codec.find("topk") != std::string::npos || codec.find("powersgd") != std::string::npos ||
@@ -142,7 +148,7 @@ void TrainOptions::validate(int world) const {
           codec);
     }
   }
-  world = layout.data;  // the batch divides over the data-parallel ranks only
+  world = ranks.data;  // the batch divides over the data-parallel ranks only
   if (batch % (world * grad_accum) != 0) {
     if (world == 1) {
       fail_usage(

@@ -39,6 +39,7 @@ struct TrainOptions {
   int log_every = 10;
   int threads = 1;
   // Model parallelism (Tier I, docs/parallel.md): data-parallel ranks = world / (tensor x pipeline).
+  std::string layout = "manual";  // "auto": the four below, micro-batches, ZeRO-1 and codec from the planner
   int tensor_parallel = 1;
   int pipeline_parallel = 1;
   std::string pipeline_schedule = "1f1b";  // or "gpipe"

@@ -19,6 +19,7 @@
 #include "triad/remat/controller.h"
 #include "triad/train/batch_gradient.h"
 #include "triad/train/evaluate.h"
+#include "triad/train/layout_choice.h"
 #include "triad/train/memory_check.h"
 #include "triad/train/pipeline_batches.h"
 #include "triad/train/resume_point.h"
@@ -185,6 +186,12 @@ std::unique_ptr<Trainer> Trainer::start(comm::Context& context, const TrainOptio
         "--seq-len {} exceeds the training window of {} tokens that 'triad prepare --max-tokens' recorded in "
         "{}",
         options.model.seq_len, window, manifest_path);
+  }
+  std::string chose;
+  options = choose_layout(context, options, &chose);
+  if (!chose.empty()) {
+    options.validate(context.world());
+    if (root) log_info("{}", chose);
   }
   check_training_memory(options, context.world());
   if (root) create_run_dir(options.out_dir, force);
