@@ -1,5 +1,8 @@
 #include "triad/parallel/model_parallel.h"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include "triad/comm/collectives.h"
 
 namespace triad::parallel {
@@ -12,6 +15,22 @@ ModelShard shard_of(const Layout& layout, const Coordinates& at, const std::vect
           .head = s == stages - 1,
           .tensor_rank = at.tensor,
           .tensor_size = layout.tensor};
+}
+
+std::string describe(const Layout& layout, const std::vector<int>& first, const std::string& schedule,
+                     int micro_batches) {
+  std::vector<std::string> stages;
+  for (size_t s = 0; s + 1 < first.size(); ++s) {
+    stages.push_back(first[s + 1] - first[s] == 1 ? fmt::format("{}", first[s])
+                                                  : fmt::format("{}-{}", first[s], first[s + 1] - 1));
+  }
+  std::string pipeline;
+  if (layout.pipeline > 1) {
+    pipeline =
+        fmt::format(" (blocks {}), {}, {} micro-batches", fmt::join(stages, ", "), schedule, micro_batches);
+  }
+  return fmt::format("model parallel: {} data x {} tensor x {} pipeline stage{}{}", layout.data,
+                     layout.tensor, layout.pipeline, layout.pipeline > 1 ? "s" : "", pipeline);
 }
 
 void ContextTensorGroup::sum(float* values, size_t count, const char* what) {

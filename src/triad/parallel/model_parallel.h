@@ -8,6 +8,7 @@
 //
 // The pipeline's schedule and stage split are parallel/pipeline_schedule.h's.
 
+#include <string>
 #include <vector>
 
 #include "triad/comm/context.h"
@@ -19,6 +20,10 @@ namespace triad::parallel {
 
 // stage_first[s]: the first block of pipeline stage s, then the number of blocks (pipeline_schedule.h).
 ModelShard shard_of(const Layout& layout, const Coordinates& at, const std::vector<int>& stage_first);
+
+// "model parallel: 2 data x 1 tensor x 2 pipeline stages (blocks 0-2, 3), 1f1b, 4 micro-batches"
+std::string describe(const Layout& layout, const std::vector<int>& stage_first, const std::string& schedule,
+                     int micro_batches);
 
 class ContextTensorGroup : public TensorGroup {
  public:

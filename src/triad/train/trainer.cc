@@ -39,23 +39,6 @@ BatchTotals sum_over_ranks(comm::Context& context, BatchTotals mine) {
   return mine;
 }
 
-// "model parallel: 2 data x 1 tensor x 2 pipeline stages (blocks 0-2, 3), 1f1b, 4 micro-batches"
-std::string describe_layout(const parallel::Layout& layout, const TrainOptions& o,
-                            const std::vector<int>& first) {
-  std::vector<std::string> stages;
-  for (size_t s = 0; s + 1 < first.size(); ++s) {
-    stages.push_back(first[s + 1] - first[s] == 1 ? fmt::format("{}", first[s])
-                                                  : fmt::format("{}-{}", first[s], first[s + 1] - 1));
-  }
-  std::string pipeline;
-  if (layout.pipeline > 1) {
-    pipeline = fmt::format(" (blocks {}), {}, {} micro-batches", fmt::join(stages, ", "), o.pipeline_schedule,
-                           o.grad_accum);
-  }
-  return fmt::format("model parallel: {} data x {} tensor x {} pipeline stage{}{}", layout.data,
-                     layout.tensor, layout.pipeline, layout.pipeline > 1 ? "s" : "", pipeline);
-}
-
 }  // namespace
 
 // What one step is made of: the layout, this rank's part of the model, the data, and the objects that run
@@ -162,7 +145,9 @@ void Trainer::build_step() {
       .seed = options_.seed};
   s.optimizer = std::make_unique<parallel::DistributedOptimizer>(*s.groups.data, s.model, o,
                                                                  s.groups.model.get(), s.groups.tied.get());
-  if (s.model_parallel()) log_info("{}", describe_layout(s.layout, options_, s.stage_first));
+  if (s.model_parallel())
+    log_info("{}",
+             parallel::describe(s.layout, s.stage_first, options_.pipeline_schedule, options_.grad_accum));
   if (data > 1) log_info("{}", s.optimizer->describe(options_.batch / data));
 }
 
