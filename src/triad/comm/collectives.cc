@@ -42,7 +42,8 @@ void allreduce_max(Context& context, float* values, size_t count, const std::str
 MPI_Request start_send(Context& context, const float* data, size_t count, int peer, int tag,
                        const std::string& what) {
   MPI_Request request;
-  check_mpi(MPI_Isend(data, checked_count(count, what), MPI_FLOAT, peer, tag, context.comm(), &request), what);
+  check_mpi(MPI_Isend(data, checked_count(count, what), MPI_FLOAT, peer, tag, context.comm(), &request),
+            what);
   return request;
 }
 
@@ -53,7 +54,8 @@ void send(Context& context, const float* data, size_t count, int peer, int tag, 
 
 void receive(Context& context, float* data, size_t count, int peer, int tag, const std::string& what) {
   MPI_Request request;
-  check_mpi(MPI_Irecv(data, checked_count(count, what), MPI_FLOAT, peer, tag, context.comm(), &request), what);
+  check_mpi(MPI_Irecv(data, checked_count(count, what), MPI_FLOAT, peer, tag, context.comm(), &request),
+            what);
   context.wait(&request, 1, what);
 }
 

@@ -104,10 +104,10 @@ void position_backward(Real* dwpe, const Real* dout, int B, int T, int C) {
       64);
 }
 
-#define TRIAD_VOCAB_PARALLEL(Real)                                                                         \
-  template void embedding_lookup<Real>(Real*, const int32_t*, const Real*, int, int, int, int);            \
-  template void embedding_backward<Real>(Real*, const Real*, const int32_t*, int, int, int, int);          \
-  template void position_add<Real>(Real*, const Real*, int, int, int);                                     \
+#define TRIAD_VOCAB_PARALLEL(Real)                                                                \
+  template void embedding_lookup<Real>(Real*, const int32_t*, const Real*, int, int, int, int);   \
+  template void embedding_backward<Real>(Real*, const Real*, const int32_t*, int, int, int, int); \
+  template void position_add<Real>(Real*, const Real*, int, int, int);                            \
   template void position_backward<Real>(Real*, const Real*, int, int, int);
 TRIAD_VOCAB_PARALLEL(float)
 TRIAD_VOCAB_PARALLEL(double)

@@ -17,7 +17,8 @@ void encoder_backward(Real* dwte, Real* dwpe, const Real* dout, const int32_t* t
 // Vocabulary-parallel pieces (tensor parallelism: this rank holds wte rows [v0, v0 + V)):
 //   lookup    out (N, C) = wte[tokens[n] - v0] for the tokens it holds, zeros for the others
 //   backward  dwte[tokens[n] - v0] += dout[n] for those tokens
-// and the positions, added after the tensor group summed the lookups: out[b, t] += wpe[t], dwpe[t] += dout[b, t].
+// and the positions, added after the tensor group summed the lookups: out[b, t] += wpe[t], dwpe[t] += dout[b,
+// t].
 template <typename Real>
 void embedding_lookup(Real* out, const int32_t* tokens, const Real* wte, int v0, int V, int N, int C);
 template <typename Real>

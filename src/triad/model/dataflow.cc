@@ -98,7 +98,7 @@ bool is_last_forward_use(Unit input, int block, Act kind) {
 }
 
 UnitDims unit_dims(const GptConfig& c, int B, int T, int tensor) {
-  return {static_cast<size_t>(B),       static_cast<size_t>(T),     static_cast<size_t>(c.d_model),
+  return {static_cast<size_t>(B),       static_cast<size_t>(T),       static_cast<size_t>(c.d_model),
           static_cast<size_t>(c.heads), static_cast<size_t>(c.vocab), static_cast<size_t>(tensor)};
 }
 

@@ -31,7 +31,9 @@ class Gpt<Real>::Events : public StepEvents {
       m_.unit_seconds_[static_cast<size_t>(block + 1)][static_cast<size_t>(kind)] = dt;
     }
   }
-  void release(int block, Act kind) override { m_.arena_.release(m_.arena_block(block), static_cast<int>(kind)); }
+  void release(int block, Act kind) override {
+    m_.arena_.release(m_.arena_block(block), static_cast<int>(kind));
+  }
   void head_backward() override { m_.head_backward(); }
   void block_backward(int block) override { m_.block_backward(block); }
   void embed_backward() override { m_.embed_backward(); }
@@ -98,7 +100,8 @@ void Gpt<Real>::zero_grads() {
 
 template <typename Real>
 void Gpt<Real>::set_remat_plan(const RematPlan& plan) {
-  if (plan.layers() != layers_) fail("internal: a plan for {} blocks on a {}-block model", plan.layers(), layers_);
+  if (plan.layers() != layers_)
+    fail("internal: a plan for {} blocks on a {}-block model", plan.layers(), layers_);
   plan_ = plan;
   plan_.normalize();
 }
@@ -251,7 +254,8 @@ template <typename Real>
 double Gpt<Real>::forward(const int32_t* inputs, const int32_t* targets, int B, int T, Pass pass,
                           const Real* stage_input) {
   if (T > config_.seq_len) fail_usage("sequence length {} exceeds the model's {}", T, config_.seq_len);
-  if (!shard().embedding && !stage_input) fail("internal: a later pipeline stage's forward without its input");
+  if (!shard().embedding && !stage_input)
+    fail("internal: a later pipeline stage's forward without its input");
   const int V = config_.vocab;
   const size_t BT = static_cast<size_t>(B) * T;
   release_activations();
@@ -272,8 +276,8 @@ double Gpt<Real>::forward(const int32_t* inputs, const int32_t* targets, int B, 
       s.local_targets[i] = t >= vocab0_ && t < vocab0_ + vocab_ ? t - vocab0_ : -1;
     }
   }
-  s.schedule = std::make_unique<StepSchedule>(pass == Pass::kTrain ? plan_ : inference_plan_, layers_,
-                                              shard().head);
+  s.schedule =
+      std::make_unique<StepSchedule>(pass == Pass::kTrain ? plan_ : inference_plan_, layers_, shard().head);
   Events events(*this);
   s.schedule->forward(events, targets != nullptr);
   s.stage_input = nullptr;
@@ -326,13 +330,13 @@ void Gpt<Real>::head_backward() {
   Real* lnf = unit(-1, Act::kLnf);
   std::memset(d.dC, 0, BTC * sizeof(Real));
   const int32_t* targets = tensor_ == 1 ? s_->targets.data() : s_->local_targets.data();
-  recompute_seconds_ += lm_head_backward(d.dC, g_.wte, unit(-1, Act::kLogits), unit(-1, Act::kLogitsSlice),
-                                         lnf, w_.wte, targets, unit(-1, Act::kLoss) + BT, loss_scale_, M, C,
-                                         vocab_);
+  recompute_seconds_ +=
+      lm_head_backward(d.dC, g_.wte, unit(-1, Act::kLogits), unit(-1, Act::kLogitsSlice), lnf, w_.wte,
+                       targets, unit(-1, Act::kLoss) + BT, loss_scale_, M, C, vocab_);
   tensor_sum(d.dC, BTC, "vocabulary-parallel LM head backward");
   std::memset(d.dres, 0, BTC * sizeof(Real));
-  layernorm_backward(d.dres, g_.lnf_w, g_.lnf_b, d.dC, unit(layers_ - 1, Act::kBlockOut), w_.lnf_w,
-                     lnf + BTC, lnf + BTC + BT, M, C);
+  layernorm_backward(d.dres, g_.lnf_w, g_.lnf_b, d.dC, unit(layers_ - 1, Act::kBlockOut), w_.lnf_w, lnf + BTC,
+                     lnf + BTC + BT, M, C);
   if (on_block_done_) on_block_done_(param_block(layout_, "ln_f"));
 }
 
