@@ -87,9 +87,7 @@ void Gpt<Real>::init_weights(uint64_t seed) {
       const double std = residual ? residual_std : 0.02;
       for (Real& x : whole) x = static_cast<Real>(std * rng.normal());
     }
-    for (const TensorSpec& t : layout_.tensors()) {
-      if (t.name == w.name) copy_slice(t, whole.data(), params_.data() + t.offset);
-    }
+    if (const TensorSpec* t = layout_.find(w.name)) copy_slice(*t, whole.data(), params_.data() + t->offset);
   }
 }
 
@@ -155,7 +153,7 @@ void Gpt<Real>::loss_forward(Real* out) {
   const int M = s_->B * s_->T, C = config_.d_model;
   Real *losses = out, *lse = out + M;
   // Without kept logits the loss computes them slice by slice: that time is the logits' cost.
-  const int32_t* targets = tensor_ == 1 ? s_->targets.data() : s_->local_targets.data();
+  const int32_t* targets = s_->targets.data();
   if (tensor_ > 1) std::fill(losses, losses + M, Real(0));
   double seconds = lm_head_loss(losses, lse, unit(-1, Act::kLogits), unit(-1, Act::kLogitsSlice),
                                 unit(-1, Act::kLnf), w_.wte, targets, M, C, vocab_);
@@ -167,7 +165,7 @@ void Gpt<Real>::loss_forward(Real* out) {
     tensor_group_->max(peak.data(), peak.size(), "vocabulary-parallel cross-entropy");
     for (int n = 0; n < M; ++n) {
       parts[n] = std::exp(lse[n] - peak[n]);
-      const int32_t t = s_->local_targets[n];  // the target's logit, on the rank that holds its row
+      const int32_t t = s_->targets[n];  // the target's logit, on the rank that holds its row
       if (t < 0) continue;
       const Real *a = x + static_cast<size_t>(n) * C, *b = w_.wte + static_cast<size_t>(t) * C;
       float z = 0;
@@ -268,12 +266,11 @@ double Gpt<Real>::forward(const int32_t* inputs, const int32_t* targets, int B, 
     if (t < 0 || t >= V) fail("token id {} is outside the model's vocabulary of {}", t, V);
   }
   if (targets) {
-    s.targets.assign(targets, targets + BT);
-    s.local_targets.resize(BT);
+    s.targets.resize(BT);
     for (size_t i = 0; i < BT; ++i) {
-      const int32_t t = s.targets[i];
+      const int32_t t = targets[i];
       if (t < 0 || t >= V) fail("target id {} is outside the model's vocabulary of {}", t, V);
-      s.local_targets[i] = t >= vocab0_ && t < vocab0_ + vocab_ ? t - vocab0_ : -1;
+      s.targets[i] = t >= vocab0_ && t < vocab0_ + vocab_ ? t - vocab0_ : -1;
     }
   }
   s.schedule =
@@ -304,17 +301,6 @@ void Gpt<Real>::backward(Real loss_scale, const BlockDone& on_block_done, const 
   on_block_done_ = nullptr;
 }
 
-// The index of the shard's parameter block `name` in layout().blocks(), for on_block_done.
-namespace {
-int param_block(const ParameterLayout& layout, const std::string& name) {
-  const auto& blocks = layout.blocks();
-  for (size_t i = 0; i < blocks.size(); ++i) {
-    if (blocks[i].name == name) return static_cast<int>(i);
-  }
-  fail("internal: no parameter block {}", name);
-}
-}  // namespace
-
 template <typename Real>
 void Gpt<Real>::head_backward() {
   const int C = config_.d_model;
@@ -329,7 +315,7 @@ void Gpt<Real>::head_backward() {
   // LayerNorm.
   Real* lnf = unit(-1, Act::kLnf);
   std::memset(d.dC, 0, BTC * sizeof(Real));
-  const int32_t* targets = tensor_ == 1 ? s_->targets.data() : s_->local_targets.data();
+  const int32_t* targets = s_->targets.data();
   recompute_seconds_ +=
       lm_head_backward(d.dC, g_.wte, unit(-1, Act::kLogits), unit(-1, Act::kLogitsSlice), lnf, w_.wte,
                        targets, unit(-1, Act::kLoss) + BT, loss_scale_, M, C, vocab_);
@@ -337,7 +323,7 @@ void Gpt<Real>::head_backward() {
   std::memset(d.dres, 0, BTC * sizeof(Real));
   layernorm_backward(d.dres, g_.lnf_w, g_.lnf_b, d.dC, unit(layers_ - 1, Act::kBlockOut), w_.lnf_w, lnf + BTC,
                      lnf + BTC + BT, M, C);
-  if (on_block_done_) on_block_done_(param_block(layout_, "ln_f"));
+  if (on_block_done_) on_block_done_(static_cast<int>(layout_.blocks().size()) - 1);  // ln_f: the last
 }
 
 template <typename Real>
@@ -375,7 +361,7 @@ void Gpt<Real>::block_backward(int l) {
   linear_backward(dC, g.qkv_w, g.qkv_b, dqkv, ln1, w.qkv_w, M, C, 3 * Cl);
   tensor_sum(dC, BTC, "tensor-parallel attention backward");
   layernorm_backward(dres, g.ln1_w, g.ln1_b, dC, x, w.ln1_w, ln1 + BTC, ln1 + BTC + BT, M, C);  // dres = d x
-  if (on_block_done_) on_block_done_((shard().embedding ? 1 : 0) + l);
+  if (on_block_done_) on_block_done_((shard().embedding ? 1 : 0) + l);  // after the embedding's, if held
 }
 
 template <typename Real>

@@ -103,8 +103,10 @@ class Gpt {
   // One micro-batch's forward-to-backward state.
   struct Slot {
     std::unique_ptr<StepSchedule> schedule;
-    std::vector<int32_t> inputs, targets;
-    std::vector<int32_t> local_targets;  // vocabulary-parallel: target - first local id, or -1 elsewhere
+    std::vector<int32_t> inputs;
+    // Each target as a row of this rank's vocabulary slice (target - its first id), or -1 when another
+    // rank holds it; with the whole vocabulary, the targets themselves.
+    std::vector<int32_t> targets;
     int B = 0, T = 0;
     const Real* stage_input = nullptr;  // during the forward
     const Real* output_grad = nullptr;  // during the backward
@@ -117,7 +119,8 @@ class Gpt {
   const Real* block_input(int l) const {
     return l == 0 ? unit(-1, Act::kEmbed) : unit(l - 1, Act::kBlockOut);
   }
-  // The backward's gradient buffers in the scratch unit: [dC | d4a | d4b | dres], d4a and d4b 4C / tensor wide.
+  // The backward's gradient buffers in the scratch unit: [dC | d4a | d4b | dres], d4a and d4b 4C / tensor
+  // wide.
   struct Scratch {
     Real *dC, *d4a, *d4b, *dres;
   };
