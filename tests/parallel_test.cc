@@ -118,6 +118,7 @@ TEST(StepRecord, WritesTheFieldsMetricFieldsLists) {
   r.remat = RematController::StepReport{};
   r.privacy = DpSgd::StepReport{};
   r.pipeline = StepRecord::Pipeline{};
+  r.balance = StepRecord::Balance{};
   const nlohmann::json all = r.to_json();
   const nlohmann::json eval = EvalRecord{}.to_json();
   std::set<std::string> written;

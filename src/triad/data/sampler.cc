@@ -99,6 +99,13 @@ void Sampler::next_batch(int global_batch, int32_t* out) {
     fail_usage("the global batch {} does not split evenly over {} ranks", global_batch, options_.world);
   }
   const int local = global_batch / options_.world;
+  next_rows(global_batch, options_.rank * local, local, out);
+}
+
+void Sampler::next_rows(int global_batch, int offset, int rows, int32_t* out) {
+  if (offset < 0 || rows < 0 || offset + rows > global_batch) {
+    fail("rows [{}, {}) are outside a batch of {}", offset, offset + rows, global_batch);
+  }
   const size_t row = static_cast<size_t>(options_.seq_len) + 1;
   for (int i = 0; i < global_batch; ++i) {
     if (state_.cursor == windows_) {
@@ -106,8 +113,8 @@ void Sampler::next_batch(int global_batch, int32_t* out) {
       state_.cursor = 0;
     }
     uint64_t window = window_at(state_.epoch, state_.cursor++);
-    int local_row = i - options_.rank * local;
-    if (local_row >= 0 && local_row < local) copy_window(window, out + static_cast<size_t>(local_row) * row);
+    int local_row = i - offset;
+    if (local_row >= 0 && local_row < rows) copy_window(window, out + static_cast<size_t>(local_row) * row);
   }
 }
 

@@ -5,8 +5,8 @@
 // and visits all windows once per epoch in an order drawn from (seed, epoch): a Feistel-network permutation
 // of the window indices, so it needs no memory however large the corpus. A global batch of B windows is
 // the next B indices of that order; rank r of W takes rows [r·B/W, (r+1)·B/W), so one command trains the
-// same model at any world size. The position (epoch, cursor) is all the state there is: saving and
-// restoring it resumes the exact sequence.
+// same model at any world size (with --balance, the rows its share of the batch says: next_rows). The
+// position (epoch, cursor) is all the state there is: saving and restoring it resumes the exact sequence.
 
 #include <cstdint>
 #include <memory>
@@ -56,6 +56,9 @@ class Sampler {
   uint64_t windows_per_epoch() const { return windows_; }
   // Fills `out` ((B / world) x (T + 1) tokens) with this rank's rows of the next global batch of B windows.
   void next_batch(int global_batch, int32_t* out);
+  // Fills `out` (rows x (T + 1) tokens) with rows [offset, offset + rows) of the next global batch of B
+  // windows: a rank's uneven share (parallel/balance.h). Every rank draws every batch, whatever its rows.
+  void next_rows(int global_batch, int offset, int rows, int32_t* out);
 
   SamplerState state() const { return state_; }
   void restore(const SamplerState& state) { state_ = state; }

@@ -1,35 +1,61 @@
 #include "triad/train/batch_gradient.h"
 
+#include "triad/core/error.h"
 #include "triad/train/evaluate.h"
 
 namespace triad {
 
-LanguageModelBatches::LanguageModelBatches(Sampler& sampler, int batch, int rows, int micro_batches, int T)
+LanguageModelBatches::LanguageModelBatches(Sampler& sampler, int batch, int ranks, int micro_batches, int T)
     : sampler_(sampler),
       batch_(batch),
-      rows_(rows),
+      ranks_(ranks),
       micro_batches_(micro_batches),
       T_(T),
-      windows_(static_cast<size_t>(rows) * (T + 1)),
-      inputs_(static_cast<size_t>(rows) * T),
+      rows_(batch / ranks),
+      windows_(static_cast<size_t>(rows_) * (T + 1)),
+      inputs_(static_cast<size_t>(rows_) * T),
       targets_(inputs_.size()) {}
 
+void LanguageModelBatches::set_share(int offset, int rows) {
+  if (rows < micro_batches_ || offset < 0 || offset + rows > batch_) {
+    fail("rows [{}, {}) of a batch of {} do not make {} micro-batches", offset, offset + rows, batch_,
+         micro_batches_);
+  }
+  shared_ = true;
+  offset_ = offset;
+  rows_ = rows;
+  windows_.resize(static_cast<size_t>(rows) * (T_ + 1));
+  inputs_.resize(static_cast<size_t>(rows) * T_);
+  targets_.resize(inputs_.size());
+}
+
 BatchResult LanguageModelBatches::compute(Gpt<float>& model, const Gpt<float>::BlockDone& hook) {
-  sampler_.next_batch(batch_, windows_.data());  // every rank draws the batch and keeps its rows
+  // Every rank draws the batch and keeps its rows.
+  if (shared_) {
+    sampler_.next_rows(batch_, offset_, rows_, windows_.data());
+  } else {
+    sampler_.next_batch(batch_, windows_.data());
+  }
   split_windows(windows_.data(), rows_, T_, inputs_.data(), targets_.data());
   model.zero_grads();
-  const int K = micro_batches_, mb = rows_ / K;
-  // Each micro-batch's loss is a mean over its tokens; scaling by 1 / (rows T) makes the gradients add up
-  // to that of the mean over this rank's rows (the reduction then averages the ranks).
-  const float scale = 1.0f / static_cast<float>(static_cast<size_t>(rows_) * T_);
+  const int K = micro_batches_;
+  // Each micro-batch's loss is a mean over its tokens; scaling by ranks / (B T) makes this rank's gradients
+  // add up to its part of the gradient of the mean over all B T tokens, times ranks, which the reduction's
+  // average over the ranks takes off. With equal shares that is 1 / (rows T), the same float: ranks and
+  // B T are exact in float (B T below 2^24), and division rounds the one quotient both expressions name.
+  const float scale = static_cast<float>(ranks_) / static_cast<float>(static_cast<size_t>(batch_) * T_);
   BatchResult r;
+  size_t offset = 0;
   for (int k = 0; k < K; ++k) {
-    const size_t offset = static_cast<size_t>(k) * mb * T_;
-    r.totals.loss_sum += model.forward(inputs_.data() + offset, targets_.data() + offset, mb, T_) / K;
+    const int mb = rows_ / K + (k < rows_ % K ? 1 : 0);
+    const double loss = model.forward(inputs_.data() + offset, targets_.data() + offset, mb, T_);
+    r.totals.loss_sum += shared_ ? loss * mb : loss / K;
     model.backward(scale, k == K - 1 ? hook : nullptr);
     r.recompute_seconds += model.recompute_seconds();
+    offset += static_cast<size_t>(mb) * T_;
   }
-  r.totals.loss_count = 1;  // this rank's mean
+  // Equal shares: the mean of the ranks' means. Uneven: Σ loss_sum / Σ loss_count is the mean over rows.
+  r.totals.loss_count = shared_ ? rows_ : 1;
   r.totals.sequences = rows_;
   return r;
 }

@@ -39,16 +39,23 @@ class BatchGradient {
   virtual void report(const BatchTotals& /*all*/, StepRecord* /*record*/) const {}
 };
 
-// `batch` sequences per step from the sampler, this rank's `rows` of them in `micro_batches` micro-batches
-// of `T` tokens; the gradient of the mean token loss over the global batch.
+// `batch` sequences per step from the sampler over `ranks` data-parallel ranks, this rank's equal share of
+// them (the sampler's rows) in `micro_batches` micro-batches of `T` tokens; the gradient of the mean token
+// loss over the global batch.
 class LanguageModelBatches : public BatchGradient {
  public:
-  LanguageModelBatches(Sampler& sampler, int batch, int rows, int micro_batches, int T);
+  LanguageModelBatches(Sampler& sampler, int batch, int ranks, int micro_batches, int T);
   BatchResult compute(Gpt<float>& model, const Gpt<float>::BlockDone& hook) override;
+  // From the next compute() on, this rank trains rows [offset, offset + rows) of each batch (--balance,
+  // parallel/balance.h): rows >= micro-batches, split rows / K to a micro-batch with the first rows % K
+  // taking one more; the step's loss then weighs each row once (Σ over ranks of loss_sum / B).
+  void set_share(int offset, int rows);
 
  private:
   Sampler& sampler_;
-  int batch_, rows_, micro_batches_, T_;
+  int batch_, ranks_, micro_batches_, T_;
+  int offset_ = 0, rows_;
+  bool shared_ = false;  // set_share() was called: the rows it gave, each row's loss weighed
   std::vector<int32_t> windows_, inputs_, targets_;
 };
 

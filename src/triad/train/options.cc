@@ -4,6 +4,7 @@
 
 #include "triad/core/error.h"
 #include "triad/model/params.h"
+#include "triad/parallel/balance.h"
 #include "triad/parallel/layout.h"
 #include "triad/parallel/pipeline_schedule.h"
 #include "triad/remat/planner.h"
@@ -71,7 +72,22 @@ const OptionTable<TrainOptions>& TrainOptions::options() {
         .check(Check::kPositive)
         .may_change_on_resume();
     t.include(&O::remat, RematOptions::options(), "Memory");
-    t.include(&O::comm, comm::CommOptions::options(), "Data parallel (under mpirun; see docs/comm.md)");
+    const char* kDataParallel = "Data parallel (under mpirun; see docs/comm.md)";
+    t.include(&O::comm, comm::CommOptions::options(), kDataParallel);
+    t.add("balance", &O::balance,
+          "Rows of each global batch per data-parallel rank: none (equal), static (in proportion to the "
+          "speeds measured in steps 2-4, then fixed) or online (re-estimated every step); for uneven "
+          "hardware. Each rank trains at least --grad-accum rows; a resumed run measures again")
+        .in_group(kDataParallel)
+        .one_of({"none", "static", "online"})
+        .may_change_on_resume();
+    t.add("balance-gamma", &O::balance_gamma,
+          "--balance online: how strongly a measured imbalance moves the split, gain = 2 sigmoid(gamma x "
+          "imbalance) - 1 (paper Eq. 6); small gaps (timing noise) move it little, large ones at once")
+        .value_name("GAMMA")
+        .in_group(kDataParallel)
+        .check(Check::kPositive)
+        .may_change_on_resume();
     const char* kModelParallel = "Model parallel (under mpirun; see docs/parallel.md)";
     t.add("layout", &O::layout,
           "manual (the flags below) or auto: the layout, --grad-accum, --zero and --grad-compression that "
@@ -147,6 +163,17 @@ void TrainOptions::validate(int world) const {
           "with --tensor-parallel or --pipeline-parallel use none, fp16 or int8",
           codec);
     }
+  }
+  if (parallel::parse_balance(balance) != parallel::BalanceMode::kNone) {
+    if (dp())
+      fail_usage("--balance {} does not apply under DP-SGD (--dp-noise): use --balance none", balance);
+    if (pipeline_parallel > 1)
+      fail_usage("--balance {} does not apply with --pipeline-parallel {} yet", balance, pipeline_parallel);
+    if (remat.active())
+      fail_usage(
+          "--balance {} does not apply with --remat/--activation-memory, whose plan is for one "
+          "micro-batch size",
+          balance);
   }
   world = ranks.data;  // the batch divides over the data-parallel ranks only
   if (batch % (world * grad_accum) != 0) {

@@ -46,6 +46,8 @@ struct TrainOptions {
   std::string pipeline_split;              // blocks per stage, "3,1"; empty: balanced by work
   RematOptions remat;                      // --remat, --activation-memory, --replan-every
   comm::CommOptions comm;                  // data parallelism: --grad-compression, --bucket-mb, --zero, ...
+  std::string balance = "none";            // static, online: data-parallel rows by speed (balance.h)
+  double balance_gamma = 8;                // --balance online: γ of the sigmoid gain (Eq. 6)
   std::string sample_prompt = "The";       // printed with a generated continuation at the end; empty: none
   int sample_tokens = 48;
   // DP-SGD (train/dp_sgd.h): on when dp_noise > 0; then batch is the expected Poisson batch.

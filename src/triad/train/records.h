@@ -34,6 +34,11 @@ struct StepRecord {
     std::vector<double> stage_busy_ms;  // per stage, time computing (a slower stage makes the others wait)
   };
   std::optional<Pipeline> pipeline;  // with --pipeline-parallel
+  struct Balance {
+    std::vector<int> rows;      // this step's rows of the global batch per data-parallel rank
+    std::vector<double> speed;  // per rank, rows per second of its forward and backward (not the reduction)
+  };
+  std::optional<Balance> balance;  // with --balance static or online
 
   nlohmann::json to_json() const;
 };

@@ -2,6 +2,8 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <optional>
 
@@ -14,6 +16,7 @@
 #include "triad/core/sha256.h"
 #include "triad/core/version.h"
 #include "triad/data/tokenizer.h"
+#include "triad/parallel/balance.h"
 #include "triad/parallel/distributed_optimizer.h"
 #include "triad/parallel/model_parallel.h"
 #include "triad/remat/controller.h"
@@ -32,11 +35,32 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-// Σ over the ranks of each total, in one collective.
-BatchTotals sum_over_ranks(comm::Context& context, BatchTotals mine) {
+// Σ over the ranks of each total and of `seconds` (--balance: each data-parallel rank's batch-gradient
+// time, from one rank of it), in one collective.
+BatchTotals sum_over_ranks(comm::Context& context, BatchTotals mine, std::vector<double>* seconds) {
   static_assert(sizeof(BatchTotals) == 4 * sizeof(double));
-  comm::allreduce_sum(context, &mine.loss_sum, 4, "step loss");
-  return mine;
+  if (seconds->empty()) {
+    comm::allreduce_sum(context, &mine.loss_sum, 4, "step loss");
+    return mine;
+  }
+  std::vector<double> all = {mine.loss_sum, mine.loss_count, mine.sequences, mine.clipped};
+  all.insert(all.end(), seconds->begin(), seconds->end());
+  comm::allreduce_sum(context, all.data(), static_cast<int>(all.size()), "step loss and times");
+  std::copy(all.begin() + 4, all.end(), seconds->begin());
+  return {all[0], all[1], all[2], all[3]};
+}
+
+// Tests make a rank look slow without being slow: TRIAD_TEST_SLOW_RANK=R:F multiplies data-parallel rank
+// R's measured seconds by F, so that --balance splits unevenly on any machine. 1 when unset or another rank.
+double test_slowdown(int data_rank) {
+  const char* spec = std::getenv("TRIAD_TEST_SLOW_RANK");
+  if (!spec || !*spec) return 1;
+  int rank = -1;
+  double factor = 0;
+  if (std::sscanf(spec, "%d:%lf", &rank, &factor) != 2 || !(factor > 0)) {
+    fail_usage("TRIAD_TEST_SLOW_RANK={} is not RANK:FACTOR", spec);
+  }
+  return rank == data_rank ? factor : 1;
 }
 
 }  // namespace
@@ -70,6 +94,10 @@ struct Trainer::Impl {
   std::unique_ptr<DpSgd> dp;                                  // with --dp-noise
   std::unique_ptr<BatchGradient> gradient;                    // language modelling, or DP-SGD
   PipelineBatches* pipeline = nullptr;                        // the gradient, under pipeline parallelism
+  LanguageModelBatches* language_model = nullptr;             // the gradient, without either
+  std::unique_ptr<parallel::RowBalancer> balance;             // with --balance static or online
+  double slowdown = 1;                                        // TRIAD_TEST_SLOW_RANK
+  int rows = 0;                                               // --balance: this rank's rows last step
   std::unique_ptr<parallel::DistributedOptimizer> optimizer;  // reduction, clip, AdamW, ZeRO-1
   std::unique_ptr<RematController> remat;                     // with --remat or --activation-memory
   Clock::time_point started = Clock::now();
@@ -131,8 +159,22 @@ void Trainer::build_step() {
     s.pipeline = pipeline.get();
     s.gradient = std::move(pipeline);
   } else {
-    s.gradient = std::make_unique<LanguageModelBatches>(*s.sampler, options_.batch, options_.batch / data,
-                                                        options_.grad_accum, T);
+    auto language_model =
+        std::make_unique<LanguageModelBatches>(*s.sampler, options_.batch, data, options_.grad_accum, T);
+    s.language_model = language_model.get();
+    s.gradient = std::move(language_model);
+  }
+  const parallel::BalanceMode balance = parallel::parse_balance(options_.balance);
+  if (balance != parallel::BalanceMode::kNone) {  // options.validate() refused it with DP-SGD and pipelines
+    s.balance = std::make_unique<parallel::RowBalancer>(balance, options_.batch, data, options_.grad_accum,
+                                                        options_.balance_gamma);
+    s.slowdown = test_slowdown(s.at.data);
+    using B = parallel::RowBalancer;
+    log_info("--balance {}: each data-parallel rank's rows of the batch follow its measured speed{}",
+             options_.balance,
+             balance == parallel::BalanceMode::kOnline
+                 ? fmt::format(" (gamma {:g})", options_.balance_gamma)
+                 : fmt::format(" in steps {}-{}", B::kWarmupSteps + 1, B::kWarmupSteps + B::kStaticSteps));
   }
   const parallel::DistributedOptimizerOptions o{
       .adamw = {.beta1 = static_cast<float>(options_.beta1),
@@ -264,10 +306,29 @@ void Trainer::train_step() {
   r.step = state_.step + 1;
   r.lr = learning_rate(options_, state_.step);
   s.model.arena().reset_peak();
+  std::vector<int> rows;  // --balance: this step's split
+  bool reshaped = false;  // this rank's rows changed, and with them its activations' shapes
+  if (s.balance) {
+    rows = s.balance->rows();
+    reshaped = rows[s.at.data] != s.rows;
+    s.rows = rows[s.at.data];
+    s.language_model->set_share(s.balance->offset(s.at.data), s.rows);
+    if (reshaped) {
+      // The arena reuses buffers of the same size only: those of the old shapes would stay held.
+      s.model.release_activations();
+      s.model.arena().trim();
+    }
+  }
   // This rank's gradient of its share of the batch; the reduction starts on each bucket as it is done.
+  const auto computing = Clock::now();
   const BatchResult mine = s.gradient->compute(s.model, s.optimizer->hook());
+  const double compute_seconds = std::chrono::duration<double>(Clock::now() - computing).count();
   s.optimizer->finish_reduction();  // the gradient: the average over the data-parallel ranks
-  const BatchTotals all = sum_over_ranks(s.comm, s.reports() ? mine.totals : BatchTotals{});
+  // --balance: each data-parallel rank's time from its reporting rank alone, so that each sum has one term
+  // and every rank holds the same bits (and computes the same split).
+  std::vector<double> rank_seconds(s.balance ? s.layout.data : 0, 0.0);
+  if (s.balance && s.reports()) rank_seconds[s.at.data] = compute_seconds * s.slowdown;
+  const BatchTotals all = sum_over_ranks(s.comm, s.reports() ? mine.totals : BatchTotals{}, &rank_seconds);
   r.loss = all.loss_count > 0 ? all.loss_sum / all.loss_count : state_.loss;  // an empty DP-SGD batch: none
   r.grad_norm = s.optimizer->grad_norm();
   if (!std::isfinite(r.loss) || !std::isfinite(r.grad_norm)) {
@@ -289,6 +350,10 @@ void Trainer::train_step() {
   r.optimizer_bytes = s.optimizer->state_bytes();
   if (s.layout.data > 1) r.comm = s.optimizer->stats();
   if (s.remat) r.remat = s.remat->after_step(r.step, mine.recompute_seconds);
+  if (s.balance) {
+    s.balance->observe(rank_seconds);  // the next step's rows
+    r.balance = StepRecord::Balance{.rows = std::move(rows), .speed = s.balance->speeds()};
+  }
   s.gradient->report(all, &r);
   notify([&](TrainObserver& o) { o.on_step(*this, r); });
 }

@@ -1,0 +1,283 @@
+// --balance (parallel/balance.h): the split of a batch by speed, the online update of the shares, and,
+// end to end under mpirun, that uneven shares still train the model one process trains.
+
+#include "triad/parallel/balance.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <numeric>
+#include <random>
+
+#include "train_test_util.h"
+
+namespace triad::parallel {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::ElementsAre;
+using triad::testing::losses;
+using triad::testing::metrics;
+using triad::testing::RefusedWith;
+using triad::testing::run_triad_mpi;
+using triad::testing::TempDir;
+using triad::testing::train_args;
+
+TEST(SplitRows, LargestRemaindersWithTiesToTheLowerRank) {
+  EXPECT_THAT(split_rows(16, {1, 1, 1, 1}, 1), ElementsAre(4, 4, 4, 4));
+  EXPECT_THAT(split_rows(10, {1, 1, 1}, 1), ElementsAre(4, 3, 3));
+  // Quotas 7.2, 2.4, 2.4: the floors leave one row, for the first of the two largest remainders.
+  EXPECT_THAT(split_rows(12, {3, 1, 1}, 1), ElementsAre(7, 3, 2));
+  EXPECT_THAT(split_rows(8, {3, 1}, 1), ElementsAre(6, 2));
+  // A quota below the minimum is raised to it and the rest shared again: 100:1 of 8 would be 7.9 : 0.08.
+  EXPECT_THAT(split_rows(8, {100, 1}, 2), ElementsAre(6, 2));
+  EXPECT_THAT(split_rows(9, {100, 1, 1}, 3), ElementsAre(3, 3, 3));
+  EXPECT_THAT(split_rows(7, {1000, 1}, 1), ElementsAre(6, 1));
+}
+
+// Equal weights split a divisible batch exactly equally, at every size: B x (1 / n) may round below an
+// integer, and the remainder then brings it back.
+TEST(SplitRows, EqualWeightsGiveEqualShares) {
+  for (int n = 1; n <= 12; ++n) {
+    for (int each = 1; each <= 40; ++each) {
+      const std::vector<int> rows = split_rows(n * each, std::vector<double>(n, 1.0 / n), 1);
+      EXPECT_EQ(rows, std::vector<int>(n, each)) << n << " ranks of " << each;
+    }
+  }
+}
+
+TEST(SplitRows, SumsToTheBatchKeepsTheMinimumAndFollowsTheWeights) {
+  std::mt19937 random(7);
+  std::uniform_real_distribution<double> weight(0.05, 5.0);
+  for (int trial = 0; trial < 2000; ++trial) {
+    const int n = 1 + static_cast<int>(random() % 8), min_rows = 1 + static_cast<int>(random() % 3);
+    const int batch = n * min_rows + static_cast<int>(random() % 60);
+    std::vector<double> w(n);
+    for (double& x : w) x = weight(random);
+    const std::vector<int> rows = split_rows(batch, w, min_rows);
+    ASSERT_EQ(std::accumulate(rows.begin(), rows.end(), 0), batch);
+    EXPECT_EQ(split_rows(batch, w, min_rows), rows) << "deterministic";
+    const double total = std::accumulate(w.begin(), w.end(), 0.0);
+    bool any_below = false;
+    for (int r = 0; r < n; ++r) any_below |= batch * w[r] / total < min_rows;
+    for (int r = 0; r < n; ++r) {
+      const double quota = batch * w[r] / total;
+      EXPECT_GE(rows[r], min_rows);
+      // Within a row of the proportional quota; a rank below the minimum gets the minimum, and then the
+      // others share less than their quotas.
+      EXPECT_LT(rows[r], std::max(quota, 1.0 * min_rows) + 1) << "trial " << trial << " rank " << r;
+      if (!any_below) {
+        EXPECT_GT(rows[r], quota - 1) << "trial " << trial << " rank " << r;
+      }
+      if (quota < min_rows) {
+        EXPECT_EQ(rows[r], min_rows);
+      }
+      for (int s = 0; s < n; ++s) {
+        if (w[r] > w[s]) {
+          EXPECT_GE(rows[r], rows[s]) << "a faster rank never gets fewer rows";
+        }
+      }
+    }
+  }
+}
+
+TEST(SplitRows, RefusesTooSmallABatch) {
+  EXPECT_ANY_THROW(split_rows(5, {1, 1, 1}, 2));
+  EXPECT_ANY_THROW(split_rows(4, {1, 0}, 1));
+}
+
+TEST(OnlineBalance, TheGainIsTheSigmoidOfTheImbalanceMappedOntoZeroToOne) {
+  EXPECT_EQ(balance_gain(0, 8), 0);
+  for (double d : {0.01, 0.1, 0.5, 2.0}) {
+    EXPECT_NEAR(balance_gain(d, 8), 2 / (1 + std::exp(-8 * d)) - 1, 1e-15);
+    EXPECT_NEAR(balance_gain(d, 8), std::tanh(4 * d), 1e-15);
+  }
+  EXPECT_LT(balance_gain(0.01, 8), 0.05) << "timing noise barely moves the split";
+  EXPECT_GT(balance_gain(1.0, 8), 0.99) << "a rank 2x off moves it at once";
+  EXPECT_LT(balance_gain(0.1, 4), balance_gain(0.1, 8)) << "gamma sets the sensitivity";
+  // Shares 1/2, 1/2 against a target of 3/4, 1/4: the first rank runs twice as long as balanced.
+  EXPECT_DOUBLE_EQ(imbalance({0.5, 0.5}, {0.75, 0.25}), 1.0);
+  EXPECT_EQ(imbalance({0.2, 0.8}, {0.2, 0.8}), 0);
+}
+
+// From equal shares (far: 5x too many rows for the last rank, one step nearly closes it) and from near
+// (2 % off, where the gain is small and the gap closes over tens of steps).
+TEST(OnlineBalance, SharesConvergeToAFixedTargetAndStaySummingToOne) {
+  const std::vector<double> target = {0.5, 0.3, 0.15, 0.05};
+  for (const std::vector<double>& start :
+       {std::vector<double>(4, 0.25), std::vector<double>{0.51, 0.3, 0.14, 0.05}}) {
+    std::vector<double> shares = start;
+    double gap = imbalance(shares, target);
+    for (int step = 0; step < 200; ++step) {
+      shares = smooth_shares(shares, target, 8);
+      EXPECT_NEAR(std::accumulate(shares.begin(), shares.end(), 0.0), 1.0, 1e-12);
+      const double next = imbalance(shares, target);
+      // Each share's ratio to its target moves (1 - gain) of the way to 1, so the imbalance does too.
+      EXPECT_NEAR(next, (1 - balance_gain(gap, 8)) * gap, 1e-12) << "step " << step;
+      EXPECT_LE(next, gap + 1e-12) << "step " << step;
+      gap = next;
+    }
+    EXPECT_LT(gap, 2e-3) << "harmonic near the target: about 1 / (gamma / 2 x steps)";
+    for (int r = 0; r < 4; ++r) EXPECT_NEAR(shares[r], target[r], 1e-3);
+  }
+}
+
+// Measured speeds that wobble by ±3 % around a fixed split move the shares by much less than that; a
+// rank that becomes 3x slower is followed within a few steps.
+TEST(OnlineBalance, SmoothsNoiseAndFollowsAStepChange) {
+  std::vector<double> shares = {0.5, 0.5};
+  for (int step = 0; step < 50; ++step) {
+    const double wobble = step % 2 ? 0.03 : -0.03;
+    shares = smooth_shares(shares, {0.5 + 0.5 * wobble, 0.5 - 0.5 * wobble}, 8);
+    EXPECT_NEAR(shares[0], 0.5, 0.005) << "step " << step;
+  }
+  for (int step = 0; step < 4; ++step) shares = smooth_shares(shares, {0.75, 0.25}, 8);
+  EXPECT_NEAR(shares[0], 0.75, 0.02);
+}
+
+// A simulated job: rank r takes rows / speed_r seconds. Both modes end at the rows in proportion to the
+// speeds; static keeps the split it chose after the warm-up and kStaticSteps steps, online moves with a
+// change.
+TEST(RowBalancer, RowsFollowTheSpeedsInBothModes) {
+  auto seconds = [](const std::vector<int>& rows, const std::vector<double>& speed) {
+    std::vector<double> out;
+    for (size_t r = 0; r < rows.size(); ++r) out.push_back(rows[r] / speed[r]);
+    return out;
+  };
+  const std::vector<double> speed = {300, 100, 200};
+  RowBalancer fixed(BalanceMode::kStatic, 24, 3, 2, 8), online(BalanceMode::kOnline, 24, 3, 2, 8);
+  for (int step = 1; step <= RowBalancer::kWarmupSteps + RowBalancer::kStaticSteps; ++step) {
+    EXPECT_THAT(fixed.rows(), ElementsAre(8, 8, 8)) << "step " << step;
+    fixed.observe(seconds(fixed.rows(), speed));
+  }
+  EXPECT_THAT(fixed.rows(), ElementsAre(12, 4, 8));
+  EXPECT_EQ(fixed.offset(2), 16);
+  for (int step = 0; step < 10; ++step) online.observe(seconds(online.rows(), speed));
+  EXPECT_THAT(online.rows(), ElementsAre(12, 4, 8));
+  EXPECT_NEAR(online.speeds()[1], 100, 1e-9);
+  const std::vector<double> changed = {100, 100, 200};
+  for (int step = 0; step < 10; ++step) {
+    fixed.observe(seconds(fixed.rows(), changed));
+    online.observe(seconds(online.rows(), changed));
+  }
+  EXPECT_THAT(fixed.rows(), ElementsAre(12, 4, 8));
+  EXPECT_THAT(online.rows(), ElementsAre(6, 6, 12));
+}
+
+// The warm-up step, and the first step at new rows, fault in new buffers: their times leave the split alone.
+TEST(RowBalancer, TheWarmUpStepAndTheFirstAtNewRowsLeaveTheSplitAlone) {
+  RowBalancer online(BalanceMode::kOnline, 8, 2, 1, 8);
+  online.observe({0.1, 0.01});
+  EXPECT_THAT(online.rows(), ElementsAre(4, 4));
+  EXPECT_NEAR(online.speeds()[0], 40, 1e-9) << "measured all the same";
+  online.observe({0.1, 0.01});
+  EXPECT_THAT(online.rows(), ElementsAre(1, 7));
+  online.observe({1, 0.001});
+  EXPECT_THAT(online.rows(), ElementsAre(1, 7));
+  EXPECT_NEAR(online.speeds()[1], 7000, 1e-6);
+}
+
+// Speeds of 10.4 : 9.6 put the proportional split of 20 rows at 10.4 : 9.6, so noise would flip the
+// rounding between 10 : 10 and 11 : 9; the first is as fast (the step takes its slower rank's time) and
+// the split stays.
+TEST(RowBalancer, KeepsTheSplitUnlessANewOneIsFaster) {
+  RowBalancer online(BalanceMode::kOnline, 20, 2, 1, 8);
+  for (int step = 0; step < 30; ++step) {
+    const double wobble = step % 2 ? 0.3 : -0.3;
+    online.observe({online.rows()[0] / (10.4 + wobble), online.rows()[1] / (9.6 - wobble)});
+    EXPECT_THAT(online.rows(), ElementsAre(10, 10)) << "step " << step;
+  }
+  for (int step = 0; step < 3; ++step) online.observe({online.rows()[0] / 13.0, online.rows()[1] / 7.0});
+  EXPECT_THAT(online.rows(), ElementsAre(13, 7));
+}
+
+// End to end: rank 1 made to look 4x slower (its measured seconds only; TRIAD_TEST_SLOW_RANK), so the
+// split turns uneven on any machine; the losses stay the 1-process run's.
+class SlowRank {
+ public:
+  explicit SlowRank(const char* spec) { setenv("TRIAD_TEST_SLOW_RANK", spec, 1); }
+  ~SlowRank() { unsetenv("TRIAD_TEST_SLOW_RANK"); }
+};
+
+void expect_close(const std::vector<double>& a, const std::vector<double>& b, double rel) {
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], rel * std::abs(a[i])) << "step " << i + 1;
+}
+
+TEST(Balance, UnevenSharesTrainWhatOneProcessTrains) {
+  TempDir dir;
+  const std::string steps = "--steps 10 --batch 8 --eval-every 0 --ckpt-every 0 ";
+  ASSERT_EQ(triad::testing::run_triad(train_args(dir / "one", steps)).exit_code, 0);
+  SlowRank slow("1:4");
+  for (const std::string variant : {"--balance online", "--balance static", "--balance online --grad-accum 2",
+                                    "--balance online --zero 1"}) {
+    SCOPED_TRACE(variant);
+    const std::string run = dir / "two";
+    auto r = run_triad_mpi(2, train_args(run, steps + "--threads 1 --force " + variant));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    expect_close(losses(dir / "one"), losses(run), 1e-5);
+    const auto records = metrics(run);
+    int uneven = 0;
+    for (const auto& m : records) {
+      const std::vector<int> rows = m.at("dp_rows");
+      ASSERT_EQ(rows.size(), 2u);
+      EXPECT_EQ(rows[0] + rows[1], 8);
+      EXPECT_GE(rows[1], variant.find("grad-accum") == std::string::npos ? 1 : 2);
+      EXPECT_EQ(m.at("dp_speed").size(), 2u);
+      uneven += rows[0] > rows[1];
+    }
+    EXPECT_THAT(records.front()["dp_rows"], ElementsAre(4, 4)) << "equal shares until measured";
+    EXPECT_GE(uneven, 5) << "rank 0 took more rows once rank 1 looked slower";
+  }
+}
+
+// Under tensor parallelism both ranks of a model copy train the same rows: the split comes from the
+// seconds of one of them, so every rank computes the same one (a difference would stall a collective).
+TEST(Balance, TensorParallelRanksShareTheirDataRanksRows) {
+  TempDir dir;
+  const std::string steps = "--steps 8 --batch 8 --eval-every 0 --ckpt-every 0 --comm-timeout 60 ";
+  ASSERT_EQ(triad::testing::run_triad(train_args(dir / "one", steps)).exit_code, 0);
+  SlowRank slow("1:4");
+  const std::string run = dir / "dp2tp2";
+  auto r = run_triad_mpi(4, train_args(run, steps + "--threads 1 --tensor-parallel 2 --balance online"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  expect_close(losses(dir / "one"), losses(run), 1e-5);
+  EXPECT_GT(metrics(run).back()["dp_rows"][0].get<int>(), 4);
+}
+
+// The split is not in the checkpoint: a run resumes at another --balance (or none) and trains on.
+TEST(Balance, AResumedRunMeasuresAgain) {
+  TempDir dir;
+  const std::string steps = "--steps 10 --batch 8 --eval-every 0 --ckpt-every 5 ";
+  ASSERT_EQ(triad::testing::run_triad(train_args(dir / "one", steps)).exit_code, 0);
+  SlowRank slow("1:4");
+  const std::string run = dir / "two";
+  auto r = run_triad_mpi(2, train_args(run, steps + "--threads 1 --balance online"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  fs::remove_all(run + "/checkpoints/step_000010");
+  r = run_triad_mpi(2, "train -q --resume " + run + " --threads 1 --balance static");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  expect_close(losses(dir / "one"), losses(run), 1e-5);
+  EXPECT_THAT(metrics(run)[5]["dp_rows"], ElementsAre(4, 4)) << "the first step after the resume";
+}
+
+TEST(Balance, RefusesWhatItCannotSplit) {
+  TempDir dir;
+  EXPECT_THAT(run_triad_mpi(2, train_args(dir / "dp",
+                                          "--steps 2 --threads 1 --balance online --dp-noise 1 "
+                                          "--dp-clip 1 --dp-delta 1e-5")),
+              RefusedWith("--balance online does not apply under DP-SGD (--dp-noise)"));
+  EXPECT_THAT(run_triad_mpi(2, train_args(dir / "pp",
+                                          "--steps 2 --threads 1 --balance static "
+                                          "--pipeline-parallel 2")),
+              RefusedWith("--balance static does not apply with --pipeline-parallel 2"));
+  EXPECT_THAT(triad::testing::run_triad(train_args(dir / "gamma", "--steps 2 --balance-gamma 0")),
+              RefusedWith("--balance-gamma"));
+  EXPECT_FALSE(fs::exists(dir / "dp"));
+}
+
+}  // namespace
+}  // namespace triad::parallel
