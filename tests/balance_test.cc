@@ -222,14 +222,14 @@ TEST(Balance, UnevenSharesTrainWhatOneProcessTrains) {
     const auto records = metrics(run);
     int uneven = 0;
     for (const auto& m : records) {
-      const std::vector<int> rows = m.at("dp_rows");
+      const std::vector<int> rows = m.at("balance_rows");
       ASSERT_EQ(rows.size(), 2u);
       EXPECT_EQ(rows[0] + rows[1], 8);
       EXPECT_GE(rows[1], variant.find("grad-accum") == std::string::npos ? 1 : 2);
-      EXPECT_EQ(m.at("dp_speed").size(), 2u);
+      EXPECT_EQ(m.at("balance_speed").size(), 2u);
       uneven += rows[0] > rows[1];
     }
-    EXPECT_THAT(records.front()["dp_rows"], ElementsAre(4, 4)) << "equal shares until measured";
+    EXPECT_THAT(records.front()["balance_rows"], ElementsAre(4, 4)) << "equal shares until measured";
     EXPECT_GE(uneven, 5) << "rank 0 took more rows once rank 1 looked slower";
   }
 }
@@ -245,7 +245,7 @@ TEST(Balance, TensorParallelRanksShareTheirDataRanksRows) {
   auto r = run_triad_mpi(4, train_args(run, steps + "--threads 1 --tensor-parallel 2 --balance online"));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   expect_close(losses(dir / "one"), losses(run), 1e-5);
-  EXPECT_GT(metrics(run).back()["dp_rows"][0].get<int>(), 4);
+  EXPECT_GT(metrics(run).back()["balance_rows"][0].get<int>(), 4);
 }
 
 // The split is not in the checkpoint: a run resumes at another --balance (or none) and trains on.
@@ -261,7 +261,7 @@ TEST(Balance, AResumedRunMeasuresAgain) {
   r = run_triad_mpi(2, "train -q --resume " + run + " --threads 1 --balance static");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   expect_close(losses(dir / "one"), losses(run), 1e-5);
-  EXPECT_THAT(metrics(run)[5]["dp_rows"], ElementsAre(4, 4)) << "the first step after the resume";
+  EXPECT_THAT(metrics(run)[5]["balance_rows"], ElementsAre(4, 4)) << "the first step after the resume";
 }
 
 TEST(Balance, RefusesWhatItCannotSplit) {
