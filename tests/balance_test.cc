@@ -194,8 +194,8 @@ TEST(RowBalancer, KeepsTheSplitUnlessANewOneIsFaster) {
   EXPECT_THAT(online.rows(), ElementsAre(13, 7));
 }
 
-// End to end: rank 1 made to look 4x slower (its measured seconds only; TRIAD_TEST_SLOW_RANK), so the
-// split turns uneven on any machine; the losses stay the 1-process run's.
+// End to end: rank 1 made to look 4x slower (TRIAD_TEST_SLOW_RANK: a model machine's seconds in place of the
+// measured ones), so the split turns uneven the same way on any machine; the losses stay the 1-process run's.
 class SlowRank {
  public:
   explicit SlowRank(const char* spec) { setenv("TRIAD_TEST_SLOW_RANK", spec, 1); }
@@ -231,6 +231,8 @@ TEST(Balance, UnevenSharesTrainWhatOneProcessTrains) {
     }
     EXPECT_THAT(records.front()["balance_rows"], ElementsAre(4, 4)) << "equal shares until measured";
     EXPECT_GE(uneven, 5) << "rank 0 took more rows once rank 1 looked slower";
+    // Speeds 4 : 1 split 8 rows 6.4 : 1.6, rounded by the largest remainder.
+    EXPECT_THAT(records.back()["balance_rows"], ElementsAre(6, 2));
   }
 }
 

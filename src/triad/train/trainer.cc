@@ -50,17 +50,18 @@ BatchTotals sum_over_ranks(comm::Context& context, BatchTotals mine, std::vector
   return {all[0], all[1], all[2], all[3]};
 }
 
-// Tests make a rank look slow without being slow: TRIAD_TEST_SLOW_RANK=R:F multiplies data-parallel rank
-// R's measured seconds by F, so that --balance splits unevenly on any machine. 1 when unset or another rank.
-double test_slowdown(int data_rank) {
+// Tests make a rank look slow without being slow: TRIAD_TEST_SLOW_RANK=R:F replaces the measured seconds
+// by a model machine where every data-parallel rank trains 1000 rows a second and rank R F times fewer, so
+// that --balance splits the same way on any machine however loaded. 0 (measure) when unset.
+double test_rows_per_second(int data_rank) {
   const char* spec = std::getenv("TRIAD_TEST_SLOW_RANK");
-  if (!spec || !*spec) return 1;
+  if (!spec || !*spec) return 0;
   int rank = -1;
   double factor = 0;
   if (std::sscanf(spec, "%d:%lf", &rank, &factor) != 2 || !(factor > 0)) {
     fail_usage("TRIAD_TEST_SLOW_RANK={} is not RANK:FACTOR", spec);
   }
-  return rank == data_rank ? factor : 1;
+  return rank == data_rank ? 1000 / factor : 1000;
 }
 
 }  // namespace
@@ -96,7 +97,7 @@ struct Trainer::Impl {
   PipelineBatches* pipeline = nullptr;                        // the gradient, under pipeline parallelism
   LanguageModelBatches* language_model = nullptr;             // the gradient, without either
   std::unique_ptr<parallel::RowBalancer> balance;             // with --balance static or online
-  double slowdown = 1;                                        // TRIAD_TEST_SLOW_RANK
+  double test_speed = 0;                                      // TRIAD_TEST_SLOW_RANK
   int rows = 0;                                               // --balance: this rank's rows last step
   std::unique_ptr<parallel::DistributedOptimizer> optimizer;  // reduction, clip, AdamW, ZeRO-1
   std::unique_ptr<RematController> remat;                     // with --remat or --activation-memory
@@ -168,7 +169,7 @@ void Trainer::build_step() {
   if (balance != parallel::BalanceMode::kNone) {  // options.validate() refused it with DP-SGD and pipelines
     s.balance = std::make_unique<parallel::RowBalancer>(balance, options_.batch, data, options_.grad_accum,
                                                         options_.balance_gamma);
-    s.slowdown = test_slowdown(s.at.data);
+    s.test_speed = test_rows_per_second(s.at.data);
     using B = parallel::RowBalancer;
     log_info("--balance {}: each data-parallel rank's rows of the batch follow its measured speed{}",
              options_.balance,
@@ -327,7 +328,8 @@ void Trainer::train_step() {
   // --balance: each data-parallel rank's time from its reporting rank alone, so that each sum has one term
   // and every rank holds the same bits (and computes the same split).
   std::vector<double> rank_seconds(s.balance ? s.layout.data : 0, 0.0);
-  if (s.balance && s.reports()) rank_seconds[s.at.data] = compute_seconds * s.slowdown;
+  if (s.balance && s.reports())
+    rank_seconds[s.at.data] = s.test_speed > 0 ? s.rows / s.test_speed : compute_seconds;
   const BatchTotals all = sum_over_ranks(s.comm, s.reports() ? mine.totals : BatchTotals{}, &rank_seconds);
   r.loss = all.loss_count > 0 ? all.loss_sum / all.loss_count : state_.loss;  // an empty DP-SGD batch: none
   r.grad_norm = s.optimizer->grad_norm();
