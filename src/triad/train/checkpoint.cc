@@ -39,8 +39,10 @@ std::vector<SafeTensor> named_tensors(const ParameterLayout& layout, const float
 // What triad writes in a run directory, and nothing else: --force replaces a directory only when it holds
 // no other entry, so that it never deletes what someone else put there. Each file may also appear as an
 // AtomicFile temporary, "<name>.tmp-<pid>", left by a process killed while writing it.
-constexpr const char* kRunFiles[] = {"run.json",         "tokenizer.model", "metrics.jsonl",
-                                     "remat_plan.jsonl", "REVIEW_REQUIRED", "model_card.md"};
+constexpr const char* kRunFiles[] = {"run.json", "tokenizer.model", "metrics.jsonl", "remat_plan.jsonl",
+                                     "REVIEW_REQUIRED", "model_card.md",
+                                     // a classifier run (fairness/classifier_run.h)
+                                     "classifier.json", "classifier.safetensors"};
 // Directories, with the entries triad writes in each.
 struct RunDir {
   const char* name;

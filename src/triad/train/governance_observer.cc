@@ -14,9 +14,6 @@ namespace triad {
 
 namespace fs = std::filesystem;
 
-namespace {
-
-// The command line as the kernel has it, so the log says exactly how the run was invoked.
 std::vector<std::string> process_command_line() {
   std::vector<std::string> args;
   std::string raw;
@@ -34,8 +31,6 @@ std::vector<std::string> process_command_line() {
   }
   return args;
 }
-
-}  // namespace
 
 std::string review_marker_path(const std::string& run_dir) {
   return (fs::path(run_dir) / "REVIEW_REQUIRED").string();

@@ -46,6 +46,9 @@ struct GovernanceFlags {
 // Reasons accumulate over the run and its resumes; whoever completes the review deletes the file.
 std::string review_marker_path(const std::string& run_dir);
 
+// The command line as the kernel has it (/proc/self/cmdline), so the log says exactly how a run was invoked.
+std::vector<std::string> process_command_line();
+
 class AuditObserver : public TrainObserver {
  public:
   // Loads the key and the policy file, so that a bad flag fails before any training work (usage errors
