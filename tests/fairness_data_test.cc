@@ -333,7 +333,7 @@ TEST(FairnessData, MadlibsGetOneGroupEach) {
   }
   EXPECT_EQ(rows, 76564);
   EXPECT_EQ(ours, theirs);
-  EXPECT_EQ(ours[{-1, 0}] + ours[{-1, 1}], 864);  // you_occupation
+  EXPECT_EQ((ours[{-1, 0}] + ours[{-1, 1}]), 864);  // you_occupation
   int madlibs_terms = 0;
   for (int n : terms_of_group) madlibs_terms += n;
   EXPECT_EQ(madlibs_terms, 50);  // every word of adjectives_people.txt, each in one group

@@ -206,9 +206,11 @@ void create_run_dir(const std::string& dir, bool force) {
     return;
   }
   const std::vector<std::string> all = directory_listing(dir);
-  if (!has_json_format((fs::path(dir) / "run.json").string(), "triad-run")) {
+  if (!has_json_format((fs::path(dir) / "run.json").string(), "triad-run") &&
+      !has_json_format((fs::path(dir) / "classifier.json").string(), "triad-classifier")) {
     fail_usage(
-        "--out {} already exists and is not a triad run (no run.json of format \"triad-run\"; it holds {}); "
+        "--out {} already exists and is not a triad run (no run.json of format \"triad-run\" or "
+        "classifier.json of \"triad-classifier\"; it holds {}); "
         "choose another --out{}",
         dir, some_of(all), force ? " (--force replaces only a triad run; nothing was deleted)" : "");
   }

@@ -22,9 +22,10 @@ class MetricsLog : public TrainObserver {
   void on_step(Trainer&, const StepRecord& record) override { write(record.to_json()); }
   void on_eval(Trainer&, const EvalRecord& record) override { write(record.to_json()); }
   void on_checkpoint(Trainer&, const CheckpointInfo&) override;
+  // One record, flushed (also for runs that are not a Trainer's: `triad classify`).
+  void write(const nlohmann::json& record);
 
  private:
-  void write(const nlohmann::json& record);
   std::string path_;
   FILE* file_ = nullptr;
 };

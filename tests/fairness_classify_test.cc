@@ -1,0 +1,199 @@
+// Fine-tuning a classifier on the trunk (`triad classify`, `triad predict`) and the mitigations' rules
+// (fairness/debias.h), each against an independent computation.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <map>
+
+#include "test_util.h"
+#include "train_test_util.h"
+#include "triad/fairness/debias.h"
+
+namespace triad::fairness {
+namespace {
+
+using triad::testing::metrics;
+using triad::testing::read_jsonl;
+using triad::testing::run_triad;
+using triad::testing::TempDir;
+
+std::vector<Subgroup> two_attributes() {
+  // 8 examples: religion groups a (0-2), b (3-4); gender group f (2, 5); none otherwise.
+  return {{"a", "religion", {1, 1, 1, 0, 0, 0, 0, 0}},
+          {"b", "religion", {0, 0, 0, 1, 1, 0, 0, 0}},
+          {"f", "gender", {0, 0, 1, 0, 0, 1, 0, 0}}};
+}
+
+// Reweighing makes identity and label independent under the weights: Σ_{s,y} w / N = P(s) P(y), checked
+// for every (identity, label) cell against counts made here.
+TEST(Reweighing, MakesIdentityAndLabelIndependent) {
+  const std::vector<int> labels = {1, 1, 0, 1, 0, 0, 1, 0};
+  const auto groups = two_attributes();
+  const std::vector<double> w = reweighing_weights(labels, groups, {"religion", "gender"});
+  const std::vector<std::string> identity = {"a", "a", "a+f", "b", "b", "f", "", ""};
+  std::map<std::string, double> n_s, weight_sy;
+  double n_y[2] = {0, 0};
+  for (size_t i = 0; i < labels.size(); ++i) {
+    n_s[identity[i]] += 1;
+    n_y[labels[i]] += 1;
+    weight_sy[identity[i] + "/" + std::to_string(labels[i])] += w[i];
+  }
+  const double N = labels.size();
+  for (const auto& [cell, weight] : weight_sy) {
+    const std::string s = cell.substr(0, cell.find('/'));
+    const int y = cell.back() - '0';
+    EXPECT_NEAR(weight / N, n_s[s] / N * n_y[y] / N, 1e-12) << cell;
+  }
+  // Group a: 2 of its 2 examples positive (both identity "a") -> W = 2 * 4 / (8 * 2) = 0.5.
+  EXPECT_NEAR(w[0], 0.5, 1e-12);
+  // Only religion protected: example 2 is "a" too, and example 5 has no identity.
+  const std::vector<double> r = reweighing_weights(labels, groups, {"religion"});
+  EXPECT_NEAR(r[2], 3.0 * 4 / (8 * 1), 1e-12);  // a has 3 examples, 1 of them negative
+}
+
+TEST(AdversaryTargets, FirstGroupOrNone) {
+  const AttributeTargets t = attribute_targets(two_attributes(), "religion", 8);
+  EXPECT_THAT(t.groups, ::testing::ElementsAre("a", "b"));
+  EXPECT_EQ(t.classes(), 3);
+  EXPECT_THAT(t.target, ::testing::ElementsAre(0, 0, 0, 1, 1, 2, 2, 2));
+  EXPECT_THAT(protected_attributes(two_attributes(), {}), ::testing::ElementsAre("religion", "gender"));
+  EXPECT_THROW(protected_attributes(two_attributes(), {"age"}), Error);
+}
+
+// The features' backward against central differences of the features as a function of the logit.
+TEST(AdversaryFeatures, BackwardMatchesFiniteDifferences) {
+  const std::vector<float> z = {-1.5f, 0.3f, 2.0f};
+  const std::vector<int> y = {1, 0, 1};
+  const std::vector<float> dx = {0.7f, -0.2f, 0.4f, 1.1f, 0.5f, -0.9f, -0.3f, 0.8f, 0.6f};  // (3, 3)
+  auto features = [&](const std::vector<float>& logits) {
+    std::vector<float> s(logits.size());
+    for (size_t i = 0; i < s.size(); ++i) s[i] = 1 / (1 + std::exp(-logits[i]));
+    return adversary_features(AdversaryGoal::kOdds, AdversaryInput::kOutput, s, y, nullptr, 0);
+  };
+  std::vector<float> s(3), dlogit(3, 0.0f), unused;
+  for (size_t i = 0; i < 3; ++i) s[i] = 1 / (1 + std::exp(-z[i]));
+  adversary_feature_backward(AdversaryGoal::kOdds, AdversaryInput::kOutput, dx, s, y, 0, &dlogit, &unused);
+  for (size_t i = 0; i < 3; ++i) {
+    std::vector<float> up = z, down = z;
+    up[i] += 1e-3f;
+    down[i] -= 1e-3f;
+    const auto fu = features(up), fd = features(down);
+    double numeric = 0;
+    for (size_t j = 0; j < dx.size(); ++j) numeric += dx[j] * (fu[j] - fd[j]) / 2e-3;
+    EXPECT_NEAR(dlogit[i], numeric, 1e-3) << i;
+  }
+}
+
+TEST(Projection, RemovesTheComponentThatHelpsTheAdversary) {
+  const std::vector<float> adv = {1, 2, -1, 0.5f};
+  std::vector<float> task = {0.3f, -1, 2, 4};
+  const std::vector<float> before = task;
+  project_out(&task, adv, 0.0);
+  double dot = 0, adv2 = 0;
+  for (size_t i = 0; i < adv.size(); ++i) dot += task[i] * adv[i], adv2 += adv[i] * adv[i];
+  EXPECT_NEAR(dot, 0, 1e-5) << "lambda 0: orthogonal to the adversary's gradient";
+  task = before;
+  project_out(&task, adv, 0.5);
+  dot = 0;
+  for (size_t i = 0; i < adv.size(); ++i) dot += task[i] * adv[i];
+  EXPECT_NEAR(dot, -0.5 * adv2, 1e-5) << "then lambda times the reversed gradient";
+  EXPECT_DOUBLE_EQ(lambda_at(5, 2.0, 10), 1.0);
+  EXPECT_DOUBLE_EQ(lambda_at(12, 2.0, 10), 2.0);
+}
+
+// Sentences whose label is the adjective; identity words from a term list.
+void write_sentences(const std::string& path, int n, int salt) {
+  const char* who[] = {"muslim", "christian", "woman", "man", "person", "friend"};
+  const char* good[] = {"kind", "wonderful", "honest", "happy"};
+  const char* bad[] = {"awful", "stupid", "ugly", "evil"};
+  std::ofstream out(path);
+  out << "id,text,label\n";
+  for (int i = 0; i < n; ++i) {
+    const int k = (i * 7 + salt) % 6, label = (i / 2 + salt) % 2;
+    out << i << ",\"the " << who[k] << " is " << (label ? bad[i % 4] : good[(i + salt) % 4]) << "\"," << label
+        << "\n";
+  }
+}
+
+class Classify : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    lm_ = new TempDir();
+    auto r = run_triad(triad::testing::train_args(lm_->path() + "/lm", "--steps 4 --eval-every 0"));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  static void TearDownTestSuite() { delete lm_; }
+  std::string lm() const { return lm_->path() + "/lm"; }
+  void write_terms(const std::string& path) {
+    std::ofstream(path) << "[religion]\nmuslim = [\"muslim\"]\nchristian = [\"christian\"]\n"
+                           "[gender]\nfemale = [\"woman\"]\nmale = [\"man\"]\n";
+  }
+  static TempDir* lm_;
+  TempDir dir_;
+};
+TempDir* Classify::lm_ = nullptr;
+
+TEST_F(Classify, LearnsTheLabelAndPredicts) {
+  write_sentences(dir_ / "train.csv", 96, 0);
+  write_sentences(dir_ / "val.csv", 48, 1);
+  write_terms(dir_ / "terms.toml");
+  const std::string run = dir_ / "cls";
+  auto r = run_triad("classify -q --init " + lm() + " --train " + (dir_ / "train.csv") + " --val " +
+                     (dir_ / "val.csv") + " --identity-terms " + (dir_ / "terms.toml") + " --out " + run +
+                     " --steps 60 --batch 16 --lr 3e-3 --warmup 5 --seq-len 12 --eval-every 30 --threads 2");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::vector<double> task_losses, accuracy;
+  for (const auto& m : metrics(run)) {
+    if (m.contains("loss")) task_losses.push_back(m["loss"]);
+    if (m.contains("val_accuracy")) accuracy.push_back(m["val_accuracy"]);
+  }
+  ASSERT_EQ(task_losses.size(), 60u);
+  ASSERT_EQ(accuracy.size(), 2u);
+  EXPECT_LT(task_losses.back(), 0.5 * task_losses.front());
+  EXPECT_GE(accuracy.back(), 0.9) << "the adjective decides the label";
+  r = run_triad("predict --model " + run + " --data " + (dir_ / "val.csv") + " --identity-terms " +
+                (dir_ / "terms.toml") + " --out " + (dir_ / "p.jsonl"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto predictions = read_jsonl(dir_ / "p.jsonl");
+  ASSERT_EQ(predictions.size(), 48u);
+  int correct = 0;
+  for (const auto& p : predictions) correct += (p["score"].get<double>() >= 0.5) == (p["label"].get<int>() == 1);
+  EXPECT_NEAR(correct / 48.0, accuracy.back(), 1e-9) << "predict scores as the last evaluation did";
+  EXPECT_EQ(run_triad("audit verify " + run).exit_code, 0);
+}
+
+TEST_F(Classify, EveryMitigationRuns) {
+  write_sentences(dir_ / "train.csv", 48, 0);
+  write_terms(dir_ / "terms.toml");
+  for (const std::string flags : {"--reweigh --adversary parity", "--adversary odds --debias-update projection",
+                                  "--adversary odds --adversary-input pooled --lambda-warmup 3"}) {
+    SCOPED_TRACE(flags);
+    const std::string run = dir_ / "m";
+    auto r = run_triad("classify -q --force --init " + lm() + " --train " + (dir_ / "train.csv") +
+                       " --identity-terms " + (dir_ / "terms.toml") + " --out " + run +
+                       " --steps 6 --batch 8 --seq-len 12 --threads 2 " + flags);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto last = metrics(run).back();
+    EXPECT_TRUE(last.contains("adv_loss_religion") && last.contains("adv_loss_gender")) << last.dump();
+    if (flags.find("projection") != std::string::npos) EXPECT_TRUE(last.contains("task_adv_cosine"));
+  }
+}
+
+TEST_F(Classify, RefusesBadInput) {
+  write_sentences(dir_ / "train.csv", 8, 0);
+  EXPECT_THAT(run_triad("classify --init " + lm() + " --train " + (dir_ / "train.csv") + " --out " +
+                        (dir_ / "x") + " --debias-update projection"),
+              triad::testing::RefusedWith("needs an adversary"));
+  EXPECT_THAT(run_triad("classify --init " + lm() + " --train " + (dir_ / "train.csv") + " --out " +
+                        (dir_ / "x") + " --adversary parity --protect age"),
+              triad::testing::RefusedWith("--protect age"));
+  EXPECT_THAT(run_triad("classify --init " + lm() + " --train " + (dir_ / "train.csv") + " --out " +
+                        (dir_ / "x") + " --seq-len 99"),
+              triad::testing::RefusedWith("--seq-len 99"));
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "x")) << "nothing written for a refused command";
+}
+
+}  // namespace
+}  // namespace triad::fairness
