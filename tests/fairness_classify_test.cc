@@ -111,8 +111,8 @@ void write_sentences(const std::string& path, int n, int salt) {
   std::ofstream out(path);
   out << "id,text,label\n";
   for (int i = 0; i < n; ++i) {
-    const int k = (i * 7 + salt) % 6, label = (i / 2 + salt) % 2;
-    out << i << ",\"the " << who[k] << " is " << (label ? bad[i % 4] : good[(i + salt) % 4]) << "\"," << label
+    const int k = (i * 7 + salt) % 6, label = (i / 2 + salt) % 2, adjective = (i / 4 + salt) % 4;
+    out << i << ",\"the " << who[k] << " is " << (label ? bad[adjective] : good[adjective]) << "\"," << label
         << "\n";
   }
 }
@@ -142,7 +142,7 @@ TEST_F(Classify, LearnsTheLabelAndPredicts) {
   const std::string run = dir_ / "cls";
   auto r = run_triad("classify -q --init " + lm() + " --train " + (dir_ / "train.csv") + " --val " +
                      (dir_ / "val.csv") + " --identity-terms " + (dir_ / "terms.toml") + " --out " + run +
-                     " --steps 60 --batch 16 --lr 3e-3 --warmup 5 --seq-len 12 --eval-every 30 --threads 2");
+                     " --steps 60 --batch 16 --lr 3e-3 --warmup 5 --seq-len 16 --eval-every 30 --threads 2");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   std::vector<double> task_losses, accuracy;
   for (const auto& m : metrics(run)) {
@@ -173,7 +173,7 @@ TEST_F(Classify, EveryMitigationRuns) {
     const std::string run = dir_ / "m";
     auto r = run_triad("classify -q --force --init " + lm() + " --train " + (dir_ / "train.csv") +
                        " --identity-terms " + (dir_ / "terms.toml") + " --out " + run +
-                       " --steps 6 --batch 8 --seq-len 12 --threads 2 " + flags);
+                       " --steps 6 --batch 8 --seq-len 16 --threads 2 " + flags);
     ASSERT_EQ(r.exit_code, 0) << r.err;
     const auto last = metrics(run).back();
     EXPECT_TRUE(last.contains("adv_loss_religion") && last.contains("adv_loss_gender")) << last.dump();
