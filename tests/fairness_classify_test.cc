@@ -6,9 +6,11 @@
 #include <cmath>
 #include <fstream>
 #include <map>
+#include <numeric>
 
 #include "test_util.h"
 #include "train_test_util.h"
+#include "triad/core/error.h"
 #include "triad/fairness/debias.h"
 
 namespace triad::fairness {
@@ -59,7 +61,7 @@ TEST(AdversaryTargets, FirstGroupOrNone) {
   EXPECT_EQ(t.classes(), 3);
   EXPECT_THAT(t.target, ::testing::ElementsAre(0, 0, 0, 1, 1, 2, 2, 2));
   EXPECT_THAT(protected_attributes(two_attributes(), {}), ::testing::ElementsAre("religion", "gender"));
-  EXPECT_THROW(protected_attributes(two_attributes(), {"age"}), Error);
+  EXPECT_THROW(protected_attributes(two_attributes(), {"age"}), triad::Error);
 }
 
 // The features' backward against central differences of the features as a function of the logit.
@@ -151,7 +153,9 @@ TEST_F(Classify, LearnsTheLabelAndPredicts) {
   }
   ASSERT_EQ(task_losses.size(), 60u);
   ASSERT_EQ(accuracy.size(), 2u);
-  EXPECT_LT(task_losses.back(), 0.5 * task_losses.front());
+  auto mean = [](auto begin, auto end) { return std::accumulate(begin, end, 0.0) / (end - begin); };
+  EXPECT_LT(mean(task_losses.end() - 10, task_losses.end()),
+            0.6 * mean(task_losses.begin(), task_losses.begin() + 10));
   EXPECT_GE(accuracy.back(), 0.9) << "the adjective decides the label";
   r = run_triad("predict --model " + run + " --data " + (dir_ / "val.csv") + " --identity-terms " +
                 (dir_ / "terms.toml") + " --out " + (dir_ / "p.jsonl"));
@@ -159,7 +163,8 @@ TEST_F(Classify, LearnsTheLabelAndPredicts) {
   const auto predictions = read_jsonl(dir_ / "p.jsonl");
   ASSERT_EQ(predictions.size(), 48u);
   int correct = 0;
-  for (const auto& p : predictions) correct += (p["score"].get<double>() >= 0.5) == (p["label"].get<int>() == 1);
+  for (const auto& p : predictions)
+    correct += (p["score"].get<double>() >= 0.5) == (p["label"].get<int>() == 1);
   EXPECT_NEAR(correct / 48.0, accuracy.back(), 1e-9) << "predict scores as the last evaluation did";
   EXPECT_EQ(run_triad("audit verify " + run).exit_code, 0);
 }
@@ -167,8 +172,9 @@ TEST_F(Classify, LearnsTheLabelAndPredicts) {
 TEST_F(Classify, EveryMitigationRuns) {
   write_sentences(dir_ / "train.csv", 48, 0);
   write_terms(dir_ / "terms.toml");
-  for (const std::string flags : {"--reweigh --adversary parity", "--adversary odds --debias-update projection",
-                                  "--adversary odds --adversary-input pooled --lambda-warmup 3"}) {
+  for (const std::string flags :
+       {"--reweigh --adversary parity", "--adversary odds --debias-update projection",
+        "--adversary odds --adversary-input pooled --lambda-warmup 3"}) {
     SCOPED_TRACE(flags);
     const std::string run = dir_ / "m";
     auto r = run_triad("classify -q --force --init " + lm() + " --train " + (dir_ / "train.csv") +

@@ -242,6 +242,8 @@ int run(int argc, char** argv) {
   add(add_audit_command);
   add(add_privacy_command);
   add(add_classify_command);
+  add(add_predict_command);
+  add(add_fairness_command);
 
   try {
     try {

@@ -38,8 +38,8 @@ void validate(const FineTuneOptions& o) {
   if (goal == AdversaryGoal::kNone && update == DebiasUpdate::kProjection) {
     fail_usage("--debias-update projection needs an adversary: add --adversary parity or --adversary odds");
   }
-  if (o.batch < 2 || o.steps < 1 || o.seq_len < 1 || o.eval_every < 0 || o.warmup < 0) {
-    fail_usage("--batch must be at least 2, --steps and --seq-len at least 1, --eval-every and --warmup >= 0");
+  if (o.batch < 2 || o.steps < 1 || o.seq_len < 0 || o.eval_every < 0 || o.warmup < 0) {
+    fail_usage("--batch must be at least 2, --steps at least 1, --seq-len, --eval-every and --warmup >= 0");
   }
   if (!(o.lr > 0) || !(o.adversary_lr > 0) || !(o.lambda >= 0)) {
     fail_usage("--lr and --adversary-lr must be positive and --lambda non-negative");
@@ -136,7 +136,8 @@ int fine_tune(const FineTuneOptions& o) {
     fail_usage("--seq-len {} is longer than the model's context of {} tokens ({})", o.seq_len,
                manifest.model.seq_len, lm);
   }
-  const int T = o.seq_len, B = o.batch, C = manifest.model.d_model;
+  const int T = o.seq_len > 0 ? o.seq_len : std::min(64, manifest.model.seq_len), B = o.batch,
+            C = manifest.model.d_model;
   // The data, before any file is written: a bad file fails with nothing created.
   const LabelledSet train = read_training_sets(o.train, o.format);
   const LabelledSet val = o.val.empty() ? LabelledSet{} : read_labelled(o.val, o.format);
@@ -146,8 +147,8 @@ int fine_tune(const FineTuneOptions& o) {
   const DebiasUpdate update = parse_debias_update(o.debias_update);
   const EncodedTexts train_tokens = encode_texts(tokenizer, train.texts, T);
   const EncodedTexts val_tokens = encode_texts(tokenizer, val.texts, T);
-  log_info("classify: {} training examples from {} ({} truncated to {} tokens), {} held out; {}", train.size(),
-           train.source, train_tokens.truncated, T, val.size(), manifest.model.describe());
+  log_info("classify: {} training examples from {} ({} truncated to {} tokens), {} held out; {}",
+           train.size(), train.source, train_tokens.truncated, T, val.size(), manifest.model.describe());
 
   create_run_dir(o.out, o.force);
   std::filesystem::copy_file(tokenizer_path, fs::path(o.out) / "tokenizer.model",
@@ -161,8 +162,9 @@ int fine_tune(const FineTuneOptions& o) {
   }
   AdamW trunk_optimizer(model.trunk().layout());
   std::vector<float> head_m(model.head_params().size()), head_v(head_m.size());
-  const std::vector<double> weights = o.reweigh ? reweighing_weights(train.labels, train.subgroups, attributes)
-                                                : std::vector<double>(train.size(), 1.0);
+  const std::vector<double> weights = o.reweigh
+                                          ? reweighing_weights(train.labels, train.subgroups, attributes)
+                                          : std::vector<double>(train.size(), 1.0);
   std::vector<std::unique_ptr<AttributeAdversary>> adversaries;
   if (goal != AdversaryGoal::kNone) {
     for (size_t a = 0; a < attributes.size(); ++a) {
@@ -178,13 +180,26 @@ int fine_tune(const FineTuneOptions& o) {
 
   // Governance: the audit log, the policy rules, metrics.jsonl.
   AuditLog audit = AuditLog::open(o.out);
-  nlohmann::json config = {{"command", "classify"}, {"init", lm}, {"train", o.train}, {"val", o.val},
-                           {"steps", o.steps}, {"batch", B}, {"seq_len", T}, {"lr", o.lr},
-                           {"pool", o.pool}, {"reweigh", o.reweigh}, {"adversary", o.adversary},
-                           {"adversary_input", o.adversary_input}, {"debias_update", o.debias_update},
-                           {"lambda", o.lambda}, {"lambda_warmup", o.lambda_warmup},
-                           {"adversary_lr", o.adversary_lr}, {"protect", attributes}, {"seed", o.seed},
-                           {"reinit", o.reinit}, {"model", manifest.model.to_json()}};
+  nlohmann::json config = {{"command", "classify"},
+                           {"init", lm},
+                           {"train", o.train},
+                           {"val", o.val},
+                           {"steps", o.steps},
+                           {"batch", B},
+                           {"seq_len", T},
+                           {"lr", o.lr},
+                           {"pool", o.pool},
+                           {"reweigh", o.reweigh},
+                           {"adversary", o.adversary},
+                           {"adversary_input", o.adversary_input},
+                           {"debias_update", o.debias_update},
+                           {"lambda", o.lambda},
+                           {"lambda_warmup", o.lambda_warmup},
+                           {"adversary_lr", o.adversary_lr},
+                           {"protect", attributes},
+                           {"seed", o.seed},
+                           {"reinit", o.reinit},
+                           {"model", manifest.model.to_json()}};
   log_run_start(audit, config, "", process_command_line());
   std::unique_ptr<PolicySet> policies;
   if (!o.policy.empty()) {
@@ -233,7 +248,8 @@ int fine_tune(const FineTuneOptions& o) {
     double weight_sum = 0;
     for (int i = 0; i < B; ++i) {
       rows[i] = shuffler.next();
-      std::copy_n(train_tokens.tokens.begin() + static_cast<ptrdiff_t>(rows[i] * T), T, tokens.begin() + i * T);
+      std::copy_n(train_tokens.tokens.begin() + static_cast<ptrdiff_t>(rows[i] * T), T,
+                  tokens.begin() + i * T);
       lengths[i] = train_tokens.lengths[rows[i]];
       labels[i] = train.labels[rows[i]];
       weight_sum += weights[rows[i]];
@@ -291,8 +307,9 @@ int fine_tune(const FineTuneOptions& o) {
     // 4. The update.
     record["grad_norm"] = clip({{model.trunk().grads(), trunk_n}, {model.head_grads().data(), head_n}}, 1.0);
     const double lr = learning_rate(o, step);
-    trunk_optimizer.update(model.trunk().params(), model.trunk().grads(), static_cast<float>(lr),
-                           {.beta1 = 0.9f, .beta2 = 0.999f, .weight_decay = static_cast<float>(o.weight_decay)});
+    trunk_optimizer.update(
+        model.trunk().params(), model.trunk().grads(), static_cast<float>(lr),
+        {.beta1 = 0.9f, .beta2 = 0.999f, .weight_decay = static_cast<float>(o.weight_decay)});
     adamw_update(model.head_params().data(), model.head_grads().data(), head_m.data(), head_v.data(), head_n,
                  {.lr = static_cast<float>(lr), .beta2 = 0.999f}, step);
     const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
@@ -310,11 +327,15 @@ int fine_tune(const FineTuneOptions& o) {
   evaluate_now(step);
 
   // The classifier run.
-  nlohmann::json info = {{"init", lm}, {"tokenizer_sha256", tokenizer_file_hash(tokenizer_path).sha256},
-                         {"options", config}, {"steps", step}, {"result", last_eval}};
+  nlohmann::json info = {{"init", lm},
+                         {"tokenizer_sha256", tokenizer_file_hash(tokenizer_path).sha256},
+                         {"options", config},
+                         {"steps", step},
+                         {"result", last_eval}};
   save_classifier(o.out, model, T, info);
-  log_checkpoint(audit, step,
-                 {(fs::path(o.out) / kClassifierWeights).string(), (fs::path(o.out) / kClassifierInfo).string()});
+  log_checkpoint(
+      audit, step,
+      {(fs::path(o.out) / kClassifierWeights).string(), (fs::path(o.out) / kClassifierInfo).string()});
   nlohmann::json summary = {{"steps", step}, {"result", last_eval}};
   if (review) summary["review"] = true;
   log_run_end(audit, halted ? "halted" : "completed", summary);

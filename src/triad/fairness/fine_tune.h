@@ -28,7 +28,8 @@ struct FineTuneOptions {
   LabelledFormat format;
   std::string out;
   bool force = false;
-  int seq_len = 64, batch = 32, steps = 300, warmup = 30, eval_every = 100, threads = 0;
+  int seq_len = 0,  // 0: 64 or the model's context if shorter
+      batch = 32, steps = 300, warmup = 30, eval_every = 100, threads = 0;
   double lr = 1e-4, weight_decay = 0.01;
   uint64_t seed = 1;
   std::string pool = "mean";
