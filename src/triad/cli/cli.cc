@@ -241,6 +241,7 @@ int run(int argc, char** argv) {
   add(add_plan_command);
   add(add_audit_command);
   add(add_privacy_command);
+  add(add_launch_command);
 
   try {
     try {

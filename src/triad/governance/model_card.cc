@@ -98,6 +98,11 @@ void model_details(std::string& md, const CardData& d, const std::string& run_di
   for (size_t i = 1; i < starts.size(); ++i)
     md += fmt::format("- Resumed {} from step {}.\n", cell((*starts[i])["time"]),
                       cell((*starts[i])["payload"].value("resumed_from_step", nlohmann::json("?"))));
+  for (const nlohmann::json* restart : d.all("restart")) {
+    const nlohmann::json& r = (*restart)["payload"];
+    md += fmt::format("- Relaunched by `triad launch` {} after {}.\n", cell((*restart)["time"]),
+                      cell(r.value("exit", nlohmann::json("?"))));
+  }
   if (end && (*end)["seq"] > (*starts.back())["seq"]) {
     const nlohmann::json& e = (*end)["payload"];
     md +=
