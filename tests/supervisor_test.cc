@@ -8,8 +8,11 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <random>
+#include <thread>
 
 #include "train_test_util.h"
 #include "triad/core/error.h"
@@ -138,6 +141,34 @@ TEST(Supervisor, ASigtermedRankStopsEveryRankWithACheckpointAndTheRunResumesBitI
   EXPECT_EQ(restarts[0]["reason"], "preempted");
   EXPECT_EQ(restarts[0]["counted"], false);
   EXPECT_EQ(restarts[0]["resume_from_step"], 5);
+  expect_verified(run);
+}
+
+// SIGTERM to the supervisor: the ranks hear of it (as SIGUSR1 through mpirun), stop after one step with a
+// checkpoint, and the supervisor exits with 75 without relaunching.
+TEST(Supervisor, ASigtermToTheSupervisorStopsTheJobWithACheckpoint) {
+  TempDir dir;
+  const std::string run = dir / "run", pid_file = dir / "pid";
+  CommandResult r;
+  std::thread job([&] {
+    r = run_command("{ (exec " + std::string(TRIAD_BINARY) + " launch -- " + mpirun(2) + " " +
+                    testing::train_args(run, "--steps 100000 --ckpt-every 0 --eval-every 0 --threads 1") +
+                    ") & echo $! >" + pid_file + "; wait $!; }");
+  });
+  // Once training is under way (a step record), the run cannot end before the signal arrives.
+  while (!fs::exists(run + "/metrics.jsonl") || fs::file_size(run + "/metrics.jsonl") == 0 ||
+         !fs::exists(pid_file) || fs::file_size(pid_file) == 0)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_EQ(::kill(std::stoi(read_file(pid_file)), SIGTERM), 0);
+  job.join();
+  EXPECT_EQ(r.exit_code, kExitPreempted) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("launch: stopped by SIGTERM after attempt 1"));
+  auto ends = entries_of_kind(run, "run_end");
+  ASSERT_EQ(ends.size(), 1u);
+  EXPECT_EQ(ends[0]["status"], "preempted");
+  const int step = ends[0]["step"];
+  EXPECT_TRUE(fs::exists(run + fmt::format("/checkpoints/step_{:06}/model.safetensors", step)));
+  EXPECT_TRUE(entries_of_kind(run, "restart").empty());
   expect_verified(run);
 }
 

@@ -135,6 +135,7 @@ TrainCommand parse_train_command(const std::vector<std::string>& words) {
       c.resumes = true;
     }
     if (std::string key = flag_value(args, i, "--audit-key", &next); !key.empty()) c.audit_key = key;
+    c.forces |= args[i] == "--force";
   }
   if (c.run_dir.empty()) {
     fail_usage(
@@ -169,7 +170,7 @@ AttemptResult classify_wait_status(int status) {
       return r;
     case kExitPreempted:
       r.end = AttemptEnd::kPreempted;
-      r.description = "exit code 75: preempted (SIGTERM/SIGINT), stopped with a checkpoint";
+      r.description = "exit code 75: preempted (SIGTERM, SIGINT or SIGUSR1), stopped with a checkpoint";
       return r;
     case 126:
     case 127:

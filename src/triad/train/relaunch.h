@@ -20,6 +20,7 @@ struct TrainCommand {
   int program = -1;                // the index of the triad program; "train" follows it
   std::string run_dir;             // the value of --out or --resume
   bool resumes = false;            // given as --resume RUN (rather than --out RUN)
+  bool forces = false;             // with --force: start the run afresh even when it has checkpoints
   int ranks_word = -1;             // the index of the rank count's value in the launcher's words; -1: none
   int ranks = 1;                   // that count (1 without a launcher)
   std::string audit_key;           // --audit-key, to sign the heads after a restart entry; empty: none

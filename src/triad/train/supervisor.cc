@@ -28,7 +28,7 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-// The supervisor's own SIGTERM/SIGINT: counted here, passed to the job by the waiting loop.
+// The supervisor's own SIGTERM/SIGINT/SIGUSR1: counted here, passed to the job by the waiting loop.
 volatile std::sig_atomic_t g_signals = 0;
 volatile std::sig_atomic_t g_last_signal = 0;
 
@@ -41,7 +41,7 @@ void install_handlers() {
   struct sigaction action = {};
   action.sa_handler = on_signal;
   sigemptyset(&action.sa_mask);
-  for (int signal : {SIGTERM, SIGINT}) sigaction(signal, &action, nullptr);
+  for (int signal : {SIGTERM, SIGINT, SIGUSR1}) sigaction(signal, &action, nullptr);
 }
 
 // Starts `words` in a process group of its own, stdin from /dev/null (a background group that read the
@@ -68,14 +68,17 @@ pid_t spawn(const std::vector<std::string>& words) {
   return pid;
 }
 
-// Waits for the job, passing on each SIGTERM/SIGINT the supervisor receives (to the launcher only: it
-// signals its ranks itself, and a rank must see one signal per request). Returns the wait status.
+// Waits for the job, passing on each SIGTERM/SIGINT the supervisor receives to the launcher (not its
+// group: the launcher signals its ranks, and a rank must see one signal per request). The first goes as
+// SIGUSR1, which mpirun forwards to every rank at once and which train takes as a stop request
+// (stop_signal.h); mpirun would pass a SIGTERM on only after its odls_base_sigkill_timeout and SIGKILL the
+// ranks as long after. A second goes as itself: train exits at once. Returns the wait status.
 int wait_forwarding(pid_t child) {
   int forwarded = g_signals;
   for (;;) {
     while (forwarded < g_signals) {
+      ::kill(child, forwarded == 0 ? SIGUSR1 : static_cast<int>(g_last_signal));
       ++forwarded;
-      ::kill(child, g_last_signal);
     }
     int status = 0;
     const pid_t done = ::waitpid(child, &status, WNOHANG);
@@ -124,6 +127,28 @@ std::optional<int> resume_step(const std::string& run_dir) {
   }
 }
 
+// Whether training started during the attempt (a run_start after the first `starts_before`) and its last
+// run_end says "preempted": the ranks stopped cleanly, whatever code the launcher exits with (mpirun that
+// passed a SIGTERM on exits with 1).
+bool recorded_preemption(const std::string& run_dir, size_t starts_before) {
+  const std::string path = audit_log_path(run_dir);
+  if (!path_exists(path)) return false;
+  size_t starts = 0;
+  std::string status;
+  for (const std::string& line : read_audit_lines(path).lines) {
+    auto entry = nlohmann::json::parse(line, nullptr, false);
+    if (!entry.is_object()) continue;
+    const std::string kind = entry.value("kind", "");
+    if (kind == "run_start") {
+      ++starts;
+      status.clear();
+    } else if (kind == "run_end" && entry["payload"].is_object()) {
+      status = entry["payload"].value("status", "");
+    }
+  }
+  return starts > starts_before && status == "preempted";
+}
+
 // The run's own options once it has started (run.json), else the command's.
 TrainOptions options_of_run(const std::string& run_dir, const TrainOptions& command_options) {
   const std::string path = (fs::path(run_dir) / "run.json").string();
@@ -164,22 +189,29 @@ int supervise(const TrainCommand& command, const SupervisorOptions& o) {
   int failures = 0;           // counted against --max-restarts
   int failures_in_a_row = 0;  // since the last attempt that wrote a newer checkpoint: the back-off's exponent
   std::vector<nlohmann::json> unlogged;  // restarts that started the run over, logged when that attempt ends
+  // Running the same command again (a requeued batch job) continues the run rather than failing on it.
+  if (const std::optional<int> from = resume_step(run); from && !command.resumes && !command.forces) {
+    log_info("launch: {} has a valid checkpoint of step {}: continuing it", run, *from);
+    words = command.resume_words(ranks);
+  }
   for (int attempt = 1;; ++attempt) {
     const size_t starts_before = training_starts(run);
     const int checkpoint_before = newest_checkpoint_step(run);
     log_info("launch: attempt {}: {}", attempt, shell_line(words));
     const auto started = Clock::now();
-    const AttemptResult r = classify_wait_status(wait_forwarding(spawn(words)));
+    AttemptResult r = classify_wait_status(wait_forwarding(spawn(words)));
+    if (r.end == AttemptEnd::kFailed && recorded_preemption(run, starts_before)) {
+      r.end = AttemptEnd::kPreempted;
+      r.description += "; the run recorded a preemption with a checkpoint";
+    }
     const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
     const bool advanced = newest_checkpoint_step(run) > checkpoint_before;
 
     if (g_signals > 0) {  // the supervisor was told to stop: the job had the signal too
       log_restarts(command, &unlogged);
-      log_warn(
-          "launch: stopped by {} after attempt {} ({}); run the same 'triad launch' command with "
-          "--resume {} to continue",
-          g_last_signal == SIGINT ? "SIGINT" : "SIGTERM", attempt, r.description, run);
-      return r.exit_code;
+      log_warn("launch: stopped by SIG{} after attempt {} ({}); the same 'triad launch' command continues {}",
+               sigabbrev_np(g_last_signal), attempt, r.description, run);
+      return r.end == AttemptEnd::kPreempted ? kExitPreempted : r.exit_code;
     }
     if (!retryable(r.end)) {
       log_restarts(command, &unlogged);
@@ -255,9 +287,8 @@ int supervise(const TrainCommand& command, const SupervisorOptions& o) {
                   : std::string("from step 0 (no checkpoint yet)"));
     if (!sleep_unless_signalled(backoff)) {
       log_restarts(command, &unlogged);
-      log_warn(
-          "launch: stopped by {} before relaunching; the run continues from its checkpoint with --resume {}",
-          g_last_signal == SIGINT ? "SIGINT" : "SIGTERM", run);
+      log_warn("launch: stopped by SIG{} before relaunching; the same 'triad launch' command continues {}",
+               sigabbrev_np(g_last_signal), run);
       return kExitPreempted;
     }
     words = std::move(next);

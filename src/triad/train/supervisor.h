@@ -21,8 +21,9 @@
 // - Each relaunch is logged in the run's audit log as a "restart" entry (governance/audit_events.h),
 //   followed by a tree head (signed with the command's --audit-key when the log's heads are signed). A
 //   restart that started the run over is logged once that attempt ends, since its --force began a new log.
-// - SIGTERM or SIGINT to the supervisor is passed to the job (mpirun passes it on to the ranks, which stop
-//   with a checkpoint: train/stop_signal.h), and the supervisor then exits without relaunching.
+// - SIGTERM, SIGINT or SIGUSR1 to the supervisor is passed to the job as SIGUSR1 (mpirun passes it on to
+//   every rank at once; they stop with a checkpoint: train/stop_signal.h), a second one as itself (the
+//   ranks exit at once), and the supervisor then exits without relaunching: 75 after a clean stop.
 //
 // The job runs in its own process group with stdin from /dev/null, so a Ctrl-C at the terminal reaches
 // the ranks once, through the supervisor and the launcher, not also directly.
