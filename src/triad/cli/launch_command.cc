@@ -48,7 +48,7 @@ Runner add_launch_command(CLI::App& root) {
       "launch", "Run a training job, and run it again from its newest valid checkpoint when it fails.");
   cmd->footer(
       "Example: triad launch --max-restarts 5 -- mpirun -np 4 build/triad train --out RUN ...\n"
-      "Retried: exit code 1, a rank killed by a signal, 75 (preempted by SIGTERM/SIGINT). Not retried: 2 "
+      "Retried: exit code 1, a rank killed by a signal, 75 (preempted, with a checkpoint). Not retried: 2 "
       "(usage)\n"
       "and 3 (policy halt). Each restart is logged in RUN/audit/. See docs/operations.md.");
   cmd->add_option("--max-restarts", o->max_restarts, "Failures to relaunch after before giving up")
@@ -68,7 +68,8 @@ Runner add_launch_command(CLI::App& root) {
       ->capture_default_str();
   cmd->add_option("command", *words, "The training job: [mpirun|srun ...] triad train --out RUN ...")
       ->required()
-      ->type_name("-- COMMAND");
+      ->type_name("-- COMMAND")
+      ->default_str("");
 
   return [o, words]() {
     const TrainCommand command = parse_train_command(*words);

@@ -281,10 +281,12 @@ int supervise(const TrainCommand& command, const SupervisorOptions& o) {
     }
     unlogged.push_back(payload);
     if (from) log_restarts(command, &unlogged);  // a start over waits: its --force begins a new log
-    log_warn("launch: {} {} in {:.1f} s, {}", counted ? "restart" : "relaunch after the preemption",
-             counted ? fmt::format("{} of {}", failures, o.max_restarts) : std::string(), backoff,
-             from ? fmt::format("from the checkpoint of step {}", *from)
-                  : std::string("from step 0 (no checkpoint yet)"));
+    log_warn(
+        "launch: {} in {:.1f} s, {}",
+        counted ? fmt::format("restart {} of {}", failures, o.max_restarts) : "relaunch after the preemption",
+        backoff,
+        from ? fmt::format("from the checkpoint of step {}", *from)
+             : std::string("from step 0 (no checkpoint yet)"));
     if (!sleep_unless_signalled(backoff)) {
       log_restarts(command, &unlogged);
       log_warn("launch: stopped by SIG{} before relaunching; the same 'triad launch' command continues {}",
