@@ -244,6 +244,7 @@ int run(int argc, char** argv) {
   add(add_classify_command);
   add(add_predict_command);
   add(add_fairness_command);
+  add(add_launch_command);
 
   try {
     try {

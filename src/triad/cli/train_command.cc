@@ -11,6 +11,7 @@
 #include "triad/data/prepare.h"
 #include "triad/train/governance_observer.h"
 #include "triad/train/metrics.h"
+#include "triad/train/stop_signal.h"
 #include "triad/train/trainer.h"
 
 namespace triad::cli {
@@ -89,6 +90,7 @@ Runner add_train_command(CLI::App& root) {
     if (!checkpoint->empty() && resume->empty()) fail_usage("--checkpoint only applies with --resume RUN");
     check_threads(o->threads);  // before the run directory exists (a resumed run's own count: Trainer)
     auto audit = std::make_unique<AuditObserver>(*gov);  // a bad key or policy fails before any work
+    install_stop_handlers();  // SIGTERM/SIGINT: a checkpoint at the next step, then exit code 75
     // Collective under mpirun: every rank starts here.
     std::unique_ptr<comm::Context> context = comm::Context::open(comm::context_options(o->comm));
     if (context->rank() != 0) set_quiet(true);

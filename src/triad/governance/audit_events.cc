@@ -66,11 +66,18 @@ uint64_t log_privacy(AuditLog& log, int64_t step, const RdpAccountant& accountan
 }
 
 uint64_t log_run_end(AuditLog& log, std::string_view status, const nlohmann::json& summary) {
-  if (status != "completed" && status != "halted" && status != "failed")
-    fail("run_end status '{}' is not completed, halted or failed", status);
+  if (status != "completed" && status != "halted" && status != "preempted" && status != "failed")
+    fail("run_end status '{}' is not completed, halted, preempted or failed", status);
   nlohmann::json payload = summary.is_object() ? summary : nlohmann::json::object();
   payload["status"] = status;
   return log.append("run_end", std::move(payload));
+}
+
+uint64_t log_restart(AuditLog& log, const nlohmann::json& payload) {
+  for (const char* key : {"attempt", "reason", "exit_code"}) {
+    if (!payload.is_object() || !payload.contains(key)) fail("restart entry: '{}' is missing", key);
+  }
+  return log.append("restart", payload);
 }
 
 uint64_t log_inference(AuditLog& log, std::string_view prompt, std::string_view output, bool include_text,

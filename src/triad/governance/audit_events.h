@@ -11,7 +11,10 @@
 //   eval             step, metrics: {name: value}
 //   policy_decision  rule, action, when, message, step, values
 //   privacy          step, epsilon, delta, order, conversion, steps, sample_rate, noise_multiplier
-//   run_end          status (completed | halted | failed), plus a summary
+//   run_end          status (completed | halted | preempted | failed), plus a summary
+//   restart          `triad launch` relaunching the run (train/supervisor.h): attempt, reason (failed |
+//                    preempted), exit_code, exit, counted, failures, max_restarts, ranks, previous_ranks,
+//                    backoff_s, command; resume_from_step, or started_over: true with no valid checkpoint
 //   inference        prompt_sha256, output_sha256, prompt_bytes, output_bytes [, prompt, output]
 //
 // A typical run: open the log, log_run_start, log_policies, then per eval log_eval (+ log_privacy), each
@@ -47,6 +50,8 @@ uint64_t log_privacy(AuditLog& log, int64_t step, const RdpAccountant& accountan
                      DpConversion conversion = DpConversion::kImproved);
 uint64_t log_run_end(AuditLog& log, std::string_view status,
                      const nlohmann::json& summary = nlohmann::json::object());
+// `payload` as supervisor.h describes it; "attempt", "reason" and "exit_code" are required.
+uint64_t log_restart(AuditLog& log, const nlohmann::json& payload);
 // Hashes of prompt and output; the texts themselves only when `include_text` (--log-text).
 uint64_t log_inference(AuditLog& log, std::string_view prompt, std::string_view output, bool include_text,
                        const nlohmann::json& extra = nlohmann::json::object());

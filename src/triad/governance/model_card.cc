@@ -95,9 +95,16 @@ void model_details(std::string& md, const CardData& d, const std::string& run_di
                     cell(p.value("triad_version", "?")), cell((*start)["host"]), cell((*start)["rank"]),
                     cell((*start)["time"]));
   const auto& starts = d.all("run_start");
+  std::map<uint64_t, std::string> resumes;  // by seq: resumes and `triad launch` relaunches, in log order
   for (size_t i = 1; i < starts.size(); ++i)
-    md += fmt::format("- Resumed {} from step {}.\n", cell((*starts[i])["time"]),
-                      cell((*starts[i])["payload"].value("resumed_from_step", nlohmann::json("?"))));
+    resumes[(*starts[i])["seq"]] =
+        fmt::format("- Resumed {} from step {}.\n", cell((*starts[i])["time"]),
+                    cell((*starts[i])["payload"].value("resumed_from_step", nlohmann::json("?"))));
+  for (const nlohmann::json* restart : d.all("restart"))
+    resumes[(*restart)["seq"]] =
+        fmt::format("- Relaunched by `triad launch` {} after {}.\n", cell((*restart)["time"]),
+                    cell((*restart)["payload"].value("exit", nlohmann::json("?"))));
+  for (const auto& [seq, line] : resumes) md += line;
   if (end && (*end)["seq"] > (*starts.back())["seq"]) {
     const nlohmann::json& e = (*end)["payload"];
     md +=

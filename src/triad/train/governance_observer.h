@@ -13,7 +13,8 @@
 //   files_removed    logged checkpoint files that are gone (pruned by --keep-ckpts, or missing at resume),
 //                    so that verify knows their absence was recorded, not hidden
 //   policy_decision  every rule that fires
-//   run_end          completed | halted | failed, with "review": true when a review rule fired (after a
+//   run_end          completed | halted | preempted | failed, with "review": true when a review rule fired
+//   (after a
 //                    last privacy entry under DP-SGD, and with its dp_epsilon); then a head
 //
 // Decisions: alert prints a warning on stderr; halt asks the trainer to stop (it saves a checkpoint and

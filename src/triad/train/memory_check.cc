@@ -55,9 +55,9 @@ TrainingMemory training_memory(const TrainOptions& options, int world) {
   // DP-SGD runs one sequence at a time; with a remat plan at least one block's units are live at once.
   m.micro_batch = options.dp() ? 1 : std::max(1, options.micro_batch(world));
   const int stage_layers = (c.layers + options.pipeline_parallel - 1) / options.pipeline_parallel;
-  m.activation_bytes = kFloat * m.micro_batch *
-                       activation_elements(c, c.seq_len, options.remat.active(), stage_layers,
-                                           options.tensor_parallel);
+  m.activation_bytes =
+      kFloat * m.micro_batch *
+      activation_elements(c, c.seq_len, options.remat.active(), stage_layers, options.tensor_parallel);
   return m;
 }
 

@@ -9,6 +9,7 @@
 
 #include "triad/comm/collectives.h"
 #include "triad/core/error.h"
+#include "triad/core/exit_code.h"
 #include "triad/core/file_io.h"
 #include "triad/core/log.h"
 #include "triad/core/memory.h"
@@ -26,6 +27,7 @@
 #include "triad/train/memory_check.h"
 #include "triad/train/pipeline_batches.h"
 #include "triad/train/resume_point.h"
+#include "triad/train/stop_signal.h"
 #include "triad/train/tokenizer_agreement.h"
 
 namespace triad {
@@ -35,18 +37,17 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-// Σ over the ranks of each total and of `seconds` (--balance: each data-parallel rank's batch-gradient
-// time, from one rank of it), in one collective.
-BatchTotals sum_over_ranks(comm::Context& context, BatchTotals mine, std::vector<double>* seconds) {
-  static_assert(sizeof(BatchTotals) == 4 * sizeof(double));
-  if (seconds->empty()) {
-    comm::allreduce_sum(context, &mine.loss_sum, 4, "step loss");
-    return mine;
-  }
-  std::vector<double> all = {mine.loss_sum, mine.loss_count, mine.sequences, mine.clipped};
+// Σ over the ranks of each total, of `stop` (the ranks a stop signal reached: stop_signal.h) and of
+// `seconds` (--balance: each data-parallel rank's batch-gradient time, from one rank of it), in one
+// collective.
+BatchTotals sum_over_ranks(comm::Context& context, BatchTotals mine, double* stop,
+                           std::vector<double>* seconds) {
+  std::vector<double> all = {mine.loss_sum, mine.loss_count, mine.sequences, mine.clipped, *stop};
   all.insert(all.end(), seconds->begin(), seconds->end());
-  comm::allreduce_sum(context, all.data(), static_cast<int>(all.size()), "step loss and times");
-  std::copy(all.begin() + 4, all.end(), seconds->begin());
+  comm::allreduce_sum(context, all.data(), static_cast<int>(all.size()),
+                      seconds->empty() ? "step loss" : "step loss and times");
+  std::copy(all.begin() + 5, all.end(), seconds->begin());
+  *stop = all[4];
   return {all[0], all[1], all[2], all[3]};
 }
 
@@ -330,7 +331,10 @@ void Trainer::train_step() {
   std::vector<double> rank_seconds(s.balance ? s.layout.data : 0, 0.0);
   if (s.balance && s.reports())
     rank_seconds[s.at.data] = s.test_speed > 0 ? s.rows / s.test_speed : compute_seconds;
-  const BatchTotals all = sum_over_ranks(s.comm, s.reports() ? mine.totals : BatchTotals{}, &rank_seconds);
+  double stop = stop_signal() ? 1 : 0;  // every rank stops after the step where any rank had a signal
+  const BatchTotals all =
+      sum_over_ranks(s.comm, s.reports() ? mine.totals : BatchTotals{}, &stop, &rank_seconds);
+  preempted_ |= stop > 0;
   r.loss = all.loss_count > 0 ? all.loss_sum / all.loss_count : state_.loss;  // an empty DP-SGD batch: none
   r.grad_norm = s.optimizer->grad_norm();
   if (!std::isfinite(r.loss) || !std::isfinite(r.grad_norm)) {
@@ -442,6 +446,19 @@ bool Trainer::agree_on_halt() {
   return halt > 0;
 }
 
+// Ends the run before options().steps, every rank at the same step: a checkpoint of it, the end event
+// and one line saying why.
+int Trainer::stop_early(const std::string& status, const std::string& reason, int exit_code) {
+  checkpoint();
+  nlohmann::json summary = {{"status", status}, {"step", state_.step}, {"reason", reason}};
+  notify([&](TrainObserver& o) { o.on_end(*this, summary); });
+  if (is_root()) {
+    fmt::print(stderr, "triad: {} at step {}: {}; checkpoint {}\n", status, state_.step, reason,
+               last_checkpoint_);
+  }
+  return exit_code;
+}
+
 int Trainer::run() {
   Impl& s = *impl_;
   nlohmann::json run = {{"run_dir", run_dir()},      {"options", options_.to_json()},
@@ -449,20 +466,13 @@ int Trainer::run() {
                         {"triad_version", kVersion}, {"host", host_name()}};
   notify([&](TrainObserver& o) { o.on_start(*this, run); });
   while (state_.step < options_.steps) {
+    test_signal_hook(state_.step + 1);
     train_step();
     const int step = state_.step;
     const bool last = step == options_.steps;
     if (options_.eval_every > 0 && (step % options_.eval_every == 0 || last)) run_eval();
-    if (agree_on_halt()) {
-      checkpoint();
-      nlohmann::json summary = {{"status", "halted"}, {"step", step}, {"reason", halt_reason_}};
-      notify([&](TrainObserver& o) { o.on_end(*this, summary); });
-      if (is_root()) {
-        fmt::print(stderr, "triad: halted at step {}: {}; checkpoint {}\n", step, halt_reason_,
-                   last_checkpoint_);
-      }
-      return 3;
-    }
+    if (agree_on_halt()) return stop_early("halted", halt_reason_, kExitHalted);
+    if (preempted_ && !last) return stop_early("preempted", stop_signal_name(stop_signal()), kExitPreempted);
     if ((options_.ckpt_every > 0 && step % options_.ckpt_every == 0) || last) checkpoint();
   }
   const double seconds = std::chrono::duration<double>(Clock::now() - s.started).count();

@@ -57,7 +57,8 @@ class Trainer {
   ~Trainer();
 
   void add_observer(std::unique_ptr<TrainObserver> observer) { observers_.push_back(std::move(observer)); }
-  // Trains to options().steps; returns the process exit code (0, or 3 when an observer halted the run).
+  // Trains to options().steps; returns the process exit code (core/exit_code.h): 0, kExitHalted when an
+  // observer halted the run, kExitPreempted when SIGTERM/SIGINT stopped it (stop_signal.h).
   int run();
   // Called by observers: stop after the current step, saving a checkpoint first.
   void request_halt(const std::string& reason) {
@@ -79,6 +80,7 @@ class Trainer {
   void build_step();
   void train_step();
   bool agree_on_halt();
+  int stop_early(const std::string& status, const std::string& reason, int exit_code);
   void run_eval();
   CheckpointInfo checkpoint();
   void print_sample();
@@ -90,6 +92,7 @@ class Trainer {
   TrainState state_;
   std::vector<std::unique_ptr<TrainObserver>> observers_;
   std::string halt_reason_;
+  bool preempted_ = false;  // a stop signal reached some rank: every rank stops after this step
   std::string last_checkpoint_;
 };
 
