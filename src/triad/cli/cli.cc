@@ -242,6 +242,7 @@ int run(int argc, char** argv) {
   add(add_audit_command);
   add(add_privacy_command);
   add(add_classify_command);
+  add(add_report_command);
 
   try {
     try {
