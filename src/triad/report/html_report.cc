@@ -35,7 +35,10 @@ nav a {{ margin-right: 10px; font-size: 0.9em; }}
 table {{ border-collapse: collapse; margin: 8px 0; font-size: 0.9em; }}
 th, td {{ border: 1px solid #ddd; padding: 3px 8px; text-align: left; vertical-align: top; }}
 th {{ background: #f5f5f5; }}
-code {{ font-size: 0.95em; }}
+code {{ font-size: 0.95em; overflow-wrap: anywhere; }}
+td {{ overflow-wrap: anywhere; }}
+td:first-child {{ overflow-wrap: normal; white-space: nowrap; }}
+svg {{ max-width: 100%; height: auto; }}
 .swatch {{ display: inline-block; width: 10px; height: 10px; margin-right: 5px; border-radius: 2px; }}
 .ok {{ color: #1a7f37; font-weight: bold; }}
 .bad {{ color: #c0392b; font-weight: bold; }}
@@ -239,6 +242,11 @@ std::string entry_summary(const json& e) {
                        p.contains("resumed_from_step")
                            ? fmt::format(", resumed from step {}", esc(text_of(p["resumed_from_step"])))
                            : "");
+  if (kind == "run_end")
+    return fmt::format("<b>{}</b> at step {}{}{}", esc(p.value("status", "?")),
+                       esc(text_of(p.value("step", json()))),
+                       p.contains("loss") ? ", loss " + format_value(number(p, "loss")) : "",
+                       p.contains("reason") ? ": " + esc(text_of(p["reason"])) : "");
   std::string s = text_of(p);
   return esc(s.size() > 200 ? s.substr(0, 197) + "..." : s);
 }
@@ -380,11 +388,6 @@ std::string format_value(double v) {
   if (!std::isfinite(v)) return std::isnan(v) ? "?" : (v > 0 ? "inf" : "-inf");
   if (v == std::round(v) && std::fabs(v) < 1e12) return fmt::format("{:.0f}", v);
   return fmt::format("{:.4g}", v);
-}
-
-std::string format_bytes_tick(double v) {
-  if (!std::isfinite(v) || v < 0) return format_value(v);
-  return v == 0 ? "0" : format_bytes(static_cast<size_t>(v));
 }
 
 std::string html_table(const std::vector<std::string>& header,

@@ -21,6 +21,33 @@ using nlohmann::json;
 
 constexpr size_t kHeatmapColumns = 300;
 
+// Bytes in the binary unit that suits `largest`: the plot's values are divided by `scale` and its axis is
+// titled with `name`, so the ticks fall on round numbers of that unit.
+struct ByteUnit {
+  double scale;
+  const char* name;
+};
+ByteUnit byte_unit(double largest) {
+  if (largest >= 1024.0 * 1024 * 1024) return {1024.0 * 1024 * 1024, "GiB"};
+  if (largest >= 1024.0 * 1024) return {1024.0 * 1024, "MiB"};
+  if (largest >= 1024.0) return {1024.0, "KiB"};
+  return {1, "bytes"};
+}
+
+// Divides every series' values by a byte unit that fits them and names it in the axis title.
+void in_byte_units(LinePlot* plot, const std::string& what) {
+  double largest = 0;
+  for (const Series& s : plot->series) {
+    for (double v : s.y)
+      if (std::isfinite(v)) largest = std::max(largest, v);
+  }
+  const ByteUnit unit = byte_unit(largest);
+  for (Series& s : plot->series) {
+    for (double& v : s.y) v /= unit.scale;
+  }
+  plot->y_label = fmt::format("{} ({})", what, unit.name);
+}
+
 bool has_field(const std::vector<RunData>& runs, const std::string& field, bool evals = false) {
   for (const RunData& r : runs) {
     for (const json& record : evals ? r.evals : r.steps) {
@@ -127,8 +154,6 @@ std::optional<Section> step_time_section(const std::vector<RunData>& runs) {
 std::optional<Section> memory_section(const std::vector<RunData>& runs) {
   if (!has_field(runs, "peak_activation_bytes")) return std::nullopt;
   LinePlot plot;
-  plot.y_label = "activation memory";
-  plot.y_format = format_bytes_tick;
   plot.y_from_zero = true;
   std::string notes;
   for (size_t i = 0; i < runs.size(); ++i) {
@@ -148,8 +173,10 @@ std::optional<Section> memory_section(const std::vector<RunData>& runs) {
       worst = std::max(worst, std::fabs(m - p));
     }
     notes += fmt::format("<li>{}: measured equals predicted in {} of {} steps; largest difference {}.</li>",
-                         run_tag(runs, i), equal, compared, format_bytes(static_cast<size_t>(worst)));
+                         run_tag(runs, i), equal, compared,
+                         worst == 0 ? "none" : format_bytes(static_cast<size_t>(worst)));
   }
+  in_byte_units(&plot, "activation memory");
   return Section{"memory", "Activation memory",
                  "<p>Peak of live activation memory in each step as the arena measured it; dashed: the "
                  "rematerialization plan's prediction.</p>" +
@@ -172,10 +199,13 @@ Heatmap remat_heatmap(const RunData& run) {
   }
   map.row_labels.push_back("logits");
   map.row_starts_group.push_back(true);
+  // Up to the last step trained (a plan made after it never ran), or the last plan's first step.
   const int first = run.remat_plans.front().step + 1;
   int last = first;
-  for (const json& r : run.steps) last = std::max(last, static_cast<int>(number(r, "step")));
-  for (const RematPlanLine& p : run.remat_plans) last = std::max(last, p.step + 1);
+  if (!run.steps.empty())
+    last = std::max(last, static_cast<int>(number(run.steps.back(), "step")));
+  else
+    last = std::max(last, run.remat_plans.back().step + 1);
   const size_t steps = last - first + 1, columns = std::min(steps, kHeatmapColumns);
   auto column_begin = [&](size_t c) { return first + static_cast<int>(c * steps / columns); };
   map.cells.assign(map.row_labels.size(), std::vector<float>(columns, 0));
@@ -232,8 +262,6 @@ std::optional<Section> remat_section(const std::vector<RunData>& runs) {
 std::optional<Section> comm_section(const std::vector<RunData>& runs) {
   if (!has_field(runs, "bytes_sent")) return std::nullopt;
   LinePlot plot;
-  plot.y_label = "bytes sent per step";
-  plot.y_format = format_bytes_tick;
   plot.y_from_zero = true;
   std::vector<std::vector<std::string>> rows;
   for (size_t i = 0; i < runs.size(); ++i) {
@@ -261,9 +289,11 @@ std::optional<Section> comm_section(const std::vector<RunData>& runs) {
     }
   }
   if (plot.series.empty()) return std::nullopt;
+  in_byte_units(&plot, "sent per step");
   return Section{
       "comm", "Gradient communication",
-      "<p>Bytes rank 0 sent for the gradient average (and ZeRO-1's gather) per step, by codec.</p>" +
+      "<p>Bytes rank 0 sent for the gradient average (and ZeRO-1's gather) in each step, by codec; "
+      "<code>hidden</code> is the share of the communication time the backward hid.</p>" +
           html_table({"run", "codec", "steps", "bytes sent", "per step", "comm ms / step", "hidden"}, rows) +
           svg_line_plot(plot)};
 }

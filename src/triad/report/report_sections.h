@@ -22,8 +22,6 @@ std::vector<Section> plot_sections(const std::vector<RunData>& runs);
 std::string run_tag(const std::vector<RunData>& runs, size_t i);
 // Numbers as a person reads them: "5.413", "1.2e-05", "34816".
 std::string format_value(double v);
-// format_bytes for a plot axis (negative and non-finite values print as numbers).
-std::string format_bytes_tick(double v);
 // A <table> from a header row and body rows whose cells are HTML already.
 std::string html_table(const std::vector<std::string>& header,
                        const std::vector<std::vector<std::string>>& rows);

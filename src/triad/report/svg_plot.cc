@@ -80,15 +80,14 @@ struct Frame {
 
 // Grid lines, tick labels and the axis titles.
 void axes(std::string& svg, const Frame& f, const std::vector<double>& x_ticks,
-          const std::vector<double>& y_ticks, const std::string& x_label, const std::string& y_label,
-          TickFormat y_format) {
+          const std::vector<double>& y_ticks, const std::string& x_label, const std::string& y_label) {
   const double bottom = f.height - kBottom;
   for (double t : y_ticks) {
     const double y = f.py(t);
     svg += fmt::format(R"(<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="#e4e4e4"/>)", num(kLeft), num(y),
                        num(f.width - kRight), num(y));
     svg += fmt::format(R"(<text x="{}" y="{}" text-anchor="end" font-size="11" fill="#555">{}</text>)",
-                       num(kLeft - 6), num(y + 4), escape_xml(y_format ? y_format(t) : plain_number(t)));
+                       num(kLeft - 6), num(y + 4), escape_xml(plain_number(t)));
   }
   for (double t : x_ticks) {
     const double x = f.px(t);
@@ -239,7 +238,7 @@ std::string svg_line_plot(const LinePlot& plot) {
   for (const Series& s : series) items.push_back({s.label, s.colour, s.dashed});
   const double height = kPlotHeight + legend_height(items);
   std::string svg = open_svg(height, plot.y_label);
-  axes(svg, f, x_ticks, y_ticks, plot.x_label, plot.y_label, plot.y_format);
+  axes(svg, f, x_ticks, y_ticks, plot.x_label, plot.y_label);
   for (const Series& s : series) {
     std::string path;
     bool pen_down = false;
@@ -294,7 +293,7 @@ std::string svg_stacked_area(const StackedPlot& plot, size_t max_columns) {
   for (const auto& layer : plot.layers) items.push_back({layer.label, layer.colour, false, true});
   const double height = kPlotHeight + legend_height(items);
   std::string svg = open_svg(height, plot.y_label);
-  axes(svg, f, x_ticks, y_ticks, plot.x_label, plot.y_label, nullptr);
+  axes(svg, f, x_ticks, y_ticks, plot.x_label, plot.y_label);
   for (size_t l = 0; l < tops.size(); ++l) {
     std::string points;
     for (size_t c = 0; c < columns; ++c)
@@ -344,6 +343,7 @@ std::string svg_heatmap(const Heatmap& map) {
   const size_t every = std::max<size_t>(1, columns / 8);
   for (size_t c = 0; c < columns; c += every) {
     const double x = kLabels + c * column_width;
+    if (c > 0 && kLabels + plot_width - x < 40) break;  // leave room for the last step's label
     svg += fmt::format(R"(<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="#999"/>)", num(x), num(bottom),
                        num(x), num(bottom + 4));
     svg += fmt::format(R"(<text x="{}" y="{}" text-anchor="middle" font-size="11" fill="#555">{}</text>)",

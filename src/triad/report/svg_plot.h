@@ -24,14 +24,10 @@ struct Series {
   bool dots = false;  // a marker at each point (evaluations: few points)
 };
 
-// How tick labels print a value ("{:.3g}" when null); e.g. format_bytes for memory.
-using TickFormat = std::string (*)(double);
-
 struct LinePlot {
   std::string x_label = "step", y_label;
   std::vector<Series> series;  // downsampled to 1000 points each by svg_line_plot
-  TickFormat y_format = nullptr;
-  bool y_from_zero = false;  // the y axis starts at 0 (throughput, bytes) rather than at the lowest value
+  bool y_from_zero = false;    // the y axis starts at 0 (throughput, bytes) rather than at the lowest value
 };
 std::string svg_line_plot(const LinePlot& plot);
 
