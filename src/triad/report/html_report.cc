@@ -404,12 +404,6 @@ std::string html_table(const std::vector<std::string>& header,
   return html + "</tbody></table>";
 }
 
-std::vector<std::string> report_section_ids(const std::vector<RunData>& runs) {
-  std::vector<std::string> ids;
-  for (const Section& s : sections(runs)) ids.push_back(s.id);
-  return ids;
-}
-
 std::string render_report(const std::vector<RunData>& runs) {
   std::vector<std::string> names;
   for (const RunData& r : runs) names.push_back(r.name);

@@ -14,9 +14,6 @@ namespace triad::report {
 
 std::string render_report(const std::vector<RunData>& runs);
 
-// The ids of the sections render_report writes for `runs`, in order.
-std::vector<std::string> report_section_ids(const std::vector<RunData>& runs);
-
 // Loads the runs, renders their report and writes it to `out` atomically (temporary file, fsync,
 // rename). Warnings about the runs' files are logged (and listed in the report). Returns the report's
 // size in bytes.
