@@ -309,7 +309,7 @@ TEST(Cli, AnUnknownCommandIsNamedWithTheCommands) {
     auto r = run_triad(line);
     EXPECT_THAT(r,
                 RefusedWith("unknown command 'explain' (the commands: prepare, train, eval, generate, probe, "
-                            "plan, audit, privacy, classify, predict, fairness, launch; see 'triad --help')"))
+                            "plan, audit, privacy, classify, predict, fairness, launch, report; see 'triad --help')"))
         << line;
     EXPECT_EQ(r.out, "") << line;
   }

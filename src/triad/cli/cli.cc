@@ -245,6 +245,7 @@ int run(int argc, char** argv) {
   add(add_predict_command);
   add(add_fairness_command);
   add(add_launch_command);
+  add(add_report_command);
 
   try {
     try {

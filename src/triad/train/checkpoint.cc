@@ -42,7 +42,9 @@ std::vector<SafeTensor> named_tensors(const ParameterLayout& layout, const float
 constexpr const char* kRunFiles[] = {"run.json", "tokenizer.model", "metrics.jsonl", "remat_plan.jsonl",
                                      "REVIEW_REQUIRED", "model_card.md",
                                      // a classifier run (fairness/classifier_run.h)
-                                     "classifier.json", "classifier.safetensors"};
+                                     "classifier.json", "classifier.safetensors",
+                                     // triad report's default output (report/html_report.h)
+                                     "report.html"};
 // Directories, with the entries triad writes in each.
 struct RunDir {
   const char* name;
