@@ -73,7 +73,8 @@ std::vector<double> reweighing_weights(const std::vector<int>& labels, const std
 
 AttributeTargets attribute_targets(const std::vector<Subgroup>& subgroups, const std::string& attribute,
                                    size_t examples) {
-  AttributeTargets t{.attribute = attribute};
+  AttributeTargets t;
+  t.attribute = attribute;
   std::vector<const Subgroup*> groups;
   for (const Subgroup& g : subgroups) {
     if (g.attribute == attribute) {
