@@ -167,6 +167,14 @@ TEST_F(Classify, LearnsTheLabelAndPredicts) {
     correct += (p["score"].get<double>() >= 0.5) == (p["label"].get<int>() == 1);
   EXPECT_NEAR(correct / 48.0, accuracy.back(), 1e-9) << "predict scores as the last evaluation did";
   EXPECT_EQ(run_triad("audit verify " + run).exit_code, 0);
+  // The model card's per-group analyses: a row per protected attribute from the last evaluation.
+  r = run_triad("audit card " + run + " --out -");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, ::testing::HasSubstr("| religion |"));
+  EXPECT_THAT(r.out, ::testing::HasSubstr("| gender |"));
+  EXPECT_THAT(r.out, ::testing::HasSubstr("fair_overall_auc"));
+  EXPECT_THAT(r.out, ::testing::Not(::testing::HasSubstr("fair_dpd_religion |")))
+      << "not a column of the main table";
 }
 
 TEST_F(Classify, EveryMitigationRuns) {
@@ -183,7 +191,9 @@ TEST_F(Classify, EveryMitigationRuns) {
     ASSERT_EQ(r.exit_code, 0) << r.err;
     const auto last = metrics(run).back();
     EXPECT_TRUE(last.contains("adv_loss_religion") && last.contains("adv_loss_gender")) << last.dump();
-    if (flags.find("projection") != std::string::npos) EXPECT_TRUE(last.contains("task_adv_cosine"));
+    if (flags.find("projection") != std::string::npos) {
+      EXPECT_TRUE(last.contains("task_adv_cosine"));
+    }
   }
 }
 

@@ -222,9 +222,11 @@ int fine_tune(const FineTuneOptions& o) {
   auto evaluate_now = [&](int step) {
     if (val.size() == 0) return;
     const std::vector<float> p = predict_probabilities(model, val_tokens, 64);
-    nlohmann::json record = {{"step", step}};
-    for (auto& [name, value] : evaluation_metrics(p, val.labels, val.subgroups)) record[name] = value;
-    log_eval(audit, step, record);
+    nlohmann::json measured = nlohmann::json::object();
+    for (auto& [name, value] : evaluation_metrics(p, val.labels, val.subgroups)) measured[name] = value;
+    log_eval(audit, step, measured);
+    nlohmann::json record = measured;
+    record["step"] = step;
     govern(record);
     last_eval = record;
     log_info("step {:>5} | val_loss {:.4f} | val_accuracy {:.3f}{}", step, record.value("val_loss", 0.0),

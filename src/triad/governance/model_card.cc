@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -67,6 +68,44 @@ std::set<std::string> metric_names(const CardData& d) {
     for (const auto& [k, v] : metrics.items()) names.insert(k);
   }
   return names;
+}
+
+// The fairness metrics measured per protected attribute (a classifier's evaluations, docs/fairness.md):
+// the prefix of such a metric's name, or null for any other metric.
+const char* per_group_metric(const std::string& name) {
+  static const char* const kPrefixes[] = {"fair_subgroup_auc_gap_", "fair_dpd_", "fair_eod_",
+                                          "fair_eq_odds_"};
+  for (const char* prefix : kPrefixes) {
+    if (name.starts_with(prefix)) return prefix;
+  }
+  return nullptr;
+}
+
+// The last evaluation's per-attribute fairness metrics, one row per attribute.
+void per_group_analyses(std::string& md, const CardData& d) {
+  const auto& evals = d.all("eval");
+  if (evals.empty()) return;
+  const nlohmann::json& p = (*evals.back())["payload"];
+  const nlohmann::json metrics = p.value("metrics", nlohmann::json::object());
+  std::map<std::string, std::map<std::string, nlohmann::json>> rows;  // attribute -> prefix -> value
+  for (const auto& [name, value] : metrics.items()) {
+    if (const char* prefix = per_group_metric(name)) rows[name.substr(strlen(prefix))][prefix] = value;
+  }
+  if (rows.empty()) return;
+  md += fmt::format(
+      "Per protected attribute, at the last evaluation (step {}; max − min over the attribute's groups; "
+      "docs/fairness.md):\n\n| attribute | subgroup AUC gap | demographic parity difference | equal "
+      "opportunity difference | equalized odds |\n| --- | --- | --- | --- | --- |\n",
+      cell(p.value("step", nlohmann::json())));
+  for (const auto& [attribute, values] : rows) {
+    md += fmt::format("| {} |", attribute);
+    for (const char* prefix : {"fair_subgroup_auc_gap_", "fair_dpd_", "fair_eod_", "fair_eq_odds_"}) {
+      auto it = values.find(prefix);
+      md += fmt::format(" {} |", it == values.end() ? "" : cell(it->second));
+    }
+    md += "\n";
+  }
+  md += "\n";
 }
 
 CardData load(const std::string& run_dir) {
@@ -187,6 +226,8 @@ void quantitative(std::string& md, const CardData& d) {
   md += "## Quantitative analyses\n\n";
   const auto& evals = d.all("eval");
   std::set<std::string> names = metric_names(d);
+  // Per-attribute fairness metrics (fair_<metric>_<attribute>) get their own table below.
+  std::erase_if(names, [](const std::string& n) { return per_group_metric(n) != nullptr; });
   if (evals.empty()) {
     md += "No evaluations were logged.\n\n";
   } else {
@@ -211,6 +252,7 @@ void quantitative(std::string& md, const CardData& d) {
     }
     md += "\n";
   }
+  per_group_analyses(md, d);
   const nlohmann::json* privacy = d.last("privacy");
   if (!privacy) {
     md += "Differential privacy: no privacy ledger entries (the run was not trained with DP-SGD).\n\n";
