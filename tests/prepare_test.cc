@@ -307,9 +307,10 @@ TEST(Cli, HelpAndVersion) {
 TEST(Cli, AnUnknownCommandIsNamedWithTheCommands) {
   for (const char* line : {"explain", "explain --help", "-q explain --out x"}) {
     auto r = run_triad(line);
-    EXPECT_THAT(r,
-                RefusedWith("unknown command 'explain' (the commands: prepare, train, eval, generate, probe, "
-                            "plan, audit, privacy, classify, predict, fairness, launch, report; see 'triad --help')"))
+    EXPECT_THAT(
+        r,
+        RefusedWith("unknown command 'explain' (the commands: prepare, train, eval, generate, probe, "
+                    "plan, audit, privacy, classify, predict, fairness, launch, report; see 'triad --help')"))
         << line;
     EXPECT_EQ(r.out, "") << line;
   }

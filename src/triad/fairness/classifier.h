@@ -57,6 +57,7 @@ class Classifier {
   const Gpt<Real>& trunk() const { return trunk_; }
   const HeadLayout& head_layout() const { return head_layout_; }
   std::vector<Real>& head_params() { return head_params_; }
+  const std::vector<Real>& head_params() const { return head_params_; }
   std::vector<Real>& head_grads() { return head_grads_; }
   Pooling pooling() const { return pooling_; }
 

@@ -39,7 +39,7 @@ void save_classifier(const std::string& run_dir, const Classifier<float>& model,
   for (const TensorSpec& t : trunk.layout().tensors()) {
     tensors.push_back({t.name, t.shape, trunk.params() + t.offset});
   }
-  auto& head = const_cast<Classifier<float>&>(model).head_params();
+  const std::vector<float>& head = model.head_params();
   for (const HeadLayout::Tensor& t : model.head_layout().tensors()) {
     tensors.push_back({t.name, t.shape, head.data() + t.offset});
   }

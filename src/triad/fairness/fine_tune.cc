@@ -271,10 +271,13 @@ int fine_tune(const FineTuneOptions& o) {
     std::fill(dz_adv.begin(), dz_adv.end(), 0.0f);
     std::fill(dpool_adv.begin(), dpool_adv.end(), 0.0f);
     nlohmann::json record = {{"step", step}, {"loss", loss}};
+    // Every adversary reads the same features of this batch.
+    const std::vector<float> x = adversaries.empty()
+                                     ? std::vector<float>()
+                                     : adversary_features(goal, input, s, labels, model.pooled().data(), C);
     for (auto& adv : adversaries) {
       std::vector<int> target(B);
       for (int i = 0; i < B; ++i) target[i] = adv->targets.target[rows[i]];
-      const std::vector<float> x = adversary_features(goal, input, s, labels, model.pooled().data(), C);
       record["adv_loss_" + adv->targets.attribute] = adv->model.forward(x.data(), target.data(), B);
       std::fill(adv->model.grads().begin(), adv->model.grads().end(), 0.0f);
       std::vector<float> dx(x.size());
