@@ -121,6 +121,7 @@ int run(int argc, char** argv) {
   add(add_fairness_command);
   add(add_launch_command);
   add(add_report_command);
+  add(add_explain_command);
 
   try {
     try {

@@ -42,6 +42,8 @@ struct OpenMpiKeeps {
   ~OpenMpiKeeps() {
     __lsan_enable();
   }
+#else
+  OpenMpiKeeps() {}  // user-provided: a guard, not an unused variable
 #endif
 };
 

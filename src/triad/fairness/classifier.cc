@@ -26,13 +26,13 @@ std::vector<HeadLayout::Tensor> HeadLayout::tensors() const {
           {"cls.bias", b(), 1, {1}}};
 }
 
-ModelShard trunk_shard(const GptConfig& config) {
-  return {.first_block = 0, .blocks = config.layers, .embedding = true, .head = false};
+ModelShard trunk_shard(const GptConfig& config, bool embedding) {
+  return {.first_block = 0, .blocks = config.layers, .embedding = embedding, .head = false};
 }
 
 template <typename Real>
-Classifier<Real>::Classifier(const GptConfig& config, Pooling pooling)
-    : trunk_(config, trunk_shard(config)),
+Classifier<Real>::Classifier(const GptConfig& config, Pooling pooling, bool embedding)
+    : trunk_(config, trunk_shard(config, embedding)),
       head_layout_(config.d_model),
       pooling_(pooling),
       head_params_(head_layout_.count()),
@@ -55,7 +55,7 @@ void Classifier<Real>::zero_grads() {
 
 template <typename Real>
 const std::vector<Real>& Classifier<Real>::forward(const int32_t* tokens, const int* lengths, int B, int T,
-                                                   typename Gpt<Real>::Pass pass) {
+                                                   typename Gpt<Real>::Pass pass, const Real* embedded) {
   const int C = head_layout_.C;
   const size_t BT = static_cast<size_t>(B) * T, BTC = BT * C;
   for (int i = 0; i < B; ++i) {
@@ -64,7 +64,7 @@ const std::vector<Real>& Classifier<Real>::forward(const int32_t* tokens, const 
   B_ = B;
   T_ = T;
   lengths_.assign(lengths, lengths + B);
-  trunk_.forward(tokens, nullptr, B, T, pass);
+  trunk_.forward(tokens, nullptr, B, T, pass, embedded);
   hidden_.assign(trunk_.stage_output(), trunk_.stage_output() + BTC);
   normed_.resize(BTC);
   mean_.resize(BT);

@@ -11,6 +11,8 @@
 // pooling simply skips it. Templated on the scalar so the gradient checks run this very code in double.
 //
 //   forward(tokens, lengths, B, T)   -> logits (B)
+//   forward(…, embedded)              the same from the embeddings (B, T, C) on a trunk built without its
+//                                     embedding (explanations: gradients and paths in embedding space)
 //   backward(dlogits[, dpooled])     trunk and head gradients += those of Σ_i dlogits_i z_i (+ dpooled ·
 //   pool)
 
@@ -45,13 +47,13 @@ struct HeadLayout {
   std::vector<Tensor> tensors() const;
 };
 
-// The trunk's shard: every block and the embedding, no final LayerNorm or LM head.
-ModelShard trunk_shard(const GptConfig& config);
+// The trunk's shard: every block and (unless told not to) the embedding, no final LayerNorm or LM head.
+ModelShard trunk_shard(const GptConfig& config, bool embedding = true);
 
 template <typename Real>
 class Classifier {
  public:
-  Classifier(const GptConfig& config, Pooling pooling);
+  Classifier(const GptConfig& config, Pooling pooling, bool embedding = true);
 
   Gpt<Real>& trunk() { return trunk_; }
   const Gpt<Real>& trunk() const { return trunk_; }
@@ -66,14 +68,18 @@ class Classifier {
   void init_head(uint64_t seed);
   void zero_grads();
 
-  // tokens (B, T) right-padded, lengths (B) in [1, T]. kTrain keeps what backward needs.
+  // tokens (B, T) right-padded, lengths (B) in [1, T]. kTrain keeps what backward needs. A trunk without
+  // its embedding reads `embedded` (B, T, C) instead (the tokens are still given and checked).
   const std::vector<Real>& forward(const int32_t* tokens, const int* lengths, int B, int T,
-                                   typename Gpt<Real>::Pass pass = Gpt<Real>::Pass::kTrain);
+                                   typename Gpt<Real>::Pass pass = Gpt<Real>::Pass::kTrain,
+                                   const Real* embedded = nullptr);
   const std::vector<Real>& logits() const { return logits_; }
   const std::vector<Real>& pooled() const { return pooled_; }  // (B, C), after the last forward
   // dlogits (B); dpooled (B, C) or null: a gradient reaching the pooled representation directly (an
   // adversary that reads it). Accumulates into trunk().grads() and head_grads().
   void backward(const Real* dlogits, const Real* dpooled = nullptr);
+  // d/d embedded (B, T, C) after a backward, on a trunk without its embedding.
+  const Real* input_grad() const { return trunk_.stage_input_grad(); }
 
  private:
   Gpt<Real> trunk_;

@@ -68,7 +68,7 @@ void load_tensors(const SafetensorsFile& file, Classifier<float>* model, bool wi
 
 }  // namespace
 
-LoadedClassifier load_classifier(const std::string& run_dir) {
+LoadedClassifier load_classifier(const std::string& run_dir, bool embedding) {
   const std::string info_path = (fs::path(run_dir) / kClassifierInfo).string();
   if (!path_exists(info_path)) {
     fail("{} is not a classifier run: it has no {} (train one with `triad classify --out {}`)", run_dir,
@@ -80,7 +80,8 @@ LoadedClassifier load_classifier(const std::string& run_dir) {
     fail("{}: \"format\" is not triad-classifier", info_path);
   const GptConfig config = GptConfig::from_json(out.info.at("model"), info_path);
   out.seq_len = out.info.value("seq_len", config.seq_len);
-  out.model = std::make_unique<Classifier<float>>(config, parse_pooling(out.info.value("pool", "mean")));
+  out.model =
+      std::make_unique<Classifier<float>>(config, parse_pooling(out.info.value("pool", "mean")), embedding);
   load_tensors(SafetensorsFile((fs::path(run_dir) / kClassifierWeights).string()), out.model.get(), true);
   const std::string tokenizer_path = (fs::path(run_dir) / "tokenizer.model").string();
   const std::string recorded = out.info.value("tokenizer_sha256", "");

@@ -42,8 +42,9 @@ struct LoadedClassifier {
   int seq_len = 0;
   nlohmann::json info;
 };
-// A classifier run; errors name the file that is missing or does not match.
-LoadedClassifier load_classifier(const std::string& run_dir);
+// A classifier run; errors name the file that is missing or does not match. Without `embedding` the trunk
+// starts at the first block (Classifier's `embedded` forward); wte and wpe stay in the file.
+LoadedClassifier load_classifier(const std::string& run_dir, bool embedding = true);
 
 // Loads an LM checkpoint's weights into the trunk and its ln_f into the head.
 void load_lm_into(const std::string& checkpoint_dir, Classifier<float>* model);
