@@ -114,7 +114,7 @@ TEST(Train, EightBitStatesResumeBitExactly) {
   std::string moments = sha256_file_hex(final_dir + "/optimizer.safetensors");
   auto straight = losses(run);
   fs::remove_all(final_dir);
-  auto r = run_triad("train -q --resume " + run + " --threads 1");
+  auto r = run_triad("train -q --resume " + run);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(sha256_file_hex(final_dir + "/model.safetensors"), weights);
   EXPECT_EQ(sha256_file_hex(final_dir + "/optimizer.safetensors"), moments);
