@@ -116,6 +116,7 @@ TEST(DataParallel, ResumeIsBitExactWithResidualsAndShards) {
   const std::pair<const char*, const char*> variants[] = {
       {"grad", "--grad-compression topk:0.1"},
       {"zero", "--zero 1"},
+      {"zero-8bit", "--zero 1 --optimizer-states 8bit"},  // shards end at quantization blocks
       {"zero-int8",
        "--zero 1 --grad-compression int8 --int8-stochastic"}};  // its rounding noise follows the step
   for (auto [name, variant] : variants) {

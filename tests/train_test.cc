@@ -92,6 +92,46 @@ TEST(Train, ResumeContinuesBitExactly) {
   EXPECT_EQ(losses(run).size(), 14u);
 }
 
+// --optimizer-states 8bit: the checkpoint keeps the codes and scales as they are, so a resumed run repeats
+// the uninterrupted one bit for bit; the run keeps the choice, and a resume cannot change it.
+TEST(Train, EightBitStatesResumeBitExactly) {
+  TempDir dir;
+  std::string run = dir / "run";
+  ASSERT_EQ(run_triad(train_args(run, "--steps 12 --ckpt-every 6 --eval-every 0 --optimizer-states 8bit"))
+                .exit_code,
+            0);
+  std::string final_dir = run + "/checkpoints/step_000012";
+  {
+    SafetensorsFile state(final_dir + "/optimizer.safetensors");
+    EXPECT_EQ(state.metadata().at("optimizer_states"), "8bit");
+    const SafeTensor* codes = state.find("m8.wte.weight");
+    ASSERT_NE(codes, nullptr);
+    EXPECT_NE(codes->u8, nullptr) << "U8 codes";
+    ASSERT_NE(state.find("v8_absmax.wte.weight"), nullptr);
+    EXPECT_EQ(state.find("m.wte.weight"), nullptr);
+  }
+  std::string weights = sha256_file_hex(final_dir + "/model.safetensors");
+  std::string moments = sha256_file_hex(final_dir + "/optimizer.safetensors");
+  auto straight = losses(run);
+  fs::remove_all(final_dir);
+  auto r = run_triad("train -q --resume " + run);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(sha256_file_hex(final_dir + "/model.safetensors"), weights);
+  EXPECT_EQ(sha256_file_hex(final_dir + "/optimizer.safetensors"), moments);
+  EXPECT_EQ(losses(run), straight);
+  EXPECT_EQ(nlohmann::json::parse(read_file(run + "/run.json"))["options"]["optimizer_states"], "8bit");
+  EXPECT_THAT(run_triad("train -q --resume " + run + " --steps 14 --optimizer-states fp32"),
+              RefusedWith("optimizer_states"));
+  // The same run with fp32 states: the same first step (from zero moments the update is the same), then
+  // other bits.
+  ASSERT_EQ(run_triad(train_args(dir / "fp32", "--steps 12 --ckpt-every 0 --eval-every 0")).exit_code, 0);
+  const auto fp32 = losses(dir / "fp32");
+  EXPECT_EQ(fp32[0], straight[0]);
+  EXPECT_EQ(fp32[1], straight[1]) << "step 1 moved the weights identically";
+  EXPECT_NE(fp32[11], straight[11]);
+  EXPECT_NEAR(fp32[11], straight[11], 0.05 * fp32[11]);
+}
+
 // A run that does not choose a top-K warm-up gets a twelfth of its steps, and keeps it when resumed for
 // longer; one that chooses keeps its own.
 TEST(Train, TopKWarmupDefaultsToATwelfthOfTheRunAndKeepsItOnResume) {

@@ -10,8 +10,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     triad::SafetensorsFile file(path);
     volatile float sum = 0;
     for (const triad::SafeTensor& t : file.tensors()) {
-      for (size_t i = 0; i < t.count(); ++i) sum = sum + t.data[i];
-      file.get(t.name, t.shape);
+      for (size_t i = 0; i < t.count(); ++i) sum = sum + (t.u8 ? t.u8[i] : t.data[i]);
+      if (t.u8) {
+        file.get_u8(t.name, t.shape);
+      } else {
+        file.get(t.name, t.shape);
+      }
       if (file.find(t.name) == nullptr) __builtin_trap();
     }
     for (const auto& [key, value] : file.metadata())

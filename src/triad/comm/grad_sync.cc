@@ -46,10 +46,23 @@ bool is_shard_codec(CodecKind kind) {
 
 }  // namespace
 
-ShardLayout shard_layout(size_t count, int world) {
+ShardLayout shard_layout(size_t count, int world, const std::vector<size_t>& cuts) {
   ShardLayout layout;
   size_t part = (count + world - 1) / world;
-  for (int r = 0; r <= world; ++r) layout.begin.push_back(std::min(count, r * part));
+  for (int r = 0; r <= world; ++r) {
+    size_t at = std::min(count, r * part);
+    if (!cuts.empty()) {  // the nearest cut (ascending cuts keep the boundaries ascending)
+      auto above = std::lower_bound(cuts.begin(), cuts.end(), at);
+      if (above == cuts.end()) {
+        at = cuts.back();
+      } else if (above != cuts.begin() && at - *(above - 1) < *above - at) {
+        at = *(above - 1);
+      } else {
+        at = *above;
+      }
+    }
+    layout.begin.push_back(at);
+  }
   return layout;
 }
 
@@ -110,7 +123,7 @@ GradSync::GradSync(Context& context, float* grads, size_t count, std::vector<Gra
     s.buckets.emplace_back();
     s.buckets.back().range = std::move(range);
   }
-  s.shards = shard_layout(count, context.world());
+  s.shards = shard_layout(count, context.world(), options.shard_cuts);
   if (options.zero1) {
     // The shard exchange sums encoded parts in fp32; top-K and PowerSGD keep residuals of whole buckets.
     // auto chooses among none and its fp16/int8 candidates.

@@ -42,6 +42,9 @@ struct GradSyncOptions {
   int poll_us = 50;                       // progress thread: sleep between polls when nothing moved
   // For auto: the measured links and speeds (--topology). Without one GradSync measures a quick one.
   std::optional<Topology> topology;
+  // ZeRO-1: where a shard may end (ascending, from 0 to the count; empty: anywhere). 8-bit optimizer states
+  // give their block boundaries, so that no block is split between two ranks.
+  std::vector<size_t> shard_cuts;
 };
 
 // What one step's aggregation cost; reset by every finish().
@@ -60,7 +63,7 @@ struct SyncState {
 };
 
 // ZeRO-1 ownership: rank r owns floats [begin[r], begin[r + 1]) of the flat buffer (equal parts but the
-// last).
+// last; with `cuts`, each boundary moved to the nearest cut).
 struct ShardLayout {
   std::vector<size_t> begin;  // world + 1 entries
   size_t offset(int rank) const { return begin[rank]; }
@@ -70,7 +73,7 @@ struct ShardLayout {
     return count(rank) * floats_per_param * sizeof(float);
   }
 };
-ShardLayout shard_layout(size_t count, int world);
+ShardLayout shard_layout(size_t count, int world, const std::vector<size_t>& cuts = {});
 
 class GradSync {
  public:

@@ -26,8 +26,10 @@ void write_safetensors(const std::string& path, const std::vector<SafeTensor>& t
   if (!metadata.empty()) header["__metadata__"] = metadata;
   size_t offset = 0;
   for (const auto& t : tensors) {
-    size_t bytes = t.count() * sizeof(float);
-    header[t.name] = {{"dtype", "F32"}, {"shape", t.shape}, {"data_offsets", {offset, offset + bytes}}};
+    if (!t.u8 && offset % sizeof(float) != 0) fail("{}: F32 tensor {} after U8 ones", path, t.name);
+    const size_t bytes = t.bytes();
+    header[t.name] = {
+        {"dtype", t.u8 ? "U8" : "F32"}, {"shape", t.shape}, {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
   }
   std::string text = header.dump();
@@ -36,7 +38,13 @@ void write_safetensors(const std::string& path, const std::vector<SafeTensor>& t
   AtomicFile file(path);
   file.write(&length, sizeof length);
   file.write(text);
-  for (const auto& t : tensors) file.write(t.data, t.count() * sizeof(float));
+  for (const auto& t : tensors) {
+    if (t.u8) {
+      file.write(t.u8, t.bytes());
+    } else {
+      file.write(t.data, t.bytes());
+    }
+  }
   file.commit();
 }
 
@@ -68,8 +76,10 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : file_(path) {
       continue;
     }
     try {
-      if (entry.at("dtype") != "F32")
-        fail("{}: tensor {} has dtype {}, triad reads F32", path, name, entry.at("dtype").dump());
+      const bool u8 = entry.at("dtype") == "U8";
+      if (entry.at("dtype") != "F32" && !u8)
+        fail("{}: tensor {} has dtype {}, triad reads F32 and U8", path, name, entry.at("dtype").dump());
+      const size_t element = u8 ? sizeof(uint8_t) : sizeof(float);
       SafeTensor t;
       t.name = name;
       t.shape = entry.at("shape").get<std::vector<int64_t>>();
@@ -77,7 +87,7 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : file_(path) {
       // a small count) within the data.
       size_t count = 1;
       for (int64_t d : t.shape) {
-        if (d < 0 || (d > 0 && count > data_size / sizeof(float) / static_cast<size_t>(d))) {
+        if (d < 0 || (d > 0 && count > data_size / element / static_cast<size_t>(d))) {
           fail("{}: tensor {}: shape {} does not fit in the file's {} bytes of data", path, name,
                shape_text(t.shape), data_size);
         }
@@ -85,11 +95,15 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : file_(path) {
       }
       auto offsets = entry.at("data_offsets").get<std::vector<size_t>>();
       if (offsets.size() != 2 || offsets[0] > offsets[1] || offsets[1] > data_size ||
-          offsets[1] - offsets[0] != count * sizeof(float) || offsets[0] % sizeof(float) != 0) {
+          offsets[1] - offsets[0] != count * element || offsets[0] % element != 0) {
         fail("{}: tensor {}: data_offsets do not match its shape {} or the file", path, name,
              shape_text(t.shape));
       }
-      t.data = reinterpret_cast<const float*>(data + offsets[0]);
+      if (u8) {
+        t.u8 = data + offsets[0];
+      } else {
+        t.data = reinterpret_cast<const float*>(data + offsets[0]);
+      }
       tensors_.push_back(std::move(t));
     } catch (const nlohmann::json::exception& e) {
       fail("{}: tensor {}: {}", path, name, e.what());
@@ -107,9 +121,21 @@ const SafeTensor* SafetensorsFile::find(const std::string& name) const {
 const SafeTensor& SafetensorsFile::get(const std::string& name, const std::vector<int64_t>& shape) const {
   const SafeTensor* t = find(name);
   if (!t) fail("{}: no tensor {}", file_.path(), name);
+  if (t->u8) fail("{}: tensor {} has dtype U8, F32 expected", file_.path(), name);
   if (t->shape != shape) {
     fail("{}: tensor {} has shape {}, the model needs {} (a checkpoint of another architecture?)",
          file_.path(), name, shape_text(t->shape), shape_text(shape));
+  }
+  return *t;
+}
+
+const SafeTensor& SafetensorsFile::get_u8(const std::string& name, const std::vector<int64_t>& shape) const {
+  const SafeTensor* t = find(name);
+  if (!t) fail("{}: no tensor {}", file_.path(), name);
+  if (!t->u8) fail("{}: tensor {} has dtype F32, U8 expected", file_.path(), name);
+  if (t->shape != shape) {
+    fail("{}: tensor {} has shape {}, the model needs {}", file_.path(), name, shape_text(t->shape),
+         shape_text(shape));
   }
   return *t;
 }

@@ -18,5 +18,9 @@ struct AdamWParams {
 
 void adamw_update(float* params, const float* grads, float* m, float* v, size_t n, const AdamWParams& p,
                   int step);
+// The same update on the calling thread, for callers that share the work out themselves (the 8-bit state's
+// blocks, model/optimizer.h). Each element's arithmetic is the same as adamw_update's.
+void adamw_update_serial(float* params, const float* grads, float* m, float* v, size_t n,
+                         const AdamWParams& p, int step);
 
 }  // namespace triad

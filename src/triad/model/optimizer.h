@@ -4,10 +4,18 @@
 //
 // An instance owns the moments of a range [offset, offset + count) of the flat buffer and updates just
 // those parameters: all of them in one process, one rank's shard under ZeRO-1 (parallel/).
+//
+// The moments are fp32 (8 bytes per parameter), or 8-bit (--optimizer-states 8bit: 2 bytes per parameter
+// and 8 per block of 2048, model/quantized_state.h). In the 8-bit update each block is dequantized to fp32,
+// takes the same AdamW step as fp32 moments would (the parameters move by the unrounded new moments), and
+// is quantized again; so the first step from zero moments is bit-identical to fp32's.
 
 #include <cstddef>
+#include <cstdint>
+#include <string>
 #include <vector>
 
+#include "triad/kernels/adamw.h"
 #include "triad/model/params.h"
 
 namespace triad {
@@ -17,10 +25,27 @@ struct AdamWConfig {
   float weight_decay = 0.1f;
 };
 
+enum class StatePrecision { kFp32, k8Bit };
+// "fp32" or "8bit" (the --optimizer-states values); anything else is a usage error naming `flag`.
+StatePrecision parse_state_precision(const std::string& name, const std::string& flag = "--optimizer-states");
+const char* state_precision_name(StatePrecision precision);
+// Bytes per parameter of the two moments, for memory predictions: 8, or 2 + 8 / 2048 (a tensor's last,
+// shorter block aside).
+double adamw_state_bytes_per_parameter(StatePrecision precision);
+
+// One 8-bit moment of the owned range: a code per value, an absmax per block (AdamW::blocks()).
+struct QuantizedMoment {
+  std::vector<uint8_t> codes;
+  std::vector<float> absmax;
+};
+
 class AdamW {
  public:
-  explicit AdamW(const ParameterLayout& layout) : AdamW(layout, 0, layout.count()) {}
-  AdamW(const ParameterLayout& layout, size_t offset, size_t count);
+  explicit AdamW(const ParameterLayout& layout, StatePrecision precision = StatePrecision::kFp32)
+      : AdamW(layout, 0, layout.count(), precision) {}
+  // Under 8-bit, offset and offset + count must be block boundaries (quantization_boundaries()).
+  AdamW(const ParameterLayout& layout, size_t offset, size_t count,
+        StatePrecision precision = StatePrecision::kFp32);
   // One update of the owned range with learning rate `lr`; counts steps from 1. `params` and `grads` are
   // the whole flat buffers.
   void update(float* params, const float* grads, float lr, const AdamWConfig& config);
@@ -31,18 +56,33 @@ class AdamW {
   }
 
   size_t offset() const { return offset_; }
-  size_t count() const { return m_.size(); }
+  size_t count() const { return count_; }
+  StatePrecision precision() const { return precision_; }
 
+  // fp32 moments (empty under 8-bit).
   std::vector<float>& m() { return m_; }
   std::vector<float>& v() { return v_; }
+  // 8-bit moments (empty under fp32): m on the signed map, v on the unsigned one, over blocks().
+  QuantizedMoment& m8() { return m8_; }
+  QuantizedMoment& v8() { return v8_; }
+  // 8-bit: the block boundaries of the owned range, absolute offsets in the flat buffer (blocks + 1).
+  const std::vector<size_t>& blocks() const { return blocks_; }
+
   int steps() const { return t_; }
   void set_steps(int t) { t_ = t; }
-  size_t state_bytes() const { return (m_.size() + v_.size()) * sizeof(float); }
+  size_t state_bytes() const;
 
  private:
+  AdamWParams params_of(const TensorSpec& t, float lr, const AdamWConfig& config) const;
+  void update_8bit(float* params, const float* grads, float lr, const AdamWConfig& config);
+
   const ParameterLayout& layout_;
-  size_t offset_ = 0;
-  std::vector<float> m_, v_;  // of the owned range
+  size_t offset_ = 0, count_ = 0;
+  StatePrecision precision_;
+  std::vector<float> m_, v_;  // of the owned range (fp32)
+  QuantizedMoment m8_, v8_;   // of the owned range (8-bit)
+  std::vector<size_t> blocks_;
+  std::vector<size_t> block_tensor_;  // 8-bit: the tensor (index in layout_.tensors()) of each block
   struct Override {
     size_t begin, end;
     float beta1, lr_scale;

@@ -9,6 +9,7 @@
 #include "triad/core/error.h"
 #include "triad/core/format.h"
 #include "triad/kernels/vector_ops.h"
+#include "triad/model/quantized_state.h"
 
 namespace triad::parallel {
 
@@ -29,8 +30,16 @@ std::vector<comm::GradRange> gradient_blocks(const ParameterLayout& layout) {
 std::unique_ptr<comm::GradSync> make_sync(comm::Context& context, Gpt<float>& model,
                                           const comm::BucketPlan& buckets,
                                           const DistributedOptimizerOptions& options) {
-  return std::make_unique<comm::GradSync>(context, model.grads(), model.num_params(), buckets.buckets,
-                                          comm::grad_sync_options(options.comm, options.seed));
+  comm::GradSyncOptions sync = comm::grad_sync_options(options.comm, options.seed);
+  if (options.states == StatePrecision::k8Bit && options.comm.zero == 1) {
+    sync.shard_cuts = quantization_boundaries(model.layout(), 0, model.num_params());
+  }
+  return std::make_unique<comm::GradSync>(context, model.grads(), model.num_params(), buckets.buckets, sync);
+}
+
+// The index of boundary `at` in `blocks` (it is one).
+size_t block_index(const std::vector<size_t>& blocks, size_t at) {
+  return static_cast<size_t>(std::lower_bound(blocks.begin(), blocks.end(), at) - blocks.begin());
 }
 
 // The range of the flat buffer this rank updates: its ZeRO-1 shard, or everything.
@@ -43,8 +52,8 @@ std::pair<size_t, size_t> owned_range(const comm::GradSync& sync, const comm::Co
 }  // namespace
 
 DistributedOptimizer::DistributedOptimizer(comm::Context& context, Gpt<float>& model,
-                                           const DistributedOptimizerOptions& options, comm::Context* model_group,
-                                           comm::Context* tied)
+                                           const DistributedOptimizerOptions& options,
+                                           comm::Context* model_group, comm::Context* tied)
     : context_(context),
       model_group_(model_group && model_group->world() > 1 ? model_group : nullptr),
       tied_(tied),
@@ -54,7 +63,11 @@ DistributedOptimizer::DistributedOptimizer(comm::Context& context, Gpt<float>& m
       sync_(make_sync(context, model, buckets_, options)),
       sharded_(options.comm.zero == 1 && context.world() > 1),
       optimizer_(model.layout(), owned_range(*sync_, context, sharded_, model.num_params()).first,
-                 owned_range(*sync_, context, sharded_, model.num_params()).second) {
+                 owned_range(*sync_, context, sharded_, model.num_params()).second, options.states) {
+  if (options.states == StatePrecision::k8Bit) {
+    all_blocks_ = quantization_boundaries(model.layout(), 0, model.num_params());
+    first_block_ = block_index(all_blocks_, optimizer_.offset());
+  }
   const size_t n = buckets_.buckets.size();
   clip_first_.assign(n, 0);
   counted_.assign(n, 0);
@@ -91,8 +104,11 @@ std::string DistributedOptimizer::describe(int sequences_per_rank) const {
         topk_buckets_, topk_buckets_ > 1 ? "s" : "", o.topk_beta1, o.topk_lr_scale, o.comm.topk_warmup);
   }
   if (o.comm.zero == 1) {
+    const size_t whole = o.states == StatePrecision::k8Bit
+                             ? 2 * quantized_moment_bytes(model_.num_params(), all_blocks_.size() - 1)
+                             : 2 * model_.num_params() * sizeof(float);
     zero = fmt::format(", ZeRO-1: {} of optimizer state per rank (of {})", format_bytes(state_bytes()),
-                       format_bytes(2 * model_.num_params() * sizeof(float)));
+                       format_bytes(whole));
   }
   return fmt::format(
       "data parallel: {} ranks x {} sequences, {} buckets of gradients, --grad-compression {}{}{}",
@@ -118,7 +134,8 @@ void DistributedOptimizer::on_block_done(int block) {
 void DistributedOptimizer::add_tied_embedding_gradients() {
   if (!tied_) return;
   const TensorSpec* wte = model_.layout().find("wte.weight");
-  comm::allreduce_sum(*tied_, model_.grads() + wte->offset, wte->count, "adding the tied embedding's gradients");
+  comm::allreduce_sum(*tied_, model_.grads() + wte->offset, wte->count,
+                      "adding the tied embedding's gradients");
   for (size_t b = 0; b < tied_bucket_.size(); ++b) {
     if (tied_bucket_[b] && !clip_first_[b]) sync_->bucket_ready(static_cast<int>(b));
   }
@@ -189,8 +206,14 @@ OptimizerState DistributedOptimizer::state() {
   s.adam_steps = optimizer_.steps();
   s.world = context_.world();
   s.codec = options_.comm.grad_compression;
+  s.states = optimizer_.precision();
   // ZeRO-1: the moments, gathered from their shards; otherwise every rank holds them all.
+  if (s.states == StatePrecision::k8Bit) {
+    gather_quantized(optimizer_.m8(), &s.m8);
+    gather_quantized(optimizer_.v8(), &s.v8);
+  }
   for (auto [part, full] : {std::pair{&optimizer_.m(), &s.m}, std::pair{&optimizer_.v(), &s.v}}) {
+    if (s.states == StatePrecision::k8Bit) break;
     full->assign(model_.num_params(), 0.0f);
     std::copy(part->begin(), part->end(), full->begin() + static_cast<ptrdiff_t>(optimizer_.offset()));
     if (sharded_) comm::all_gather_shards(context_, full->data(), sync_->shards());
@@ -206,14 +229,53 @@ OptimizerState DistributedOptimizer::state() {
   return s;
 }
 
+void DistributedOptimizer::gather_quantized(const QuantizedMoment& part, QuantizedMoment* whole) {
+  const size_t n = model_.num_params(), blocks = all_blocks_.size() - 1;
+  if (!sharded_) {
+    *whole = part;
+    return;
+  }
+  // The codes travel as floats (0..255, exact) in the all-gather of the fp32 moments; a checkpoint's cost.
+  std::vector<float> codes(n, 0.0f), absmax(blocks, 0.0f);
+  std::copy(part.codes.begin(), part.codes.end(),
+            codes.begin() + static_cast<ptrdiff_t>(optimizer_.offset()));
+  std::copy(part.absmax.begin(), part.absmax.end(), absmax.begin() + static_cast<ptrdiff_t>(first_block_));
+  comm::all_gather_shards(context_, codes.data(), sync_->shards());
+  comm::ShardLayout block_shards;  // the same shards, counted in blocks
+  for (size_t at : sync_->shards().begin) block_shards.begin.push_back(block_index(all_blocks_, at));
+  comm::all_gather_shards(context_, absmax.data(), block_shards);
+  whole->codes.assign(codes.begin(), codes.end());
+  whole->absmax = std::move(absmax);
+}
+
 void DistributedOptimizer::load(const OptimizerState& saved, const std::string& where) {
   const size_t begin = optimizer_.offset(), count = optimizer_.count();
-  if (saved.m.size() != model_.num_params() || saved.v.size() != model_.num_params()) {
-    fail("{}: the optimizer state holds {} moments; the model has {} parameters", where, saved.m.size(),
-         model_.num_params());
+  if (saved.states != optimizer_.precision()) {
+    // --optimizer-states cannot change on resume; a checkpoint disagreeing with its own options is damaged.
+    fail_usage("--resume {}: the checkpoint holds {} optimizer states, the run --optimizer-states {}", where,
+               state_precision_name(saved.states), state_precision_name(optimizer_.precision()));
   }
-  std::copy_n(saved.m.begin() + static_cast<ptrdiff_t>(begin), count, optimizer_.m().begin());
-  std::copy_n(saved.v.begin() + static_cast<ptrdiff_t>(begin), count, optimizer_.v().begin());
+  if (saved.states == StatePrecision::k8Bit) {
+    const size_t blocks = all_blocks_.size() - 1;
+    for (auto [from, to] : {std::pair{&saved.m8, &optimizer_.m8()}, std::pair{&saved.v8, &optimizer_.v8()}}) {
+      if (from->codes.size() != model_.num_params() || from->absmax.size() != blocks) {
+        fail(
+            "{}: the 8-bit optimizer state holds {} codes and {} scales; the model has {} parameters in {} "
+            "blocks",
+            where, from->codes.size(), from->absmax.size(), model_.num_params(), blocks);
+      }
+      std::copy_n(from->codes.begin() + static_cast<ptrdiff_t>(begin), count, to->codes.begin());
+      std::copy_n(from->absmax.begin() + static_cast<ptrdiff_t>(first_block_), to->absmax.size(),
+                  to->absmax.begin());
+    }
+  } else {
+    if (saved.m.size() != model_.num_params() || saved.v.size() != model_.num_params()) {
+      fail("{}: the optimizer state holds {} moments; the model has {} parameters", where, saved.m.size(),
+           model_.num_params());
+    }
+    std::copy_n(saved.m.begin() + static_cast<ptrdiff_t>(begin), count, optimizer_.m().begin());
+    std::copy_n(saved.v.begin() + static_cast<ptrdiff_t>(begin), count, optimizer_.v().begin());
+  }
   optimizer_.set_steps(saved.adam_steps);
   const size_t rank = static_cast<size_t>(context_.rank());
   bool has_residuals = false;

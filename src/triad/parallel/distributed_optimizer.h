@@ -39,11 +39,18 @@ struct DistributedOptimizerOptions {
   float topk_beta1 = 0.5f, topk_lr_scale = 0.67f;
   comm::CommOptions comm;
   uint64_t seed = 0;  // rounding noise of stochastic codecs, PowerSGD's first factor
+  // --optimizer-states: fp32 or 8-bit moments (model/optimizer.h). Under ZeRO-1 with 8-bit, shards end at
+  // quantization blocks, so each block has one owner.
+  StatePrecision states = StatePrecision::kFp32;
 };
 
 // What a checkpoint keeps of the optimizer and the reduction.
 struct OptimizerState {
-  std::vector<float> m, v;  // AdamW's moments over the whole flat buffer
+  StatePrecision states = StatePrecision::kFp32;  // which of the two below hold AdamW's moments
+  std::vector<float> m, v;                        // fp32: the moments over the whole flat buffer
+  // 8-bit: the moments as they are held, codes over the whole flat buffer and one absmax per block of
+  // quantization_boundaries(layout, 0, count) (model/quantized_state.h)
+  QuantizedMoment m8, v8;
   int adam_steps = 0;
   int world = 1;           // ranks of the reduction that saved it
   int64_t sync_steps = 0;  // reductions finished (the top-K warm-up and rounding-noise clock)
@@ -92,6 +99,8 @@ class DistributedOptimizer {
  private:
   void on_block_done(int block);
   void add_tied_embedding_gradients();
+  // 8-bit: this rank's part of a moment into the whole flat buffer's (ZeRO-1: gathered from every rank).
+  void gather_quantized(const QuantizedMoment& part, QuantizedMoment* whole);
 
   comm::Context& context_;
   comm::Context* model_group_;  // nullptr or a group of one: the whole model is here
@@ -102,6 +111,9 @@ class DistributedOptimizer {
   std::unique_ptr<comm::GradSync> sync_;
   bool sharded_ = false;  // ZeRO-1 over more than one rank
   AdamW optimizer_;       // over this rank's range of the flat buffer
+  // 8-bit: the quantization blocks of the whole flat buffer, and the first of this rank's
+  std::vector<size_t> all_blocks_;
+  size_t first_block_ = 0;
   // Per bucket: its codec keeps error feedback, so it is sent after the backward, clipped by this rank's
   // own gradient norm (what error feedback holds back would escape the clipping of the average).
   std::vector<char> clip_first_;

@@ -8,6 +8,7 @@
 #include "triad/comm/buckets.h"
 #include "triad/core/error.h"
 #include "triad/model/dataflow.h"
+#include "triad/model/optimizer.h"
 #include "triad/model/params.h"
 #include "triad/parallel/model_parallel.h"
 
@@ -345,7 +346,9 @@ MemoryPrediction predict_memory(const PlanRequest& r, const LayoutChoice& c, con
     MemoryPrediction here;
     here.stage = s;
     here.weights = 2 * kFloat * P;
-    here.optimizer = 2 * kFloat * (c.zero1 && dp > 1 ? std::ceil(P / dp) : P);
+    here.optimizer =
+        adamw_state_bytes_per_parameter(r.optimizer_8bit ? StatePrecision::k8Bit : StatePrecision::kFp32) *
+        (c.zero1 && dp > 1 ? std::ceil(P / dp) : P);
     const StageActivations act =
         stage_activations(r.model, mb, r.model.seq_len, c.stage_blocks(s), s == p - 1, L.tensor);
     here.activations = kFloat * (pipeline_in_flight(c, s) * static_cast<double>(act.kept) + act.scratch);

@@ -9,7 +9,7 @@
 // holds the same counts); P = ParameterLayout(config, its shard).count(), mb = batch / (dp · m) sequences:
 //
 //   weights + gradients   8 P
-//   AdamW moments         8 P, or 8 ceil(P / dp) under ZeRO-1
+//   AdamW moments         8 P, or 8 ceil(P / dp) under ZeRO-1; 8-bit states 2 + 8 / 2048 per parameter
 //   activations           4 (k · kept(mb) + scratch(mb)): kept = the units a micro-batch keeps from its
 //                         forward to its backward (model/dataflow.h: every unit of the stage's blocks, its
 //                         input, and on the last stage lnf, logits and loss), at the tensor slice;
@@ -116,6 +116,7 @@ struct PlanRequest {
   double memory_cap = 0;  // bytes per rank
   double bucket_mb = 4;   // --bucket-mb of the runs
   int max_micro_batches = 16;
+  bool optimizer_8bit = false;  // --optimizer-states 8bit
 };
 
 struct MemoryPrediction {

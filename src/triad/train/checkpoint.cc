@@ -14,6 +14,7 @@
 #include "triad/core/safetensors.h"
 #include "triad/core/sha256.h"
 #include "triad/core/version.h"
+#include "triad/model/quantized_state.h"
 
 namespace triad {
 
@@ -34,6 +35,28 @@ std::vector<SafeTensor> named_tensors(const ParameterLayout& layout, const float
   std::vector<SafeTensor> out;
   for (const TensorSpec& t : layout.tensors()) out.push_back({prefix + t.name, t.shape, base + t.offset});
   return out;
+}
+
+// 8-bit optimizer state as it is held, by tensor: "m8.<name>" its codes (U8, the tensor's shape) and
+// "m8_absmax.<name>" the scale of each of its blocks of kQuantBlock (F32), the same for v8. The scales
+// first: F32 tensors start 4-byte aligned.
+std::vector<SafeTensor> quantized_tensors(const ParameterLayout& layout, const parallel::OptimizerState& s) {
+  const std::vector<size_t> blocks = quantization_boundaries(layout, 0, layout.count());
+  auto block_of = [&](size_t at) {
+    return std::lower_bound(blocks.begin(), blocks.end(), at) - blocks.begin();
+  };
+  std::vector<SafeTensor> scales, codes;
+  for (auto [name, moment] : {std::pair{"m8", &s.m8}, std::pair{"v8", &s.v8}}) {
+    for (const TensorSpec& t : layout.tensors()) {
+      const auto first = block_of(t.offset), end = block_of(t.offset + t.count);
+      scales.push_back(
+          {fmt::format("{}_absmax.{}", name, t.name), {end - first}, moment->absmax.data() + first});
+      codes.push_back(
+          {fmt::format("{}.{}", name, t.name), t.shape, nullptr, moment->codes.data() + t.offset});
+    }
+  }
+  scales.insert(scales.end(), codes.begin(), codes.end());
+  return scales;
 }
 
 // What triad writes in a run directory, and nothing else: --force replaces a directory only when it holds
@@ -120,11 +143,20 @@ CheckpointInfo save_checkpoint(const std::string& run_dir, const ParameterLayout
   std::map<std::string, std::string> meta = {{"format", "triad"}, {"step", std::to_string(state.step)}};
   write_safetensors((temp_dir / kModelFile).string(), named_tensors(layout, params, ""), meta);
   {
-    auto tensors = named_tensors(layout, optimizer.m.data(), "m.");
-    auto v = named_tensors(layout, optimizer.v.data(), "v.");
-    tensors.insert(tensors.end(), v.begin(), v.end());
+    std::vector<SafeTensor> tensors;
+    if (optimizer.states == StatePrecision::k8Bit) {
+      tensors = quantized_tensors(layout, optimizer);
+      meta["optimizer_states"] = state_precision_name(optimizer.states);
+      meta["quant_block"] = std::to_string(kQuantBlock);
+    } else {
+      tensors = named_tensors(layout, optimizer.m.data(), "m.");
+      auto v = named_tensors(layout, optimizer.v.data(), "v.");
+      tensors.insert(tensors.end(), v.begin(), v.end());
+    }
     meta["adam_steps"] = std::to_string(optimizer.adam_steps);
     write_safetensors((temp_dir / kOptimizerFile).string(), tensors, meta);
+    meta.erase("optimizer_states");
+    meta.erase("quant_block");
   }
   std::vector<SafeTensor> sync;
   for (size_t r = 0; r < optimizer.residuals.size(); ++r) {
@@ -313,11 +345,37 @@ parallel::OptimizerState load_optimizer_state(const std::string& dir, const Chec
                                               const ParameterLayout& layout, int rank) {
   parallel::OptimizerState out;
   SafetensorsFile state((fs::path(dir) / kOptimizerFile).string());
-  out.m.resize(layout.count());
-  out.v.resize(layout.count());
-  for (const TensorSpec& t : layout.tensors()) {  // whole tensors in the file, this rank's slices kept
-    copy_slice(t, state.get("m." + t.name, t.full_shape).data, out.m.data() + t.offset);
-    copy_slice(t, state.get("v." + t.name, t.full_shape).data, out.v.data() + t.offset);
+  auto states = state.metadata().find("optimizer_states");
+  if (states != state.metadata().end()) {
+    out.states = parse_state_precision(states->second, fmt::format("{}: \"optimizer_states\"", dir));
+  }
+  if (out.states == StatePrecision::k8Bit) {
+    auto block = state.metadata().find("quant_block");
+    if (block == state.metadata().end() || block->second != std::to_string(kQuantBlock)) {
+      fail("{}/{}: 8-bit optimizer state in blocks of {}; triad quantizes in blocks of {}", dir,
+           kOptimizerFile, block == state.metadata().end() ? "?" : block->second, kQuantBlock);
+    }
+    const std::vector<size_t> blocks = quantization_boundaries(layout, 0, layout.count());
+    for (auto [name, moment] : {std::pair{"m8", &out.m8}, std::pair{"v8", &out.v8}}) {
+      moment->codes.resize(layout.count());
+      moment->absmax.resize(blocks.size() - 1);
+      for (const TensorSpec& t : layout.tensors()) {
+        if (t.shape != t.full_shape) fail("{}: 8-bit optimizer state loads into whole tensors only", dir);
+        const auto first = std::lower_bound(blocks.begin(), blocks.end(), t.offset) - blocks.begin();
+        const auto end = std::lower_bound(blocks.begin(), blocks.end(), t.offset + t.count) - blocks.begin();
+        const SafeTensor& codes = state.get_u8(fmt::format("{}.{}", name, t.name), t.full_shape);
+        const SafeTensor& scales = state.get(fmt::format("{}_absmax.{}", name, t.name), {end - first});
+        std::copy_n(codes.u8, t.count, moment->codes.begin() + static_cast<ptrdiff_t>(t.offset));
+        std::copy_n(scales.data, end - first, moment->absmax.begin() + first);
+      }
+    }
+  } else {
+    out.m.resize(layout.count());
+    out.v.resize(layout.count());
+    for (const TensorSpec& t : layout.tensors()) {  // whole tensors in the file, this rank's slices kept
+      copy_slice(t, state.get("m." + t.name, t.full_shape).data, out.m.data() + t.offset);
+      copy_slice(t, state.get("v." + t.name, t.full_shape).data, out.v.data() + t.offset);
+    }
   }
   auto it = state.metadata().find("adam_steps");
   out.adam_steps = it == state.metadata().end() ? 0 : std::stoi(it->second);

@@ -1,7 +1,9 @@
 #pragma once
 // Checkpoints: RUN/checkpoints/step_N/ holding
 //   model.safetensors      the weights, by their public names (docs/checkpoints.md)
-//   optimizer.safetensors  AdamW moments "m.<name>", "v.<name>" (under ZeRO-1 gathered from every rank)
+//   optimizer.safetensors  AdamW moments "m.<name>", "v.<name>" (under ZeRO-1 gathered from every rank);
+//                          with --optimizer-states 8bit as they are held: codes "m8.<name>", "v8.<name>" (U8)
+//                          and per block of 2048 "m8_absmax.<name>", "v8_absmax.<name>" (F32)
 //   grad_sync.safetensors  data parallel with a stateful codec: each rank's error-feedback residuals,
 //                          "rank<r>.bucket<b>" (absent when no rank keeps any)
 //   manifest.json          model config, training options, step, sampler position, RNG state, the SHA-256 of

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "triad/comm/collectives.h"
@@ -21,7 +22,8 @@ TrainOptions choose_layout(comm::Context& context, const TrainOptions& options, 
       .batch = options.batch,
       .ranks = context.world(),
       .memory_cap = static_cast<double>(physical_memory_bytes()) / context.node_size(),
-      .bucket_mb = options.comm.bucket_mb};
+      .bucket_mb = options.comm.bucket_mb,
+      .optimizer_8bit = options.optimizer_states == "8bit"};
   comm::Topology topology;
   std::string speed;
   if (!options.comm.topology.empty()) {
@@ -42,7 +44,12 @@ TrainOptions choose_layout(comm::Context& context, const TrainOptions& options, 
     speed = fmt::format("{:.1f} GFLOP/s per rank measured on rank 0", gflops);
   }
   const std::vector<parallel::PlannedLayout> ranked = parallel::plan_layouts(request, topology, cost);
-  const parallel::PlannedLayout& best = ranked.front();
+  // 8-bit optimizer states run data parallel only (TrainOptions::validate).
+  auto usable = std::find_if(ranked.begin(), ranked.end(), [&](const parallel::PlannedLayout& p) {
+    return !request.optimizer_8bit || p.choice.layout.tensor * p.choice.layout.pipeline == 1;
+  });
+  if (usable == ranked.end()) usable = ranked.begin();
+  const parallel::PlannedLayout& best = *usable;
   if (!best.fits) {
     fail_usage("--layout auto: no layout of {} ranks fits {} per rank; the smallest needs {} ({})",
                context.world(), format_bytes(static_cast<size_t>(request.memory_cap)),

@@ -8,6 +8,7 @@
 #include "triad/core/format.h"
 #include "triad/core/memory.h"
 #include "triad/model/dataflow.h"
+#include "triad/model/optimizer.h"
 
 namespace triad {
 
@@ -51,7 +52,8 @@ TrainingMemory training_memory(const TrainOptions& options, int world) {
   const int parts = options.tensor_parallel * options.pipeline_parallel, data = options.data_parallel(world);
   m.model_bytes = 2 * kFloat * m.parameters / parts;
   const bool sharded = options.comm.zero == 1 && data > 1;
-  m.optimizer_bytes = 2 * kFloat * m.parameters / parts / (sharded ? data : 1);
+  m.optimizer_bytes = adamw_state_bytes_per_parameter(parse_state_precision(options.optimizer_states)) *
+                      m.parameters / parts / (sharded ? data : 1);
   // DP-SGD runs one sequence at a time; with a remat plan at least one block's units are live at once.
   m.micro_batch = options.dp() ? 1 : std::max(1, options.micro_batch(world));
   const int stage_layers = (c.layers + options.pipeline_parallel - 1) / options.pipeline_parallel;

@@ -11,7 +11,7 @@ namespace triad {
 struct TrainingMemory {
   double parameters = 0;
   double model_bytes = 0;       // the weights and their gradients
-  double optimizer_bytes = 0;   // AdamW's two moments (this rank's share under --zero 1)
+  double optimizer_bytes = 0;   // AdamW's two moments (this rank's share under --zero 1; 8-bit or fp32)
   double activation_bytes = 0;  // one micro-batch's: every unit kept, or what a --remat plan cannot drop
   int micro_batch = 0;          // sequences in that micro-batch
   double total() const { return model_bytes + optimizer_bytes + activation_bytes; }

@@ -47,6 +47,12 @@ const OptionTable<TrainOptions>& TrainOptions::options() {
           "Learning-rate factor for the same parameters; 0.67 took top-K from +0.8..+2.2 % above none's val "
           "loss to -1.3..+0.8 % at three seeds (docs/comm.md)")
         .check(Check::kPositive);
+    t.add("optimizer-states", &O::optimizer_states,
+          "How AdamW keeps its two moments: fp32 (8 bytes per parameter) or 8bit (2 bytes and a scale per "
+          "block of 2048: bitsandbytes' block-wise dynamic quantization, dequantized for each update). 8bit "
+          "frees 6 of the 16 bytes per parameter of training state; checkpoints keep the 8-bit codes, so a "
+          "run resumes bit-exact (docs/memory.md)")
+        .one_of({"fp32", "8bit"});
     t.add("clip", &O::clip,
           "Clip the global gradient norm to this (0: off). Under top-K or PowerSGD each rank's own gradient "
           "is clipped to it too, before error feedback holds any of it back")
@@ -155,6 +161,13 @@ void TrainOptions::validate(int world) const {
   stage_first_blocks();
   if (ranks.tensor * ranks.pipeline > 1) {
     if (dp()) fail_usage("--dp-noise (DP-SGD) runs without --tensor-parallel and --pipeline-parallel");
+    if (optimizer_states != "fp32") {
+      fail_usage(
+          "--optimizer-states {} runs without --tensor-parallel and --pipeline-parallel (yet): its "
+          "checkpoint "
+          "blocks are those of whole tensors",
+          optimizer_states);
+    }
     const std::string& codec = comm.grad_compression;
     if (codec.find("topk") != std::string::npos || codec.find("powersgd") != std::string::npos ||
         codec == "auto") {

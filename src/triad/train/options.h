@@ -28,9 +28,10 @@ struct TrainOptions {
   int warmup = 50;
   double weight_decay = 0.1;
   double beta1 = 0.9, beta2 = 0.95;
-  double topk_beta1 = 0.5;      // AdamW's β1 for the parameters whose gradients travel top-K
-  double topk_lr_scale = 0.67;  // and their learning-rate factor
-  double clip = 1.0;            // global gradient-norm clip; 0 disables
+  double topk_beta1 = 0.5;                // AdamW's β1 for the parameters whose gradients travel top-K
+  double topk_lr_scale = 0.67;            // and their learning-rate factor
+  double clip = 1.0;                      // global gradient-norm clip; 0 disables
+  std::string optimizer_states = "fp32";  // or "8bit": AdamW's moments block-wise quantized
   uint64_t seed = 1234;
   int eval_every = 200;
   int eval_batches = 20;

@@ -186,7 +186,8 @@ void Trainer::build_step() {
       .topk_beta1 = static_cast<float>(options_.topk_beta1),
       .topk_lr_scale = static_cast<float>(options_.topk_lr_scale),
       .comm = options_.comm,
-      .seed = options_.seed};
+      .seed = options_.seed,
+      .states = parse_state_precision(options_.optimizer_states)};
   s.optimizer = std::make_unique<parallel::DistributedOptimizer>(*s.groups.data, s.model, o,
                                                                  s.groups.model.get(), s.groups.tied.get());
   if (s.model_parallel())
