@@ -309,8 +309,9 @@ TEST(Cli, AnUnknownCommandIsNamedWithTheCommands) {
     auto r = run_triad(line);
     EXPECT_THAT(
         r,
-        RefusedWith("unknown command 'explain' (the commands: prepare, train, eval, generate, probe, "
-                    "plan, audit, privacy, classify, predict, fairness, launch, report; see 'triad --help')"))
+        RefusedWith(
+            "unknown command 'explain' (the commands: prepare, train, eval, generate, probe, "
+            "plan, audit, privacy, classify, predict, fairness, launch, report, search; see 'triad --help')"))
         << line;
     EXPECT_EQ(r.out, "") << line;
   }

@@ -121,6 +121,7 @@ int run(int argc, char** argv) {
   add(add_fairness_command);
   add(add_launch_command);
   add(add_report_command);
+  add(add_search_command);
 
   try {
     try {
