@@ -143,7 +143,7 @@ EnergyReport EnergyMeter::report(double rapl_joules, bool all_rapl, const Proces
   r.joules = all_rapl ? rapl_joules : estimate_joules(usage, options_.watts_per_core());
   r.cpu_seconds = usage.cpu_seconds;
   r.wall_seconds = usage.wall_seconds;
-  r.peak_rss_bytes = static_cast<double>(peak_rss_bytes());
+  r.peak_rss_bytes = usage.peak_rss_bytes;
   r.watts_per_core = all_rapl ? 0 : options_.watts_per_core();
   r.grid_intensity = options_.grid_intensity;
   r.co2_g = r.joules / 3.6e6 * options_.grid_intensity;
