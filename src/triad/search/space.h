@@ -56,7 +56,7 @@ struct SearchSpace {
   std::vector<std::string> objectives;
   std::vector<double> reference;  // one per objective
   std::vector<Constraint> constraints;
-  std::vector<std::pair<std::string, std::string>> fixed;  // flag -> text, in file order
+  std::vector<std::pair<std::string, std::string>> fixed;  // flag -> text, by name
   std::vector<Dimension> dimensions;                       // real ones first, then integer ones
 
   int integer_dimensions() const;
