@@ -1,17 +1,17 @@
 #include "triad/search/trial.h"
 
 #include <fcntl.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <csignal>
+#include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "triad/core/error.h"
 #include "triad/core/file_io.h"
-
-extern char** environ;
 
 namespace triad::search {
 
@@ -28,19 +28,30 @@ std::string last_line(const std::string& path) {
   return start == std::string::npos ? text : text.substr(start + 1);
 }
 
-// Runs argv with stdout and stderr into `log`; returns the wait status.
+// Runs argv with stdout and stderr into `log`; returns the wait status. The trial gets SIGTERM when the
+// search dies (PR_SET_PDEATHSIG), so a killed search leaves no trial training on (SIGTERM: the trainer
+// checkpoints at its next step and exits) into a directory the resumed search will clear.
 int spawn_and_wait(const std::vector<std::string>& argv, const std::string& log) {
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
   std::vector<char*> args;
   for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
-  pid_t pid = 0;
-  const int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) fail("cannot run {}: {}", argv[0], std::strerror(rc));
+  const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (out < 0) fail("cannot create {}: {}", log, errno_text());
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(out);
+    fail("cannot run {}: {}", argv[0], errno_text());
+  }
+  if (pid == 0) {  // only async-signal-safe calls until execv
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != parent) ::_exit(127);  // the search died before prctl
+    ::dup2(out, STDOUT_FILENO);
+    ::dup2(out, STDERR_FILENO);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+  ::close(out);
   int status = 0;
   while (waitpid(pid, &status, 0) < 0) {
     if (errno != EINTR) fail("waiting for {}: {}", argv[0], errno_text());
