@@ -303,14 +303,16 @@ TEST(Cli, HelpAndVersion) {
   EXPECT_THAT(version.out, ::testing::StartsWith("triad "));
 }
 
-// "triad explain" said "A subcommand is required"; "triad explain --help" printed the top-level help, exit 0.
+// "triad explain" (before it was a command) said "A subcommand is required"; "triad explain --help" printed
+// the top-level help, exit 0.
 TEST(Cli, AnUnknownCommandIsNamedWithTheCommands) {
-  for (const char* line : {"explain", "explain --help", "-q explain --out x"}) {
+  for (const char* line : {"summarize", "summarize --help", "-q summarize --out x"}) {
     auto r = run_triad(line);
     EXPECT_THAT(
         r,
-        RefusedWith("unknown command 'explain' (the commands: prepare, train, eval, generate, probe, "
-                    "plan, audit, privacy, classify, predict, fairness, launch, report; see 'triad --help')"))
+        RefusedWith(
+            "unknown command 'summarize' (the commands: prepare, train, eval, generate, probe, plan, audit, "
+            "privacy, classify, predict, fairness, launch, report, explain, search; see 'triad --help')"))
         << line;
     EXPECT_EQ(r.out, "") << line;
   }
@@ -319,7 +321,7 @@ TEST(Cli, AnUnknownCommandIsNamedWithTheCommands) {
               RefusedWith("unknown command 'audit verfy'; did you mean 'verify'?"));
   EXPECT_THAT(run_triad("audit verfy run"), RefusedWith("see 'triad audit --help'"));
   // A command's own arguments are not commands.
-  EXPECT_THAT(run_triad("audit verify explain"), RefusedWith("explain: no audit log"));
+  EXPECT_THAT(run_triad("audit verify summarize"), RefusedWith("summarize: no audit log"));
 }
 
 }  // namespace

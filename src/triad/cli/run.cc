@@ -40,8 +40,8 @@ const CLI::Option* option_named(CLI::App* command, const std::string& name) {
   return nullptr;
 }
 
-// CLI11 took a word that names no command for a stray argument: "triad explain" said "A subcommand is
-// required", and "triad explain --help" printed the top-level help with exit code 0.
+// CLI11 took a word that names no command for a stray argument: "triad summarize" said "A subcommand is
+// required", and "triad summarize --help" printed the top-level help with exit code 0.
 [[noreturn]] void fail_unknown_command(CLI::App& command, const std::string& word) {
   std::vector<std::string> names;
   for (CLI::App* sub : command.get_subcommands({})) names.push_back(sub->get_name());
@@ -122,6 +122,7 @@ int run(int argc, char** argv) {
   add(add_launch_command);
   add(add_report_command);
   add(add_explain_command);
+  add(add_search_command);
 
   try {
     try {

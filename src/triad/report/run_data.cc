@@ -67,6 +67,7 @@ void load_metrics(RunData* r) {
       r->warnings.push_back(fmt::format("{}: record {} has no numeric \"step\" (skipped)", path, index));
       continue;
     }
+    if (record.contains("energy_j")) continue;  // the end record (train/energy.h)
     (record.contains("loss") ? r->steps : r->evals).push_back(std::move(record));
   }
   sort_by_step(&r->steps);

@@ -8,6 +8,7 @@
 #include "triad/core/file_io.h"
 #include "triad/core/format.h"
 #include "triad/core/log.h"
+#include "triad/train/energy.h"
 
 namespace triad {
 
@@ -46,6 +47,12 @@ void MetricsLog::on_checkpoint(Trainer&, const CheckpointInfo&) {
   ::fsync(fileno(file_));
 }
 
+void MetricsLog::on_end(Trainer&, const nlohmann::json& summary) {
+  if (!summary.contains("energy_j")) return;
+  write(end_metrics_record(summary));
+  ::fsync(fileno(file_));
+}
+
 void ProgressLine::on_start(Trainer& trainer, const nlohmann::json&) {
   const TrainOptions& o = trainer.options();
   log_info("train {}: {}, {} steps of {} x {} tokens, {} threads", trainer.run_dir(), o.model.describe(),
@@ -73,6 +80,12 @@ void ProgressLine::on_end(Trainer&, const nlohmann::json& summary) {
   log_info("done: {} steps in {}, final loss {:.4f}, checkpoint {}", summary.value("step", 0),
            format_duration(summary.value("seconds", 0.0)), summary.value("loss", 0.0),
            summary.value("checkpoint", ""));
+  if (summary.contains("energy_j")) {
+    log_info("energy: {}", EnergyReport{.joules = summary.value("energy_j", 0.0),
+                                        .source = summary.value("energy_source", "estimate"),
+                                        .co2_g = summary.value("co2_g", 0.0)}
+                               .describe());
+  }
 }
 
 }  // namespace triad

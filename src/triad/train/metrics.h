@@ -1,7 +1,8 @@
 #pragma once
 // The observers that report a run as it goes:
 // - MetricsLog, RUN/metrics.jsonl: one JSON object per optimizer step and one per evaluation, the records
-//   of train/records.h. Each line is flushed as it is written and the file is fsynced at every checkpoint.
+//   of train/records.h, and one at the end with the run's wall time, peak memory and energy. Each line is
+//   flushed as it is written and the file is fsynced at every checkpoint.
 // - ProgressLine, for the person at the terminal: what is trained, a line every --log-every steps (step,
 //   loss, lr, gradient norm, tokens/s, ETA), each evaluation, and the end.
 
@@ -22,6 +23,8 @@ class MetricsLog : public TrainObserver {
   void on_step(Trainer&, const StepRecord& record) override { write(record.to_json()); }
   void on_eval(Trainer&, const EvalRecord& record) override { write(record.to_json()); }
   void on_checkpoint(Trainer&, const CheckpointInfo&) override;
+  // The end record: wall time, peak memory and energy (train/energy.h), fsynced.
+  void on_end(Trainer&, const nlohmann::json& summary) override;
   // One record, flushed (also for runs that are not a Trainer's: `triad classify`).
   void write(const nlohmann::json& record);
 

@@ -146,6 +146,7 @@ const OptionTable<TrainOptions>& TrainOptions::options() {
         .value_name("DELTA")
         .in_group(kPrivacy)
         .check(Check::kNonNegative);
+    t.include(&O::energy, EnergyOptions::options(), "Energy");
     return t;
   }();
   return table;

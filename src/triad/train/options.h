@@ -13,6 +13,7 @@
 #include "triad/core/options.h"
 #include "triad/model/config.h"
 #include "triad/remat/options.h"
+#include "triad/train/energy.h"
 
 namespace triad {
 
@@ -52,9 +53,10 @@ struct TrainOptions {
   std::string sample_prompt = "The";       // printed with a generated continuation at the end; empty: none
   int sample_tokens = 48;
   // DP-SGD (train/dp_sgd.h): on when dp_noise > 0; then batch is the expected Poisson batch.
-  double dp_noise = 0;  // noise multiplier σ
-  double dp_clip = 0;   // per-example clipping norm C
-  double dp_delta = 0;  // δ of the reported ε
+  double dp_noise = 0;   // noise multiplier σ
+  double dp_clip = 0;    // per-example clipping norm C
+  double dp_delta = 0;   // δ of the reported ε
+  EnergyOptions energy;  // how the run's energy is estimated without RAPL, and its CO2 (energy.h)
 
   bool dp() const { return dp_noise > 0; }
   // --topk-warmup of a new run that does not give it: a twelfth of the run (50 steps of the default 600),

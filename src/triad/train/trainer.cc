@@ -22,6 +22,7 @@
 #include "triad/parallel/model_parallel.h"
 #include "triad/remat/controller.h"
 #include "triad/train/batch_gradient.h"
+#include "triad/train/energy.h"
 #include "triad/train/evaluate.h"
 #include "triad/train/layout_choice.h"
 #include "triad/train/memory_check.h"
@@ -77,7 +78,8 @@ struct Trainer::Impl {
         stage_first(o.stage_first_blocks()),
         groups(parallel::split_groups(context, layout)),
         tensor_group(*groups.tensor),
-        model(o.model, parallel::shard_of(layout, at, stage_first), &tensor_group) {}
+        model(o.model, parallel::shard_of(layout, at, stage_first), &tensor_group),
+        energy(o.energy) {}
   bool model_parallel() const { return layout.tensor * layout.pipeline > 1; }
   // Of the ranks holding one copy of the model, the one that reports its loss: tensor rank 0 of the last
   // stage.
@@ -103,6 +105,7 @@ struct Trainer::Impl {
   std::unique_ptr<parallel::DistributedOptimizer> optimizer;  // reduction, clip, AdamW, ZeRO-1
   std::unique_ptr<RematController> remat;                     // with --remat or --activation-memory
   Clock::time_point started = Clock::now();
+  EnergyMeter energy;  // RAPL or an estimate, from here to the end event
 };
 
 Trainer::Trainer(comm::Context& context, const TrainOptions& options)
@@ -452,6 +455,7 @@ bool Trainer::agree_on_halt() {
 int Trainer::stop_early(const std::string& status, const std::string& reason, int exit_code) {
   checkpoint();
   nlohmann::json summary = {{"status", status}, {"step", state_.step}, {"reason", reason}};
+  summary.update(impl_->energy.finish(impl_->comm).to_json());
   notify([&](TrainObserver& o) { o.on_end(*this, summary); });
   if (is_root()) {
     fmt::print(stderr, "triad: {} at step {}: {}; checkpoint {}\n", status, state_.step, reason,
@@ -483,6 +487,7 @@ int Trainer::run() {
                             {"seconds", seconds},
                             {"checkpoint", last_checkpoint_},
                             {"peak_rss_bytes", peak_rss_bytes()}};
+  summary.update(s.energy.finish(s.comm).to_json());
   notify([&](TrainObserver& o) { o.on_end(*this, summary); });
   print_sample();
   return 0;
