@@ -23,20 +23,6 @@ namespace {
 
 using namespace triad::explain;
 
-// Sentences whose label is the adjective (as the classify tests), a tiny LM under them.
-void write_sentences(const std::string& path, int n, int salt) {
-  const char* who[] = {"muslim", "christian", "woman", "man", "person", "friend"};
-  const char* good[] = {"kind", "wonderful", "honest", "happy"};
-  const char* bad[] = {"awful", "stupid", "ugly", "evil"};
-  std::ofstream out(path);
-  out << "id,text,label\n";
-  for (int i = 0; i < n; ++i) {
-    const int k = (i * 7 + salt) % 6, label = (i / 2 + salt) % 2, adjective = (i / 4 + salt) % 4;
-    out << i << ",\"the " << who[k] << " is " << (label ? bad[adjective] : good[adjective]) << "\"," << label
-        << "\n";
-  }
-}
-
 class Explain : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {

@@ -20,6 +20,7 @@ using triad::testing::metrics;
 using triad::testing::read_jsonl;
 using triad::testing::run_triad;
 using triad::testing::TempDir;
+using triad::testing::write_sentences;
 
 std::vector<Subgroup> two_attributes() {
   // 8 examples: religion groups a (0-2), b (3-4); gender group f (2, 5); none otherwise.
@@ -103,20 +104,6 @@ TEST(Projection, RemovesTheComponentThatHelpsTheAdversary) {
   EXPECT_NEAR(dot, -0.5 * adv2, 1e-5) << "then lambda times the reversed gradient";
   EXPECT_DOUBLE_EQ(lambda_at(5, 2.0, 10), 1.0);
   EXPECT_DOUBLE_EQ(lambda_at(12, 2.0, 10), 2.0);
-}
-
-// Sentences whose label is the adjective; identity words from a term list.
-void write_sentences(const std::string& path, int n, int salt) {
-  const char* who[] = {"muslim", "christian", "woman", "man", "person", "friend"};
-  const char* good[] = {"kind", "wonderful", "honest", "happy"};
-  const char* bad[] = {"awful", "stupid", "ugly", "evil"};
-  std::ofstream out(path);
-  out << "id,text,label\n";
-  for (int i = 0; i < n; ++i) {
-    const int k = (i * 7 + salt) % 6, label = (i / 2 + salt) % 2, adjective = (i / 4 + salt) % 4;
-    out << i << ",\"the " << who[k] << " is " << (label ? bad[adjective] : good[adjective]) << "\"," << label
-        << "\n";
-  }
 }
 
 class Classify : public ::testing::Test {

@@ -1,9 +1,10 @@
 #pragma once
-// What the end-to-end training tests share: the tiny run's flags, training on two ranks, and reading a run's
-// metrics.
+// What the end-to-end training tests share: the tiny run's flags, training on two ranks, reading a run's
+// metrics, and labelled sentences for the classifier.
 
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -35,6 +36,21 @@ inline std::vector<double> losses(const std::string& run) {
     if (m.contains("loss")) out.push_back(m["loss"].get<double>());
   }
   return out;
+}
+
+// Labelled sentences for the classifier tests, "the <who> is <adjective>": the adjective decides the label
+// (columns id,text,label); `salt` shifts which sentences come out.
+inline void write_sentences(const std::string& path, int n, int salt) {
+  const char* who[] = {"muslim", "christian", "woman", "man", "person", "friend"};
+  const char* good[] = {"kind", "wonderful", "honest", "happy"};
+  const char* bad[] = {"awful", "stupid", "ugly", "evil"};
+  std::ofstream out(path);
+  out << "id,text,label\n";
+  for (int i = 0; i < n; ++i) {
+    const int k = (i * 7 + salt) % 6, label = (i / 2 + salt) % 2, adjective = (i / 4 + salt) % 4;
+    out << i << ",\"the " << who[k] << " is " << (label ? bad[adjective] : good[adjective]) << "\"," << label
+        << "\n";
+  }
 }
 
 }  // namespace triad::testing

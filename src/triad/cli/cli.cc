@@ -56,6 +56,17 @@ const CLI::Validator& positive() {
   return check;
 }
 
+std::vector<std::string> split_list(const std::string& flag, const std::string& list) {
+  std::vector<std::string> items;
+  for (size_t start = 0; start <= list.size();) {
+    const size_t end = std::min(list.find(',', start), list.size());
+    items.push_back(list.substr(start, end - start));
+    if (items.back().empty()) fail_usage("{} {}: an empty item in the list", flag, list);
+    start = end + 1;
+  }
+  return items;
+}
+
 const CLI::Validator& non_negative() {
   static const CLI::Validator check =
       number_check("non-negative", "NONNEGATIVE", [](double x) { return x >= 0; });

@@ -6,6 +6,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace triad::cli {
 
@@ -36,6 +37,9 @@ void add_config_option(CLI::App& command);
 void apply_config_file(CLI::App& command);
 // The same for TOML `text` read from `path` (which names the file in errors), whatever --config says.
 void apply_config_text(CLI::App& command, std::string_view text, const std::string& path);
+
+// "a,b,c" -> {"a", "b", "c"}; an empty item is a usage error naming `flag` and the list.
+std::vector<std::string> split_list(const std::string& flag, const std::string& list);
 
 // Checks for numeric flags whose errors read "--steps: must be positive, got 0" (CLI11's own print a range
 // up to 1.8e308).

@@ -49,18 +49,13 @@ struct Flags {
 
 std::vector<std::string> method_list(const std::string& list) {
   if (list == "default") return explain::ExplainOptions().methods;
-  std::vector<std::string> out;
   if (list == "all") {
+    std::vector<std::string> out;
     for (explain::Method m : explain::all_methods()) out.push_back(explain::method_name(m));
     out.push_back(explain::kRuleMethod);
     return out;
   }
-  size_t start = 0;
-  while (start <= list.size()) {
-    const size_t end = std::min(list.find(',', start), list.size());
-    out.push_back(list.substr(start, end - start));
-    start = end + 1;
-  }
+  const std::vector<std::string> out = split_list("--methods", list);
   explain::check_methods(out);
   return out;
 }

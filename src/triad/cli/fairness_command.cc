@@ -55,14 +55,7 @@ fairness::FairnessReport report_of(const std::string& path, const fairness::Metr
 std::vector<fairness::FairnessReport> reports_of(const std::string& flag, const std::string& list,
                                                  const fairness::MetricOptions& options) {
   std::vector<fairness::FairnessReport> reports;
-  size_t start = 0;
-  while (start <= list.size()) {
-    size_t end = std::min(list.find(',', start), list.size());
-    const std::string path = list.substr(start, end - start);
-    if (path.empty()) fail_usage("{} {}: an empty file name in the list", flag, list);
-    reports.push_back(report_of(path, options));
-    start = end + 1;
-  }
+  for (const std::string& path : split_list(flag, list)) reports.push_back(report_of(path, options));
   return reports;
 }
 
