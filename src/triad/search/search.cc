@@ -19,6 +19,7 @@
 #include "triad/search/front_report.h"
 #include "triad/search/pareto.h"
 #include "triad/search/trial.h"
+#include "triad/train/relaunch.h"
 
 namespace triad::search {
 
@@ -86,7 +87,7 @@ class Evaluator {
         (fs::path(options_.out_dir) / "trials" / fmt::format("{:04d}", t.trial)).string();
     std::vector<std::string> words = {"triad", "train", "--out", run_dir};
     words.insert(words.end(), args.begin(), args.end());
-    t.command = shell_command(words);
+    t.command = shell_line(words);
     const TrialOutcome outcome = run_trial(binary_, args, run_dir, metric_names_);
     ++run_here_;
     t.status = outcome.ok ? "ok" : "failed";

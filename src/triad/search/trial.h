@@ -29,7 +29,4 @@ std::optional<std::map<std::string, double>> read_run_metrics(const std::string&
                                                               std::string* error,
                                                               std::string* energy_source = nullptr);
 
-// The shell-quoted command line: what front.md prints for a person to rerun.
-std::string shell_command(const std::vector<std::string>& words);
-
 }  // namespace triad::search
