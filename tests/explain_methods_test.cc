@@ -8,6 +8,7 @@
 #include <fstream>
 #include <numeric>
 
+#include "explain_test_util.h"
 #include "headless_chromium.h"
 #include "test_util.h"
 #include "train_test_util.h"
@@ -43,7 +44,8 @@ class Explain : public ::testing::Test {
 TempDir* Explain::dir_ = nullptr;
 
 TEST_F(Explain, WordsArePiecesOfTheWholeText) {
-  ClassifierProbe probe(run());
+  const std::unique_ptr<Probe> opened = open_classifier(run());
+  Probe& probe = *opened;
   const std::string text = "the muslim is wonderful !";
   const Words words = split_words(probe.tokenizer(), text, 64);
   std::vector<int> whole;
@@ -58,38 +60,15 @@ TEST_F(Explain, WordsArePiecesOfTheWholeText) {
 }
 
 TEST_F(Explain, EmbeddingGradientMatchesFiniteDifferences) {
-  ClassifierProbe probe(run());
-  const Words words = split_words(probe.tokenizer(), "the woman is stupid", 16);
-  const std::vector<float> e = probe.token_embeddings(words.tokens);
-  std::vector<double> z;
-  std::vector<float> g;
-  probe.logits_and_gradients(words.tokens, e, 1, &z, &g);
-  EXPECT_NEAR(z[0], probe.logits({words.tokens})[0], 1e-4) << "the embedded forward is the token forward";
-  Rng rng(3);
-  for (int trial = 0; trial < 3; ++trial) {
-    std::vector<float> d(e.size()), both(2 * e.size());
-    double analytic = 0;
-    for (size_t i = 0; i < e.size(); ++i) {
-      d[i] = static_cast<float>(rng.normal());
-      analytic += g[i] * d[i];
-    }
-    const float eps = 1e-3f;
-    for (size_t i = 0; i < e.size(); ++i) {
-      both[i] = e[i] + eps * d[i];
-      both[e.size() + i] = e[i] - eps * d[i];
-    }
-    std::vector<double> zz;
-    std::vector<float> unused;
-    probe.logits_and_gradients(words.tokens, both, 2, &zz, &unused);
-    const double numeric = (zz[0] - zz[1]) / (2 * eps);
-    EXPECT_NEAR(analytic, numeric, 0.02 * std::abs(numeric) + 1e-3) << "trial " << trial;
-  }
+  const std::unique_ptr<Probe> probe = open_classifier(run());
+  expect_score_gradient(*probe, split_words(probe->tokenizer(), "the woman is stupid", 16).tokens);
 }
 
 // Completeness: the scores add up to z(input) - z(baseline). On this model the straight path crosses sharp
 // transitions (the logit jumps by 0.3 within 5 % of the path), so it takes hundreds of midpoint steps.
 TEST_F(Explain, IntegratedGradientsAddUpToTheLogitChange) {
-  ClassifierProbe probe(run());
+  const std::unique_ptr<Probe> opened = open_classifier(run());
+  Probe& probe = *opened;
   const Words words = split_words(probe.tokenizer(), "the friend is evil", 16);
   std::vector<double> z;
   std::vector<float> unused;
@@ -124,7 +103,8 @@ TEST(ExplainIntegration, GaussLegendreNodesAreExactForPolynomials) {
 }
 
 TEST_F(Explain, KernelShapWithEveryCoalitionIsTheShapleyValue) {
-  ClassifierProbe probe(run());
+  const std::unique_ptr<Probe> opened = open_classifier(run());
+  Probe& probe = *opened;
   const Words words = split_words(probe.tokenizer(), "the honest man is kind", 16);
   const int M = static_cast<int>(words.size());
   ASSERT_EQ(M, 5);
@@ -172,7 +152,7 @@ TEST_F(Explain, CommandWritesJsonHtmlAndAuditEntries) {
   const auto lines = read_jsonl(json);
   ASSERT_EQ(lines.size(), 2u);
   for (const auto& e : lines) {
-    ASSERT_EQ(e["methods"].size(), 9u);
+    ASSERT_EQ(e["methods"].size(), 10u);
     for (const auto& [name, m] : e["methods"].items()) {
       EXPECT_EQ(m["scores"].size(), e["words"].size()) << name;
       EXPECT_TRUE(m.contains("comprehensiveness")) << name;
@@ -194,7 +174,7 @@ TEST_F(Explain, CommandWritesJsonHtmlAndAuditEntries) {
   for (size_t at = page.dom.find("data-method="); at != std::string::npos;
        at = page.dom.find("data-method=", at + 1))
     ++spans;
-  EXPECT_EQ(spans, 9u * (4 + 5)) << "a word element per method and word";
+  EXPECT_EQ(spans, 10u * (4 + 5)) << "a word element per method and word";
   EXPECT_THAT(page.dom, ::testing::HasSubstr(">evil</span>"));
   EXPECT_THAT(page.dom, ::testing::HasSubstr("<table id=\"rules\">"));
   for (const std::string& request : page.requests) EXPECT_EQ(request, "file://" + html);
@@ -209,9 +189,11 @@ TEST_F(Explain, RefusesWhatItCannotExplain) {
               RefusedWith("--rules-out"));
   EXPECT_THAT(run_triad("explain --model " + run() + " --text x --ig-gauss --ig-steps 7 --methods ig"),
               RefusedWith("--ig-steps 7"));
-  const auto r = run_triad("explain --model " + *dir_ / "lm" + " --text x");
-  EXPECT_EQ(r.exit_code, 1);
-  EXPECT_THAT(r.err, ::testing::HasSubstr("is not a classifier run"));
+  EXPECT_THAT(
+      run_triad("explain --model " + *dir_ / "lm" + " --mine " + *dir_ / "train.csv" + " --rules-out r"),
+      RefusedWith("rules are mined for a classifier's labels"));
+  EXPECT_THAT(run_triad("explain --model " + dir_->path() + " --text x"),
+              RefusedWith(dir_->path() + " is neither a classifier run"));
 }
 
 TEST(ExplainRegression, WeightedRidgeMatchesScikitLearn) {

@@ -105,9 +105,26 @@ TEST_P(Attention, MatchesFiniteDifferencesAndIsCausal) {
       ASSERT_NEAR(sum, 1.0, 1e-12);
     }
   }
-  Vec dqkv(qkv.size(), 0.0);
-  attention_backward(dqkv.data(), r.data(), qkv.data(), att.data(), B, T, C, NH);
+  Vec dqkv(qkv.size(), 0.0), datt(att.size(), -1.0);
+  attention_backward(dqkv.data(), r.data(), qkv.data(), att.data(), B, T, C, NH, datt.data());
   expect_gradient("dqkv", qkv, dqkv, f, 1e-6, 400);
+  // The gradient with respect to the probabilities themselves (explanations read it), against a scalar
+  // dP[t, j] = Σ_c dY[t, c] · V[j, c] per head below the diagonal, zero above it.
+  const int HS = C / NH;
+  for (int b = 0; b < B; ++b) {
+    for (int h = 0; h < NH; ++h) {
+      for (int t = 0; t < T; ++t) {
+        for (int j = 0; j < T; ++j) {
+          double expected = 0;
+          for (int c = 0; c < HS && j <= t; ++c) {
+            expected += r[(size_t(b) * T + t) * C + h * HS + c] *
+                        qkv[(size_t(b) * T + j) * 3 * C + 2 * C + h * HS + c];
+          }
+          ASSERT_NEAR(datt[((size_t(b) * NH + h) * T + t) * T + j], expected, 1e-12) << b << h << t << j;
+        }
+      }
+    }
+  }
 }
 
 // T = 70 and 130 span two and three 64-query tiles.

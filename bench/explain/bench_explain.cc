@@ -98,11 +98,11 @@ int main(int argc, char** argv) try {
   fairness::LabelledFormat format;
   format.label_field = "none";
   const fairness::LabelledSet set = fairness::read_labelled(data, format);
-  ClassifierProbe probe(model);
+  const std::unique_ptr<Probe> probe = open_classifier(model);
   std::map<std::string, Totals> totals;
   size_t explained = 0;
   for (size_t i = 0; i < set.size() && explained < limit; ++i) {
-    const Explanation e = explain_text(probe, set.ids[i], set.texts[i], options);
+    const Explanation e = explain_text(*probe, set.ids[i], set.texts[i], options);
     std::vector<uint8_t> rationale(e.words.size(), 0);
     int identity_positions = 0;
     for (size_t w = 0; w < e.words.size(); ++w) {

@@ -1,5 +1,6 @@
-// `triad explain`: why a classifier run predicts what it does, by several methods side by side, the rule
-// engine's clauses, and a rule set mined over a dataset (docs/explain.md).
+// `triad explain`: why a classifier run predicts what it does (or a language model the token it generates
+// next), by several methods side by side, the rule engine's clauses, and a rule set mined over a dataset
+// (docs/explain.md).
 
 #include <fmt/format.h>
 
@@ -22,9 +23,11 @@ namespace triad::cli {
 namespace {
 
 constexpr const char* kFooter =
-    R"(Methods (each scores every word toward the predicted label; higher = more for it):
+    R"(Methods (each scores every word toward the predicted label, or a language model's next token;
+higher = more for it):
   attention   the last block's attention (head mean) paid to the word by the positions the pooling reads
   rollout     attention rollout through every layer        flow   attention flow (max-flow) to the last token
+  grad_attention  gradient-weighted attention rollout (Chefer et al. 2021)
   grad_input  gradient x token embedding                     ig     integrated gradients from a zero embedding
   occlusion   drop in p(label) when the word is left out    lime   LIME's weighted ridge on word dropouts
   shap        KernelSHAP (exact Shapley values for short texts)
@@ -33,6 +36,7 @@ Examples:
   triad explain --model RUN --text "you are a wonderful person"
   triad explain --model RUN --mine train.csv --rules-out rules.json
   triad explain --model RUN --input test.csv --limit 20 --rules rules.json --methods all --html page.html
+  triad explain --model runs/lm --text "The capital of France is" --methods all
 See docs/explain.md.)";
 
 struct Flags {
@@ -65,7 +69,9 @@ fairness::LabelledSet read_texts(const std::string& path, fairness::LabelledForm
   return fairness::read_labelled(path, format);
 }
 
-int mine(const Flags& f, explain::ClassifierProbe& probe) {
+int mine(const Flags& f, explain::Probe& probe) {
+  if (std::string(probe.kind()) != "classifier")
+    fail_usage("--mine: rules are mined for a classifier's labels; {} is a {}", f.model, probe.kind());
   if (f.rules_out.empty()) fail_usage("--mine needs --rules-out FILE for the rule set");
   const fairness::LabelledSet set = read_texts(f.mine, f.format);
   log_info("explain: mining rules over {} texts of {} ({} % held out)", set.size(), f.mine, 100 * f.held_out);
@@ -91,12 +97,14 @@ Runner add_explain_command(CLI::App& root) {
   auto f = std::make_shared<Flags>();
   CLI::App* cmd = root.add_subcommand(
       "explain",
-      "Explain a classifier's predictions: per-word relevance by attention, rollout, flow, gradients, "
+      "Explain a classifier's predictions, or a language model's next token: per-word relevance by "
+      "attention, rollout, flow, gradients, "
       "integrated gradients, occlusion, LIME and KernelSHAP side by side; IF-THEN clauses from the rule "
       "engine; a rule set mined over a dataset with its fidelity; JSON and a self-contained HTML page.");
   cmd->footer(kFooter);
   add_config_option(*cmd);
-  cmd->add_option("--model", f->model, "Classifier run (triad classify --out RUN)")
+  cmd->add_option("--model", f->model,
+                  "Classifier run (triad classify --out RUN), or a language model's run or checkpoint")
       ->type_name("RUN")
       ->required();
   cmd->add_option("--text", f->texts, "A text to explain (repeatable)")->type_name("TEXT");
@@ -117,7 +125,7 @@ Runner add_explain_command(CLI::App& root) {
                 "Also measure ERASER's comprehensiveness and sufficiency (AOPC over 1, 5, 10, 20, 50 %)");
   cmd->add_option("--json", f->json_out, "Write the explanations as JSON lines to FILE")->type_name("FILE");
   cmd->add_option("--html", f->html_out, "Write one self-contained HTML page to FILE")->type_name("FILE");
-  cmd->add_flag("--audit", f->audit, "Log each explanation's hash in the classifier run's audit log");
+  cmd->add_flag("--audit", f->audit, "Log each explanation's hash in the model run's audit log");
   cmd->add_option("--ig-steps", f->options.method.ig_steps, "Integrated gradients: points on the path")
       ->check(positive());
   cmd->add_flag(
@@ -143,11 +151,11 @@ Runner add_explain_command(CLI::App& root) {
                   "--mine: the rule's label on at least this share");
   return [f]() {
     f->options.methods = method_list(f->methods);
-    explain::ClassifierProbe probe(f->model, f->batch);
+    const std::unique_ptr<explain::Probe> probe = explain::open_probe(f->model, f->batch);
     if (!f->mine.empty()) {
       if (!f->texts.empty() || !f->input.empty())
         fail_usage("--mine mines rules; explain texts in another call");
-      return mine(*f, probe);
+      return mine(*f, *probe);
     }
     std::vector<std::string> ids, texts;
     for (size_t i = 0; i < f->texts.size(); ++i) {
@@ -167,11 +175,12 @@ Runner add_explain_command(CLI::App& root) {
       f->options.rules = &*rules;
     }
     std::optional<AuditLog> log;  // opened first: a log another process holds fails before any work
-    if (f->audit) log.emplace(AuditLog::open(f->model, {.host = "", .rank = 0, .recover_torn_tail = true}));
+    if (f->audit)
+      log.emplace(AuditLog::open(probe->run_dir(), {.host = "", .rank = 0, .recover_torn_tail = true}));
     std::vector<explain::Explanation> explanations;
     std::string jsonl;
     for (size_t i = 0; i < texts.size(); ++i) {
-      explanations.push_back(explain::explain_text(probe, ids[i], texts[i], f->options));
+      explanations.push_back(explain::explain_text(*probe, ids[i], texts[i], f->options));
       const explain::Explanation& e = explanations.back();
       fmt::print("{}", explain::format_explanation(e, f->options.top));
       const std::string json = explain::to_json(e).dump();

@@ -76,15 +76,8 @@ Runner add_generate_command(CLI::App& root) {
     Gpt<float> model(manifest.model);
     load_checkpoint_weights(dir, &model);
     // The tokenizer travels with the run: RUN/tokenizer.model, two levels above step_N/.
-    std::filesystem::path run = std::filesystem::path(dir).parent_path().parent_path();
-    const std::string tokenizer_path = (run / "tokenizer.model").string();
-    require_same_tokenizer(tokenizer_file_hash(tokenizer_path),
-                           checkpoint_tokenizer_hash(dir, manifest.json));
-    Tokenizer tokenizer = Tokenizer::load(tokenizer_path);
-    if (tokenizer.vocab_size() != manifest.model.vocab) {
-      fail("{}: tokenizer has {} pieces, the model {}", tokenizer_path, tokenizer.vocab_size(),
-           manifest.model.vocab);
-    }
+    const Tokenizer tokenizer = load_checkpoint_tokenizer(dir, manifest.json, manifest.model.vocab);
+    const std::filesystem::path run = std::filesystem::path(dir).parent_path().parent_path();
     // Opened before generating, so that a log another process holds fails the command before any output.
     std::optional<AuditLog> log;
     if (f->audit)

@@ -131,4 +131,34 @@ std::vector<double> attention_flow(const std::vector<std::vector<double>>& layer
   return flow;
 }
 
+std::vector<double> gradient_weighted_rollout(const std::vector<std::vector<float>>& probs,
+                                              const std::vector<std::vector<float>>& grads, int heads,
+                                              int tokens, double sign) {
+  const size_t T = size_t(tokens), TT = T * T;
+  if (probs.empty() || probs.size() != grads.size())
+    fail_usage("gradient-weighted attention: layers do not match");
+  std::vector<double> R(TT, 0.0), bar(TT), next(TT);
+  for (size_t i = 0; i < T; ++i) R[i * T + i] = 1;
+  for (size_t l = 0; l < probs.size(); ++l) {
+    if (probs[l].size() != heads * TT || grads[l].size() != heads * TT)
+      fail_usage("gradient-weighted attention: layer {} is not {} x {} x {}", l, heads, T, T);
+    std::fill(bar.begin(), bar.end(), 0.0);
+    for (size_t h = 0; h < size_t(heads); ++h) {
+      for (size_t k = 0; k < TT; ++k)
+        bar[k] += std::max(0.0, sign * grads[l][h * TT + k] * probs[l][h * TT + k]) / heads;
+    }
+    next = R;  // R + Ā R
+    for (size_t i = 0; i < T; ++i) {
+      for (size_t k = 0; k < T; ++k) {
+        const double a = bar[i * T + k];
+        if (a == 0) continue;
+        for (size_t j = 0; j < T; ++j) next[i * T + j] += a * R[k * T + j];
+      }
+    }
+    R.swap(next);
+  }
+  for (size_t i = 0; i < T; ++i) R[i * T + i] -= 1;
+  return R;
+}
+
 }  // namespace triad::explain

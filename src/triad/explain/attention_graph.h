@@ -43,4 +43,13 @@ std::vector<double> attention_rollout(const std::vector<std::vector<double>>& la
 std::vector<double> attention_flow(const std::vector<std::vector<double>>& layers, int tokens, int position,
                                    double residual = kResidualWeight);
 
+// Gradient-weighted attention (Chefer, Gur & Wolf 2021, "Generic Attention-model Explainability"): per
+// layer Ā_l = mean over heads of (∂z/∂A_l ⊙ A_l)⁺, the positive part of each weight's first-order
+// contribution to the score z; R = I, then R ← R + Ā_l · R for l = 0 .. L-1. Returned: R − I, so that a
+// position's relevance to itself is what the attention gives it, not the identity's 1.
+//   probs, grads: per layer, heads x tokens x tokens; `sign` −1 explains −z.
+std::vector<double> gradient_weighted_rollout(const std::vector<std::vector<float>>& probs,
+                                              const std::vector<std::vector<float>>& grads, int heads,
+                                              int tokens, double sign = 1);
+
 }  // namespace triad::explain

@@ -22,24 +22,13 @@ constexpr MethodName kMethods[] = {
     {Method::kAttention, "attention"},
     {Method::kRollout, "rollout"},
     {Method::kFlow, "flow"},
+    {Method::kGradAttention, "grad_attention"},
     {Method::kGradInput, "grad_input"},
     {Method::kIntegratedGradients, "ig"},
     {Method::kOcclusion, "occlusion"},
     {Method::kLime, "lime"},
     {Method::kShap, "shap"},
 };
-
-double sigmoid(double z) {
-  return 1.0 / (1.0 + std::exp(-z));
-}
-
-// The positions whose hidden states the pooling reads: its queries of the attention.
-std::vector<int> pooled_positions(const ClassifierProbe& probe, int T) {
-  if (probe.pooling() == fairness::Pooling::kLast) return {T - 1};
-  std::vector<int> all(T);
-  std::iota(all.begin(), all.end(), 0);
-  return all;
-}
 
 // The mean over the pooled rows of a T x T matrix: what those positions take from each token.
 std::vector<double> read_rows(const std::vector<double>& matrix, const std::vector<int>& rows, int T) {
@@ -64,7 +53,7 @@ std::vector<std::pair<double, double>> gauss_legendre_nodes() {
   return out;
 }
 
-std::vector<double> gradient_times_input(ClassifierProbe& probe, const std::vector<int32_t>& tokens,
+std::vector<double> gradient_times_input(Probe& probe, const std::vector<int32_t>& tokens,
                                          const std::vector<std::pair<double, double>>& nodes, int batch,
                                          double sign) {
   const size_t T = tokens.size(), C = probe.d_model(), TC = T * C;
@@ -97,7 +86,7 @@ std::vector<uint8_t> all_kept(size_t W) {
   return std::vector<uint8_t>(W, 1);
 }
 
-std::vector<double> occlusion(ClassifierProbe& probe, const Words& words, int label) {
+std::vector<double> occlusion(Probe& probe, const Words& words, int label) {
   const size_t W = words.size();
   std::vector<std::vector<uint8_t>> masks(1 + W, all_kept(W));
   for (size_t w = 0; w < W; ++w) masks[1 + w][w] = 0;
@@ -107,8 +96,7 @@ std::vector<double> occlusion(ClassifierProbe& probe, const Words& words, int la
   return out;
 }
 
-std::vector<double> lime(ClassifierProbe& probe, const Words& words, int label,
-                         const MethodOptions& options) {
+std::vector<double> lime(Probe& probe, const Words& words, int label, const MethodOptions& options) {
   const int W = static_cast<int>(words.size());
   const int n = std::max(2, options.lime_samples);
   Rng rng(options.seed);
@@ -139,8 +127,7 @@ std::vector<double> lime(ClassifierProbe& probe, const Words& words, int label,
   return weighted_ridge(X, y, weight, n, W, 1.0).coef;
 }
 
-std::vector<double> shap(ClassifierProbe& probe, const Words& words, int label,
-                         const MethodOptions& options) {
+std::vector<double> shap(Probe& probe, const Words& words, int label, const MethodOptions& options) {
   const int M = static_cast<int>(words.size());
   std::vector<std::vector<uint8_t>> masks = {all_kept(M), std::vector<uint8_t>(M, 0)};
   std::vector<double> weight;
@@ -231,18 +218,18 @@ std::vector<Method> all_methods() {
   return out;
 }
 
-std::vector<double> label_probabilities(ClassifierProbe& probe, const Words& words, int label,
+std::vector<double> label_probabilities(Probe& probe, const Words& words, int label,
                                         const std::vector<std::vector<uint8_t>>& keep_masks) {
   std::vector<std::vector<int32_t>> inputs;
   inputs.reserve(keep_masks.size());
   for (const std::vector<uint8_t>& keep : keep_masks) inputs.push_back(words.kept_tokens(keep));
   const std::vector<double> z = probe.logits(inputs);
   std::vector<double> out(z.size());
-  for (size_t i = 0; i < z.size(); ++i) out[i] = label == 1 ? sigmoid(z[i]) : 1.0 - sigmoid(z[i]);
+  for (size_t i = 0; i < z.size(); ++i) out[i] = probe.probability(z[i], label);
   return out;
 }
 
-KeepMaskModel keep_mask_model(ClassifierProbe& probe, const Words& words, int label) {
+KeepMaskModel keep_mask_model(Probe& probe, const Words& words, int label) {
   return [&probe, &words, label](const std::vector<std::vector<int>>& masks) {
     std::vector<std::vector<uint8_t>> keep;
     for (const std::vector<int>& m : masks) keep.emplace_back(m.begin(), m.end());
@@ -250,13 +237,13 @@ KeepMaskModel keep_mask_model(ClassifierProbe& probe, const Words& words, int la
   };
 }
 
-std::vector<double> last_block_attention(ClassifierProbe& probe, const std::vector<int32_t>& tokens) {
+std::vector<double> last_block_attention(Probe& probe, const std::vector<int32_t>& tokens) {
   const int T = static_cast<int>(tokens.size());
   const std::vector<std::vector<double>> layers = probe.attention(tokens);
-  return read_rows(layers.back(), pooled_positions(probe, T), T);
+  return read_rows(layers.back(), probe.read_positions(T), T);
 }
 
-std::vector<double> explain_words(ClassifierProbe& probe, const Words& words, Method method, int label,
+std::vector<double> explain_words(Probe& probe, const Words& words, Method method, int label,
                                   const MethodOptions& options) {
   if (words.size() == 0) return {};
   const std::vector<int32_t>& tokens = words.tokens;
@@ -267,7 +254,12 @@ std::vector<double> explain_words(ClassifierProbe& probe, const Words& words, Me
       return words.word_scores(last_block_attention(probe, tokens));
     case Method::kRollout: {
       const std::vector<double> R = attention_rollout(probe.attention(tokens), T);
-      return words.word_scores(read_rows(R, pooled_positions(probe, T), T));
+      return words.word_scores(read_rows(R, probe.read_positions(T), T));
+    }
+    case Method::kGradAttention: {
+      const AttentionGradients a = probe.attention_gradients(tokens);
+      const std::vector<double> R = gradient_weighted_rollout(a.probs, a.grads, a.heads, T, sign);
+      return words.word_scores(read_rows(R, probe.read_positions(T), T));
     }
     case Method::kFlow:
       return words.word_scores(attention_flow(probe.attention(tokens), T, T - 1));

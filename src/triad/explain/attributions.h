@@ -7,6 +7,8 @@
 //               pooling reads (every position for mean pooling, the last for last-token pooling)
 //   rollout     the same read through attention rollout over all layers (attention_graph.h)
 //   flow        attention flow (max-flow, Boost.Graph) to the last position, which has seen every token
+//   grad_attention  gradient-weighted attention rollout (Chefer et al. 2021, attention_graph.h) read by
+//               the pooled positions: attention weights kept where they raise the score toward the label
 //   grad_input  Σ_c (dz/de_tc) e_tc: gradient × token embedding (z the logit, signed toward the label)
 //   ig          integrated gradients from the zero token embedding (positions kept):
 //               e_tc · ∫₀¹ dz/de_tc(α e) dα, by the midpoint rule or Gauss–Legendre in `ig_steps` points,
@@ -19,7 +21,9 @@
 //               coalition when there are at most `shap_samples` of them (exact Shapley values), else
 //               coalition sizes sampled in proportion to the Shapley kernel (weights then equal)
 //
-// Attention-based scores are unsigned (they say where the model looked, not which way).
+// Attention-based scores are unsigned (they say where the model looked, not which way); grad_attention's
+// keep only the direction of the label. For a language model (probe.h) the label is its next token and
+// p(label) = p(that token | the words kept).
 
 #include <cstdint>
 #include <string>
@@ -31,7 +35,17 @@
 
 namespace triad::explain {
 
-enum class Method { kAttention, kRollout, kFlow, kGradInput, kIntegratedGradients, kOcclusion, kLime, kShap };
+enum class Method {
+  kAttention,
+  kRollout,
+  kFlow,
+  kGradAttention,
+  kGradInput,
+  kIntegratedGradients,
+  kOcclusion,
+  kLime,
+  kShap
+};
 Method parse_method(const std::string& name);
 const char* method_name(Method method);
 std::vector<Method> all_methods();
@@ -46,14 +60,14 @@ struct MethodOptions {
 };
 
 // p(label | the words whose keep flag is 1), for each mask; an all-zero mask is the empty input.
-std::vector<double> label_probabilities(ClassifierProbe& probe, const Words& words, int label,
+std::vector<double> label_probabilities(Probe& probe, const Words& words, int label,
                                         const std::vector<std::vector<uint8_t>>& keep_masks);
 
 // ERASER's model callback for `words` (eraser.h): p(label) of the kept words.
-KeepMaskModel keep_mask_model(ClassifierProbe& probe, const Words& words, int label);
+KeepMaskModel keep_mask_model(Probe& probe, const Words& words, int label);
 
 // Per-word scores toward `label` (0 or 1).
-std::vector<double> explain_words(ClassifierProbe& probe, const Words& words, Method method, int label,
+std::vector<double> explain_words(Probe& probe, const Words& words, Method method, int label,
                                   const MethodOptions& options = {});
 
 // Integrated gradients' points (α, weight) on [0, 1]: the midpoint rule, or Gauss–Legendre (4, 8, 16, 32
@@ -61,6 +75,6 @@ std::vector<double> explain_words(ClassifierProbe& probe, const Words& words, Me
 std::vector<std::pair<double, double>> path_nodes(int steps, bool gauss_legendre);
 
 // The attention part, shared with the rule engine: per-token scores of the last block (`attention`).
-std::vector<double> last_block_attention(ClassifierProbe& probe, const std::vector<int32_t>& tokens);
+std::vector<double> last_block_attention(Probe& probe, const std::vector<int32_t>& tokens);
 
 }  // namespace triad::explain

@@ -42,10 +42,6 @@ std::vector<size_t> ranked(const std::vector<double>& scores) {
   return order;
 }
 
-const char* label_name(int label) {
-  return label == 1 ? "positive (1)" : "negative (0)";
-}
-
 }  // namespace
 
 void check_methods(const std::vector<std::string>& methods) {
@@ -55,15 +51,15 @@ void check_methods(const std::vector<std::string>& methods) {
   }
 }
 
-Explanation explain_text(ClassifierProbe& probe, const std::string& id, const std::string& text,
+Explanation explain_text(Probe& probe, const std::string& id, const std::string& text,
                          const ExplainOptions& options) {
   Explanation e;
   e.id = id;
   e.text = text;
   e.words = split_words(probe.tokenizer(), text, probe.seq_len());
   if (e.words.size() == 0) fail("{}: nothing to explain: the text has no words", id);
-  e.probability = 1.0 / (1.0 + std::exp(-probe.logits({e.words.tokens})[0]));
-  e.label = e.probability >= 0.5 ? 1 : 0;
+  e.outcome = probe.fix_outcome(e.words.tokens);
+  const int label = e.outcome.label;
   const std::vector<uint8_t> always_keep;  // every word may be removed, punctuation too
   for (const std::string& name : options.methods) {
     MethodScores m;
@@ -74,14 +70,14 @@ Explanation explain_text(ClassifierProbe& probe, const std::string& id, const st
       const RuleSet& rules = options.rules ? *options.rules : none;
       const std::vector<double> attention = e.words.word_scores(last_block_attention(probe, e.words.tokens));
       const std::vector<std::string> normalized = normalized_words(e.words);
-      m.scores = rule_scores(rules, normalized, attention, e.words.not_a_reason, e.label);
+      m.scores = rule_scores(rules, normalized, attention, e.words.not_a_reason, label);
       const std::vector<double> R = relevance(m.scores);
       for (size_t w : ranked(m.scores)) {
         if (static_cast<int>(e.clauses.size()) == options.top) break;
-        e.clauses.push_back({normalized[w], R[w], rules.find(normalized[w], e.label)});
+        e.clauses.push_back({normalized[w], R[w], rules.find(normalized[w], label)});
       }
     } else {
-      m.scores = explain_words(probe, e.words, parse_method(name), e.label, options.method);
+      m.scores = explain_words(probe, e.words, parse_method(name), label, options.method);
     }
     m.seconds = seconds_since(start);
     mask_non_reasons(e.words, &m.scores);
@@ -91,7 +87,7 @@ Explanation explain_text(ClassifierProbe& probe, const std::string& id, const st
       for (double& s : finite) {
         if (!std::isfinite(s)) s = -1e300;
       }
-      m.faithfulness = faithfulness(finite, keep_mask_model(probe, e.words, e.label));
+      m.faithfulness = faithfulness(finite, keep_mask_model(probe, e.words, label));
       m.has_faithfulness = true;
     }
     e.methods.push_back(std::move(m));
@@ -114,7 +110,7 @@ nlohmann::json to_json(const Explanation& e) {
   }
   nlohmann::json clauses = nlohmann::json::array();
   for (const Clause& c : e.clauses) {
-    nlohmann::json j = {{"if", c.word}, {"then", e.label}, {"relevance", c.relevance}};
+    nlohmann::json j = {{"if", c.word}, {"then", e.outcome.name}, {"relevance", c.relevance}};
     if (c.rule) {
       j["rule"] = {{"support", c.rule->support}, {"precision", c.rule->precision()}};
     }
@@ -123,17 +119,18 @@ nlohmann::json to_json(const Explanation& e) {
   return {{"id", e.id},
           {"text", e.text},
           {"words", e.words.text},
-          {"label", e.label},
-          {"probability", e.probability},
+          {"label", e.outcome.label},
+          {"outcome", e.outcome.name},
+          {"probability", e.outcome.probability},
           {"methods", methods},
           {"clauses", clauses}};
 }
 
 std::string format_explanation(const Explanation& e, int top) {
-  std::string out = fmt::format("{}: predicted {} (p(1) = {:.3f})\n  {}\n", e.id, label_name(e.label),
-                                e.probability, e.text);
+  std::string out = fmt::format("{}: predicted {} (p = {:.3f})\n  {}\n", e.id, e.outcome.name,
+                                e.outcome.probability, e.text);
   for (const MethodScores& m : e.methods) {
-    out += fmt::format("  {:<11}", m.method);
+    out += fmt::format("  {:<14}", m.method);
     int shown = 0;
     for (size_t w : ranked(m.scores)) {
       if (shown++ == top) break;
@@ -146,7 +143,7 @@ std::string format_explanation(const Explanation& e, int top) {
     out += fmt::format("   ({:.1f} ms)\n", m.seconds * 1e3);
   }
   for (const Clause& c : e.clauses) {
-    out += fmt::format("  IF \"{}\" THEN {}   R = {:.2f}", c.word, e.label, c.relevance);
+    out += fmt::format("  IF \"{}\" THEN {}   R = {:.2f}", c.word, e.outcome.name, c.relevance);
     if (c.rule) {
       out += fmt::format("   (rule: precision {:.2f} on {} texts)", c.rule->precision(), c.rule->support);
     }
@@ -155,7 +152,7 @@ std::string format_explanation(const Explanation& e, int top) {
   return out;
 }
 
-RuleSet mine_from_texts(ClassifierProbe& probe, const std::vector<std::string>& texts, double held_out,
+RuleSet mine_from_texts(Probe& probe, const std::vector<std::string>& texts, double held_out,
                         const MiningOptions& options, uint64_t seed) {
   if (!(held_out >= 0 && held_out < 1)) fail_usage("--held-out must be in [0, 1), not {}", held_out);
   std::vector<std::set<std::string>> sets;
@@ -177,7 +174,7 @@ RuleSet mine_from_texts(ClassifierProbe& probe, const std::vector<std::string>& 
   for (size_t k = 0; k < order.size(); ++k) {
     const size_t i = order[k];
     (k < mine_count ? mine_sets : test_sets).push_back(sets[i]);
-    (k < mine_count ? mine_labels : test_labels).push_back(z[i] >= 0 ? 1 : 0);
+    (k < mine_count ? mine_labels : test_labels).push_back(probe.probability(z[i], 1) >= 0.5 ? 1 : 0);
   }
   RuleSet rules = mine_rules(mine_sets, mine_labels, options);
   if (!test_sets.empty()) evaluate_rules(&rules, test_sets, test_labels);

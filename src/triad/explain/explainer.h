@@ -22,7 +22,7 @@ struct MethodScores {
   Faithfulness faithfulness;
 };
 
-struct Clause {  // IF word THEN label, with the rule engine's relevance R (Eq. 15)
+struct Clause {  // IF word THEN outcome, with the rule engine's relevance R (Eq. 15)
   std::string word;
   double relevance = 0;
   const Rule* rule = nullptr;  // the mined rule behind it, if any
@@ -31,8 +31,7 @@ struct Clause {  // IF word THEN label, with the rule engine's relevance R (Eq. 
 struct Explanation {
   std::string id, text;
   Words words;
-  int label = 0;           // the classifier's prediction, the label explained
-  double probability = 0;  // p(label 1)
+  Outcome outcome;  // what is explained: the classifier's prediction or the language model's next token
   std::vector<MethodScores> methods;
   std::vector<Clause> clauses;  // from the rule engine, when it ran
 };
@@ -48,16 +47,16 @@ struct ExplainOptions {
 // Checks method names (usage errors name the bad one).
 void check_methods(const std::vector<std::string>& methods);
 
-Explanation explain_text(ClassifierProbe& probe, const std::string& id, const std::string& text,
+Explanation explain_text(Probe& probe, const std::string& id, const std::string& text,
                          const ExplainOptions& options);
 
 nlohmann::json to_json(const Explanation& e);
 // Terminal view: the prediction, each method's top words with scores, the clauses.
 std::string format_explanation(const Explanation& e, int top);
 
-// Rules mined over `texts` labelled by the classifier: the first (1 - held_out) of a seeded shuffle mines,
-// the rest measures precision, coverage and fidelity.
-RuleSet mine_from_texts(ClassifierProbe& probe, const std::vector<std::string>& texts, double held_out,
+// Rules mined over `texts` labelled by a classifier (not a language model: usage error): the first (1 -
+// held_out) of a seeded shuffle mines, the rest measures precision, coverage and fidelity.
+RuleSet mine_from_texts(Probe& probe, const std::vector<std::string>& texts, double held_out,
                         const MiningOptions& options, uint64_t seed);
 
 }  // namespace triad::explain

@@ -80,13 +80,13 @@ std::string explanation_page(const std::vector<Explanation>& explanations, const
       escape_xml(title), kStyle, escape_xml(title));
   for (const Explanation& e : explanations) {
     out += fmt::format(
-        "<section class=\"explanation\" data-id=\"{}\"><h2>{} — predicted {} (p(1) = {:.3f})</h2>\n<table>\n",
-        escape_xml(e.id), escape_xml(e.id), e.label, e.probability);
+        "<section class=\"explanation\" data-id=\"{}\"><h2>{} — predicted {} (p = {:.3f})</h2>\n<table>\n",
+        escape_xml(e.id), escape_xml(e.id), escape_xml(e.outcome.name), e.outcome.probability);
     for (const MethodScores& m : e.methods) out += method_row(e, m);
     out += "</table>\n";
     for (const Clause& c : e.clauses) {
       out += fmt::format("<div class=\"clause\">IF \"{}\" THEN {} &nbsp; R = {:.2f}", escape_xml(c.word),
-                         e.label, c.relevance);
+                         escape_xml(e.outcome.name), c.relevance);
       if (c.rule)
         out += fmt::format(" (rule precision {:.2f} on {} texts)", c.rule->precision(), c.rule->support);
       out += "</div>\n";

@@ -129,9 +129,8 @@ int fine_tune(const FineTuneOptions& o) {
   // The LM: its checkpoint, shape and tokenizer.
   const std::string lm = resolve_checkpoint(o.init);
   const CheckpointManifest manifest = read_checkpoint_manifest(lm);
-  const std::string tokenizer_path = (fs::path(lm).parent_path().parent_path() / "tokenizer.model").string();
-  require_same_tokenizer(tokenizer_file_hash(tokenizer_path), checkpoint_tokenizer_hash(lm, manifest.json));
-  const Tokenizer tokenizer = Tokenizer::load(tokenizer_path);
+  const std::string tokenizer_path = checkpoint_tokenizer_path(lm);
+  const Tokenizer tokenizer = load_checkpoint_tokenizer(lm, manifest.json, manifest.model.vocab);
   if (o.seq_len > manifest.model.seq_len) {
     fail_usage("--seq-len {} is longer than the model's context of {} tokens ({})", o.seq_len,
                manifest.model.seq_len, lm);

@@ -74,7 +74,7 @@ void attention_values(Real* out, const Real* att, const Real* qkv, int B, int T,
 
 template <typename Real>
 void attention_backward(Real* dqkv, const Real* dout, const Real* qkv, const Real* att, int B, int T, int C,
-                        int NH) {
+                        int NH, Real* datt) {
   const int HS = C / NH, C3 = 3 * C;
   const Real scale = Real(1) / std::sqrt(Real(HS));
   parallel_chunks(static_cast<size_t>(B) * NH, [&](size_t p0, size_t p1) {
@@ -95,6 +95,11 @@ void attention_backward(Real* dqkv, const Real* dout, const Real* qkv, const Rea
         for (int t = r0; t < r1; ++t) {
           const Real* pr = p + static_cast<size_t>(t) * T;
           Real* dr = ds + static_cast<size_t>(t) * T;
+          if (datt) {
+            Real* out = datt + pair * T * T + static_cast<size_t>(t) * T;
+            std::copy(dr, dr + t + 1, out);
+            std::fill(out + t + 1, out + T, Real(0));
+          }
           Real dot = 0;
 #pragma omp simd reduction(+ : dot)
           for (int j = 0; j <= t; ++j) dot += pr[j] * dr[j];
@@ -123,8 +128,9 @@ template void attention_probs<float>(float*, const float*, int, int, int, int);
 template void attention_probs<double>(double*, const double*, int, int, int, int);
 template void attention_values<float>(float*, const float*, const float*, int, int, int, int);
 template void attention_values<double>(double*, const double*, const double*, int, int, int, int);
-template void attention_backward<float>(float*, const float*, const float*, const float*, int, int, int, int);
+template void attention_backward<float>(float*, const float*, const float*, const float*, int, int, int, int,
+                                        float*);
 template void attention_backward<double>(double*, const double*, const double*, const double*, int, int, int,
-                                         int);
+                                         int, double*);
 
 }  // namespace triad

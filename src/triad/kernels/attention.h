@@ -8,7 +8,8 @@
 // pairs. The forward is two ops, so rematerialisation can recompute the probabilities alone:
 //   attention_probs   att = softmax(q k^T / sqrt(HS)), causal
 //   attention_values  out = att · v
-// The backward needs qkv and att and accumulates into dqkv.
+// The backward needs qkv and att and accumulates into dqkv; given `datt` (B, NH, T, T), it also writes the
+// gradient with respect to the probabilities there (zero above the diagonal), which explanations read.
 
 namespace triad {
 
@@ -27,6 +28,6 @@ void attention_forward(Real* out, Real* att, const Real* qkv, int B, int T, int 
 
 template <typename Real>
 void attention_backward(Real* dqkv, const Real* dout, const Real* qkv, const Real* att, int B, int T, int C,
-                        int NH);
+                        int NH, Real* datt = nullptr);
 
 }  // namespace triad

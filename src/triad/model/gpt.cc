@@ -356,7 +356,13 @@ void Gpt<Real>::block_backward(int l) {
   linear_backward(dC, g.proj_w, g.proj_b, dres, atty, w.proj_w, M, Cl, C);
   Real* dqkv = d4a;
   std::memset(dqkv, 0, 3 * BTCl * sizeof(Real));
-  attention_backward(dqkv, dC, qkv, att, B, T, Cl, NHl);
+  Real* datt = nullptr;
+  if (keep_attention_grads_) {
+    attention_grads_.resize(static_cast<size_t>(layers_));
+    attention_grads_[l].resize(BT * NHl * T);
+    datt = attention_grads_[l].data();
+  }
+  attention_backward(dqkv, dC, qkv, att, B, T, Cl, NHl, datt);
   std::memset(dC, 0, BTC * sizeof(Real));
   linear_backward(dC, g.qkv_w, g.qkv_b, dqkv, ln1, w.qkv_w, M, C, 3 * Cl);
   tensor_sum(dC, BTC, "tensor-parallel attention backward");

@@ -86,8 +86,14 @@ class Gpt {
   // the plan drops them).
   const Real* attention_probs(int layer) const;  // (B, NH, T, T)
   const Real* final_hidden() const;              // (B, T, C), after the final LayerNorm
-  const Real* logits() const;                    // (B, T, V)
-  const Real* losses() const;                    // (B, T)
+  // With keep_attention_grads(true), each backward also keeps d(scale · Σ losses)/d attention_probs(layer),
+  // (B, NH, T, T) per layer (explanations: gradient-weighted attention). Off by default: it costs L·B·NH·T².
+  void keep_attention_grads(bool keep) { keep_attention_grads_ = keep; }
+  const Real* attention_grads(int layer) const {
+    return attention_grads_.at(static_cast<size_t>(layer)).data();
+  }
+  const Real* logits() const;  // (B, T, V)
+  const Real* losses() const;  // (B, T)
   // Σ over this rank's positions of the loss, from the last forward (0 on a stage without the head).
   double loss_sum() const { return loss_sum_; }
 
@@ -132,6 +138,9 @@ class Gpt {
   void head_backward();
   void block_backward(int l);
   void embed_backward();
+
+  bool keep_attention_grads_ = false;
+  std::vector<std::vector<Real>> attention_grads_;  // per layer, when kept
 
   GptConfig config_;
   ParameterLayout layout_;

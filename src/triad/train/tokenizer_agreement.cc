@@ -41,4 +41,18 @@ void require_same_tokenizer(const TokenizerHash& a, const TokenizerHash& b) {
       a.source, a.sha256, b.source, b.sha256);
 }
 
+std::string checkpoint_tokenizer_path(const std::string& checkpoint_dir) {
+  return (fs::path(checkpoint_dir).parent_path().parent_path() / "tokenizer.model").string();
+}
+
+Tokenizer load_checkpoint_tokenizer(const std::string& checkpoint_dir, const nlohmann::json& manifest,
+                                    int vocab) {
+  const std::string path = checkpoint_tokenizer_path(checkpoint_dir);
+  require_same_tokenizer(tokenizer_file_hash(path), checkpoint_tokenizer_hash(checkpoint_dir, manifest));
+  Tokenizer tokenizer = Tokenizer::load(path);
+  if (tokenizer.vocab_size() != vocab)
+    fail("{}: tokenizer has {} pieces, the model {}", path, tokenizer.vocab_size(), vocab);
+  return tokenizer;
+}
+
 }  // namespace triad

@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "triad/data/tokenizer.h"
+
 namespace triad {
 
 // A tokenizer's SHA-256 and where it comes from, for the message naming the files that disagree.
@@ -25,5 +27,12 @@ TokenizerHash checkpoint_tokenizer_hash(const std::string& checkpoint_dir, const
 
 // Throws an Error naming both sources unless they hash the same (a hash not recorded is not checked).
 void require_same_tokenizer(const TokenizerHash& a, const TokenizerHash& b);
+
+// RUN/tokenizer.model of checkpoint RUN/checkpoints/step_N.
+std::string checkpoint_tokenizer_path(const std::string& checkpoint_dir);
+// The tokenizer of a checkpoint (checkpoint_tokenizer_path), checked against the hash the
+// checkpoint recorded and against the model's vocabulary.
+Tokenizer load_checkpoint_tokenizer(const std::string& checkpoint_dir, const nlohmann::json& manifest,
+                                    int vocab);
 
 }  // namespace triad
