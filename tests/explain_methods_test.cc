@@ -244,9 +244,9 @@ TEST(ExplainRules, MinedByHandAndMeasuredOnHeldOutTexts) {
   EXPECT_EQ(rules.rules[0].label, 1);
   EXPECT_EQ(rules.rules[1].word, "good");
   EXPECT_DOUBLE_EQ(rules.base_rate[1], 0.5);
-  EXPECT_DOUBLE_EQ(rules.importance("bad", 1), std::log(1.0 / 0.5));
-  EXPECT_DOUBLE_EQ(rules.importance("bad", 0), -std::log(2.0));
-  EXPECT_DOUBLE_EQ(rules.importance("the", 1), 0.0);
+  EXPECT_DOUBLE_EQ(rules.importance("bad", 1, {"the", "bad"}), std::log(1.0 / 0.5));
+  EXPECT_DOUBLE_EQ(rules.importance("bad", 0, {"the", "bad"}), -std::log(2.0));
+  EXPECT_DOUBLE_EQ(rules.importance("the", 1, {"the", "bad"}), 0.0);
   RuleSet measured = rules;
   evaluate_rules(&measured, {{"bad", "good"}, {"good"}, {"the"}, {"bad"}}, {0, 0, 1, 1});
   EXPECT_DOUBLE_EQ(measured.fidelity, 0.5) << "predicts 1, 0, 0 (default), 1 against 0, 0, 1, 1";
@@ -262,6 +262,44 @@ TEST(ExplainRules, MinedByHandAndMeasuredOnHeldOutTexts) {
   EXPECT_NEAR(R[0] + R[1], 1.0, 1e-12);
   EXPECT_EQ(R[2], 0.0);
   EXPECT_NEAR(R[1] / R[0], std::exp(psi[1] - psi[0]), 1e-12);
+}
+
+// "not" and "good" each say 0 on half their texts, together on all of them; "awful" and "movie" are
+// exact alone, so their pair gains nothing and is no rule.
+TEST(ExplainRules, ConjunctionsOnlyWhenMorePreciseThanTheirWords) {
+  std::vector<std::set<std::string>> texts;
+  std::vector<int> labels;
+  auto add = [&](std::set<std::string> words, int label, int times) {
+    for (int i = 0; i < times; ++i) {
+      texts.push_back(words);
+      labels.push_back(label);
+    }
+  };
+  add({"not", "good"}, 0, 3);
+  add({"good"}, 1, 3);
+  add({"not", "bad"}, 1, 2);
+  add({"not"}, 1, 1);
+  add({"awful", "movie"}, 0, 3);
+  add({"fine"}, 1, 1);
+  MiningOptions options{.min_support = 3, .min_precision = 0.8};
+  EXPECT_EQ(mine_rules(texts, labels, options).rules.size(), 2u) << "awful, movie";
+  options.conjunctions = true;
+  const RuleSet rules = mine_rules(texts, labels, options);
+  ASSERT_EQ(rules.rules.size(), 3u);
+  EXPECT_EQ(rules.rules[1].condition(), "\"good\" AND \"not\"");
+  EXPECT_EQ(rules.rules[1].label, 0);
+  EXPECT_EQ(rules.rules[1].support, 3);
+  EXPECT_EQ(rules.default_label, 1);
+  EXPECT_EQ(rules.predict({"not", "good", "very"}), 0);
+  EXPECT_EQ(rules.predict({"good"}), 1) << "the conjunction does not fire on one of its words";
+  EXPECT_DOUBLE_EQ(rules.importance("good", 0, {"good", "not"}), std::log(1.0 / (6.0 / 13)));
+  EXPECT_DOUBLE_EQ(rules.importance("good", 0, {"good"}), 0.0);
+  RuleSet measured = rules;
+  evaluate_rules(&measured, {{"not", "good"}, {"good"}, {"not"}}, {0, 1, 0});
+  EXPECT_EQ(measured.rules[1].held_out_support, 1);
+  EXPECT_DOUBLE_EQ(measured.fidelity, 2.0 / 3);
+  const RuleSet back = RuleSet::from_json(rules.to_json(), "rules.json");
+  EXPECT_EQ(back.rules[1].also, "not");
 }
 
 }  // namespace

@@ -85,7 +85,8 @@ int mine(const Flags& f, explain::Probe& probe) {
   fmt::print("\n");
   for (size_t i = 0; i < std::min<size_t>(rules.rules.size(), 10); ++i) {
     const explain::Rule& r = rules.rules[i];
-    fmt::print("  IF \"{}\" THEN {}   precision {:.3f} on {}\n", r.word, r.label, r.precision(), r.support);
+    fmt::print("  IF {} THEN {}   precision {:.3f} on {}\n", r.condition(), r.label, r.precision(),
+               r.support);
   }
   fmt::print("written to {}\n", f.rules_out);
   return 0;
@@ -149,6 +150,9 @@ Runner add_explain_command(CLI::App& root) {
       ->check(positive());
   cmd->add_option("--min-precision", f->mining.min_precision,
                   "--mine: the rule's label on at least this share");
+  cmd->add_flag("--conjunctions", f->mining.conjunctions,
+                "--mine: also IF w AND v rules, kept when more precise than each word alone by --min-gain");
+  cmd->add_option("--min-gain", f->mining.min_gain, "--mine --conjunctions: precision gain over each word");
   return [f]() {
     f->options.methods = method_list(f->methods);
     const std::unique_ptr<explain::Probe> probe = explain::open_probe(f->model, f->batch);

@@ -70,11 +70,12 @@ Explanation explain_text(Probe& probe, const std::string& id, const std::string&
       const RuleSet& rules = options.rules ? *options.rules : none;
       const std::vector<double> attention = e.words.word_scores(last_block_attention(probe, e.words.tokens));
       const std::vector<std::string> normalized = normalized_words(e.words);
+      const std::set<std::string> text = word_set(normalized);
       m.scores = rule_scores(rules, normalized, attention, e.words.not_a_reason, label);
       const std::vector<double> R = relevance(m.scores);
       for (size_t w : ranked(m.scores)) {
         if (static_cast<int>(e.clauses.size()) == options.top) break;
-        e.clauses.push_back({normalized[w], R[w], rules.find(normalized[w], label)});
+        e.clauses.push_back({normalized[w], R[w], rules.find(normalized[w], label, text)});
       }
     } else {
       m.scores = explain_words(probe, e.words, parse_method(name), label, options.method);
@@ -111,6 +112,7 @@ nlohmann::json to_json(const Explanation& e) {
   nlohmann::json clauses = nlohmann::json::array();
   for (const Clause& c : e.clauses) {
     nlohmann::json j = {{"if", c.word}, {"then", e.outcome.name}, {"relevance", c.relevance}};
+    if (c.rule && !c.rule->also.empty()) j["and"] = c.word == c.rule->word ? c.rule->also : c.rule->word;
     if (c.rule) {
       j["rule"] = {{"support", c.rule->support}, {"precision", c.rule->precision()}};
     }
@@ -143,7 +145,7 @@ std::string format_explanation(const Explanation& e, int top) {
     out += fmt::format("   ({:.1f} ms)\n", m.seconds * 1e3);
   }
   for (const Clause& c : e.clauses) {
-    out += fmt::format("  IF \"{}\" THEN {}   R = {:.2f}", c.word, e.outcome.name, c.relevance);
+    out += fmt::format("  IF {} THEN {}   R = {:.2f}", c.condition(), e.outcome.name, c.relevance);
     if (c.rule) {
       out += fmt::format("   (rule: precision {:.2f} on {} texts)", c.rule->precision(), c.rule->support);
     }

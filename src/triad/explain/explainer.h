@@ -26,6 +26,8 @@ struct Clause {  // IF word THEN outcome, with the rule engine's relevance R (Eq
   std::string word;
   double relevance = 0;
   const Rule* rule = nullptr;  // the mined rule behind it, if any
+  // "w", or the conjunction of the rule behind it: "w" AND "v".
+  std::string condition() const { return rule && !rule->also.empty() ? rule->condition() : '"' + word + '"'; }
 };
 
 struct Explanation {

@@ -62,7 +62,7 @@ std::string rules_table(const RuleSet& rules) {
     out += fmt::format(
         "<tr class=\"rule\"><td class=\"clause\">IF {} THEN "
         "{}</td><td>{}</td><td>{:.3f}</td><td>{}</td><td>{}</td></tr>\n",
-        escape_xml(r.word), r.label, r.support, r.precision(),
+        escape_xml(r.condition()), r.label, r.support, r.precision(),
         r.held_out_precision >= 0 ? fmt::format("{:.3f}", r.held_out_precision) : "–",
         r.held_out_coverage >= 0 ? fmt::format("{:.4f}", r.held_out_coverage) : "–");
   }
@@ -85,7 +85,7 @@ std::string explanation_page(const std::vector<Explanation>& explanations, const
     for (const MethodScores& m : e.methods) out += method_row(e, m);
     out += "</table>\n";
     for (const Clause& c : e.clauses) {
-      out += fmt::format("<div class=\"clause\">IF \"{}\" THEN {} &nbsp; R = {:.2f}", escape_xml(c.word),
+      out += fmt::format("<div class=\"clause\">IF {} THEN {} &nbsp; R = {:.2f}", escape_xml(c.condition()),
                          escape_xml(e.outcome.name), c.relevance);
       if (c.rule)
         out += fmt::format(" (rule precision {:.2f} on {} texts)", c.rule->precision(), c.rule->support);
