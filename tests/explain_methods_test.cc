@@ -159,6 +159,13 @@ TEST_F(Explain, CommandWritesJsonHtmlAndAuditEntries) {
     }
   }
   EXPECT_TRUE(lines[1]["methods"]["lime"]["scores"][4].is_null()) << "'!' is no reason";
+  // The last block's attention head by head; their mean is the head-mean scores.
+  const nlohmann::json& attention = lines[1]["methods"]["attention"];
+  ASSERT_EQ(attention["heads"].size(), 2u);
+  for (size_t w = 0; w < 4; ++w) {
+    const double mean = (attention["heads"][0][w].get<double>() + attention["heads"][1][w].get<double>()) / 2;
+    EXPECT_NEAR(attention["scores"][w].get<double>(), mean, 1e-9) << w;
+  }
   // Each explanation's hash is in the run's audit log, and the log still verifies.
   std::set<std::string> logged;
   for (const auto& entry : read_jsonl(run() + "/audit/log.jsonl")) {

@@ -243,6 +243,14 @@ std::vector<double> last_block_attention(Probe& probe, const std::vector<int32_t
   return read_rows(layers.back(), probe.read_positions(T), T);
 }
 
+std::vector<std::vector<double>> last_block_attention_heads(Probe& probe, const Words& words) {
+  const int T = static_cast<int>(words.tokens.size());
+  std::vector<std::vector<double>> out;
+  for (const std::vector<double>& head : probe.last_block_heads(words.tokens))
+    out.push_back(words.word_scores(read_rows(head, probe.read_positions(T), T)));
+  return out;
+}
+
 std::vector<double> explain_words(Probe& probe, const Words& words, Method method, int label,
                                   const MethodOptions& options) {
   if (words.size() == 0) return {};

@@ -76,5 +76,7 @@ std::vector<std::pair<double, double>> path_nodes(int steps, bool gauss_legendre
 
 // The attention part, shared with the rule engine: per-token scores of the last block (`attention`).
 std::vector<double> last_block_attention(Probe& probe, const std::vector<int32_t>& tokens);
+// The same head by head, per word: NH score vectors.
+std::vector<std::vector<double>> last_block_attention_heads(Probe& probe, const Words& words);
 
 }  // namespace triad::explain

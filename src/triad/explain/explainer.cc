@@ -42,6 +42,13 @@ std::vector<size_t> ranked(const std::vector<double>& scores) {
   return order;
 }
 
+// Scores with null for a word that is no reason.
+nlohmann::json scores_json(const std::vector<double>& scores) {
+  nlohmann::json out = nlohmann::json::array();
+  for (double s : scores) out.push_back(std::isfinite(s) ? nlohmann::json(s) : nlohmann::json(nullptr));
+  return out;
+}
+
 }  // namespace
 
 void check_methods(const std::vector<std::string>& methods) {
@@ -81,7 +88,9 @@ Explanation explain_text(Probe& probe, const std::string& id, const std::string&
       m.scores = explain_words(probe, e.words, parse_method(name), label, options.method);
     }
     m.seconds = seconds_since(start);
+    if (name == method_name(Method::kAttention)) m.heads = last_block_attention_heads(probe, e.words);
     mask_non_reasons(e.words, &m.scores);
+    for (std::vector<double>& head : m.heads) mask_non_reasons(e.words, &head);
     if (options.faithfulness) {
       // Non-reasons rank last (the lowest finite score) so that they are removed only after every word.
       std::vector<double> finite = m.scores;
@@ -99,10 +108,11 @@ Explanation explain_text(Probe& probe, const std::string& id, const std::string&
 nlohmann::json to_json(const Explanation& e) {
   nlohmann::json methods = nlohmann::json::object();
   for (const MethodScores& m : e.methods) {
-    nlohmann::json scores = nlohmann::json::array();
-    for (double s : m.scores)
-      scores.push_back(std::isfinite(s) ? nlohmann::json(s) : nlohmann::json(nullptr));
-    nlohmann::json j = {{"scores", scores}, {"seconds", m.seconds}};
+    nlohmann::json j = {{"scores", scores_json(m.scores)}, {"seconds", m.seconds}};
+    if (!m.heads.empty()) {
+      j["heads"] = nlohmann::json::array();
+      for (const std::vector<double>& head : m.heads) j["heads"].push_back(scores_json(head));
+    }
     if (m.has_faithfulness) {
       j["comprehensiveness"] = m.faithfulness.aopc_comprehensiveness();
       j["sufficiency"] = m.faithfulness.aopc_sufficiency();

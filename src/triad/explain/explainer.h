@@ -17,6 +17,7 @@ inline constexpr const char* kRuleMethod = "rules";
 struct MethodScores {
   std::string method;          // a Method's name or "rules"
   std::vector<double> scores;  // per word, toward the explained label; -inf for a word that is no reason
+  std::vector<std::vector<double>> heads;  // `attention` only: the scores of each head of the last block
   double seconds = 0;
   bool has_faithfulness = false;
   Faithfulness faithfulness;

@@ -94,12 +94,17 @@ void Probe::logits_and_gradients(const std::vector<int32_t>& tokens, const std::
   }
 }
 
-std::vector<std::vector<double>> Probe::attention(const std::vector<int32_t>& tokens) {
+void Probe::forward_one(const std::vector<int32_t>& tokens) {
   const int T = static_cast<int>(tokens.size());
   check_length(tokens.size());
   embedded_ = token_embeddings(tokens);
   embed_positions(1, T);
   forward(tokens.data(), &T, 1, T, /*train=*/true);
+}
+
+std::vector<std::vector<double>> Probe::attention(const std::vector<int32_t>& tokens) {
+  const int T = static_cast<int>(tokens.size());
+  forward_one(tokens);
   const int NH = config_.heads;
   const size_t TT = static_cast<size_t>(T) * T;
   std::vector<std::vector<double>> out(config_.layers, std::vector<double>(TT, 0.0));
@@ -113,15 +118,22 @@ std::vector<std::vector<double>> Probe::attention(const std::vector<int32_t>& to
   return out;
 }
 
+std::vector<std::vector<double>> Probe::last_block_heads(const std::vector<int32_t>& tokens) {
+  const size_t TT = tokens.size() * tokens.size();
+  forward_one(tokens);
+  const float* probs = trunk().attention_probs(config_.layers - 1);  // (1, NH, T, T)
+  std::vector<std::vector<double>> out;
+  for (int h = 0; h < config_.heads; ++h) out.emplace_back(probs + h * TT, probs + (h + 1) * TT);
+  trunk().release_activations();
+  return out;
+}
+
 AttentionGradients Probe::attention_gradients(const std::vector<int32_t>& tokens) {
   const int T = static_cast<int>(tokens.size());
-  check_length(tokens.size());
   const size_t NHTT = static_cast<size_t>(config_.heads) * T * T;
   AttentionGradients out;
   out.heads = config_.heads;
-  embedded_ = token_embeddings(tokens);
-  embed_positions(1, T);
-  forward(tokens.data(), &T, 1, T, /*train=*/true);
+  forward_one(tokens);
   for (int l = 0; l < config_.layers; ++l) {  // the backward frees them
     const float* probs = trunk().attention_probs(l);
     out.probs.emplace_back(probs, probs + NHTT);

@@ -73,6 +73,8 @@ class Probe {
 
   // The attention of every layer for one sequence, averaged over heads: L matrices T x T (rows: queries).
   std::vector<std::vector<double>> attention(const std::vector<int32_t>& tokens);
+  // The last block's attention, head by head: NH matrices T x T.
+  std::vector<std::vector<double>> last_block_heads(const std::vector<int32_t>& tokens);
   // Every head's attention and the score's gradient with respect to it, for one sequence.
   AttentionGradients attention_gradients(const std::vector<int32_t>& tokens);
 
@@ -99,6 +101,8 @@ class Probe {
   std::vector<float> embedded_;   // the batch being run, (B, T, C)
   void embed_positions(int n, int T);
   void check_length(size_t T) const;
+  // A training forward of one sequence, so that every layer's attention is live.
+  void forward_one(const std::vector<int32_t>& tokens);
 };
 
 // A classifier run.
