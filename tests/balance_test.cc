@@ -13,6 +13,7 @@
 #include <random>
 
 #include "train_test_util.h"
+#include "triad/core/file_io.h"
 
 namespace triad::parallel {
 namespace {
@@ -266,6 +267,28 @@ TEST(Balance, AResumedRunMeasuresAgain) {
   EXPECT_THAT(metrics(run)[5]["balance_rows"], ElementsAre(4, 4)) << "the first step after the resume";
 }
 
+// Pipeline stages: rank 1 looks 4x slower, so the second stage (which also runs the LM head) gets one block
+// of four; the split is recorded as the run's --pipeline-split, so a resume keeps it even when the speeds
+// have changed, and the losses stay the 1-process run's.
+TEST(Balance, PipelineStagesGetBlocksByMeasuredSpeed) {
+  TempDir dir;
+  const std::string steps = "--steps 6 --batch 8 --layers 4 --eval-every 0 --ckpt-every 3 --grad-accum 2 ";
+  ASSERT_EQ(triad::testing::run_triad(train_args(dir / "one", steps)).exit_code, 0);
+  const std::string run = dir / "pp";
+  {
+    SlowRank slow("1:4");
+    auto r = run_triad_mpi(2, train_args(run, steps + "--threads 1 --pipeline-parallel 2 --balance static"));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  EXPECT_EQ(read_json_file(run + "/run.json")["options"]["pipeline_split"], "3,1");
+  fs::remove_all(run + "/checkpoints/step_000006");
+  auto r = run_triad_mpi(2, "train -q --resume " + run + " --threads 1");  // both ranks equally fast now
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(read_json_file(run + "/checkpoints/step_000006/manifest.json")["options"]["pipeline_split"],
+            "3,1");
+  expect_close(losses(dir / "one"), losses(run), 1e-5);
+}
+
 TEST(Balance, RefusesWhatItCannotSplit) {
   TempDir dir;
   EXPECT_THAT(run_triad_mpi(2, train_args(dir / "dp",
@@ -273,9 +296,9 @@ TEST(Balance, RefusesWhatItCannotSplit) {
                                           "--dp-clip 1 --dp-delta 1e-5")),
               RefusedWith("--balance online does not apply under DP-SGD (--dp-noise)"));
   EXPECT_THAT(run_triad_mpi(2, train_args(dir / "pp",
-                                          "--steps 2 --threads 1 --balance static "
+                                          "--steps 2 --threads 1 --balance online "
                                           "--pipeline-parallel 2")),
-              RefusedWith("--balance static does not apply with --pipeline-parallel 2"));
+              RefusedWith("--balance online does not apply with --pipeline-parallel 2"));
   EXPECT_THAT(triad::testing::run_triad(train_args(dir / "gamma", "--steps 2 --balance-gamma 0")),
               RefusedWith("--balance-gamma"));
   EXPECT_FALSE(fs::exists(dir / "dp"));

@@ -79,4 +79,10 @@ std::vector<int> split_blocks(int layers, int stages, const std::string& spec);
 // work (model_head_blocks); 0 balances the blocks alone.
 std::vector<int> balanced_split(int layers, const std::vector<double>& stage_speed, double head_blocks = 0);
 
+// The LM head's work per token, 2 C V, against a block's, 24 C² + 2 T C (its four linear layers and causal
+// attention), in blocks: with a large vocabulary the last stage takes fewer blocks.
+inline double model_head_blocks(int vocab, int d_model, int seq_len) {
+  return vocab / (12.0 * d_model + seq_len);
+}
+
 }  // namespace triad::parallel

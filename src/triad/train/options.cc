@@ -83,7 +83,9 @@ const OptionTable<TrainOptions>& TrainOptions::options() {
     t.add("balance", &O::balance,
           "Rows of each global batch per data-parallel rank: none (equal), static (in proportion to the "
           "speeds measured in steps 2-4, then fixed) or online (re-estimated every step); for uneven "
-          "hardware. Each rank trains at least --grad-accum rows; a resumed run measures again")
+          "hardware. Each rank trains at least --grad-accum rows; a resumed run measures again. Under "
+          "--pipeline-parallel, static gives each stage blocks in proportion to its measured speed instead "
+          "(unless --pipeline-split is given), recorded as the run's --pipeline-split")
         .in_group(kDataParallel)
         .one_of({"none", "static", "online"})
         .may_change_on_resume();
@@ -181,8 +183,12 @@ void TrainOptions::validate(int world) const {
   if (parallel::parse_balance(balance) != parallel::BalanceMode::kNone) {
     if (dp())
       fail_usage("--balance {} does not apply under DP-SGD (--dp-noise): use --balance none", balance);
-    if (pipeline_parallel > 1)
-      fail_usage("--balance {} does not apply with --pipeline-parallel {} yet", balance, pipeline_parallel);
+    if (pipeline_parallel > 1 && parallel::parse_balance(balance) == parallel::BalanceMode::kOnline)
+      fail_usage(
+          "--balance online does not apply with --pipeline-parallel {}: stages are balanced once, at the "
+          "start "
+          "(--balance static)",
+          pipeline_parallel);
     if (remat.active())
       fail_usage(
           "--balance {} does not apply with --remat/--activation-memory, whose plan is for one "
@@ -229,11 +235,9 @@ std::vector<int> TrainOptions::stage_first_blocks() const {
     return parallel::split_blocks(model.layers, pipeline_parallel, pipeline_split);
   }
   parallel::split_blocks(model.layers, pipeline_parallel, "");  // the same errors for too many stages
-  // The LM head's work per token, 2 C V, against a block's, 24 C² + 2 T C (its four linear layers and
-  // causal attention): with a large vocabulary the last stage takes fewer blocks.
-  const double C = model.d_model, head_blocks = model.vocab / (12 * C + model.seq_len);
-  return parallel::balanced_split(
-      model.layers, std::vector<double>(static_cast<size_t>(pipeline_parallel), 1.0), head_blocks);
+  return parallel::balanced_split(model.layers,
+                                  std::vector<double>(static_cast<size_t>(pipeline_parallel), 1.0),
+                                  parallel::model_head_blocks(model.vocab, model.d_model, model.seq_len));
 }
 
 nlohmann::json TrainOptions::to_json() const {

@@ -28,6 +28,7 @@
 #include "triad/train/memory_check.h"
 #include "triad/train/pipeline_batches.h"
 #include "triad/train/resume_point.h"
+#include "triad/train/stage_balance.h"
 #include "triad/train/stop_signal.h"
 #include "triad/train/tokenizer_agreement.h"
 
@@ -170,7 +171,8 @@ void Trainer::build_step() {
     s.gradient = std::move(language_model);
   }
   const parallel::BalanceMode balance = parallel::parse_balance(options_.balance);
-  if (balance != parallel::BalanceMode::kNone) {  // options.validate() refused it with DP-SGD and pipelines
+  // options.validate() refused it with DP-SGD; under pipelines the stages were balanced (stage_balance.h)
+  if (balance != parallel::BalanceMode::kNone && options_.pipeline_parallel == 1) {
     s.balance = std::make_unique<parallel::RowBalancer>(balance, options_.batch, data, options_.grad_accum,
                                                         options_.balance_gamma);
     s.test_speed = test_rows_per_second(s.at.data);
@@ -224,6 +226,10 @@ std::unique_ptr<Trainer> Trainer::start(comm::Context& context, const TrainOptio
   options = choose_layout(context, options, &chose);
   if (!chose.empty()) {
     options.validate(context.world());
+    if (root) log_info("{}", chose);
+  }
+  if (balances_stages(options)) {
+    options.pipeline_split = measured_pipeline_split(context, options, &chose);
     if (root) log_info("{}", chose);
   }
   check_training_memory(options, context.world());
