@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "train_test_util.h"
+#include "triad/core/error.h"
 #include "triad/remat/planner.h"
 #include "triad/train/memory_check.h"
 

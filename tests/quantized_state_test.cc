@@ -321,7 +321,7 @@ TEST(AdamW8Bit, MemoryCheckCountsTwoBytesAndAScalePerParameter) {
   const ParameterLayout layout(options.model);
   const double kept = static_cast<double>(fp32_state_count(layout, 0, layout.count()));
   EXPECT_DOUBLE_EQ(q8, 8 * kept + (2 + 8.0 / 2048) * (options.model.parameter_count() - kept));
-  EXPECT_LT(q8, fp32 / 2);
+  EXPECT_LT(q8, fp32 * 0.6) << "the default model's embeddings are 2.1M of its 5.3M parameters";
 }
 
 }  // namespace
