@@ -56,7 +56,7 @@ def main():
         w = torch.from_numpy(np.stack([tokens[s:s + a.seq_len + 1].astype(np.int64) for s in starts]))
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
-        _, loss = model(w[:, :-1], w[:, 1:])
+        _, loss = model(w[:, :-1].contiguous(), w[:, 1:].contiguous())
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
