@@ -33,7 +33,8 @@ void check_training_memory(const TrainOptions& options, int world);
 TrainOptions fit_training_memory(const TrainOptions& options, int world, bool resuming, bool log);
 
 // What the process holds besides the training state and activations (code, libraries, the data's index,
-// allocator slack), as measured on the default model (docs/memory.md).
+// allocator slack). With it the estimate came within 1 % of the measured peak RSS at 404M and 535M
+// parameters (docs/results/2026-12-05-memory-fit.md).
 constexpr double kProcessBytes = 96.0 * (1 << 20);
 
 }  // namespace triad

@@ -50,9 +50,10 @@ const OptionTable<TrainOptions>& TrainOptions::options() {
         .check(Check::kPositive);
     t.add("optimizer-states", &O::optimizer_states,
           "How AdamW keeps its two moments: fp32 (8 bytes per parameter) or 8bit (2 bytes and a scale per "
-          "block of 2048: bitsandbytes' block-wise dynamic quantization, dequantized for each update). 8bit "
-          "frees 6 of the 16 bytes per parameter of training state; checkpoints keep the 8-bit codes, so a "
-          "run resumes bit-exact (docs/memory.md)")
+          "block of 2048: bitsandbytes' block-wise dynamic quantization, dequantized for each update; the "
+          "embeddings and tensors under 4096 values stay fp32). 8bit frees up to 6 of the 16 bytes per "
+          "parameter of training state; checkpoints keep the 8-bit codes, so a run resumes bit-exact "
+          "(docs/memory.md)")
         .one_of({"fp32", "8bit"});
     t.add("fused-update", &O::fused_update,
           "Update each parameter block in the backward as soon as its gradient is final, and free the "
