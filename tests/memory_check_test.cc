@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "train_test_util.h"
+#include "triad/core/error.h"
 #include "triad/remat/planner.h"
 #include "triad/train/memory_check.h"
 
@@ -56,6 +57,48 @@ TEST(MemoryCheck, TheEstimateIsALowerBoundOfWhatTrainingHolds) {
 
   o.comm.zero = 1;
   EXPECT_EQ(training_memory(o, 2).optimizer_bytes, sizeof(float) * params);
+}
+
+// --memory-limit: the cheapest combination that fits. L12 d768 (91M parameters) takes 16 bytes a
+// parameter with fp32 states, 10 with 8-bit ones and about 6 with the fused update as well.
+TEST(MemoryLimit, ChoosesTheCheapestCombinationThatFits) {
+  TrainOptions o;
+  o.model = {.layers = 12, .d_model = 768, .heads = 12, .seq_len = 64, .vocab = 8192};
+  o.batch = 2;
+  auto fit = [&](const std::string& limit, bool resuming = false) {
+    TrainOptions given = o;
+    given.memory_limit = limit;
+    return fit_training_memory(given, 1, resuming, false);
+  };
+  TrainOptions chosen = fit("4GiB");
+  EXPECT_EQ(chosen.optimizer_states, "fp32");
+  EXPECT_FALSE(chosen.fused_update);
+  EXPECT_FALSE(chosen.remat.active());
+  chosen = fit("1200MiB");
+  EXPECT_EQ(chosen.optimizer_states, "8bit");
+  EXPECT_FALSE(chosen.fused_update);
+  chosen = fit("800MiB");
+  EXPECT_EQ(chosen.optimizer_states, "8bit");
+  EXPECT_TRUE(chosen.fused_update);
+  const TrainingMemory m = training_memory(chosen, 1);
+  EXPECT_LE(m.total() + kProcessBytes, 800.0 * (1 << 20));
+  // A resumed run keeps its states: fp32 needs the fused update where 8-bit alone would have done.
+  chosen = fit("1400MiB", true);
+  EXPECT_EQ(chosen.optimizer_states, "fp32");
+  EXPECT_TRUE(chosen.fused_update);
+  // Too small for anything: the limit and the least it needs.
+  try {
+    fit("300MiB");
+    ADD_FAILURE() << "300MiB fits nothing";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("--memory-limit 300MiB"));
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("need at least"));
+    EXPECT_EQ(e.kind(), ErrorKind::kUsage);
+  }
+  // The fused update needs one process: on 2 data-parallel ranks the limit finds no fused combination.
+  TrainOptions two = o;
+  two.memory_limit = "800MiB";
+  EXPECT_THROW(fit_training_memory(two, 2, false, false), Error);
 }
 
 }  // namespace

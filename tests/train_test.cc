@@ -104,11 +104,14 @@ TEST(Train, EightBitStatesResumeBitExactly) {
   {
     SafetensorsFile state(final_dir + "/optimizer.safetensors");
     EXPECT_EQ(state.metadata().at("optimizer_states"), "8bit");
-    const SafeTensor* codes = state.find("m8.wte.weight");
+    const SafeTensor* codes = state.find("m8.h.0.mlp.fc.weight");
     ASSERT_NE(codes, nullptr);
     EXPECT_NE(codes->u8, nullptr) << "U8 codes";
-    ASSERT_NE(state.find("v8_absmax.wte.weight"), nullptr);
-    EXPECT_EQ(state.find("m.wte.weight"), nullptr);
+    ASSERT_NE(state.find("v8_absmax.h.0.mlp.fc.weight"), nullptr);
+    EXPECT_EQ(state.find("m.h.0.mlp.fc.weight"), nullptr);
+    // The embeddings and tensors under 4096 values keep fp32 moments, as under bitsandbytes.
+    EXPECT_NE(state.find("m.wte.weight"), nullptr);
+    EXPECT_NE(state.find("v.h.0.attn.qkv.weight"), nullptr);
   }
   std::string weights = sha256_file_hex(final_dir + "/model.safetensors");
   std::string moments = sha256_file_hex(final_dir + "/optimizer.safetensors");
@@ -130,6 +133,71 @@ TEST(Train, EightBitStatesResumeBitExactly) {
   EXPECT_EQ(fp32[1], straight[1]) << "step 1 moved the weights identically";
   EXPECT_NE(fp32[11], straight[11]);
   EXPECT_NEAR(fp32[11], straight[11], 0.05 * fp32[11]);
+}
+
+// --fused-update: each block's AdamW step in the backward, with the gradient freed. Without clipping it is
+// today's update bit for bit; with clipping (each step, --clip 1e-3) the norm sums the blocks in another
+// order, so the weights agree within float rounding. With 8-bit states it resumes bit-exactly.
+TEST(Train, FusedUpdateIsTheUnfusedUpdate) {
+  TempDir dir;
+  auto weights_of = [](const std::string& run) {
+    SafetensorsFile f(run + "/checkpoints/step_000004/model.safetensors");
+    const SafeTensor& t = f.get("h.1.mlp.fc.weight", {128, 32});
+    return std::vector<float>(t.data, t.data + 128 * 32);
+  };
+  for (const char* clip : {"100", "1e-3"}) {
+    const std::string flags = std::string("--steps 4 --eval-every 0 --clip ") + clip;
+    const std::string plain = dir / (std::string("plain") + clip),
+                      fused = dir / (std::string("fused") + clip);
+    ASSERT_EQ(run_triad(train_args(plain, flags)).exit_code, 0);
+    auto r = run_triad(train_args(fused, flags + " --fused-update"));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    if (std::string(clip) == "100") {
+      EXPECT_EQ(sha256_file_hex(fused + "/checkpoints/step_000004/model.safetensors"),
+                sha256_file_hex(plain + "/checkpoints/step_000004/model.safetensors"));
+      EXPECT_EQ(losses(fused), losses(plain));
+      continue;
+    }
+    const std::vector<float> a = weights_of(plain), b = weights_of(fused);
+    size_t differ = 0;
+    for (size_t i = 0; i < a.size(); ++i) {
+      ASSERT_NEAR(a[i], b[i], 1e-6 * (1 + std::fabs(a[i]))) << i;
+      differ += a[i] != b[i];
+    }
+    EXPECT_LT(differ, a.size());
+  }
+  // 8-bit states, fused, resumed from step 2: the uninterrupted run's bits.
+  const std::string run = dir / "resumed";
+  ASSERT_EQ(run_triad(train_args(run,
+                                 "--steps 4 --ckpt-every 2 --eval-every 0 --optimizer-states 8bit "
+                                 "--fused-update"))
+                .exit_code,
+            0);
+  const std::string last = run + "/checkpoints/step_000004";
+  const std::string weights = sha256_file_hex(last + "/model.safetensors");
+  const std::string moments = sha256_file_hex(last + "/optimizer.safetensors");
+  fs::remove_all(last);
+  auto r = run_triad("train -q --resume " + run);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(sha256_file_hex(last + "/model.safetensors"), weights);
+  EXPECT_EQ(sha256_file_hex(last + "/optimizer.safetensors"), moments);
+  EXPECT_THAT(run_triad(train_args(dir / "accum", "--steps 1 --grad-accum 2 --fused-update")),
+              RefusedWith("--fused-update runs in one process without --grad-accum"));
+}
+
+// --memory-limit picks what fits and says so; a model that fits in nothing is refused before it starts,
+// naming the limit and the least it needs.
+TEST(Train, MemoryLimitChoosesOrRefuses) {
+  TempDir dir;
+  std::string loud = train_args(dir / "fits", "--steps 1 --eval-every 0 --memory-limit 2GiB");
+  loud.replace(loud.find(" -q "), 3, "");
+  auto r = run_triad(loud);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("--memory-limit 2GiB: --optimizer-states fp32 (estimated peak"));
+  r = run_triad(train_args(dir / "small", "--steps 1 --memory-limit 20MiB"));
+  EXPECT_THAT(r, RefusedWith("--memory-limit 20MiB"));
+  EXPECT_THAT(r, RefusedWith("need at least"));
+  EXPECT_FALSE(fs::exists(dir / "small"));
 }
 
 // A run that does not choose a top-K warm-up gets a twelfth of its steps, and keeps it when resumed for

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "triad/core/arena.h"
+#include "triad/core/zero_pages.h"
 #include "triad/model/config.h"
 #include "triad/model/dataflow.h"
 #include "triad/model/params.h"
@@ -148,7 +149,8 @@ class Gpt {
   int layers_;                  // blocks this shard holds
   int tensor_ = 1;              // tensor-parallel ranks
   int vocab_ = 0, vocab0_ = 0;  // this rank's vocabulary rows [vocab0_, vocab0_ + vocab_)
-  std::vector<Real> params_, grads_;
+  // Allocated without being written: the fused update keeps the gradient's resident pages one block large.
+  std::vector<Real, ZeroPagesAllocator<Real>> params_, grads_;
   GptTensors<Real> w_, g_;
   ActivationArena arena_;
   RematPlan plan_, inference_plan_;

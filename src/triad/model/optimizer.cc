@@ -20,18 +20,26 @@ const char* state_precision_name(StatePrecision precision) {
   return precision == StatePrecision::k8Bit ? "8bit" : "fp32";
 }
 
-double adamw_state_bytes_per_parameter(StatePrecision precision) {
+double adamw_state_bytes_per_parameter(StatePrecision precision) {  // the fp32-state tensors aside
   if (precision == StatePrecision::kFp32) return 2 * sizeof(float);
   return 2 * (sizeof(uint8_t) + static_cast<double>(sizeof(float)) / kQuantBlock);
 }
 
 AdamW::AdamW(const ParameterLayout& layout, size_t offset, size_t count, StatePrecision precision)
     : layout_(layout), offset_(offset), count_(count), precision_(precision) {
-  if (precision == StatePrecision::kFp32) {
-    m_.assign(count, 0.0f);
-    v_.assign(count, 0.0f);
-    return;
+  const std::vector<TensorSpec>& tensors = layout.tensors();
+  size_t fp32 = 0;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const TensorSpec& t = tensors[i];
+    const size_t lo = std::max(t.offset, offset), hi = std::min(t.offset + t.count, offset + count);
+    if (lo >= hi) continue;
+    const bool quantized = precision == StatePrecision::k8Bit && !keeps_fp32_state(t);
+    segments_.push_back({lo, hi, i, quantized ? -1 : static_cast<ptrdiff_t>(fp32)});
+    if (!quantized) fp32 += hi - lo;
   }
+  m_.assign(fp32, 0.0f);
+  v_.assign(fp32, 0.0f);
+  if (precision == StatePrecision::kFp32) return;
   blocks_ = quantization_boundaries(layout, offset, offset + count);
   const size_t n = blocks_.size() - 1;
   // Zero moments: every block's absmax 0, every code the map's 0.
@@ -39,18 +47,19 @@ AdamW::AdamW(const ParameterLayout& layout, size_t offset, size_t count, StatePr
   v8_.codes.assign(count, nearest_code(dynamic_map(QuantMap::kUnsigned), 0.0f));
   m8_.absmax.assign(n, 0.0f);
   v8_.absmax.assign(n, 0.0f);
-  const std::vector<TensorSpec>& tensors = layout.tensors();
   for (size_t b = 0; b < n; ++b) {
     auto it = std::find_if(tensors.begin(), tensors.end(), [&](const TensorSpec& t) {
       return blocks_[b] >= t.offset && blocks_[b] < t.offset + t.count;
     });
     block_tensor_.push_back(static_cast<size_t>(it - tensors.begin()));
+    block_quantized_.push_back(!keeps_fp32_state(*it));
   }
 }
 
 size_t AdamW::state_bytes() const {
-  if (precision_ == StatePrecision::kFp32) return (m_.size() + v_.size()) * sizeof(float);
-  return 2 * quantized_moment_bytes(count_, m8_.absmax.size());
+  const size_t fp32 = (m_.size() + v_.size()) * sizeof(float);
+  if (precision_ == StatePrecision::kFp32) return fp32;
+  return fp32 + 2 * quantized_moment_bytes(count_, m8_.absmax.size());
 }
 
 AdamWParams AdamW::params_of(const TensorSpec& t, float lr, const AdamWConfig& o) const {
@@ -62,27 +71,39 @@ AdamWParams AdamW::params_of(const TensorSpec& t, float lr, const AdamWConfig& o
 }
 
 void AdamW::update(float* params, const float* grads, float lr, const AdamWConfig& o) {
-  ++t_;
-  if (precision_ == StatePrecision::k8Bit) return update_8bit(params, grads, lr, o);
-  const size_t end = offset_ + count_;
-  for (const TensorSpec& t : layout_.tensors()) {
-    // The part of tensor t inside the owned range (all of it without sharding).
-    const size_t lo = std::max(t.offset, offset_), hi = std::min(t.offset + t.count, end);
-    if (lo >= hi) continue;
-    adamw_update(params + lo, grads + lo, m_.data() + (lo - offset_), v_.data() + (lo - offset_), hi - lo,
-                 params_of(t, lr, o), t_);
-  }
+  begin_step();
+  update_range(params, grads, lr, o, offset_, offset_ + count_);
 }
 
-void AdamW::update_8bit(float* params, const float* grads, float lr, const AdamWConfig& o) {
+void AdamW::update_range(float* params, const float* grads, float lr, const AdamWConfig& o, size_t begin,
+                         size_t end) {
+  const std::vector<TensorSpec>& tensors = layout_.tensors();
+  for (const Segment& s : segments_) {
+    if (s.fp32_at < 0 || s.hi <= begin || s.lo >= end) continue;
+    if (s.lo < begin || s.hi > end) fail("AdamW: [{}, {}) cuts a tensor", begin, end);
+    float* m = m_.data() + s.fp32_at;
+    float* v = v_.data() + s.fp32_at;
+    adamw_update(params + s.lo, grads + s.lo, m, v, s.hi - s.lo, params_of(tensors[s.tensor], lr, o), t_);
+  }
+  if (precision_ == StatePrecision::kFp32) return;
   std::vector<AdamWParams> per_tensor;
-  for (const TensorSpec& t : layout_.tensors()) per_tensor.push_back(params_of(t, lr, o));
+  for (const TensorSpec& t : tensors) per_tensor.push_back(params_of(t, lr, o));
+  const auto b0 = std::lower_bound(blocks_.begin(), blocks_.end() - 1, std::max(begin, offset_));
+  const auto b1 = std::lower_bound(blocks_.begin(), blocks_.end() - 1, std::min(end, offset_ + count_));
+  update_blocks(params, grads, static_cast<size_t>(b0 - blocks_.begin()),
+                static_cast<size_t>(b1 - blocks_.begin()), per_tensor);
+}
+
+void AdamW::update_blocks(float* params, const float* grads, size_t b0, size_t b1,
+                          const std::vector<AdamWParams>& per_tensor) {
   // Blocks are independent: each thread takes a contiguous run of them, the same bits at any thread count.
+  // Per block, dequantize, update and quantize again while the block is in the L1 cache.
   parallel_chunks(
-      blocks_.size() - 1,
-      [&](size_t b0, size_t b1) {
+      b1 - b0,
+      [&](size_t c0, size_t c1) {
         float m[kQuantBlock], v[kQuantBlock];
-        for (size_t b = b0; b < b1; ++b) {
+        for (size_t b = b0 + c0; b < b0 + c1; ++b) {
+          if (!block_quantized_[b]) continue;
           const size_t lo = blocks_[b], n = blocks_[b + 1] - lo, at = lo - offset_;
           dequantize_block(m8_.codes.data() + at, n, m8_.absmax[b], QuantMap::kSigned, m);
           dequantize_block(v8_.codes.data() + at, n, v8_.absmax[b], QuantMap::kUnsigned, v);

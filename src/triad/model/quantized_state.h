@@ -31,6 +31,9 @@ const CodeMap& dynamic_map(QuantMap map);
 // The index of the code nearest to x (binary search; a tie takes the lower code). x outside the codes' range
 // takes the end code.
 uint8_t nearest_code(const CodeMap& codes, float x);
+// The same index for x in [-1, 1] of dynamic_map(map), by a table over x's exponent and top mantissa bits
+// instead of a search (what quantize_block uses).
+uint8_t nearest_code_indexed(QuantMap map, float x);
 
 // n <= kQuantBlock values to codes; returns the block's absmax (0 for a block of zeros, whose codes are then
 // the map's 0).
@@ -42,6 +45,16 @@ void dequantize_block(const uint8_t* codes, size_t n, float absmax, QuantMap map
 // a block never mixes two tensors' scales. Ascending, from `begin` to `end`; both must be boundaries
 // (quantization_boundaries(layout, 0, count) lists all of them).
 std::vector<size_t> quantization_boundaries(const ParameterLayout& layout, size_t begin, size_t end);
+
+// Under --optimizer-states 8bit, the tensors whose moments stay fp32, as bitsandbytes keeps them: those of
+// fewer than kMinQuantizedTensor values (LayerNorm gains, biases: its min_8bit_size) and the embeddings (its
+// StableEmbedding), whose rare tokens' rows sit decades below their block's absmax, where the dynamic map
+// has one or two codes a decade.
+constexpr size_t kMinQuantizedTensor = 4096;
+bool keeps_fp32_state(const TensorSpec& t);
+// How many values of [begin, end) of the flat buffer keep fp32 moments under 8-bit: the length of the
+// compact run of those moments (in the order of the flat buffer) that AdamW and the checkpoint hold.
+size_t fp32_state_count(const ParameterLayout& layout, size_t begin, size_t end);
 
 // Bytes of one 8-bit moment of `count` values cut into `blocks` blocks: a code each, a scale per block.
 inline size_t quantized_moment_bytes(size_t count, size_t blocks) {

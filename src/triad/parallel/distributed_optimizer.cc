@@ -211,6 +211,17 @@ OptimizerState DistributedOptimizer::state() {
   if (s.states == StatePrecision::k8Bit) {
     gather_quantized(optimizer_.m8(), &s.m8);
     gather_quantized(optimizer_.v8(), &s.v8);
+    // The fp32 moments of the embeddings and small tensors: compact, each rank's run at its place (zeros
+    // elsewhere, so the sum is exact).
+    const ParameterLayout& layout = model_.layout();
+    const size_t before = fp32_state_count(layout, 0, optimizer_.offset());
+    for (auto [part, full] : {std::pair{&optimizer_.m(), &s.m}, std::pair{&optimizer_.v(), &s.v}}) {
+      full->assign(fp32_state_count(layout, 0, model_.num_params()), 0.0f);
+      std::copy(part->begin(), part->end(), full->begin() + static_cast<ptrdiff_t>(before));
+      if (sharded_) {
+        comm::allreduce_sum(context_, full->data(), full->size(), "checkpoint: fp32 optimizer state");
+      }
+    }
   }
   for (auto [part, full] : {std::pair{&optimizer_.m(), &s.m}, std::pair{&optimizer_.v(), &s.v}}) {
     if (s.states == StatePrecision::k8Bit) break;
@@ -268,6 +279,16 @@ void DistributedOptimizer::load(const OptimizerState& saved, const std::string& 
       std::copy_n(from->absmax.begin() + static_cast<ptrdiff_t>(first_block_), to->absmax.size(),
                   to->absmax.begin());
     }
+    const size_t before = fp32_state_count(model_.layout(), 0, begin);
+    const size_t all = fp32_state_count(model_.layout(), 0, model_.num_params());
+    if (saved.m.size() != all || saved.v.size() != all) {
+      fail("{}: the optimizer state holds {} fp32 moments; the model keeps {} (embeddings, small tensors)",
+           where, saved.m.size(), all);
+    }
+    std::copy_n(saved.m.begin() + static_cast<ptrdiff_t>(before), optimizer_.m().size(),
+                optimizer_.m().begin());
+    std::copy_n(saved.v.begin() + static_cast<ptrdiff_t>(before), optimizer_.v().size(),
+                optimizer_.v().begin());
   } else {
     if (saved.m.size() != model_.num_params() || saved.v.size() != model_.num_params()) {
       fail("{}: the optimizer state holds {} moments; the model has {} parameters", where, saved.m.size(),

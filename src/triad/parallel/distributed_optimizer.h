@@ -47,7 +47,9 @@ struct DistributedOptimizerOptions {
 // What a checkpoint keeps of the optimizer and the reduction.
 struct OptimizerState {
   StatePrecision states = StatePrecision::kFp32;  // which of the two below hold AdamW's moments
-  std::vector<float> m, v;                        // fp32: the moments over the whole flat buffer
+  // fp32: the moments over the whole flat buffer; 8-bit: those of the tensors that keep fp32 state
+  // (keeps_fp32_state()), one after the other in the order of the flat buffer
+  std::vector<float> m, v;
   // 8-bit: the moments as they are held, codes over the whole flat buffer and one absmax per block of
   // quantization_boundaries(layout, 0, count) (model/quantized_state.h)
   QuantizedMoment m8, v8;
@@ -90,6 +92,9 @@ class DistributedOptimizer {
 
   const ReductionStats& stats() const { return stats_; }
   uint64_t state_bytes() const { return optimizer_.state_bytes(); }
+  // The AdamW of this rank's range, for the fused update (train/fused_update.h), which steps it block by
+  // block in the backward instead of step().
+  AdamW& adamw() { return optimizer_; }
   // "2 ranks x 8 sequences, 3 buckets of gradients, --grad-compression none, ZeRO-1: ..." for the log.
   std::string describe(int sequences_per_rank) const;
 

@@ -38,8 +38,9 @@ std::vector<SafeTensor> named_tensors(const ParameterLayout& layout, const float
 }
 
 // 8-bit optimizer state as it is held, by tensor: "m8.<name>" its codes (U8, the tensor's shape) and
-// "m8_absmax.<name>" the scale of each of its blocks of kQuantBlock (F32), the same for v8. The scales
-// first: F32 tensors start 4-byte aligned.
+// "m8_absmax.<name>" the scale of each of its blocks of kQuantBlock (F32), the same for v8; the tensors
+// that keep fp32 moments also as "m.<name>" and "v.<name>" (F32). The F32 tensors first: they start 4-byte
+// aligned.
 std::vector<SafeTensor> quantized_tensors(const ParameterLayout& layout, const parallel::OptimizerState& s) {
   const std::vector<size_t> blocks = quantization_boundaries(layout, 0, layout.count());
   auto block_of = [&](size_t at) {
@@ -53,6 +54,15 @@ std::vector<SafeTensor> quantized_tensors(const ParameterLayout& layout, const p
           {fmt::format("{}_absmax.{}", name, t.name), {end - first}, moment->absmax.data() + first});
       codes.push_back(
           {fmt::format("{}.{}", name, t.name), t.shape, nullptr, moment->codes.data() + t.offset});
+    }
+  }
+  // The tensors that keep fp32 moments (keeps_fp32_state()): "m.<name>" and "v.<name>" as under fp32.
+  for (auto [name, moment] : {std::pair{"m.", &s.m}, std::pair{"v.", &s.v}}) {
+    size_t at = 0;
+    for (const TensorSpec& t : layout.tensors()) {
+      if (!keeps_fp32_state(t)) continue;
+      scales.push_back({name + t.name, t.shape, moment->data() + at});
+      at += t.count;
     }
   }
   scales.insert(scales.end(), codes.begin(), codes.end());
@@ -367,6 +377,13 @@ parallel::OptimizerState load_optimizer_state(const std::string& dir, const Chec
         const SafeTensor& scales = state.get(fmt::format("{}_absmax.{}", name, t.name), {end - first});
         std::copy_n(codes.u8, t.count, moment->codes.begin() + static_cast<ptrdiff_t>(t.offset));
         std::copy_n(scales.data, end - first, moment->absmax.begin() + first);
+      }
+    }
+    for (auto [name, moment] : {std::pair{"m.", &out.m}, std::pair{"v.", &out.v}}) {
+      for (const TensorSpec& t : layout.tensors()) {
+        if (!keeps_fp32_state(t)) continue;
+        const SafeTensor& values = state.get(name + t.name, t.full_shape);
+        moment->insert(moment->end(), values.data, values.data + t.count);
       }
     }
   } else {

@@ -6,9 +6,14 @@
 
 #include "triad/core/error.h"
 #include "triad/core/format.h"
+#include "triad/core/log.h"
 #include "triad/core/memory.h"
 #include "triad/model/dataflow.h"
 #include "triad/model/optimizer.h"
+#include "triad/model/quantized_state.h"
+#include "triad/remat/planner.h"
+#include "triad/remat/profile.h"
+#include "triad/train/fused_update.h"
 
 namespace triad {
 
@@ -52,8 +57,21 @@ TrainingMemory training_memory(const TrainOptions& options, int world) {
   const int parts = options.tensor_parallel * options.pipeline_parallel, data = options.data_parallel(world);
   m.model_bytes = 2 * kFloat * m.parameters / parts;
   const bool sharded = options.comm.zero == 1 && data > 1;
-  m.optimizer_bytes = adamw_state_bytes_per_parameter(parse_state_precision(options.optimizer_states)) *
-                      m.parameters / parts / (sharded ? data : 1);
+  const StatePrecision states = parse_state_precision(options.optimizer_states);
+  m.optimizer_bytes = adamw_state_bytes_per_parameter(states) * m.parameters / parts / (sharded ? data : 1);
+  // A layout of a sane size gives the exact figures: the tensors that keep fp32 moments under 8-bit, the
+  // gradient blocks of the fused update.
+  if (parts == 1 && c.layers <= 100000 && m.parameters < 0x1p40) {
+    const ParameterLayout layout(c);
+    const size_t n = layout.count();
+    if (states == StatePrecision::k8Bit) {
+      const double fp32 = static_cast<double>(fp32_state_count(layout, 0, n));
+      m.optimizer_bytes =
+          (2 * kFloat * fp32 + adamw_state_bytes_per_parameter(states) * (n - fp32)) / (sharded ? data : 1);
+    }
+    if (options.fused_update)
+      m.model_bytes = kFloat * n + static_cast<double>(FusedUpdate::peak_gradient_bytes(layout));
+  }
   // DP-SGD runs one sequence at a time; with a remat plan at least one block's units are live at once.
   m.micro_batch = options.dp() ? 1 : std::max(1, options.micro_batch(world));
   const int stage_layers = (c.layers + options.pipeline_parallel - 1) / options.pipeline_parallel;
@@ -78,6 +96,104 @@ void check_training_memory(const TrainOptions& options, int world) {
       m.activation_bytes > m.model_bytes + m.optimizer_bytes
           ? "use a smaller --batch or --seq-len, or --remat"
           : "use fewer --layers or a smaller --d-model");
+}
+
+namespace {
+
+// The activations of one micro-batch: every unit kept, or the least a remat plan reaches (the full plan,
+// or sqrt's when that is lower).
+struct ActivationRange {
+  double keep_all = 0, least = 0;
+};
+ActivationRange activation_range(const TrainOptions& options, int world) {
+  const GptConfig& c = options.model;
+  const int B = std::max(1, options.micro_batch(world));
+  const ActivationProfile profile = ActivationProfile::for_shape(c, B, c.seq_len);
+  ActivationRange r;
+  r.keep_all = static_cast<double>(simulate(RematPlan::keep_all(c.layers), profile).peak_bytes);
+  r.least = r.keep_all;
+  for (PlannerKind kind : {PlannerKind::kFull, PlannerKind::kSqrt}) {
+    r.least =
+        std::min(r.least, static_cast<double>(simulate(make_plan(kind, profile, 0), profile).peak_bytes));
+  }
+  return r;
+}
+
+std::string describe(const TrainingMemory& m) {
+  return fmt::format("weights and gradients {}, AdamW state {}, activations {}, the process {}",
+                     bytes_text(m.model_bytes), bytes_text(m.optimizer_bytes), bytes_text(m.activation_bytes),
+                     bytes_text(kProcessBytes));
+}
+
+}  // namespace
+
+TrainOptions fit_training_memory(const TrainOptions& given, int world, bool resuming, bool log) {
+  if (given.memory_limit.empty()) {
+    check_training_memory(given, world);
+    return given;
+  }
+  const double limit = *parse_bytes(given.memory_limit);
+  const GptConfig& c = given.model;
+  const bool choose_remat = !given.remat.active();
+  // Past a sane size the layout and the activation profile are not worth building: refused below anyway.
+  const bool sane = c.layers <= 100000 && c.parameter_count() < 0x1p40 &&
+                    double(c.seq_len) * (double(c.seq_len) * c.heads + 16.0 * c.d_model + c.vocab) < 0x1p40;
+  const ActivationRange activations = sane ? activation_range(given, world) : ActivationRange{};
+  // The fused update needs one process and one micro-batch (TrainOptions::validate()).
+  TrainOptions probe = given;
+  probe.fused_update = true;
+  bool can_fuse = given.fused_update;
+  try {
+    if (!can_fuse) probe.validate(world), can_fuse = true;
+  } catch (const Error&) {
+  }
+  std::vector<std::pair<std::string, bool>> combinations;  // (states, fused), cheapest first
+  for (const char* states : {"fp32", "8bit"}) {
+    if (resuming && given.optimizer_states != states) continue;
+    combinations.push_back({states, given.fused_update});
+  }
+  if (can_fuse && !given.fused_update) {
+    for (const char* states : {"8bit", "fp32"}) {
+      if (resuming ? given.optimizer_states == states : std::string(states) == "8bit")
+        combinations.push_back({states, true});
+    }
+  }
+  TrainingMemory least;
+  double least_total = std::numeric_limits<double>::infinity();
+  for (const auto& [states, fused] : combinations) {
+    TrainOptions o = given;
+    o.optimizer_states = states;
+    o.fused_update = fused;
+    TrainingMemory m = training_memory(o, world);
+    if (sane && choose_remat) m.activation_bytes = activations.keep_all;
+    const double state = m.model_bytes + m.optimizer_bytes + kProcessBytes;
+    std::string chose = fmt::format("--optimizer-states {}{}", states, fused ? " --fused-update" : "");
+    if (sane && choose_remat && state + activations.keep_all > limit && state + activations.least <= limit) {
+      // The rest of the limit for activations, the optimal planner's budget (MiB, rounded down).
+      const double budget = std::floor((limit - state) / (1 << 20));
+      o.remat.budget = fmt::format("{}MiB", budget);
+      m.activation_bytes = budget * (1 << 20);
+      chose += " --activation-memory " + o.remat.budget;
+    }
+    if (state + m.activation_bytes <= limit) {
+      if (log) {
+        log_info("--memory-limit {}: {} (estimated peak {}: {})", given.memory_limit, chose,
+                 bytes_text(state + m.activation_bytes), describe(m));
+      }
+      check_training_memory(o, world);
+      return o;
+    }
+    if (sane && choose_remat) m.activation_bytes = activations.least;
+    if (state + m.activation_bytes < least_total) least_total = state + m.activation_bytes, least = m;
+  }
+  fail_usage(
+      "--memory-limit {}: --layers {} --d-model {} --heads {} --seq-len {} (vocabulary {}, {:.1f}M "
+      "parameters) "
+      "need at least {} even with the least of --optimizer-states, --fused-update and rematerialization "
+      "({}); "
+      "use fewer --layers, a smaller --d-model, --batch or --seq-len, or a larger limit",
+      given.memory_limit, c.layers, c.d_model, c.heads, c.seq_len, c.vocab, c.parameter_count() / 1e6,
+      bytes_text(least_total), describe(least));
 }
 
 }  // namespace triad

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "triad/core/error.h"
+#include "triad/core/format.h"
 #include "triad/model/params.h"
 #include "triad/parallel/balance.h"
 #include "triad/parallel/layout.h"
@@ -49,10 +50,21 @@ const OptionTable<TrainOptions>& TrainOptions::options() {
         .check(Check::kPositive);
     t.add("optimizer-states", &O::optimizer_states,
           "How AdamW keeps its two moments: fp32 (8 bytes per parameter) or 8bit (2 bytes and a scale per "
-          "block of 2048: bitsandbytes' block-wise dynamic quantization, dequantized for each update). 8bit "
-          "frees 6 of the 16 bytes per parameter of training state; checkpoints keep the 8-bit codes, so a "
-          "run resumes bit-exact (docs/memory.md)")
+          "block of 2048: bitsandbytes' block-wise dynamic quantization, dequantized for each update; the "
+          "embeddings and tensors under 4096 values stay fp32). 8bit frees up to 6 of the 16 bytes per "
+          "parameter of training state; checkpoints keep the 8-bit codes, so a run resumes bit-exact "
+          "(docs/memory.md)")
         .one_of({"fp32", "8bit"});
+    t.add("fused-update", &O::fused_update,
+          "Update each parameter block in the backward as soon as its gradient is final, and free the "
+          "gradient: 4 bytes per parameter less, a second forward and backward per step with --clip > 0 "
+          "(clipping stays exact). One process, no --grad-accum (docs/memory.md)")
+        .may_change_on_resume();
+    t.add("memory-limit", &O::memory_limit,
+          "Fit training into this much memory (20GiB): choose --optimizer-states, --fused-update and an "
+          "--activation-memory budget, the cheapest combination that fits, or refuse the model up front")
+        .value_name("SIZE")
+        .may_change_on_resume();
     t.add("clip", &O::clip,
           "Clip the global gradient norm to this (0: off). Under top-K or PowerSGD each rank's own gradient "
           "is clipped to it too, before error feedback holds any of it back")
@@ -194,6 +206,25 @@ void TrainOptions::validate(int world) const {
           "--balance {} does not apply with --remat/--activation-memory, whose plan is for one "
           "micro-batch size",
           balance);
+  }
+  if (fused_update) {
+    // The reduction of a bucket over ranks, a later micro-batch, a pipeline stage or DP-SGD's examples
+    // would all need the gradient after its block's update.
+    const char* refused = ranks.data > 1                      ? "data parallelism (several ranks)"
+                          : ranks.tensor * ranks.pipeline > 1 ? "--tensor-parallel/--pipeline-parallel"
+                          : grad_accum > 1                    ? "--grad-accum > 1"
+                          : dp()                              ? "DP-SGD (--dp-noise)"
+                          : parallel::parse_balance(balance) != parallel::BalanceMode::kNone ? "--balance"
+                                                                                             : nullptr;
+    if (refused) {
+      fail_usage(
+          "--fused-update runs in one process without {}: it frees each block's gradient in the backward, "
+          "and that needs it later",
+          refused);
+    }
+  }
+  if (!memory_limit.empty() && !parse_bytes(memory_limit)) {
+    fail_usage("--memory-limit {}: expected a size such as 20GiB or 512MiB", memory_limit);
   }
   world = ranks.data;  // the batch divides over the data-parallel ranks only
   if (batch % (world * grad_accum) != 0) {

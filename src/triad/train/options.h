@@ -33,6 +33,8 @@ struct TrainOptions {
   double topk_lr_scale = 0.67;            // and their learning-rate factor
   double clip = 1.0;                      // global gradient-norm clip; 0 disables
   std::string optimizer_states = "fp32";  // or "8bit": AdamW's moments block-wise quantized
+  bool fused_update = false;              // AdamW per block in the backward (train/fused_update.h)
+  std::string memory_limit;               // "20GiB": choose the three above and --activation-memory to fit
   uint64_t seed = 1234;
   int eval_every = 200;
   int eval_batches = 20;

@@ -24,9 +24,11 @@
 #include "triad/train/batch_gradient.h"
 #include "triad/train/energy.h"
 #include "triad/train/evaluate.h"
+#include "triad/train/fused_update.h"
 #include "triad/train/layout_choice.h"
 #include "triad/train/memory_check.h"
 #include "triad/train/pipeline_batches.h"
+#include "triad/train/rank_totals.h"
 #include "triad/train/resume_point.h"
 #include "triad/train/stage_balance.h"
 #include "triad/train/stop_signal.h"
@@ -36,38 +38,6 @@ namespace triad {
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
-
-namespace {
-
-// Σ over the ranks of each total, of `stop` (the ranks a stop signal reached: stop_signal.h) and of
-// `seconds` (--balance: each data-parallel rank's batch-gradient time, from one rank of it), in one
-// collective.
-BatchTotals sum_over_ranks(comm::Context& context, BatchTotals mine, double* stop,
-                           std::vector<double>* seconds) {
-  std::vector<double> all = {mine.loss_sum, mine.loss_count, mine.sequences, mine.clipped, *stop};
-  all.insert(all.end(), seconds->begin(), seconds->end());
-  comm::allreduce_sum(context, all.data(), static_cast<int>(all.size()),
-                      seconds->empty() ? "step loss" : "step loss and times");
-  std::copy(all.begin() + 5, all.end(), seconds->begin());
-  *stop = all[4];
-  return {all[0], all[1], all[2], all[3]};
-}
-
-// Tests make a rank look slow without being slow: TRIAD_TEST_SLOW_RANK=R:F replaces the measured seconds
-// by a model machine where every data-parallel rank trains 1000 rows a second and rank R F times fewer, so
-// that --balance splits the same way on any machine however loaded. 0 (measure) when unset.
-double test_rows_per_second(int data_rank) {
-  const char* spec = std::getenv("TRIAD_TEST_SLOW_RANK");
-  if (!spec || !*spec) return 0;
-  int rank = -1;
-  double factor = 0;
-  if (std::sscanf(spec, "%d:%lf", &rank, &factor) != 2 || !(factor > 0)) {
-    fail_usage("TRIAD_TEST_SLOW_RANK={} is not RANK:FACTOR", spec);
-  }
-  return rank == data_rank ? 1000 / factor : 1000;
-}
-
-}  // namespace
 
 // What one step is made of: the layout, this rank's part of the model, the data, and the objects that run
 // the step's parts.
@@ -104,6 +74,7 @@ struct Trainer::Impl {
   double test_speed = 0;                                      // TRIAD_TEST_SLOW_RANK
   int rows = 0;                                               // --balance: this rank's rows last step
   std::unique_ptr<parallel::DistributedOptimizer> optimizer;  // reduction, clip, AdamW, ZeRO-1
+  std::unique_ptr<FusedUpdate> fused;                         // with --fused-update: AdamW in the backward
   std::unique_ptr<RematController> remat;                     // with --remat or --activation-memory
   Clock::time_point started = Clock::now();
   EnergyMeter energy;  // RAPL or an estimate, from here to the end event
@@ -195,6 +166,9 @@ void Trainer::build_step() {
       .states = parse_state_precision(options_.optimizer_states)};
   s.optimizer = std::make_unique<parallel::DistributedOptimizer>(*s.groups.data, s.model, o,
                                                                  s.groups.model.get(), s.groups.tied.get());
+  if (options_.fused_update)
+    s.fused = std::make_unique<FusedUpdate>(s.model, s.optimizer->adamw(), o.adamw, o.clip, *s.sampler,
+                                            options_.batch, T);
   if (s.model_parallel())
     log_info("{}",
              parallel::describe(s.layout, s.stage_first, options_.pipeline_schedule, options_.grad_accum));
@@ -232,7 +206,7 @@ std::unique_ptr<Trainer> Trainer::start(comm::Context& context, const TrainOptio
     options.pipeline_split = measured_pipeline_split(context, options, &chose);
     if (root) log_info("{}", chose);
   }
-  check_training_memory(options, context.world());
+  options = fit_training_memory(options, context.world(), false, root);
   if (root) create_run_dir(options.out_dir, force);
   comm::barrier(context, "waiting for rank 0 to create the run directory");
   set_threads(options.threads);
@@ -280,7 +254,7 @@ std::unique_ptr<Trainer> Trainer::resume(comm::Context& context, const ResumeReq
       tokenizer_file_hash((fs::path(request.run_dir) / "tokenizer.model").string());
   require_same_tokenizer(run_tokenizer, checkpoint_tokenizer_hash(dir, manifest.json));
   require_same_tokenizer(run_tokenizer, data_tokenizer_hash(options.data_dir));
-  check_training_memory(options, context.world());
+  options = fit_training_memory(options, context.world(), true, root);
   set_threads(options.threads);
 
   std::unique_ptr<Trainer> t(new Trainer(context, options));
@@ -333,9 +307,10 @@ void Trainer::train_step() {
   }
   // This rank's gradient of its share of the batch; the reduction starts on each bucket as it is done.
   const auto computing = Clock::now();
-  const BatchResult mine = s.gradient->compute(s.model, s.optimizer->hook());
+  const BatchResult mine = s.fused ? s.fused->measure(static_cast<float>(r.lr))
+                                   : s.gradient->compute(s.model, s.optimizer->hook());
   const double compute_seconds = std::chrono::duration<double>(Clock::now() - computing).count();
-  s.optimizer->finish_reduction();  // the gradient: the average over the data-parallel ranks
+  if (!s.fused) s.optimizer->finish_reduction();  // the gradient: the average over the data-parallel ranks
   // --balance: each data-parallel rank's time from its reporting rank alone, so that each sum has one term
   // and every rank holds the same bits (and computes the same split).
   std::vector<double> rank_seconds(s.balance ? s.layout.data : 0, 0.0);
@@ -346,7 +321,7 @@ void Trainer::train_step() {
       sum_over_ranks(s.comm, s.reports() ? mine.totals : BatchTotals{}, &stop, &rank_seconds);
   preempted_ |= stop > 0;
   r.loss = all.loss_count > 0 ? all.loss_sum / all.loss_count : state_.loss;  // an empty DP-SGD batch: none
-  r.grad_norm = s.optimizer->grad_norm();
+  r.grad_norm = s.fused ? s.fused->grad_norm() : s.optimizer->grad_norm();
   if (!std::isfinite(r.loss) || !std::isfinite(r.grad_norm)) {
     fail(
         "step {}: the loss is {} and the gradient norm {}; training stopped before the update. The last good "
@@ -354,7 +329,9 @@ void Trainer::train_step() {
         r.step, r.loss, r.grad_norm,
         last_checkpoint_.empty() ? "none (no checkpoint was written yet)" : last_checkpoint_);
   }
-  s.optimizer->step(static_cast<float>(r.lr), r.grad_norm);  // clip, AdamW, ZeRO-1's gather
+  // Clip, AdamW, ZeRO-1's gather; or the fused update's second pass.
+  s.fused ? s.fused->update(static_cast<float>(r.lr))
+          : s.optimizer->step(static_cast<float>(r.lr), r.grad_norm);
   state_.step = r.step;
   state_.loss = r.loss;
 

@@ -1,0 +1,66 @@
+#pragma once
+// Buffers of zeros that take memory only where they are written. ZeroPagesAllocator takes memory from
+// calloc, which for large blocks maps fresh pages from the kernel without touching them, and leaves the
+// values it already has (zeros) instead of writing them again: a std::vector<float,
+// ZeroPagesAllocator<float>> of n elements costs no resident memory until its pages are written.
+// release_to_zero() gives the pages of a range back to the kernel (the next read sees zeros), so a gradient
+// buffer written block by block can stay one block large in resident memory (the fused update,
+// train/fused_update.h).
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <utility>
+
+namespace triad {
+
+template <typename T>
+struct ZeroPagesAllocator {
+  using value_type = T;
+  ZeroPagesAllocator() = default;
+  template <typename U>
+  ZeroPagesAllocator(const ZeroPagesAllocator<U>&) {}
+  T* allocate(size_t n) {
+    void* p = std::calloc(n, sizeof(T));
+    if (!p) throw std::bad_alloc();
+    return static_cast<T*>(p);
+  }
+  void deallocate(T* p, size_t) { std::free(p); }
+  // Value-initialisation of an arithmetic T is zero, which calloc's memory already is.
+  template <typename U>
+  void construct(U* /*p*/) {}
+  template <typename U, typename... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+  template <typename U>
+  bool operator==(const ZeroPagesAllocator<U>&) const {
+    return true;
+  }
+};
+
+// Sets [p, p + n) to zero: the whole pages inside it are handed back to the kernel (MADV_DONTNEED: private
+// anonymous memory reads as zeros afterwards, and is resident again only once written), the parts of pages
+// shared with the neighbours are written.
+template <typename T>
+void release_to_zero(T* p, size_t n) {
+  static const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(p), end = begin + n * sizeof(T);
+  const uintptr_t inner_begin = (begin + page - 1) / page * page, inner_end = end / page * page;
+  if (inner_begin >= inner_end) {
+    std::memset(p, 0, n * sizeof(T));
+    return;
+  }
+  std::memset(p, 0, inner_begin - begin);
+  std::memset(reinterpret_cast<void*>(inner_end), 0, end - inner_end);
+  if (madvise(reinterpret_cast<void*>(inner_begin), inner_end - inner_begin, MADV_DONTNEED) != 0) {
+    std::memset(reinterpret_cast<void*>(inner_begin), 0, inner_end - inner_begin);  // not anonymous memory
+  }
+}
+
+}  // namespace triad
