@@ -111,6 +111,11 @@ int main(int argc, char** argv) {
       {"weight_bytes_fp32", model.num_params() * sizeof(float)},
       {"weight_bytes_int8", int8.weight_bytes()},
       {"quantize_seconds", quantize_seconds},
+      {"int8_eval_seconds",
+       {{"block_linears", int8.seconds().block_linears},
+        {"head", int8.seconds().head},
+        {"loss", int8.seconds().loss},
+        {"rest", int8.seconds().rest}}},
   };
   fmt::print("{}\n", out.dump(2));
   return 0;

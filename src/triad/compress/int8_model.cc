@@ -1,6 +1,7 @@
 #include "triad/compress/int8_model.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 
 #include "triad/core/error.h"
@@ -13,6 +14,15 @@
 namespace triad {
 
 namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point* t) {
+  const Clock::time_point now = Clock::now();
+  const double s = std::chrono::duration<double>(now - *t).count();
+  *t = now;
+  return s;
+}
 
 std::vector<float> copy_of(const float* p, size_t n) {
   return std::vector<float>(p, p + n);
@@ -79,22 +89,34 @@ double Int8Gpt::loss(const int32_t* inputs, const int32_t* targets, int B, int T
   gelu_.resize(fc_.size());
   logits_.resize(static_cast<size_t>(M) * V);
   losses_.resize(2 * static_cast<size_t>(M));
+  Clock::time_point t = Clock::now();
   for (int m = 0; m < M; ++m) embed(x_.data() + static_cast<size_t>(m) * C, inputs[m], m % T);
   float *ln = ln_.data(), *mean = ln + MC, *rstd = mean + M;
+  Seconds& s = seconds_;
   for (Layer& l : layers_) {
     layernorm_forward(ln, mean, rstd, x_.data(), l.ln1_w.data(), l.ln1_b.data(), M, C);
+    s.rest += seconds_since(&t);
     l.qkv.forward(qkv_.data(), ln, l.qkv_b.data(), M);
+    s.block_linears += seconds_since(&t);
     attention_forward(y_.data(), att_.data(), qkv_.data(), B, T, C, NH);
+    s.rest += seconds_since(&t);
     l.proj.forward(tmp_.data(), y_.data(), l.proj_b.data(), M);
+    s.block_linears += seconds_since(&t);
     accumulate(x_.data(), tmp_.data(), MC);
     layernorm_forward(ln, mean, rstd, x_.data(), l.ln2_w.data(), l.ln2_b.data(), M, C);
+    s.rest += seconds_since(&t);
     l.fc.forward(fc_.data(), ln, l.fc_b.data(), M);
+    s.block_linears += seconds_since(&t);
     gelu_forward(gelu_.data(), fc_.data(), fc_.size());
+    s.rest += seconds_since(&t);
     l.fcproj.forward(tmp_.data(), gelu_.data(), l.fcproj_b.data(), M);
+    s.block_linears += seconds_since(&t);
     accumulate(x_.data(), tmp_.data(), MC);
   }
   layernorm_forward(ln, mean, rstd, x_.data(), lnf_w_.data(), lnf_b_.data(), M, C);
+  s.rest += seconds_since(&t);
   head_.forward(logits_.data(), ln, nullptr, M);
+  s.head += seconds_since(&t);
   for (int m = 0; m < M; ++m) {
     if (targets[m] < 0 || targets[m] >= V)
       fail("target id {} is outside the model's vocabulary of {}", targets[m], V);
@@ -102,6 +124,7 @@ double Int8Gpt::loss(const int32_t* inputs, const int32_t* targets, int B, int T
   float *losses = losses_.data(), *lse = losses + M;
   std::fill(losses, losses + M, 0.0f);
   lm_head_loss<float>(losses, lse, logits_.data(), nullptr, ln, nullptr, targets, M, C, V);
+  s.loss += seconds_since(&t);
   double sum = 0;
   for (int m = 0; m < M; ++m) sum += losses[m];
   return sum / M;

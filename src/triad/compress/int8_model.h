@@ -26,6 +26,13 @@ class Int8Gpt {
   double loss(const int32_t* inputs, const int32_t* targets, int B, int T);
   // Bytes of weights held (int8 values, their scales, and the float tensors).
   size_t weight_bytes() const;
+  // Seconds spent in loss() so far, by part: the blocks' linear layers (activation quantization, int8
+  // product, rescale), the LM head's, the loss over the logits, and the rest (embedding, LayerNorms,
+  // attention, GELU, residuals).
+  struct Seconds {
+    double block_linears = 0, head = 0, loss = 0, rest = 0;
+  };
+  const Seconds& seconds() const { return seconds_; }
 
  private:
   friend class Int8Decoder;
@@ -40,6 +47,7 @@ class Int8Gpt {
   std::vector<Layer> layers_;
   Int8Linear head_;  // wte (V, C): the LM head, and the embedding table (row by row, dequantized)
   std::vector<float> x_, ln_, qkv_, att_, y_, fc_, gelu_, tmp_, logits_, losses_;
+  Seconds seconds_;
 };
 
 class Int8Decoder {
