@@ -58,6 +58,7 @@ Runner add_prune_command(CLI::App& root) {
       params = gather(p.source, params.data());
       optimizer.m = gather(p.source, optimizer.m.data());
       optimizer.v = gather(p.source, optimizer.v.data());
+      optimizer.residuals.clear();  // a gradient codec's per-bucket state: the buckets changed; restart at 0
     }
     size_t zeros = 0;
     if (f->sparsity > 0) zeros = prune_magnitude(config, params.data(), f->sparsity);
