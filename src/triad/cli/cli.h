@@ -28,6 +28,7 @@ Runner add_launch_command(CLI::App& root);
 Runner add_report_command(CLI::App& root);
 Runner add_explain_command(CLI::App& root);
 Runner add_search_command(CLI::App& root);
+Runner add_prune_command(CLI::App& root);
 
 // Adds `--config FILE`: a TOML file whose top-level keys are the subcommand's flag names ("vocab-size" or
 // "vocab_size"); flags given on the command line win over the file.

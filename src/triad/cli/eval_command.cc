@@ -1,8 +1,10 @@
 #include <fmt/format.h>
 
+#include <chrono>
 #include <memory>
 
 #include "triad/cli/cli.h"
+#include "triad/compress/int8_model.h"
 #include "triad/core/error.h"
 #include "triad/core/parallel.h"
 #include "triad/train/checkpoint.h"
@@ -13,13 +15,15 @@ namespace triad::cli {
 
 Runner add_eval_command(CLI::App& root) {
   struct Flags {
-    std::string checkpoint, data, split = "val";
+    std::string checkpoint, data, split = "val", weights = "fp32";
     int batches = 0, batch = 8, seq_len = 0, threads = default_threads();
   };
   auto f = std::make_shared<Flags>();
   CLI::App* cmd =
       root.add_subcommand("eval", "Mean next-token loss and perplexity of a checkpoint on prepared data.");
-  cmd->footer("Prints {\"val_loss\": ..., \"val_ppl\": ..., \"tokens\": ...} on stdout.");
+  cmd->footer(
+      "Prints {\"val_loss\": ..., \"val_ppl\": ..., \"tokens\": ..., \"seconds\": ...} on stdout; seconds: "
+      "the evaluation's wall time (with --weights int8, quantizing included).");
   add_config_option(*cmd);
   cmd->add_option("--checkpoint", f->checkpoint,
                   "A checkpoint directory, or a run directory (its newest checkpoint)")
@@ -32,6 +36,9 @@ Runner add_eval_command(CLI::App& root) {
   cmd->add_option("--seq-len", f->seq_len, "Context length (0: the model's; may not exceed it)")
       ->check(non_negative());
   cmd->add_option("--threads", f->threads, "Threads")->check(positive());
+  cmd->add_option("--weights", f->weights,
+                  "fp32, or int8: post-training quantized linear layers (docs/compress.md)")
+      ->check(CLI::IsMember({"fp32", "int8"}));
   return [f]() {
     if (f->checkpoint.empty()) fail_usage("--checkpoint is required");
     set_threads(f->threads);
@@ -51,12 +58,25 @@ Runner add_eval_command(CLI::App& root) {
       fail("the data's vocabulary has {} tokens, the checkpoint's model {}: a different tokenizer",
            data.vocab_size(), manifest.model.vocab);
     }
-    EvalResult r = evaluate(model, data, f->batches, f->batch, seq_len);
+    const auto start = std::chrono::steady_clock::now();
+    EvalResult r;
+    if (f->weights == "int8") {
+      Int8Gpt int8(model);
+      auto forward = [&](const int32_t* inputs, const int32_t* targets, int B, int T) {
+        return int8.loss(inputs, targets, B, T);
+      };
+      r = combine_shares(evaluate_share(forward, data, f->batches, f->batch, seq_len, 0, 1));
+    } else {
+      r = evaluate(model, data, f->batches, f->batch, seq_len);
+    }
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     fmt::print("{}\n", nlohmann::json{{"val_loss", r.loss},
                                       {"val_ppl", r.perplexity()},
                                       {"tokens", r.tokens},
                                       {"checkpoint", dir},
-                                      {"split", f->split}}
+                                      {"split", f->split},
+                                      {"weights", f->weights},
+                                      {"seconds", seconds}}
                            .dump());
     return 0;
   };

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "triad/cli/cli.h"
+#include "triad/compress/int8_model.h"
 #include "triad/core/error.h"
 #include "triad/core/log.h"
 #include "triad/core/parallel.h"
@@ -25,7 +26,7 @@ Runner add_generate_command(CLI::App& root) {
     SampleOptions sample;
     int threads = 1;
     bool audit = false, log_text = false;
-    std::string audit_key;
+    std::string audit_key, weights = "fp32";
   };
   auto f = std::make_shared<Flags>();
   CLI::App* cmd =
@@ -43,6 +44,9 @@ Runner add_generate_command(CLI::App& root) {
       ->check(non_negative());
   cmd->add_option("--seed", f->sample.seed, "Sampling seed");
   cmd->add_option("--threads", f->threads, "Threads")->check(positive());
+  cmd->add_option("--weights", f->weights,
+                  "fp32, or int8: post-training quantized linear layers (docs/compress.md)")
+      ->check(CLI::IsMember({"fp32", "int8"}));
   cmd->add_flag("--audit", f->audit,
                 "Log this inference (SHA-256 of prompt and output, the checkpoint, the sampling settings) in "
                 "the checkpoint's run audit log, RUN/audit/")
@@ -83,7 +87,19 @@ Runner add_generate_command(CLI::App& root) {
     if (f->audit)
       log.emplace(AuditLog::open(run.string(), {.host = "", .rank = 0, .recover_torn_tail = true}));
     size_t generated = 0;
-    const std::string text = sample_text(model, tokenizer, f->prompt, f->sample, &generated);
+    std::string text;
+    if (f->weights == "int8") {
+      Int8Gpt int8(model);
+      std::vector<int> ids;
+      tokenizer.encode(f->prompt, &ids);
+      std::vector<int32_t> out =
+          int8_generate(int8, std::vector<int32_t>(ids.begin(), ids.end()), f->sample, tokenizer.eos_id());
+      generated = out.size();
+      ids.insert(ids.end(), out.begin(), out.end());
+      text = tokenizer.decode(ids);
+    } else {
+      text = sample_text(model, tokenizer, f->prompt, f->sample, &generated);
+    }
     fmt::print("{}\n", text);
     if (log) {
       // "output" is the text printed (the prompt as decoded, and its continuation; without the newline),
@@ -96,7 +112,8 @@ Runner add_generate_command(CLI::App& root) {
           {"temperature", std::stod(fmt::format("{}", f->sample.temperature))},  // as typed, not widened
           {"top_k", f->sample.top_k},
           {"seed", f->sample.seed},
-          {"generated_tokens", generated}};
+          {"generated_tokens", generated},
+          {"weights", f->weights}};
       log_inference(*log, f->prompt, text, f->log_text, extra);
       if (signer) {
         log->write_head(&*signer);

@@ -123,6 +123,7 @@ int run(int argc, char** argv) {
   add(add_report_command);
   add(add_explain_command);
   add(add_search_command);
+  add(add_prune_command);
 
   try {
     try {

@@ -11,6 +11,7 @@ void GptConfig::validate() const {
   if (d_model < 1 || heads < 1) fail_usage("--d-model and --heads must be positive");
   if (d_model % heads != 0) fail_usage("--d-model {} is not divisible by --heads {}", d_model, heads);
   if (seq_len < 1) fail_usage("--seq-len must be positive, got {}", seq_len);
+  if (mlp_width < 0) fail_usage("--mlp-width must be non-negative, got {}", mlp_width);
   if (vocab < 2) fail_usage("the vocabulary must have at least 2 tokens, got {}", vocab);
 }
 
@@ -19,7 +20,8 @@ namespace {
 template <typename Number>
 Number parameters_of(const GptConfig& c) {
   const Number C = static_cast<Number>(c.d_model);
-  const Number per_block = 2 * C + 3 * C * C + 3 * C + C * C + C + 2 * C + 4 * C * C + 4 * C + 4 * C * C + C;
+  const Number F = static_cast<Number>(c.mlp());
+  const Number per_block = 2 * C + 3 * C * C + 3 * C + C * C + C + 2 * C + F * C + F + C * F + C;
   return static_cast<Number>(c.vocab) * C + static_cast<Number>(c.seq_len) * C +
          static_cast<Number>(c.layers) * per_block + 2 * C;
 }
@@ -35,7 +37,8 @@ double GptConfig::parameter_count() const {
 }
 
 std::string GptConfig::describe() const {
-  return fmt::format("L{} d{} h{} T{} V{}, {:.2f}M parameters", layers, d_model, heads, seq_len, vocab,
+  const std::string width = mlp() == 4 * d_model ? "" : fmt::format(" mlp{}", mlp());
+  return fmt::format("L{} d{} h{}{} T{} V{}, {:.2f}M parameters", layers, d_model, heads, width, seq_len, vocab,
                      num_parameters() / 1e6);
 }
 
@@ -46,6 +49,8 @@ const OptionTable<GptConfig>& GptConfig::options() {
     t.add("d-model", &GptConfig::d_model, "Model width C").check(Check::kPositive);
     t.add("heads", &GptConfig::heads, "Attention heads (must divide --d-model)").check(Check::kPositive);
     t.add("seq-len", &GptConfig::seq_len, "Context length T in tokens").check(Check::kPositive);
+    t.add("mlp-width", &GptConfig::mlp_width, "MLP hidden units (0: 4 x --d-model)")
+        .check(Check::kNonNegative);
     t.add("vocab", &GptConfig::vocab, "Vocabulary size V (from the data's tokenizer)").not_a_flag();
     return t;
   }();
@@ -59,6 +64,7 @@ nlohmann::json GptConfig::to_json() const {
 GptConfig GptConfig::from_json(const nlohmann::json& j, const std::string& where) {
   GptConfig c;
   for (const Option<GptConfig>& o : options().all()) {  // every field: a checkpoint's model is exact
+    if (o.key() == "mlp_width" && !j.contains(o.key())) continue;  // before pruning existed: 4·C
     if (!j.contains(o.key()) || !j[o.key()].is_number_integer())
       fail("{}: model config lacks integer \"{}\"", where, o.key());
   }

@@ -15,6 +15,10 @@ struct GptConfig {
   int heads = 4;      // NH; head size HS = C / NH
   int seq_len = 128;  // maximum T (rows of the position embedding)
   int vocab = 8192;   // V
+  // MLP hidden units F; 0 means 4·C. Structured pruning (compress/prune.h) narrows it.
+  int mlp_width = 0;
+
+  int mlp() const { return mlp_width > 0 ? mlp_width : 4 * d_model; }
 
   // Usage error naming the offending field, e.g. d_model not divisible by heads.
   void validate() const;

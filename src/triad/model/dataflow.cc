@@ -1,5 +1,7 @@
 #include "triad/model/dataflow.h"
 
+#include <algorithm>
+
 #include "triad/core/error.h"
 #include "triad/kernels/lm_head.h"
 
@@ -22,8 +24,8 @@ const UnitInfo kUnits[] = {
   {Act::kAttOut,      "att_out",      true,  {of(Act::kAttProbs), of(Act::kQkv)}, true, [](const UnitDims& d) { return d.BTC() / d.TP; }},
   {Act::kRes2,        "res2",         true,  {of(Act::kAttOut), kIn},      true,  [](const UnitDims& d) { return d.BTC(); }},
   {Act::kLn2,         "ln2",          true,  {of(Act::kRes2)},             true,  [](const UnitDims& d) { return d.BTC() + 2 * d.BT(); }},
-  {Act::kFc,          "fc",           true,  {of(Act::kLn2)},              true,  [](const UnitDims& d) { return 4 * d.BTC() / d.TP; }},
-  {Act::kGelu,        "gelu",         true,  {of(Act::kFc)},               true,  [](const UnitDims& d) { return 4 * d.BTC() / d.TP; }},
+  {Act::kFc,          "fc",           true,  {of(Act::kLn2)},              true,  [](const UnitDims& d) { return d.BT() * d.F / d.TP; }},
+  {Act::kGelu,        "gelu",         true,  {of(Act::kFc)},               true,  [](const UnitDims& d) { return d.BT() * d.F / d.TP; }},
   // read by the next block's backward as its input, not by its own
   {Act::kBlockOut,    "block_out",    true,  {of(Act::kGelu), of(Act::kRes2)}, false, [](const UnitDims& d) { return d.BTC(); }},
   {Act::kEmbed,       "embed",        false, {},                           false, [](const UnitDims& d) { return d.BTC(); }},
@@ -32,8 +34,8 @@ const UnitInfo kUnits[] = {
   {Act::kLogitsSlice, "logits_slice", false, {},                           false, [](const UnitDims& d) {
                                                                              return d.BT() * static_cast<size_t>(vocab_slice_width(static_cast<int>(d.V / d.TP))); }},
   {Act::kLoss,        "loss",         false, {},                           false, [](const UnitDims& d) { return 2 * d.BT(); }},
-  // [dC | d4C_a | d4C_b | dres], the middle two 4C / TP wide
-  {Act::kScratch,     "scratch",      false, {},                           false, [](const UnitDims& d) { return 2 * d.BTC() + 8 * d.BTC() / d.TP; }},
+  // [dC | d4C_a | d4C_b | dres], the middle two max(F, 3C) / TP wide (MLP units, or q|k|v)
+  {Act::kScratch,     "scratch",      false, {},                           false, [](const UnitDims& d) { return 2 * d.BTC() + 2 * d.BT() * std::max(d.F, 3 * d.C) / d.TP; }},
 };
 // clang-format on
 static_assert(std::size(kUnits) == static_cast<size_t>(Act::kCount));
@@ -99,7 +101,8 @@ bool is_last_forward_use(Unit input, int block, Act kind) {
 
 UnitDims unit_dims(const GptConfig& c, int B, int T, int tensor) {
   return {static_cast<size_t>(B),       static_cast<size_t>(T),       static_cast<size_t>(c.d_model),
-          static_cast<size_t>(c.heads), static_cast<size_t>(c.vocab), static_cast<size_t>(tensor)};
+          static_cast<size_t>(c.heads), static_cast<size_t>(c.vocab), static_cast<size_t>(tensor),
+          static_cast<size_t>(c.mlp())};
 }
 
 size_t unit_elements(const GptConfig& config, int B, int T, Act kind, int tensor) {

@@ -42,6 +42,7 @@ enum class Act : uint8_t {
 // the MLP's hidden layer, the logits over its vocabulary slice) hold 1 / TP of their whole size.
 struct UnitDims {
   size_t B, T, C, NH, V, TP = 1;
+  size_t F = 0;  // MLP units
   size_t BT() const { return B * T; }
   size_t BTC() const { return B * T * C; }
 };

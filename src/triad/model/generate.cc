@@ -21,15 +21,15 @@ KvDecoder::KvDecoder(const Gpt<float>& model)
   qkv_.resize(3 * C);
   y_.resize(C);
   tmp_.resize(C);
-  fc_.resize(4 * C);
-  gelu_.resize(4 * C);
+  fc_.resize(static_cast<size_t>(c.mlp()));
+  gelu_.resize(static_cast<size_t>(c.mlp()));
   scores_.resize(static_cast<size_t>(c.seq_len));
   logits_.resize(static_cast<size_t>(c.vocab));
 }
 
 const std::vector<float>& KvDecoder::step(int32_t token) {
   const GptConfig& c = model_.config();
-  const int C = c.d_model, NH = c.heads, HS = C / NH, T = c.seq_len;
+  const int C = c.d_model, NH = c.heads, HS = C / NH, T = c.seq_len, F = c.mlp();
   if (pos_ >= T) fail("the context is full: the model was trained on at most {} positions", T);
   if (token < 0 || token >= c.vocab) fail("token id {} is outside the vocabulary of {}", token, c.vocab);
   const int t = pos_++;
@@ -67,9 +67,9 @@ const std::vector<float>& KvDecoder::step(int32_t token) {
     linear_forward(tmp_.data(), y_.data(), w.proj_w, w.proj_b, 1, C, C);
     for (int i = 0; i < C; ++i) x_[i] += tmp_[i];
     layernorm_forward(ln_.data(), ln_.data() + C, ln_.data() + C + 1, x_.data(), w.ln2_w, w.ln2_b, 1, C);
-    linear_forward(fc_.data(), ln_.data(), w.fc_w, w.fc_b, 1, C, 4 * C);
+    linear_forward(fc_.data(), ln_.data(), w.fc_w, w.fc_b, 1, C, F);
     gelu_forward(gelu_.data(), fc_.data(), fc_.size());
-    linear_forward(tmp_.data(), gelu_.data(), w.fcproj_w, w.fcproj_b, 1, 4 * C, C);
+    linear_forward(tmp_.data(), gelu_.data(), w.fcproj_w, w.fcproj_b, 1, F, C);
     for (int i = 0; i < C; ++i) x_[i] += tmp_[i];
   }
   layernorm_forward(ln_.data(), ln_.data() + C, ln_.data() + C + 1, x_.data(), w_.lnf_w, w_.lnf_b, 1, C);

@@ -1,5 +1,6 @@
 #include "triad/model/gpt.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -124,7 +125,8 @@ void Gpt<Real>::tensor_sum(Real* values, size_t count, const char* what) {
 
 template <typename Real>
 typename Gpt<Real>::Scratch Gpt<Real>::scratch() const {
-  const size_t BTC = static_cast<size_t>(s_->B) * s_->T * config_.d_model, wide = 4 * BTC / tensor_;
+  const size_t BT = static_cast<size_t>(s_->B) * s_->T, BTC = BT * config_.d_model;
+  const size_t wide = BT * std::max(config_.mlp(), 3 * config_.d_model) / tensor_;  // MLP units, or q|k|v
   Real* base = unit(-1, Act::kScratch);
   return {base, base + BTC, base + BTC + wide, base + BTC + 2 * wide};
 }
@@ -183,7 +185,8 @@ void Gpt<Real>::loss_forward(Real* out) {
 template <typename Real>
 void Gpt<Real>::compute_unit(int l, Act kind) {
   const int B = s_->B, T = s_->T, C = config_.d_model, NH = config_.heads;
-  const int Cl = C / tensor_, NHl = NH / tensor_;  // this rank's channels and heads of attention and MLP
+  const int Cl = C / tensor_, NHl = NH / tensor_;  // this rank's channels and heads of attention
+  const int Fl = config_.mlp() / tensor_;          // and units of the MLP
   const size_t BT = static_cast<size_t>(B) * T, BTC = BT * C;
   const int M = static_cast<int>(BT);
   Real* out = arena_.template acquire<Real>(arena_block(l), static_cast<int>(kind),
@@ -234,13 +237,13 @@ void Gpt<Real>::compute_unit(int l, Act kind) {
       layernorm_forward(out, out + BTC, out + BTC + BT, unit(l, Act::kRes2), w.ln2_w, w.ln2_b, M, C);
       return;
     case Act::kFc:
-      linear_forward(out, unit(l, Act::kLn2), w.fc_w, w.fc_b, M, C, 4 * Cl);
+      linear_forward(out, unit(l, Act::kLn2), w.fc_w, w.fc_b, M, C, Fl);
       return;
     case Act::kGelu:
-      gelu_forward(out, unit(l, Act::kFc), 4 * BT * Cl);
+      gelu_forward(out, unit(l, Act::kFc), BT * Fl);
       return;
     case Act::kBlockOut:
-      row_parallel(unit(l, Act::kGelu), w.fcproj_w, w.fcproj_b, 4 * Cl, "tensor-parallel MLP projection");
+      row_parallel(unit(l, Act::kGelu), w.fcproj_w, w.fcproj_b, Fl, "tensor-parallel MLP projection");
       accumulate(out, unit(l, Act::kRes2), BTC);
       return;
     default:
@@ -329,8 +332,8 @@ void Gpt<Real>::head_backward() {
 template <typename Real>
 void Gpt<Real>::block_backward(int l) {
   const int B = s_->B, T = s_->T, C = config_.d_model, NH = config_.heads;
-  const int Cl = C / tensor_, NHl = NH / tensor_;
-  const size_t BT = static_cast<size_t>(B) * T, BTC = BT * C, BTCl = BT * Cl;
+  const int Cl = C / tensor_, NHl = NH / tensor_, Fl = config_.mlp() / tensor_;
+  const size_t BT = static_cast<size_t>(B) * T, BTC = BT * C, BTCl = BT * Cl, BTFl = BT * Fl;
   const int M = static_cast<int>(BT);
   const BlockTensors<Real>& w = w_.blocks[l];
   const BlockTensors<Real>& g = g_.blocks[l];
@@ -342,12 +345,12 @@ void Gpt<Real>::block_backward(int l) {
   const Real* x = block_input(l);
 
   // out = res2 + fcproj(gelu(fc(ln2(res2)))); fc is column-parallel: its input gradient is summed
-  std::memset(d4a, 0, 4 * BTCl * sizeof(Real));
-  linear_backward(d4a, g.fcproj_w, g.fcproj_b, dres, gelu, w.fcproj_w, M, 4 * Cl, C);
-  std::memset(d4b, 0, 4 * BTCl * sizeof(Real));
-  gelu_backward(d4b, fc, d4a, 4 * BTCl);
+  std::memset(d4a, 0, BTFl * sizeof(Real));
+  linear_backward(d4a, g.fcproj_w, g.fcproj_b, dres, gelu, w.fcproj_w, M, Fl, C);
+  std::memset(d4b, 0, BTFl * sizeof(Real));
+  gelu_backward(d4b, fc, d4a, BTFl);
   std::memset(dC, 0, BTC * sizeof(Real));
-  linear_backward(dC, g.fc_w, g.fc_b, d4b, ln2, w.fc_w, M, C, 4 * Cl);
+  linear_backward(dC, g.fc_w, g.fc_b, d4b, ln2, w.fc_w, M, C, Fl);
   tensor_sum(dC, BTC, "tensor-parallel MLP backward");
   layernorm_backward(dres, g.ln2_w, g.ln2_b, dC, res2, w.ln2_w, ln2 + BTC, ln2 + BTC + BT, M,
                      C);  // dres = d res2

@@ -12,6 +12,8 @@ void ModelShard::validate(const GptConfig& config) const {
   const int n = tensor_size;
   if (n <= 1) return;
   if (config.heads % n != 0) fail_usage("--tensor-parallel {} does not divide the {} heads", n, config.heads);
+  if (config.mlp() % n != 0)
+    fail_usage("--tensor-parallel {} does not divide the MLP's {} units", n, config.mlp());
   if (config.vocab % n != 0) {
     fail_usage("--tensor-parallel {} does not divide the vocabulary of {} tokens (choose a vocabulary size "
                "divisible by it in 'triad prepare --vocab-size')",
@@ -20,7 +22,7 @@ void ModelShard::validate(const GptConfig& config) const {
 }
 
 ParameterLayout::ParameterLayout(const GptConfig& config, const ModelShard& shard) : shard_(shard) {
-  const int64_t C = config.d_model, V = config.vocab, T = config.seq_len;
+  const int64_t C = config.d_model, V = config.vocab, T = config.seq_len, F = config.mlp();
   const bool split = shard.tensor_size > 1;
   // split_dim -1: whole (replicated when the tensor group has more than one rank).
   auto add = [&](std::string name, std::vector<int64_t> full, bool decay, int split_dim = -1, int parts = 1,
@@ -65,9 +67,9 @@ ParameterLayout::ParameterLayout(const GptConfig& config, const ModelShard& shar
     add(p + "attn.proj.bias", {C}, false);
     add(p + "ln_2.weight", {C}, false);
     add(p + "ln_2.bias", {C}, false);
-    add(p + "mlp.fc.weight", {4 * C, C}, true, 0);
-    add(p + "mlp.fc.bias", {4 * C}, false, 0);
-    add(p + "mlp.proj.weight", {C, 4 * C}, true, 1);
+    add(p + "mlp.fc.weight", {F, C}, true, 0);
+    add(p + "mlp.fc.bias", {F}, false, 0);
+    add(p + "mlp.proj.weight", {C, F}, true, 1);
     add(p + "mlp.proj.bias", {C}, false);
   }
   if (shard.head) {
