@@ -53,6 +53,7 @@ class Gpt {
   Real* grads() { return grads_.data(); }
   const Real* grads() const { return grads_.data(); }
   ActivationArena& arena() { return arena_; }
+  TensorGroup* tensor_group() const { return tensor_group_; }  // null without tensor parallelism
 
   // GPT-2 initialisation: N(0, 0.02) weights, residual projections scaled by 1/sqrt(2L), zero biases,
   // unit LayerNorm gains. A shard draws the whole model's values and keeps its slices, so every layout

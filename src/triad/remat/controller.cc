@@ -35,6 +35,26 @@ double update_profile_times(ActivationProfile* profile, const Gpt<float>& model,
   return change;
 }
 
+namespace {
+
+// Under tensor parallelism the ranks of a tensor group must hold one plan: recomputing a unit runs its
+// collectives (the row-parallel projections' sums), so a unit dropped on one rank and kept on another
+// would call them in different orders and hang. Each rank's measured times differ, so the profile takes
+// their mean over the group before any plan is made from it.
+void agree_on_times(ActivationProfile* profile, const Gpt<float>& model) {
+  const int ranks = model.shard().tensor_size;
+  if (ranks == 1) return;
+  std::vector<float> times;
+  for (const auto& block : profile->seconds) times.insert(times.end(), block.begin(), block.end());
+  model.tensor_group()->sum(times.data(), times.size(), "remat: sharing the measured unit times");
+  size_t i = 0;
+  for (auto& block : profile->seconds) {
+    for (double& t : block) t = times[i++] / ranks;
+  }
+}
+
+}  // namespace
+
 RematController::RematController(Gpt<float>& model, const RematOptions& options, int B, int T,
                                  const std::string& log_path, int step, int in_flight)
     : model_(model), options_(options) {
@@ -51,6 +71,7 @@ RematController::RematController(Gpt<float>& model, const RematOptions& options,
                 input.empty() ? nullptr : input.data());
   model.release_activations();
   update_profile_times(&profile_, model, 1.0);
+  agree_on_times(&profile_, model);
   none_peak_ = simulate(RematPlan::keep_all(stage.layers), profile_).peak_bytes;
   budget_ = options.budget.empty() ? std::numeric_limits<size_t>::max()
                                    : parse_budget(options.budget, none_peak_ * in_flight) / in_flight;
@@ -106,6 +127,7 @@ std::string RematController::summary() const {
 
 RematController::StepReport RematController::after_step(int step, double recompute_seconds) {
   update_profile_times(&profile_, model_, 0.2);
+  agree_on_times(&profile_, model_);
   predicted_ = simulate(plan_, profile_);
   const StepReport report{.predicted_peak_bytes = predicted_.peak_bytes,
                           .recompute_ms = recompute_seconds * 1e3};
