@@ -14,6 +14,7 @@
 
 #include "train_test_util.h"
 #include "triad/core/file_io.h"
+#include "triad/train/stage_balance.h"
 
 namespace triad::parallel {
 namespace {
@@ -287,6 +288,20 @@ TEST(Balance, PipelineStagesGetBlocksByMeasuredSpeed) {
   EXPECT_EQ(read_json_file(run + "/checkpoints/step_000006/manifest.json")["options"]["pipeline_split"],
             "3,1");
   expect_close(losses(dir / "one"), losses(run), 1e-5);
+}
+
+// The measurement itself (the end-to-end test above replaces it with a model machine's times).
+TEST(Balance, OneBlockIsTimedOnTheMicroBatch) {
+  TrainOptions o;
+  o.model.layers = 4;
+  o.model.d_model = 32;
+  o.model.heads = 2;
+  o.model.seq_len = 16;
+  o.model.vocab = 64;
+  o.batch = 8;
+  const double seconds = time_one_block(o, 1);
+  EXPECT_GT(seconds, 0);
+  EXPECT_LT(seconds, 10);
 }
 
 TEST(Balance, RefusesWhatItCannotSplit) {

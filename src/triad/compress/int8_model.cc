@@ -149,11 +149,10 @@ Int8Decoder::Int8Decoder(Int8Gpt& model) : m_(model) {
 // The steps of KvDecoder::step, with the int8 layers.
 const std::vector<float>& Int8Decoder::step(int32_t token) {
   const GptConfig& c = m_.config();
-  const int C = c.d_model, NH = c.heads, HS = C / NH, T = c.seq_len;
+  const int C = c.d_model, NH = c.heads, T = c.seq_len;
   if (pos_ >= T) fail("the context is full: the model was trained on at most {} positions", T);
   const int t = pos_++;
   m_.embed(x_.data(), token, t);
-  const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
   float *ln = ln_.data(), *mean = ln + C, *rstd = mean + 1;
   for (int li = 0; li < c.layers; ++li) {
     Int8Gpt::Layer& l = m_.layers_[static_cast<size_t>(li)];
@@ -163,26 +162,7 @@ const std::vector<float>& Int8Decoder::step(int32_t token) {
     l.qkv.forward(qkv_.data(), ln, l.qkv_b.data(), 1);
     std::copy(qkv_.begin() + C, qkv_.begin() + 2 * C, kc + static_cast<size_t>(t) * C);
     std::copy(qkv_.begin() + 2 * C, qkv_.end(), vc + static_cast<size_t>(t) * C);
-    for (int h = 0; h < NH; ++h) {
-      const float* q = qkv_.data() + h * HS;
-      float max = -INFINITY;
-      for (int j = 0; j <= t; ++j) {
-        const float* k = kc + static_cast<size_t>(j) * C + h * HS;
-        float s = 0;
-        for (int i = 0; i < HS; ++i) s += q[i] * k[i];
-        scores_[j] = s * scale;
-        max = std::max(max, scores_[j]);
-      }
-      float sum = 0;
-      for (int j = 0; j <= t; ++j) sum += scores_[j] = std::exp(scores_[j] - max);
-      float* y = y_.data() + h * HS;
-      std::fill(y, y + HS, 0.0f);
-      for (int j = 0; j <= t; ++j) {
-        const float p = scores_[j] / sum;
-        const float* v = vc + static_cast<size_t>(j) * C + h * HS;
-        for (int i = 0; i < HS; ++i) y[i] += p * v[i];
-      }
-    }
+    attention_decode_step(y_.data(), qkv_.data(), kc, vc, t, C, NH, scores_.data());
     l.proj.forward(tmp_.data(), y_.data(), l.proj_b.data(), 1);
     for (int i = 0; i < C; ++i) x_[i] += tmp_[i];
     layernorm_forward(ln, mean, rstd, x_.data(), l.ln2_w.data(), l.ln2_b.data(), 1, C);

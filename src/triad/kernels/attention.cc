@@ -124,6 +124,32 @@ void attention_backward(Real* dqkv, const Real* dout, const Real* qkv, const Rea
   });
 }
 
+void attention_decode_step(float* y, const float* q_all, const float* k_cache, const float* v_cache, int t,
+                           int C, int NH, float* scores) {
+  const int HS = C / NH;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
+  for (int h = 0; h < NH; ++h) {
+    const float* q = q_all + h * HS;
+    float max = -INFINITY;
+    for (int j = 0; j <= t; ++j) {
+      const float* k = k_cache + static_cast<size_t>(j) * C + h * HS;
+      float s = 0;
+      for (int i = 0; i < HS; ++i) s += q[i] * k[i];
+      scores[j] = s * scale;
+      max = std::max(max, scores[j]);
+    }
+    float sum = 0;
+    for (int j = 0; j <= t; ++j) sum += scores[j] = std::exp(scores[j] - max);
+    float* yh = y + h * HS;
+    std::fill(yh, yh + HS, 0.0f);
+    for (int j = 0; j <= t; ++j) {
+      const float p = scores[j] / sum;
+      const float* v = v_cache + static_cast<size_t>(j) * C + h * HS;
+      for (int i = 0; i < HS; ++i) yh[i] += p * v[i];
+    }
+  }
+}
+
 template void attention_probs<float>(float*, const float*, int, int, int, int);
 template void attention_probs<double>(double*, const double*, int, int, int, int);
 template void attention_values<float>(float*, const float*, const float*, int, int, int, int);

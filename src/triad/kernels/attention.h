@@ -30,4 +30,10 @@ template <typename Real>
 void attention_backward(Real* dqkv, const Real* dout, const Real* qkv, const Real* att, int B, int T, int C,
                         int NH, Real* datt = nullptr);
 
+// Decoding with a cache: the attention of one new position t over the keys and values of positions 0..t,
+// each (T, C) row-major (the new one already written at row t). q: (C), the new position's queries; y: (C),
+// heads side by side; scores: t + 1 floats of scratch.
+void attention_decode_step(float* y, const float* q, const float* k_cache, const float* v_cache, int t, int C,
+                           int NH, float* scores);
+
 }  // namespace triad

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "triad/core/error.h"
+#include "triad/kernels/attention.h"
 #include "triad/kernels/gelu.h"
 #include "triad/kernels/layernorm.h"
 #include "triad/kernels/linear.h"
@@ -29,13 +30,12 @@ KvDecoder::KvDecoder(const Gpt<float>& model)
 
 const std::vector<float>& KvDecoder::step(int32_t token) {
   const GptConfig& c = model_.config();
-  const int C = c.d_model, NH = c.heads, HS = C / NH, T = c.seq_len, F = c.mlp();
+  const int C = c.d_model, NH = c.heads, T = c.seq_len, F = c.mlp();
   if (pos_ >= T) fail("the context is full: the model was trained on at most {} positions", T);
   if (token < 0 || token >= c.vocab) fail("token id {} is outside the vocabulary of {}", token, c.vocab);
   const int t = pos_++;
   for (int i = 0; i < C; ++i)
     x_[i] = w_.wte[static_cast<size_t>(token) * C + i] + w_.wpe[static_cast<size_t>(t) * C + i];
-  const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
   for (int l = 0; l < c.layers; ++l) {
     const BlockTensors<const float>& w = w_.blocks[l];
     float* kc = k_cache_.data() + static_cast<size_t>(l) * T * C;
@@ -44,26 +44,7 @@ const std::vector<float>& KvDecoder::step(int32_t token) {
     linear_forward(qkv_.data(), ln_.data(), w.qkv_w, w.qkv_b, 1, C, 3 * C);
     std::copy(qkv_.begin() + C, qkv_.begin() + 2 * C, kc + static_cast<size_t>(t) * C);
     std::copy(qkv_.begin() + 2 * C, qkv_.end(), vc + static_cast<size_t>(t) * C);
-    for (int h = 0; h < NH; ++h) {
-      const float* q = qkv_.data() + h * HS;
-      float max = -INFINITY;
-      for (int j = 0; j <= t; ++j) {
-        const float* k = kc + static_cast<size_t>(j) * C + h * HS;
-        float s = 0;
-        for (int i = 0; i < HS; ++i) s += q[i] * k[i];
-        scores_[j] = s * scale;
-        max = std::max(max, scores_[j]);
-      }
-      float sum = 0;
-      for (int j = 0; j <= t; ++j) sum += scores_[j] = std::exp(scores_[j] - max);
-      float* y = y_.data() + h * HS;
-      std::fill(y, y + HS, 0.0f);
-      for (int j = 0; j <= t; ++j) {
-        const float p = scores_[j] / sum;
-        const float* v = vc + static_cast<size_t>(j) * C + h * HS;
-        for (int i = 0; i < HS; ++i) y[i] += p * v[i];
-      }
-    }
+    attention_decode_step(y_.data(), qkv_.data(), kc, vc, t, C, NH, scores_.data());
     linear_forward(tmp_.data(), y_.data(), w.proj_w, w.proj_b, 1, C, C);
     for (int i = 0; i < C; ++i) x_[i] += tmp_[i];
     layernorm_forward(ln_.data(), ln_.data() + C, ln_.data() + C + 1, x_.data(), w.ln2_w, w.ln2_b, 1, C);

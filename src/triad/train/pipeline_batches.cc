@@ -47,7 +47,8 @@ void PipelineBatches::receive(float* data, int peer, int tag, const std::string&
 }
 
 void PipelineBatches::report(const BatchTotals& /*all*/, StepRecord* record) const {
-  StepRecord::Pipeline p{.bubble_predicted = parallel::bubble_fraction(stages_, micro_batches_)};
+  StepRecord::Pipeline p;
+  p.bubble_predicted = parallel::bubble_fraction(stages_, micro_batches_);
   double busy = 0;
   for (double s : busy_seconds_) {
     busy += s;

@@ -25,4 +25,8 @@ bool balances_stages(const TrainOptions& options);
 // measured and chosen in `*said`.
 std::string measured_pipeline_split(comm::Context& context, const TrainOptions& options, std::string* said);
 
+// One block's forward and backward on a micro-batch of random activations, in seconds: the median of three
+// timed passes after a warm-up.
+double time_one_block(const TrainOptions& options, int world);
+
 }  // namespace triad
