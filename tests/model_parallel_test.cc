@@ -109,7 +109,9 @@ TEST(ModelParallel, ResumesAtItsLayoutExactlyAndAtAnotherClosely) {
   resume(same, 4, "");
   const auto a = curves(run), b = curves(same);
   for (const auto& [key, value] : a) {
-    if (key.first > 10) EXPECT_EQ(b.at(key), value) << key.second << " at step " << key.first;
+    if (key.first > 10) {
+      EXPECT_EQ(b.at(key), value) << key.second << " at step " << key.first;
+    }
   }
   resume(plain, 2, "--tensor-parallel 1 --pipeline-parallel 1");  // data parallel on 2 ranks
   expect_close("tp2 x pp2 resumed on 2 data-parallel ranks", plain, same, 1e-5, 10);
