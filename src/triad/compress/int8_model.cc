@@ -130,28 +130,11 @@ double Int8Gpt::loss(const int32_t* inputs, const int32_t* targets, int B, int T
   return sum / M;
 }
 
-Int8Decoder::Int8Decoder(Int8Gpt& model) : m_(model) {
-  const GptConfig& c = model.config();
-  const size_t C = static_cast<size_t>(c.d_model);
-  k_cache_.resize(static_cast<size_t>(c.layers) * c.seq_len * C);
-  v_cache_.resize(k_cache_.size());
-  x_.resize(C);
-  ln_.resize(C + 2);
-  qkv_.resize(3 * C);
-  y_.resize(C);
-  tmp_.resize(C);
-  fc_.resize(static_cast<size_t>(c.mlp()));
-  gelu_.resize(fc_.size());
-  scores_.resize(static_cast<size_t>(c.seq_len));
-  logits_.resize(static_cast<size_t>(c.vocab));
-}
-
 // The steps of KvDecoder::step, with the int8 layers.
 const std::vector<float>& Int8Decoder::step(int32_t token) {
   const GptConfig& c = m_.config();
   const int C = c.d_model, NH = c.heads, T = c.seq_len;
-  if (pos_ >= T) fail("the context is full: the model was trained on at most {} positions", T);
-  const int t = pos_++;
+  const int t = next_position();
   m_.embed(x_.data(), token, t);
   float *ln = ln_.data(), *mean = ln + C, *rstd = mean + 1;
   for (int li = 0; li < c.layers; ++li) {

@@ -50,17 +50,14 @@ class Int8Gpt {
   Seconds seconds_;
 };
 
-class Int8Decoder {
+class Int8Decoder : public DecodeState {
  public:
-  explicit Int8Decoder(Int8Gpt& model);
+  explicit Int8Decoder(Int8Gpt& model) : DecodeState(model.config()), m_(model) {}
   // Feeds the token at the next position and returns the logits (V) for the position after it.
   const std::vector<float>& step(int32_t token);
 
  private:
   Int8Gpt& m_;
-  std::vector<float> k_cache_, v_cache_;  // per layer (seq_len, C)
-  std::vector<float> x_, ln_, qkv_, y_, fc_, gelu_, tmp_, scores_, logits_;
-  int pos_ = 0;
 };
 
 // model/generate.h's generate() on the int8 model: the same sampling, token for token.

@@ -11,9 +11,7 @@
 
 namespace triad {
 
-KvDecoder::KvDecoder(const Gpt<float>& model)
-    : model_(model), w_(tensor_views(model.layout(), model.params())) {
-  const GptConfig& c = model.config();
+DecodeState::DecodeState(const GptConfig& c) : seq_len_(c.seq_len) {
   const size_t C = static_cast<size_t>(c.d_model);
   k_cache_.resize(static_cast<size_t>(c.layers) * c.seq_len * C);
   v_cache_.resize(k_cache_.size());
@@ -28,12 +26,19 @@ KvDecoder::KvDecoder(const Gpt<float>& model)
   logits_.resize(static_cast<size_t>(c.vocab));
 }
 
+int DecodeState::next_position() {
+  if (pos_ >= seq_len_) fail("the context is full: the model was trained on at most {} positions", seq_len_);
+  return pos_++;
+}
+
+KvDecoder::KvDecoder(const Gpt<float>& model)
+    : DecodeState(model.config()), model_(model), w_(tensor_views(model.layout(), model.params())) {}
+
 const std::vector<float>& KvDecoder::step(int32_t token) {
   const GptConfig& c = model_.config();
   const int C = c.d_model, NH = c.heads, T = c.seq_len, F = c.mlp();
-  if (pos_ >= T) fail("the context is full: the model was trained on at most {} positions", T);
   if (token < 0 || token >= c.vocab) fail("token id {} is outside the vocabulary of {}", token, c.vocab);
-  const int t = pos_++;
+  const int t = next_position();
   for (int i = 0; i < C; ++i)
     x_[i] = w_.wte[static_cast<size_t>(token) * C + i] + w_.wpe[static_cast<size_t>(t) * C + i];
   for (int l = 0; l < c.layers; ++l) {

@@ -10,19 +10,32 @@
 
 namespace triad {
 
-class KvDecoder {
+// The cache and the one-position buffers of decoding (KvDecoder here, compress/int8_model.h's Int8Decoder).
+class DecodeState {
+ public:
+  int position() const { return pos_; }
+
+ protected:
+  explicit DecodeState(const GptConfig& config);
+  // The next position, counted; a usage error once the model's context is full.
+  int next_position();
+
+  std::vector<float> k_cache_, v_cache_;  // per layer (seq_len, C)
+  std::vector<float> x_, ln_, qkv_, y_, fc_, gelu_, tmp_, scores_, logits_;
+
+ private:
+  int seq_len_, pos_ = 0;
+};
+
+class KvDecoder : public DecodeState {
  public:
   explicit KvDecoder(const Gpt<float>& model);
   // Feeds the token at the next position and returns the logits (V) for the position after it.
   const std::vector<float>& step(int32_t token);
-  int position() const { return pos_; }
 
  private:
   const Gpt<float>& model_;
   GptTensors<const float> w_;
-  std::vector<float> k_cache_, v_cache_;  // per layer (seq_len, C)
-  std::vector<float> x_, ln_, qkv_, att_, y_, fc_, gelu_, tmp_, scores_, logits_;
-  int pos_ = 0;
 };
 
 struct SampleOptions {
