@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "gradcheck.h"
+#include "tiny_gpt.h"
 #include "triad/compress/prune.h"
 #include "triad/core/error.h"
 #include "triad/core/rng.h"
@@ -17,16 +18,6 @@
 
 namespace triad {
 namespace {
-
-GptConfig tiny() {
-  return {.layers = 2, .d_model = 8, .heads = 2, .seq_len = 6, .vocab = 11};
-}
-
-std::vector<int32_t> tokens(int n, int vocab, int salt) {
-  std::vector<int32_t> t(n);
-  for (int i = 0; i < n; ++i) t[i] = (i * 7 + salt * 3 + i * i) % vocab;
-  return t;
-}
 
 // The backward with an MLP narrower than 4·C (and one narrower than q|k|v's 3·C, which then sizes the
 // scratch) against finite differences.

@@ -3,22 +3,13 @@
 #include <gtest/gtest.h>
 
 #include "gradcheck.h"
+#include "tiny_gpt.h"
 #include "triad/core/error.h"
 #include "triad/core/parallel.h"
 #include "triad/model/generate.h"
 
 namespace triad {
 namespace {
-
-GptConfig tiny() {
-  return {.layers = 2, .d_model = 8, .heads = 2, .seq_len = 6, .vocab = 11};
-}
-
-std::vector<int32_t> tokens(int n, int vocab, int salt) {
-  std::vector<int32_t> t(n);
-  for (int i = 0; i < n; ++i) t[i] = (i * 7 + salt * 3 + i * i) % vocab;
-  return t;
-}
 
 TEST(Gpt, LayoutMatchesTheParameterCount) {
   GptConfig c = tiny();
