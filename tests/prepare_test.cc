@@ -312,7 +312,8 @@ TEST(Cli, AnUnknownCommandIsNamedWithTheCommands) {
         r,
         RefusedWith(
             "unknown command 'summarize' (the commands: prepare, train, eval, generate, probe, plan, audit, "
-            "privacy, classify, predict, fairness, launch, report, explain, search, prune; see 'triad --help')"))
+            "privacy, classify, predict, fairness, launch, report, explain, search, prune; see 'triad "
+            "--help')"))
         << line;
     EXPECT_EQ(r.out, "") << line;
   }

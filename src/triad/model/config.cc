@@ -38,8 +38,8 @@ double GptConfig::parameter_count() const {
 
 std::string GptConfig::describe() const {
   const std::string width = mlp() == 4 * d_model ? "" : fmt::format(" mlp{}", mlp());
-  return fmt::format("L{} d{} h{}{} T{} V{}, {:.2f}M parameters", layers, d_model, heads, width, seq_len, vocab,
-                     num_parameters() / 1e6);
+  return fmt::format("L{} d{} h{}{} T{} V{}, {:.2f}M parameters", layers, d_model, heads, width, seq_len,
+                     vocab, num_parameters() / 1e6);
 }
 
 const OptionTable<GptConfig>& GptConfig::options() {

@@ -15,9 +15,10 @@ void ModelShard::validate(const GptConfig& config) const {
   if (config.mlp() % n != 0)
     fail_usage("--tensor-parallel {} does not divide the MLP's {} units", n, config.mlp());
   if (config.vocab % n != 0) {
-    fail_usage("--tensor-parallel {} does not divide the vocabulary of {} tokens (choose a vocabulary size "
-               "divisible by it in 'triad prepare --vocab-size')",
-               n, config.vocab);
+    fail_usage(
+        "--tensor-parallel {} does not divide the vocabulary of {} tokens (choose a vocabulary size "
+        "divisible by it in 'triad prepare --vocab-size')",
+        n, config.vocab);
   }
 }
 
@@ -137,7 +138,8 @@ GptTensors<Real> tensor_views(const ParameterLayout& layout, Real* base) {
     if (n == "ln_f.bias") v.lnf_b = p;
     if (!n.starts_with("h.")) continue;
     const size_t dot = n.find('.', 2);
-    BlockTensors<Real>& b = v.blocks[static_cast<size_t>(std::stoi(n.substr(2, dot - 2)) - shard.first_block)];
+    BlockTensors<Real>& b =
+        v.blocks[static_cast<size_t>(std::stoi(n.substr(2, dot - 2)) - shard.first_block)];
     const std::string field = n.substr(dot + 1);
     Real** slot = field == "ln_1.weight"        ? &b.ln1_w
                   : field == "ln_1.bias"        ? &b.ln1_b
