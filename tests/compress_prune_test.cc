@@ -27,23 +27,7 @@ TEST(CompressPrune, NarrowMlpGradientMatchesFiniteDifferences) {
     c.mlp_width = width;
     EXPECT_EQ(ParameterLayout(c).count(), c.num_parameters());
     EXPECT_EQ(ParameterLayout(c).find("h.1.mlp.proj.weight")->shape, (std::vector<int64_t>{8, width}));
-    const int B = 2, T = 5;
-    Gpt<double> model(c);
-    model.init_weights(3);
-    for (size_t i = 0; i < model.num_params(); ++i) model.params()[i] *= 10;
-    auto inputs = tokens(B * T, c.vocab, 1), targets = tokens(B * T, c.vocab, 2);
-    model.zero_grads();
-    model.forward(inputs.data(), targets.data(), B, T);
-    model.backward(1.0 / (B * T));
-    std::vector<double> analytic(model.grads(), model.grads() + model.num_params());
-    std::vector<double> params(model.params(), model.params() + model.num_params());
-    auto f = [&] {
-      std::copy(params.begin(), params.end(), model.params());
-      double loss = model.forward(inputs.data(), targets.data(), B, T);
-      model.release_activations();
-      return loss;
-    };
-    testing::expect_gradient("params", params, analytic, f, 1e-5, 300);
+    expect_loss_gradient(c, 2, 5, 300);
   }
 }
 

@@ -29,27 +29,9 @@ class WholeModel : public ::testing::TestWithParam<int> {};  // threads
 
 TEST_P(WholeModel, GradientMatchesFiniteDifferencesInDouble) {
   set_threads(GetParam());
-  const int B = 2, T = 5;
-  GptConfig c = tiny();
-  Gpt<double> model(c);
-  model.init_weights(3);
-  // Larger weights than the 0.02 init so every path carries signal.
-  for (size_t i = 0; i < model.num_params(); ++i) model.params()[i] *= 10;
-  auto inputs = tokens(B * T, c.vocab, 1), targets = tokens(B * T, c.vocab, 2);
-  model.zero_grads();
-  model.forward(inputs.data(), targets.data(), B, T);
   std::vector<int> order;
-  model.backward(1.0 / (B * T), [&](int block) { order.push_back(block); });
+  expect_loss_gradient(tiny(), 2, 5, 600, [&](int block) { order.push_back(block); });
   EXPECT_EQ(order, (std::vector<int>{3, 2, 1, 0}));  // ln_f, h.1, h.0, embed
-  std::vector<double> analytic(model.grads(), model.grads() + model.num_params());
-  std::vector<double> params(model.params(), model.params() + model.num_params());
-  auto f = [&] {
-    std::copy(params.begin(), params.end(), model.params());
-    double loss = model.forward(inputs.data(), targets.data(), B, T);
-    model.release_activations();
-    return loss;
-  };
-  testing::expect_gradient("params", params, analytic, f, 1e-5, 600);
   set_threads(1);
 }
 
