@@ -84,11 +84,17 @@ Explanation explain_text(Probe& probe, const std::string& id, const std::string&
         if (static_cast<int>(e.clauses.size()) == options.top) break;
         e.clauses.push_back({normalized[w], R[w], rules.find(normalized[w], label, text)});
       }
+    } else if (name == method_name(Method::kAttention)) {
+      // Head by head from one forward; the method's scores are their mean (scores are linear in attention).
+      m.heads = last_block_attention_heads(probe, e.words);
+      m.scores.assign(e.words.size(), 0.0);
+      for (const std::vector<double>& head : m.heads) {
+        for (size_t w = 0; w < head.size(); ++w) m.scores[w] += head[w] / m.heads.size();
+      }
     } else {
       m.scores = explain_words(probe, e.words, parse_method(name), label, options.method);
     }
     m.seconds = seconds_since(start);
-    if (name == method_name(Method::kAttention)) m.heads = last_block_attention_heads(probe, e.words);
     mask_non_reasons(e.words, &m.scores);
     for (std::vector<double>& head : m.heads) mask_non_reasons(e.words, &head);
     if (options.faithfulness) {
