@@ -65,29 +65,55 @@ TEST(AdversaryTargets, FirstGroupOrNone) {
   EXPECT_THROW(protected_attributes(two_attributes(), {"age"}), triad::Error);
 }
 
-// The features' backward against central differences of the features as a function of the logit.
-TEST(AdversaryFeatures, BackwardMatchesFiniteDifferences) {
-  const std::vector<float> z = {-1.5f, 0.3f, 2.0f};
+// The features' backward against central differences of Σ dx · features as a function of the logits z
+// and of the pooled values, for every goal and input: each feature column reaches the right gradient.
+class AdversaryFeatures : public ::testing::TestWithParam<std::tuple<AdversaryGoal, AdversaryInput>> {};
+
+TEST_P(AdversaryFeatures, BackwardMatchesFiniteDifferences) {
+  const auto [goal, input] = GetParam();
+  const int N = 3, C = 2, width = adversary_inputs(goal, input, C);
   const std::vector<int> y = {1, 0, 1};
-  const std::vector<float> dx = {0.7f, -0.2f, 0.4f, 1.1f, 0.5f, -0.9f, -0.3f, 0.8f, 0.6f};  // (3, 3)
-  auto features = [&](const std::vector<float>& logits) {
+  std::vector<float> z = {-1.5f, 0.3f, 2.0f}, pooled = {0.4f, -0.8f, 1.2f, 0.1f, -0.6f, 0.9f};
+  std::vector<float> dx(static_cast<size_t>(N) * width);
+  for (size_t j = 0; j < dx.size(); ++j) dx[j] = std::sin(1.7f * static_cast<float>(j) + 0.3f);
+  auto sigmoid = [](const std::vector<float>& logits) {
     std::vector<float> s(logits.size());
     for (size_t i = 0; i < s.size(); ++i) s[i] = 1 / (1 + std::exp(-logits[i]));
-    return adversary_features(AdversaryGoal::kOdds, AdversaryInput::kOutput, s, y, nullptr, 0);
+    return s;
   };
-  std::vector<float> s(3), dlogit(3, 0.0f), unused;
-  for (size_t i = 0; i < 3; ++i) s[i] = 1 / (1 + std::exp(-z[i]));
-  adversary_feature_backward(AdversaryGoal::kOdds, AdversaryInput::kOutput, dx, s, y, 0, &dlogit, &unused);
-  for (size_t i = 0; i < 3; ++i) {
-    std::vector<float> up = z, down = z;
-    up[i] += 1e-3f;
-    down[i] -= 1e-3f;
-    const auto fu = features(up), fd = features(down);
-    double numeric = 0;
-    for (size_t j = 0; j < dx.size(); ++j) numeric += dx[j] * (fu[j] - fd[j]) / 2e-3;
-    EXPECT_NEAR(dlogit[i], numeric, 1e-3) << i;
+  auto f = [&] {  // in double: the differences below are of float features, summed here
+    const std::vector<float> x = adversary_features(goal, input, sigmoid(z), y, pooled.data(), C);
+    EXPECT_EQ(x.size(), dx.size());
+    double sum = 0;
+    for (size_t j = 0; j < x.size(); ++j) sum += static_cast<double>(dx[j]) * x[j];
+    return sum;
+  };
+  std::vector<float> dlogit(N, 0.25f), dpool(pooled.size(), -0.5f);  // backward accumulates onto these
+  adversary_feature_backward(goal, input, dx, sigmoid(z), y, C, &dlogit, &dpool);
+  auto numeric = [&](float* v) {
+    const float kept = *v, h = 1e-2f;
+    *v = kept + h;
+    const double up = f();
+    *v = kept - h;
+    const double down = f();
+    *v = kept;
+    return (up - down) / (2 * h);
+  };
+  for (int i = 0; i < N; ++i) EXPECT_NEAR(dlogit[i] - 0.25f, numeric(&z[i]), 2e-3) << "logit " << i;
+  for (size_t j = 0; j < pooled.size(); ++j) {
+    EXPECT_NEAR(dpool[j] + 0.5f, numeric(&pooled[j]), 2e-3) << "pooled " << j;
   }
+  // What each input kind reads: the pooled values only when it says so, the score only when it says so.
+  const bool reads_pool = input != AdversaryInput::kOutput, reads_score = input != AdversaryInput::kPooled;
+  EXPECT_EQ(dpool[0] != -0.5f, reads_pool);
+  EXPECT_EQ(dlogit[1] != 0.25f, reads_score);
 }
+
+INSTANTIATE_TEST_SUITE_P(EveryInput, AdversaryFeatures,
+                         ::testing::Combine(::testing::Values(AdversaryGoal::kParity, AdversaryGoal::kOdds),
+                                            ::testing::Values(AdversaryInput::kOutput,
+                                                              AdversaryInput::kPooled,
+                                                              AdversaryInput::kBoth)));
 
 TEST(Projection, RemovesTheComponentThatHelpsTheAdversary) {
   const std::vector<float> adv = {1, 2, -1, 0.5f};
@@ -169,7 +195,8 @@ TEST_F(Classify, EveryMitigationRuns) {
   write_terms(dir_ / "terms.toml");
   for (const std::string flags :
        {"--reweigh --adversary parity", "--adversary odds --debias-update projection",
-        "--adversary odds --adversary-input pooled --lambda-warmup 3"}) {
+        "--adversary odds --adversary-input pooled --lambda-warmup 3",
+        "--adversary parity --adversary-input both"}) {
     SCOPED_TRACE(flags);
     const std::string run = dir_ / "m";
     auto r = run_triad("classify -q --force --init " + lm() + " --train " + (dir_ / "train.csv") +

@@ -100,8 +100,9 @@ Runner add_classify_command(CLI::App& root) {
       ->check(CLI::IsMember({"none", "parity", "odds"}))
       ->group(mitigation);
   cmd->add_option("--adversary-input", o->adversary_input,
-                  "What the adversary reads: output (the score) or pooled")
-      ->check(CLI::IsMember({"output", "pooled"}))
+                  "What the adversary reads: output (the score; with the label for odds), pooled (the pooled "
+                  "representation) or both")
+      ->check(CLI::IsMember({"output", "pooled", "both"}))
       ->group(mitigation);
   cmd->add_option("--debias-update", o->debias_update,
                   "reversal (gradient reversal) or projection (also remove the task gradient's component "

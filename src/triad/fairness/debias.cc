@@ -18,7 +18,8 @@ AdversaryGoal parse_adversary_goal(const std::string& name) {
 AdversaryInput parse_adversary_input(const std::string& name) {
   if (name == "output") return AdversaryInput::kOutput;
   if (name == "pooled") return AdversaryInput::kPooled;
-  fail_usage("--adversary-input must be output or pooled, not '{}'", name);
+  if (name == "both") return AdversaryInput::kBoth;
+  fail_usage("--adversary-input must be output, pooled or both, not '{}'", name);
 }
 
 DebiasUpdate parse_debias_update(const std::string& name) {
@@ -98,27 +99,29 @@ AttributeTargets attribute_targets(const std::vector<Subgroup>& subgroups, const
 int adversary_inputs(AdversaryGoal goal, AdversaryInput input, int C) {
   const bool odds = goal == AdversaryGoal::kOdds;
   if (input == AdversaryInput::kPooled) return C + (odds ? 1 : 0);
-  return odds ? 3 : 1;
+  return (input == AdversaryInput::kBoth ? C : 0) + (odds ? 3 : 1);
 }
 
+// A row is [pool (C, kPooled and kBoth)] then [y (kPooled, odds)] or [s, s·y, s·(1−y) (kOutput and kBoth;
+// s alone for parity)].
 std::vector<float> adversary_features(AdversaryGoal goal, AdversaryInput input, const std::vector<float>& s,
                                       const std::vector<int>& y, const float* pooled, int C) {
   const size_t N = s.size();
   const int width = adversary_inputs(goal, input, C);
-  const bool odds = goal == AdversaryGoal::kOdds;
+  const bool odds = goal == AdversaryGoal::kOdds, reads_pool = input != AdversaryInput::kOutput;
   std::vector<float> x(N * width);
   for (size_t i = 0; i < N; ++i) {
     float* row = x.data() + i * width;
     const float label = static_cast<float>(y[i]);
+    if (reads_pool) row = std::copy(pooled + i * C, pooled + (i + 1) * C, row);
     if (input == AdversaryInput::kPooled) {
-      std::copy(pooled + i * C, pooled + (i + 1) * C, row);
-      if (odds) row[C] = label;
-    } else {
-      row[0] = s[i];
-      if (odds) {
-        row[1] = s[i] * label;
-        row[2] = s[i] * (1 - label);
-      }
+      if (odds) row[0] = label;
+      continue;
+    }
+    row[0] = s[i];
+    if (odds) {
+      row[1] = s[i] * label;
+      row[2] = s[i] * (1 - label);
     }
   }
   return x;
@@ -129,12 +132,14 @@ void adversary_feature_backward(AdversaryGoal goal, AdversaryInput input, const 
                                 std::vector<float>* dlogit, std::vector<float>* dpooled) {
   const size_t N = s.size();
   const int width = adversary_inputs(goal, input, C);
+  const bool reads_pool = input != AdversaryInput::kOutput;
   for (size_t i = 0; i < N; ++i) {
     const float* row = dx.data() + i * width;
-    if (input == AdversaryInput::kPooled) {
-      for (int c = 0; c < C; ++c) (*dpooled)[i * C + c] += row[c];  // the label column has no gradient
-      continue;
+    if (reads_pool) {
+      for (int c = 0; c < C; ++c) (*dpooled)[i * C + c] += row[c];
+      row += C;
     }
+    if (input == AdversaryInput::kPooled) continue;  // the label column has no gradient
     float ds = row[0];
     if (goal == AdversaryGoal::kOdds) ds += y[i] ? row[1] : row[2];
     (*dlogit)[i] += ds * s[i] * (1 - s[i]);

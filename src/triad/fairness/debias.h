@@ -8,7 +8,8 @@
 //                         "none of them" (K groups + 1 classes)
 //   adversary features    from the classifier's probability s: [s] (demographic parity) or
 //                         [s, s·y, s·(1−y)] (equalized odds, Zhang et al. / AIF360); or the pooled
-//                         representation ([pool] or [pool, y])
+//                         representation ([pool] or [pool, y]); or both ([pool, s] or [pool, s, s·y,
+//                         s·(1−y)])
 //   combined update       gradient reversal: ∇L_task − λ ∇L_adv; projection (Zhang et al. 2018):
 //                         ∇L_task − proj_{∇L_adv} ∇L_task − λ ∇L_adv
 
@@ -21,8 +22,8 @@ namespace triad::fairness {
 
 enum class AdversaryGoal { kNone, kParity, kOdds };
 AdversaryGoal parse_adversary_goal(const std::string& name);  // none | parity | odds
-enum class AdversaryInput { kOutput, kPooled };
-AdversaryInput parse_adversary_input(const std::string& name);  // output | pooled
+enum class AdversaryInput { kOutput, kPooled, kBoth };
+AdversaryInput parse_adversary_input(const std::string& name);  // output | pooled | both
 enum class DebiasUpdate { kReversal, kProjection };
 DebiasUpdate parse_debias_update(const std::string& name);  // reversal | projection
 
@@ -49,11 +50,11 @@ AttributeTargets attribute_targets(const std::vector<Subgroup>& subgroups, const
 
 // The adversary's input width for `goal` and `input` (C: the pooled representation's width).
 int adversary_inputs(AdversaryGoal goal, AdversaryInput input, int C);
-// Features (N, width) from probabilities s (N), labels y (N) and, for kPooled, pooled (N, C).
+// Features (N, width) from probabilities s (N), labels y (N) and, for kPooled and kBoth, pooled (N, C).
 std::vector<float> adversary_features(AdversaryGoal goal, AdversaryInput input, const std::vector<float>& s,
                                       const std::vector<int>& y, const float* pooled, int C);
 // The gradient the features' gradient dx (N, width) sends back: into dlogit (N) through s = σ(z)
-// (kOutput), or into dpooled (N, C) (kPooled); both accumulate.
+// (kOutput, kBoth) and into dpooled (N, C) (kPooled, kBoth); both accumulate.
 void adversary_feature_backward(AdversaryGoal goal, AdversaryInput input, const std::vector<float>& dx,
                                 const std::vector<float>& s, const std::vector<int>& y, int C,
                                 std::vector<float>* dlogit, std::vector<float>* dpooled);

@@ -287,7 +287,7 @@ int fine_tune(const FineTuneOptions& o) {
     }
     // 3. The classifier's gradient.
     const double lambda = adversaries.empty() ? 0 : lambda_at(step, o.lambda, o.lambda_warmup);
-    const bool pooled = input == AdversaryInput::kPooled && !adversaries.empty();
+    const bool pooled = input != AdversaryInput::kOutput && !adversaries.empty();
     if (update == DebiasUpdate::kReversal || adversaries.empty()) {
       std::vector<float> dz(B), dpool(pooled ? dpool_adv.size() : 0);
       for (int i = 0; i < B; ++i) dz[i] = dz_task[i] - static_cast<float>(lambda) * dz_adv[i];

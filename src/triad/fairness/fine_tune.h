@@ -36,7 +36,7 @@ struct FineTuneOptions {
   // Mitigations.
   bool reweigh = false;
   std::string adversary = "none";          // none | parity | odds
-  std::string adversary_input = "output";  // output | pooled
+  std::string adversary_input = "output";  // output | pooled | both
   std::string debias_update = "reversal";  // reversal | projection
   double lambda = 1.0, adversary_lr = 1e-3;
   int lambda_warmup = 0;

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <utility>
 
 #include "triad/core/error.h"
 #include "triad/core/rng.h"
@@ -157,8 +158,16 @@ void Gpt<Real>::loss_forward(Real* out) {
   // Without kept logits the loss computes them slice by slice: that time is the logits' cost.
   const int32_t* targets = s_->targets.data();
   if (tensor_ > 1) std::fill(losses, losses + M, Real(0));
-  double seconds = lm_head_loss(losses, lse, unit(-1, Act::kLogits), unit(-1, Act::kLogitsSlice),
-                                unit(-1, Act::kLnf), w_.wte, targets, M, C, vocab_);
+  double seconds = 0;
+  if (s_->soft_targets) {
+    s_->soft_stats.resize(3 * static_cast<size_t>(M));
+    seconds = lm_head_distill_loss(losses, lse, s_->soft_stats.data(), unit(-1, Act::kLogits),
+                                   unit(-1, Act::kLogitsSlice), unit(-1, Act::kLnf), w_.wte, targets,
+                                   *s_->soft_targets, M, C, vocab_);
+  } else {
+    seconds = lm_head_loss(losses, lse, unit(-1, Act::kLogits), unit(-1, Act::kLogitsSlice),
+                           unit(-1, Act::kLnf), w_.wte, targets, M, C, vocab_);
+  }
   if (seconds > 0) unit_seconds_[0][static_cast<size_t>(Act::kLogits)] = seconds;
   if (tensor_ == 1) return;
   if constexpr (std::is_same_v<Real, float>) {
@@ -264,6 +273,8 @@ double Gpt<Real>::forward(const int32_t* inputs, const int32_t* targets, int B, 
   s.B = B;
   s.T = T;
   s.stage_input = stage_input;
+  s.soft_targets = std::exchange(soft_targets_, nullptr);  // for this forward only
+  if (s.soft_targets && tensor_ > 1) fail("internal: distillation under vocabulary parallelism");
   s.inputs.assign(inputs, inputs + BT);
   for (int32_t t : s.inputs) {
     if (t < 0 || t >= V) fail("token id {} is outside the model's vocabulary of {}", t, V);
@@ -281,10 +292,15 @@ double Gpt<Real>::forward(const int32_t* inputs, const int32_t* targets, int B, 
   Events events(*this);
   s.schedule->forward(events, targets != nullptr);
   s.stage_input = nullptr;
-  loss_sum_ = 0;
+  loss_sum_ = hard_loss_sum_ = 0;
   if (!targets || !shard().head) return 0.0;
   const Real* loss = unit(-1, Act::kLoss);
   for (size_t i = 0; i < BT; ++i) loss_sum_ += loss[i];
+  hard_loss_sum_ = loss_sum_;
+  if (s.soft_targets) {
+    hard_loss_sum_ = 0;
+    for (size_t i = 0; i < BT; ++i) hard_loss_sum_ += s.soft_stats[2 * BT + i];
+  }
   return loss_sum_ / static_cast<double>(BT);
 }
 
@@ -319,9 +335,14 @@ void Gpt<Real>::head_backward() {
   Real* lnf = unit(-1, Act::kLnf);
   std::memset(d.dC, 0, BTC * sizeof(Real));
   const int32_t* targets = s_->targets.data();
+  Real *logits = unit(-1, Act::kLogits), *slice = unit(-1, Act::kLogitsSlice);
+  const Real* lse = unit(-1, Act::kLoss) + BT;
   recompute_seconds_ +=
-      lm_head_backward(d.dC, g_.wte, unit(-1, Act::kLogits), unit(-1, Act::kLogitsSlice), lnf, w_.wte,
-                       targets, unit(-1, Act::kLoss) + BT, loss_scale_, M, C, vocab_);
+      s_->soft_targets
+          ? lm_head_distill_backward(d.dC, g_.wte, logits, slice, lnf, w_.wte, targets, lse,
+                                     s_->soft_stats.data(), *s_->soft_targets, loss_scale_, M, C, vocab_)
+          : lm_head_backward(d.dC, g_.wte, logits, slice, lnf, w_.wte, targets, lse, loss_scale_, M, C,
+                             vocab_);
   tensor_sum(d.dC, BTC, "vocabulary-parallel LM head backward");
   std::memset(d.dres, 0, BTC * sizeof(Real));
   layernorm_backward(d.dres, g_.lnf_w, g_.lnf_b, d.dC, unit(layers_ - 1, Act::kBlockOut), w_.lnf_w, lnf + BTC,

@@ -27,6 +27,7 @@
 
 #include "triad/core/arena.h"
 #include "triad/core/zero_pages.h"
+#include "triad/kernels/lm_head.h"
 #include "triad/model/config.h"
 #include "triad/model/dataflow.h"
 #include "triad/model/params.h"
@@ -99,6 +100,13 @@ class Gpt {
   // Σ over this rank's positions of the loss, from the last forward (0 on a stage without the head).
   double loss_sum() const { return loss_sum_; }
 
+  // Knowledge distillation: the next forward on targets has lm_head_distill_loss's loss, the hard targets'
+  // cross-entropy mixed with the KL divergence from `teacher`'s soft targets, and its backward that loss's
+  // gradient. `teacher` must stay valid until that backward. Without vocabulary parallelism.
+  void set_soft_targets(const SoftTargets<Real>* teacher) { soft_targets_ = teacher; }
+  // Σ of the last forward's cross-entropy on the hard targets: loss_sum() unless distilling.
+  double hard_loss_sum() const { return hard_loss_sum_; }
+
   // Wall time of the op that produced each unit in the last forward, indexed [block + 1][kind], and the
   // time spent recomputing in the last backward.
   double unit_seconds(int block, Act kind) const {
@@ -116,8 +124,10 @@ class Gpt {
     // rank holds it; with the whole vocabulary, the targets themselves.
     std::vector<int32_t> targets;
     int B = 0, T = 0;
-    const Real* stage_input = nullptr;  // during the forward
-    const Real* output_grad = nullptr;  // during the backward
+    const Real* stage_input = nullptr;                // during the forward
+    const Real* output_grad = nullptr;                // during the backward
+    const SoftTargets<Real>* soft_targets = nullptr;  // distilling: the teacher's, and
+    std::vector<Real> soft_stats;                     // lm_head_distill_loss's statistics (3, B T)
   };
   // The arena numbers units by block; each slot has its own range of block numbers.
   int arena_block(int block) const { return slot_ * (layers_ + 1) + block; }
@@ -158,7 +168,8 @@ class Gpt {
   std::vector<Slot> slots_;
   int slot_ = 0;
   Slot* s_;  // &slots_[slot_]
-  double loss_sum_ = 0;
+  double loss_sum_ = 0, hard_loss_sum_ = 0;
+  const SoftTargets<Real>* soft_targets_ = nullptr;  // for the next forward
   std::vector<Real> input_grad_;  // a later stage's gradient of its input, after the backward
   Real loss_scale_ = 0;
   BlockDone on_block_done_;

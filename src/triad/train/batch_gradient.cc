@@ -2,16 +2,19 @@
 
 #include "triad/core/error.h"
 #include "triad/train/evaluate.h"
+#include "triad/train/teacher.h"
 
 namespace triad {
 
-LanguageModelBatches::LanguageModelBatches(Sampler& sampler, int batch, int ranks, int micro_batches, int T)
+LanguageModelBatches::LanguageModelBatches(Sampler& sampler, int batch, int ranks, int micro_batches, int T,
+                                           Teacher* teacher)
     : sampler_(sampler),
       batch_(batch),
       ranks_(ranks),
       micro_batches_(micro_batches),
       T_(T),
       rows_(batch / ranks),
+      teacher_(teacher),
       windows_(static_cast<size_t>(rows_) * (T + 1)),
       inputs_(static_cast<size_t>(rows_) * T),
       targets_(inputs_.size()) {}
@@ -46,10 +49,14 @@ BatchResult LanguageModelBatches::compute(Gpt<float>& model, const Gpt<float>::B
   const float scale = static_cast<float>(ranks_) / static_cast<float>(static_cast<size_t>(batch_) * T_);
   BatchResult r;
   size_t offset = 0;
+  const double teacher_started = teacher_ ? teacher_->seconds() : 0;
   for (int k = 0; k < K; ++k) {
     const int mb = rows_ / K + (k < rows_ % K ? 1 : 0);
+    if (teacher_) model.set_soft_targets(&teacher_->forward(inputs_.data() + offset, mb, T_));
     const double loss = model.forward(inputs_.data() + offset, targets_.data() + offset, mb, T_);
+    const double hard_loss = model.hard_loss_sum() / (static_cast<double>(mb) * T_);
     r.totals.loss_sum += shared_ ? loss * mb : loss / K;
+    r.totals.hard_loss_sum += shared_ ? hard_loss * mb : hard_loss / K;
     model.backward(scale, k == K - 1 ? hook : nullptr);
     r.recompute_seconds += model.recompute_seconds();
     offset += static_cast<size_t>(mb) * T_;
@@ -57,7 +64,15 @@ BatchResult LanguageModelBatches::compute(Gpt<float>& model, const Gpt<float>::B
   // Equal shares: the mean of the ranks' means. Uneven: Σ loss_sum / Σ loss_count is the mean over rows.
   r.totals.loss_count = shared_ ? rows_ : 1;
   r.totals.sequences = rows_;
+  if (teacher_) teacher_seconds_ = teacher_->seconds() - teacher_started;
   return r;
+}
+
+void LanguageModelBatches::report(const BatchTotals& all, StepRecord* record) const {
+  if (teacher_) {
+    record->distill = StepRecord::Distill{.hard_loss = all.hard_loss_sum / all.loss_count,
+                                          .teacher_ms = teacher_seconds_ * 1e3};
+  }
 }
 
 BatchResult DpSgdBatches::compute(Gpt<float>& model, const Gpt<float>::BlockDone& /*hook*/) {

@@ -16,12 +16,15 @@
 
 namespace triad {
 
+class Teacher;  // train/teacher.h
+
 // Summed over the ranks after the backward (in one collective), as the names say.
 struct BatchTotals {
-  double loss_sum = 0;    // the losses this rank measured; the step's loss is Σ loss_sum / Σ loss_count
-  double loss_count = 0;  // how many losses loss_sum adds up
-  double sequences = 0;   // sequences trained on (for tokens/s)
-  double clipped = 0;     // DP-SGD: examples whose gradient was clipped
+  double loss_sum = 0;       // the losses this rank measured; the step's loss is Σ loss_sum / Σ loss_count
+  double loss_count = 0;     // how many losses loss_sum adds up
+  double hard_loss_sum = 0;  // distilling: the cross-entropy part of loss_sum, summed the same way
+  double sequences = 0;      // sequences trained on (for tokens/s)
+  double clipped = 0;        // DP-SGD: examples whose gradient was clipped
 };
 
 struct BatchResult {
@@ -41,11 +44,14 @@ class BatchGradient {
 
 // `batch` sequences per step from the sampler over `ranks` data-parallel ranks, this rank's equal share of
 // them (the sampler's rows) in `micro_batches` micro-batches of `T` tokens; the gradient of the mean token
-// loss over the global batch.
+// loss over the global batch. With a `teacher` (knowledge distillation), the loss of each micro-batch mixes
+// in the teacher's soft targets on the same tokens (kernels/lm_head.h); the step reports the hard loss too.
 class LanguageModelBatches : public BatchGradient {
  public:
-  LanguageModelBatches(Sampler& sampler, int batch, int ranks, int micro_batches, int T);
+  LanguageModelBatches(Sampler& sampler, int batch, int ranks, int micro_batches, int T,
+                       Teacher* teacher = nullptr);
   BatchResult compute(Gpt<float>& model, const Gpt<float>::BlockDone& hook) override;
+  void report(const BatchTotals& all, StepRecord* record) const override;
   // From the next compute() on, this rank trains rows [offset, offset + rows) of each batch (--balance,
   // parallel/balance.h): rows >= micro-batches, split rows / K to a micro-batch with the first rows % K
   // taking one more; the step's loss then weighs each row once (Σ over ranks of loss_sum / B).
@@ -56,6 +62,8 @@ class LanguageModelBatches : public BatchGradient {
   int batch_, ranks_, micro_batches_, T_;
   int offset_ = 0, rows_;
   bool shared_ = false;  // set_share() was called: the rows it gave, each row's loss weighed
+  Teacher* teacher_;
+  double teacher_seconds_ = 0;  // the last step's teacher forwards
   std::vector<int32_t> windows_, inputs_, targets_;
 };
 

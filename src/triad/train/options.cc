@@ -161,6 +161,30 @@ const OptionTable<TrainOptions>& TrainOptions::options() {
         .in_group(kPrivacy)
         .check(Check::kNonNegative);
     t.include(&O::energy, EnergyOptions::options(), "Energy");
+    const char* kDistill = "Knowledge distillation (docs/compress.md)";
+    t.add("teacher", &O::teacher,
+          "Train this model (the student) on a trained run's or checkpoint's soft targets as well: loss = (1 "
+          "- "
+          "A) CE + A T^2 KL(teacher || student) at temperature T. The teacher runs forward only, on the same "
+          "tokens; it must share the data's tokenizer and have a context at least --seq-len long")
+        .value_name("RUN_OR_CKPT")
+        .in_group(kDistill);
+    t.add("teacher-sha256", &O::teacher_sha256,
+          "SHA-256 of the teacher's model.safetensors: refuse a teacher with other weights (recorded at the "
+          "start of every distilled run, and checked when it resumes)")
+        .value_name("HEX")
+        .in_group(kDistill);
+    t.add("distill-temperature", &O::distill_temperature,
+          "T: both distributions are softmax(logits / T); higher shows the student more of the teacher's "
+          "ranking of unlikely tokens")
+        .value_name("T")
+        .in_group(kDistill)
+        .check(Check::kPositive);
+    t.add("distill-weight", &O::distill_weight,
+          "A in [0, 1]: the soft targets' share of the loss (0: plain training, 1: soft targets only)")
+        .value_name("A")
+        .in_group(kDistill)
+        .check(Check::kNonNegative);
     return t;
   }();
   return table;
@@ -222,6 +246,16 @@ void TrainOptions::validate(int world) const {
           "and that needs it later",
           refused);
     }
+  }
+  if (!teacher.empty()) {
+    const char* refused = ranks.tensor * ranks.pipeline > 1 ? "--tensor-parallel/--pipeline-parallel"
+                          : dp()                            ? "DP-SGD (--dp-noise)"
+                          : fused_update                    ? "--fused-update"
+                                                            : nullptr;
+    if (refused) fail_usage("--teacher with {} is not supported yet", refused);
+    if (distill_weight > 1) fail_usage("--distill-weight {}: expected a share in [0, 1]", distill_weight);
+  } else if (!teacher_sha256.empty()) {
+    fail_usage("--teacher-sha256 only applies with --teacher");
   }
   if (!memory_limit.empty() && !parse_bytes(memory_limit)) {
     fail_usage("--memory-limit {}: expected a size such as 20GiB or 512MiB", memory_limit);

@@ -59,6 +59,11 @@ struct TrainOptions {
   double dp_clip = 0;    // per-example clipping norm C
   double dp_delta = 0;   // δ of the reported ε
   EnergyOptions energy;  // how the run's energy is estimated without RAPL, and its CO2 (energy.h)
+  // Knowledge distillation (train/teacher.h): on when `teacher` is set.
+  std::string teacher;             // a checkpoint, or a run (its newest); recorded as the step_N directory
+  std::string teacher_sha256;      // of its model.safetensors: recorded at the start, checked on resume
+  double distill_temperature = 2;  // T of the soft targets
+  double distill_weight = 0.5;     // A: loss = (1 - A) CE + A T^2 KL
 
   bool dp() const { return dp_noise > 0; }
   // --topk-warmup of a new run that does not give it: a twelfth of the run (50 steps of the default 600),

@@ -11,13 +11,14 @@ namespace triad {
 
 BatchTotals sum_over_ranks(comm::Context& context, BatchTotals mine, double* stop,
                            std::vector<double>* seconds) {
-  std::vector<double> all = {mine.loss_sum, mine.loss_count, mine.sequences, mine.clipped, *stop};
+  std::vector<double> all = {mine.loss_sum,  mine.loss_count, mine.hard_loss_sum,
+                             mine.sequences, mine.clipped,    *stop};
   all.insert(all.end(), seconds->begin(), seconds->end());
   comm::allreduce_sum(context, all.data(), static_cast<int>(all.size()),
                       seconds->empty() ? "step loss" : "step loss and times");
-  std::copy(all.begin() + 5, all.end(), seconds->begin());
-  *stop = all[4];
-  return {all[0], all[1], all[2], all[3]};
+  std::copy(all.begin() + 6, all.end(), seconds->begin());
+  *stop = all[5];
+  return {all[0], all[1], all[2], all[3], all[4]};
 }
 
 double test_rows_per_second(int data_rank) {

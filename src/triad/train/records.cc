@@ -30,8 +30,12 @@ using Privacy = DpSgd::StepReport;
 const std::vector<Field<StepRecord>>& step_fields() {
   static const std::vector<Field<StepRecord>> fields = {
       {"step", "optimizer steps completed", [](const StepRecord& r) { return r.step; }},
-      {"loss", "mean next-token loss of the step's batch (all ranks)",
+      {"loss", "mean next-token loss of the step's batch (all ranks; with --teacher the distillation loss)",
        [](const StepRecord& r) { return r.loss; }},
+      {"hard_loss", "--teacher: the cross-entropy on the next tokens alone, part of that loss",
+       when(&StepRecord::distill, [](const StepRecord::Distill& d) { return d.hard_loss; })},
+      {"teacher_ms", "--teacher: time running the teacher in the step (rank 0)",
+       when(&StepRecord::distill, [](const StepRecord::Distill& d) { return d.teacher_ms; })},
       {"lr", "learning rate of the step", [](const StepRecord& r) { return r.lr; }},
       {"grad_norm", "L2 norm of the averaged gradient before clipping",
        [](const StepRecord& r) { return r.grad_norm; }},

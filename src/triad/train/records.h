@@ -19,7 +19,7 @@ namespace triad {
 
 struct StepRecord {
   int step = 0;
-  double loss = 0;  // mean next-token loss over the step's batch, all ranks
+  double loss = 0;  // mean next-token loss over the step's batch, all ranks (with --teacher: the mixed loss)
   double lr = 0;
   double grad_norm = 0;  // of the averaged gradient, before clipping
   double tokens_per_s = 0;
@@ -39,6 +39,11 @@ struct StepRecord {
     std::vector<double> speed;  // per rank, rows per second of its forward and backward (not the reduction)
   };
   std::optional<Balance> balance;  // with --balance static or online
+  struct Distill {
+    double hard_loss = 0;   // the cross-entropy part of `loss`, all ranks
+    double teacher_ms = 0;  // this rank's time running the teacher in the step
+  };
+  std::optional<Distill> distill;  // with --teacher
 
   nlohmann::json to_json() const;
 };

@@ -32,6 +32,7 @@
 #include "triad/train/resume_point.h"
 #include "triad/train/stage_balance.h"
 #include "triad/train/stop_signal.h"
+#include "triad/train/teacher.h"
 #include "triad/train/tokenizer_agreement.h"
 
 namespace triad {
@@ -63,6 +64,7 @@ struct Trainer::Impl {
   parallel::Groups groups;
   parallel::ContextTensorGroup tensor_group;
   Gpt<float> model;
+  std::unique_ptr<Teacher> teacher;  // with --teacher, opened (and checked) before the trainer
   std::unique_ptr<TokenDataset> train, val;
   std::unique_ptr<Sampler> sampler;
   std::string data_manifest_sha256;
@@ -136,8 +138,8 @@ void Trainer::build_step() {
     s.pipeline = pipeline.get();
     s.gradient = std::move(pipeline);
   } else {
-    auto language_model =
-        std::make_unique<LanguageModelBatches>(*s.sampler, options_.batch, data, options_.grad_accum, T);
+    auto language_model = std::make_unique<LanguageModelBatches>(*s.sampler, options_.batch, data,
+                                                                 options_.grad_accum, T, s.teacher.get());
     s.language_model = language_model.get();
     s.gradient = std::move(language_model);
   }
@@ -207,11 +209,20 @@ std::unique_ptr<Trainer> Trainer::start(comm::Context& context, const TrainOptio
     if (root) log_info("{}", chose);
   }
   options = fit_training_memory(options, context.world(), false, root);
+  auto teacher = options.teacher.empty() ? nullptr : std::make_unique<Teacher>(options);
   if (root) create_run_dir(options.out_dir, force);
   comm::barrier(context, "waiting for rank 0 to create the run directory");
   set_threads(options.threads);
 
   std::unique_ptr<Trainer> t(new Trainer(context, options));
+  if (teacher) {  // the run records exactly what taught it
+    t->options_.teacher = teacher->checkpoint();
+    t->options_.teacher_sha256 = teacher->sha256();
+    if (root)
+      log_info("teacher {} (model.safetensors SHA-256 {}), T {:g}, A {:g}", teacher->checkpoint(),
+               teacher->sha256(), options.distill_temperature, options.distill_weight);
+    t->impl_->teacher = std::move(teacher);
+  }
   t->open_data();
   t->impl_->model.init_weights(options.seed);  // every rank the same weights
   t->build_step();
@@ -221,7 +232,7 @@ std::unique_ptr<Trainer> Trainer::start(comm::Context& context, const TrainOptio
   nlohmann::json run = {{"format", "triad-run"},
                         {"triad_version", kVersion},
                         {"host", host_name()},
-                        {"options", options.to_json()},
+                        {"options", t->options_.to_json()},
                         {"model", options.model.describe()},
                         {"data_manifest_sha256", t->impl_->data_manifest_sha256},
                         {"ranks", context.world()}};
@@ -259,6 +270,7 @@ std::unique_ptr<Trainer> Trainer::resume(comm::Context& context, const ResumeReq
 
   std::unique_ptr<Trainer> t(new Trainer(context, options));
   Impl& s = *t->impl_;
+  if (!options.teacher.empty()) s.teacher = std::make_unique<Teacher>(options);  // checks its SHA-256
   t->open_data();
   if (manifest.json.value("data_manifest_sha256", "") != s.data_manifest_sha256) {
     log_warn("{}/manifest.json changed since the run started; resuming on the data as it is now",
