@@ -204,11 +204,6 @@ class SlowRank {
   ~SlowRank() { unsetenv("TRIAD_TEST_SLOW_RANK"); }
 };
 
-void expect_close(const std::vector<double>& a, const std::vector<double>& b, double rel) {
-  ASSERT_EQ(a.size(), b.size());
-  for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], rel * std::abs(a[i])) << "step " << i + 1;
-}
-
 TEST(Balance, UnevenSharesTrainWhatOneProcessTrains) {
   TempDir dir;
   const std::string steps = "--steps 10 --batch 8 --eval-every 0 --ckpt-every 0 ";
@@ -220,7 +215,7 @@ TEST(Balance, UnevenSharesTrainWhatOneProcessTrains) {
     const std::string run = dir / "two";
     auto r = run_triad_mpi(2, train_args(run, steps + "--threads 1 --force " + variant));
     ASSERT_EQ(r.exit_code, 0) << r.err;
-    expect_close(losses(dir / "one"), losses(run), 1e-5);
+    testing::expect_near_relative(losses(dir / "one"), losses(run), 1e-5);
     const auto records = metrics(run);
     int uneven = 0;
     for (const auto& m : records) {
@@ -248,7 +243,7 @@ TEST(Balance, TensorParallelRanksShareTheirDataRanksRows) {
   const std::string run = dir / "dp2tp2";
   auto r = run_triad_mpi(4, train_args(run, steps + "--threads 1 --tensor-parallel 2 --balance online"));
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  expect_close(losses(dir / "one"), losses(run), 1e-5);
+  testing::expect_near_relative(losses(dir / "one"), losses(run), 1e-5);
   EXPECT_GT(metrics(run).back()["balance_rows"][0].get<int>(), 4);
 }
 
@@ -264,7 +259,7 @@ TEST(Balance, AResumedRunMeasuresAgain) {
   fs::remove_all(run + "/checkpoints/step_000010");
   r = run_triad_mpi(2, "train -q --resume " + run + " --threads 1 --balance static");
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  expect_close(losses(dir / "one"), losses(run), 1e-5);
+  testing::expect_near_relative(losses(dir / "one"), losses(run), 1e-5);
   EXPECT_THAT(metrics(run)[5]["balance_rows"], ElementsAre(4, 4)) << "the first step after the resume";
 }
 
@@ -287,7 +282,7 @@ TEST(Balance, PipelineStagesGetBlocksByMeasuredSpeed) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(read_json_file(run + "/checkpoints/step_000006/manifest.json")["options"]["pipeline_split"],
             "3,1");
-  expect_close(losses(dir / "one"), losses(run), 1e-5);
+  testing::expect_near_relative(losses(dir / "one"), losses(run), 1e-5);
 }
 
 // The measurement itself (the end-to-end test above replaces it with a model machine's times).

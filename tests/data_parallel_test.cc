@@ -40,11 +40,6 @@ std::vector<double> val_losses(const std::string& run) {
   return out;
 }
 
-void expect_close(const std::vector<double>& a, const std::vector<double>& b, double rel) {
-  ASSERT_EQ(a.size(), b.size());
-  for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], rel * std::abs(a[i])) << "entry " << i;
-}
-
 // What run_eval does over 3 ranks, in one process: the shares, summed, are one process's evaluation.
 TEST(DataParallel, EvaluationSharesAddUpToOneProcessBitExactly) {
   const GptConfig config{.layers = 1, .d_model = 16, .heads = 2, .seq_len = 8, .vocab = 400};
@@ -81,8 +76,8 @@ TEST(DataParallel, TwoRanksTrainWhatOneProcessTrains) {
     std::string run = dir / ("two-" + std::to_string(v));
     auto r = run_triad_mpi(2, train_args(run, steps + "--threads 1 " + variant));
     ASSERT_EQ(r.exit_code, 0) << r.err;
-    expect_close(losses(dir / "one"), losses(run), 1e-5);
-    expect_close(val_losses(dir / "one"), val_losses(run), 1e-5);
+    testing::expect_near_relative(losses(dir / "one"), losses(run), 1e-5);
+    testing::expect_near_relative(val_losses(dir / "one"), val_losses(run), 1e-5);
     nlohmann::json last = metrics(run)[19];
     ASSERT_TRUE(last.contains("bytes_sent")) << last.dump();
     EXPECT_EQ(last["ranks"], 2);

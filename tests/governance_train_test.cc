@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "test_util.h"
+#include "train_test_util.h"
 #include "triad/core/file_io.h"
 #include "triad/core/sha256.h"
 
@@ -24,10 +25,7 @@ using ::testing::Not;
 using testing::RefusedWith;
 using testing::run_triad;
 using testing::TempDir;
-
-std::string train_args(const std::string& run, const std::string& extra) {
-  return testing::tiny_train_args(run, extra);
-}
+using testing::train_args;
 
 // A key pair in `dir`: returns the prefix (NAME.key, NAME.pub).
 std::string make_key(const TempDir& dir) {

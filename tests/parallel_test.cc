@@ -119,6 +119,7 @@ TEST(StepRecord, WritesTheFieldsMetricFieldsLists) {
   r.privacy = DpSgd::StepReport{};
   r.pipeline = StepRecord::Pipeline{};
   r.balance = StepRecord::Balance{};
+  r.distill = StepRecord::Distill{};
   const nlohmann::json all = r.to_json();
   const nlohmann::json eval = EvalRecord{}.to_json();
   std::set<std::string> written;

@@ -46,11 +46,6 @@ void edit_manifest(const std::string& dir, const std::string& key, const nlohman
   testing::write_text(dir + "/manifest.json", manifest.dump(2) + "\n");
 }
 
-void expect_verified(const std::string& run) {
-  auto verified = run_triad("audit verify " + run);
-  EXPECT_EQ(verified.exit_code, 0) << verified.out << verified.err;
-}
-
 // "cursor": 320 -> 321 resumed on another data order without a word; the audit log has the manifest's hash.
 TEST(Resume, AnEditedManifestIsSkippedForTheNewestValidCheckpoint) {
   TempDir dir;
@@ -66,7 +61,7 @@ TEST(Resume, AnEditedManifestIsSkippedForTheNewestValidCheckpoint) {
   EXPECT_THAT(r.err, HasSubstr("the audit log recorded"));
   EXPECT_EQ(weights_of(run, 6), weights) << "steps 5 and 6 again, from step 4, exactly as before";
   EXPECT_TRUE(fs::exists(run + "/checkpoints/rejected/step_000006-invalid/manifest.json"));
-  expect_verified(run);
+  testing::expect_audit_verified(run);
 }
 
 // The Fallback: a corrupt newest checkpoint no longer stops the resume.
@@ -83,7 +78,7 @@ TEST(Resume, ACorruptNewestCheckpointFallsBackToTheNewestValidOne) {
   EXPECT_THAT(r.err, HasSubstr("model.safetensors: SHA-256 does not match"));
   EXPECT_THAT(r.err, HasSubstr("resuming " + run + " from " + step_dir(run, 4)));
   EXPECT_EQ(weights_of(run, 6), weights);
-  expect_verified(run);
+  testing::expect_audit_verified(run);
 }
 
 // Without an audit log the manifest's step is still checked against its directory.
@@ -112,7 +107,7 @@ TEST(Resume, AStepWithoutAManifestIsSetAsideAndDoesNotBlockLaterSaves) {
   r = run_triad("train -q --resume " + run + " --steps 10");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(fs::exists(step_dir(run, 10)));
-  expect_verified(run);
+  testing::expect_audit_verified(run);
 }
 
 // A kill while writing leaves step_N.tmp-PID/; one of a process still alive may be another writer's.
@@ -149,7 +144,7 @@ TEST(Resume, ACheckpointTheAuditLogNeverRecordedIsNamedByVerifyAndNotResumedFrom
   EXPECT_THAT(r.err, HasSubstr("skipped " + step_dir(run, 8) + " (not in the audit log"));
   EXPECT_THAT(r.err, HasSubstr("from " + step_dir(run, 6)));
   EXPECT_TRUE(fs::exists(run + "/checkpoints/rejected/step_000008-unlogged"));
-  expect_verified(run);
+  testing::expect_audit_verified(run);
 }
 
 TEST(Resume, CheckpointChoosesOneByHandAndItIsStillChecked) {

@@ -73,11 +73,6 @@ std::vector<nlohmann::json> entries_of_kind(const std::string& run, const std::s
   return out;
 }
 
-void expect_verified(const std::string& run) {
-  auto verified = run_triad("audit verify " + run);
-  EXPECT_EQ(verified.exit_code, 0) << verified.out << verified.err;
-}
-
 TEST(Supervisor, AKilledRankIsRelaunchedAndEndsWithTheWeightsOfAnUninterruptedRun) {
   // Two of scripts/chaos's runs; seed 1 kills before the first checkpoint (the run starts over), seed 2
   // after it (the run resumes).
@@ -99,7 +94,7 @@ TEST(Supervisor, AKilledRankIsRelaunchedAndEndsWithTheWeightsOfAnUninterruptedRu
     // mpirun's 137 for the rank it lost, or 1 from the survivor when it failed first
     EXPECT_TRUE(restarts[0]["exit_code"] == 128 + SIGKILL || restarts[0]["exit_code"] == 1) << restarts[0];
     EXPECT_EQ(restarts[0].contains("resume_from_step"), step > 3) << restarts[0];
-    expect_verified(run);
+    testing::expect_audit_verified(run);
   }
 }
 
@@ -119,7 +114,7 @@ TEST(Supervisor, ACorruptNewestCheckpointIsSkippedAndTheRunStillEndsBitIdentical
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.err, HasSubstr("skipped " + run + "/checkpoints/step_000006"));
   EXPECT_EQ(final_state(run), reference_state());
-  expect_verified(run);
+  testing::expect_audit_verified(run);
 }
 
 TEST(Supervisor, ASigtermedRankStopsEveryRankWithACheckpointAndTheRunResumesBitIdentical) {
@@ -141,7 +136,7 @@ TEST(Supervisor, ASigtermedRankStopsEveryRankWithACheckpointAndTheRunResumesBitI
   EXPECT_EQ(restarts[0]["reason"], "preempted");
   EXPECT_EQ(restarts[0]["counted"], false);
   EXPECT_EQ(restarts[0]["resume_from_step"], 5);
-  expect_verified(run);
+  testing::expect_audit_verified(run);
 }
 
 // SIGTERM to the supervisor: the ranks hear of it (as SIGUSR1 through mpirun), stop after one step with a
@@ -169,7 +164,7 @@ TEST(Supervisor, ASigtermToTheSupervisorStopsTheJobWithACheckpoint) {
   const int step = ends[0]["step"];
   EXPECT_TRUE(fs::exists(run + fmt::format("/checkpoints/step_{:06}/model.safetensors", step)));
   EXPECT_TRUE(entries_of_kind(run, "restart").empty());
-  expect_verified(run);
+  testing::expect_audit_verified(run);
 }
 
 TEST(Supervisor, ASecondSignalEndsTrainingAtOnce) {

@@ -8,6 +8,8 @@
 #include <fstream>
 #include <stdexcept>
 
+#include <gtest/gtest.h>
+
 #include "triad/core/file_io.h"
 
 namespace triad::testing {
@@ -86,6 +88,11 @@ std::string tiny_train_args(const std::string& run, const std::string& extra) {
          " --layers 2 --d-model 32 --heads 2 --seq-len 16 --batch 4 --lr 3e-3 --warmup 2 --log-every 0 "
          "--sample-prompt '' --eval-batches 2 --threads 2 " +
          extra;
+}
+
+void expect_audit_verified(const std::string& run) {
+  auto verified = run_triad("audit verify " + run);
+  EXPECT_EQ(verified.exit_code, 0) << verified.out << verified.err;
 }
 
 }  // namespace triad::testing

@@ -62,4 +62,7 @@ const std::string& fixture_data();
 // `train -q` on fixture_data() into `run` with a tiny model (L2 d32, batch 4, 2 threads), then `extra`.
 std::string tiny_train_args(const std::string& run, const std::string& extra);
 
+// `triad audit verify RUN` succeeds (the run's audit log, checkpoints and signatures check out).
+void expect_audit_verified(const std::string& run);
+
 }  // namespace triad::testing

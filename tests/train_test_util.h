@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -15,6 +16,12 @@ namespace triad::testing {
 
 inline std::string train_args(const std::string& run, const std::string& extra) {
   return tiny_train_args(run, extra);
+}
+
+// a[i] and b[i] agree to `rel` of a[i], entry by entry (entry i is step i + 1 for a run's losses).
+inline void expect_near_relative(const std::vector<double>& a, const std::vector<double>& b, double rel) {
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], rel * std::abs(a[i])) << "entry " << i;
 }
 
 // Trains on 2 ranks (one thread each, no evaluation) and expects success.

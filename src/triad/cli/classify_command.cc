@@ -125,12 +125,12 @@ Runner add_classify_command(CLI::App& root) {
 }
 
 Runner add_predict_command(CLI::App& root) {
-  struct Flags {
+  struct ClassifyFlags {
     std::string model, data, out;
     int batch = 64, threads = default_threads();
     fairness::LabelledFormat format;
   };
-  auto f = std::make_shared<Flags>();
+  auto f = std::make_shared<ClassifyFlags>();
   CLI::App* cmd =
       root.add_subcommand("predict", "Score texts with a classifier run; writes JSONL predictions.");
   cmd->footer(

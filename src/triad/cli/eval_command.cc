@@ -14,11 +14,11 @@
 namespace triad::cli {
 
 Runner add_eval_command(CLI::App& root) {
-  struct Flags {
+  struct EvalFlags {
     std::string checkpoint, data, split = "val", weights = "fp32";
     int batches = 0, batch = 8, seq_len = 0, threads = default_threads();
   };
-  auto f = std::make_shared<Flags>();
+  auto f = std::make_shared<EvalFlags>();
   CLI::App* cmd =
       root.add_subcommand("eval", "Mean next-token loss and perplexity of a checkpoint on prepared data.");
   cmd->footer(

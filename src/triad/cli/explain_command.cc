@@ -22,7 +22,7 @@ namespace triad::cli {
 
 namespace {
 
-constexpr const char* kFooter =
+constexpr const char* kExplainFooter =
     R"(Methods (each scores every word toward the predicted label, or a language model's next token;
 higher = more for it):
   attention   the last block's attention (head mean) paid to the word by the positions the pooling reads
@@ -39,7 +39,7 @@ Examples:
   triad explain --model runs/lm --text "The capital of France is" --methods all
 See docs/explain.md.)";
 
-struct Flags {
+struct ExplainFlags {
   std::string model, input, mine, rules_in, rules_out, json_out, html_out, methods = "default";
   std::vector<std::string> texts;
   fairness::LabelledFormat format;
@@ -69,7 +69,7 @@ fairness::LabelledSet read_texts(const std::string& path, fairness::LabelledForm
   return fairness::read_labelled(path, format);
 }
 
-int mine(const Flags& f, explain::Probe& probe) {
+int mine(const ExplainFlags& f, explain::Probe& probe) {
   if (std::string(probe.kind()) != "classifier")
     fail_usage("--mine: rules are mined for a classifier's labels; {} is a {}", f.model, probe.kind());
   if (f.rules_out.empty()) fail_usage("--mine needs --rules-out FILE for the rule set");
@@ -95,14 +95,14 @@ int mine(const Flags& f, explain::Probe& probe) {
 }  // namespace
 
 Runner add_explain_command(CLI::App& root) {
-  auto f = std::make_shared<Flags>();
+  auto f = std::make_shared<ExplainFlags>();
   CLI::App* cmd = root.add_subcommand(
       "explain",
       "Explain a classifier's predictions, or a language model's next token: per-word relevance by "
       "attention, rollout, flow, gradients, "
       "integrated gradients, occlusion, LIME and KernelSHAP side by side; IF-THEN clauses from the rule "
       "engine; a rule set mined over a dataset with its fidelity; JSON and a self-contained HTML page.");
-  cmd->footer(kFooter);
+  cmd->footer(kExplainFooter);
   add_config_option(*cmd);
   cmd->add_option("--model", f->model,
                   "Classifier run (triad classify --out RUN), or a language model's run or checkpoint")

@@ -20,7 +20,7 @@ namespace triad::cli {
 
 namespace {
 
-constexpr const char* kFooter =
+constexpr const char* kFairnessFooter =
     R"(What the metrics mean (AUC: the chance a positive example scores above a negative one, ties 1/2):
   subgroup AUC      AUC among the examples that mention the group: can the model rank within it?
   BPSN AUC          the group's negatives against the other examples' positives; low: the group's
@@ -37,7 +37,7 @@ subgroup AUC: it is shown as n/a and left out of the means and gaps. Intervals: 
 examples. With --baseline/--mitigated: per headline metric the means, the difference (mitigated -
 baseline) with its interval and the paired t-test's p over runs paired by position. See docs/fairness.md.)";
 
-struct Flags {
+struct FairnessFlags {
   std::string predictions, out, baseline, mitigated;
   bool json = false;
   fairness::MetricOptions options;
@@ -62,13 +62,13 @@ std::vector<fairness::FairnessReport> reports_of(const std::string& flag, const 
 }  // namespace
 
 Runner add_fairness_command(CLI::App& root) {
-  auto f = std::make_shared<Flags>();
+  auto f = std::make_shared<FairnessFlags>();
   CLI::App* cmd = root.add_subcommand(
       "fairness",
       "Bias metrics of a classifier's predictions over identity groups (subgroup/BPSN/BNSP AUC, the "
       "final bias metric, AUC gaps, parity, equal opportunity, equalized odds, calibration), with "
       "bootstrap intervals; or mitigated vs baseline runs with a paired t-test.");
-  cmd->footer(kFooter);
+  cmd->footer(kFairnessFooter);
   add_config_option(*cmd);
   cmd->add_option("predictions", f->predictions,
                   "Predictions JSONL (as `triad predict` writes: id, label, score, identities)")

@@ -21,14 +21,14 @@
 namespace triad::cli {
 
 Runner add_generate_command(CLI::App& root) {
-  struct Flags {
+  struct GenerateFlags {
     std::string checkpoint, prompt;
     SampleOptions sample;
     int threads = 1;
     bool audit = false, log_text = false;
     std::string audit_key, weights = "fp32";
   };
-  auto f = std::make_shared<Flags>();
+  auto f = std::make_shared<GenerateFlags>();
   CLI::App* cmd =
       root.add_subcommand("generate", "Continue a prompt with a trained model (KV-cache sampling).");
   add_config_option(*cmd);

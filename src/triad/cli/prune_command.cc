@@ -18,12 +18,12 @@ namespace triad::cli {
 namespace fs = std::filesystem;
 
 Runner add_prune_command(CLI::App& root) {
-  struct Flags {
+  struct PruneFlags {
     std::string model, out;
     double remove = 0, sparsity = 0;
     bool force = false;
   };
-  auto f = std::make_shared<Flags>();
+  auto f = std::make_shared<PruneFlags>();
   CLI::App* cmd = root.add_subcommand(
       "prune", "Prune a trained model into a new run: MLP units (smaller, faster) and/or weight magnitude.");
   cmd->footer(

@@ -17,11 +17,11 @@
 namespace triad::cli {
 
 Runner add_report_command(CLI::App& root) {
-  struct Flags {
+  struct ReportFlags {
     std::vector<std::string> runs;
     std::string out;
   };
-  auto f = std::make_shared<Flags>();
+  auto f = std::make_shared<ReportFlags>();
   CLI::App* cmd = root.add_subcommand(
       "report", "One self-contained HTML page of a run: summary, curves, remat heatmap, audit status.");
   cmd->footer(

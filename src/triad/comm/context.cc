@@ -10,6 +10,7 @@
 #include <memory>
 #include <thread>
 
+#include "triad/core/clock.h"
 #include "triad/core/error.h"
 #include "triad/core/log.h"
 
@@ -21,14 +22,8 @@ namespace triad::comm {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
 constexpr int kPingTag = 1;
 constexpr int kPongTag = 2;
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
 
 // Open MPI keeps what MPI_Init, communicator creation and MPI_Finalize allocate until the process ends.
 // Under LeakSanitizer (scripts/sanitize) allocations this thread makes while one of these lives are not

@@ -8,21 +8,17 @@
 #include <cmath>
 #include <cstring>
 
+#include "triad/comm/collectives.h"
 #include "triad/comm/context.h"
 #include "triad/comm/kernels.h"
 #include "triad/core/blas.h"
+#include "triad/core/clock.h"
 #include "triad/core/error.h"
 #include "triad/core/file_io.h"
 
 namespace triad::comm {
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
 
 constexpr int kProbeTag = 7;
 
@@ -39,12 +35,6 @@ void receive(Context& context, void* data, size_t bytes, int peer, const char* w
   check_mpi(MPI_Irecv(data, static_cast<int>(bytes), MPI_BYTE, peer, kProbeTag, context.comm(), &request),
             what);
   context.wait(&request, 1, fmt::format("{} with rank {}", what, peer));
-}
-
-void barrier(Context& context, const char* what) {
-  MPI_Request request;
-  check_mpi(MPI_Ibarrier(context.comm(), &request), what);
-  context.wait(&request, 1, what);
 }
 
 // One-way latency between a and b (half the mean round trip of one byte), measured on a.

@@ -17,7 +17,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double seconds_since(Clock::time_point* t) {
+// Seconds since *t; *t becomes now (a lap timer).
+double lap_seconds(Clock::time_point* t) {
   const Clock::time_point now = Clock::now();
   const double s = std::chrono::duration<double>(now - *t).count();
   *t = now;
@@ -95,28 +96,28 @@ double Int8Gpt::loss(const int32_t* inputs, const int32_t* targets, int B, int T
   Seconds& s = seconds_;
   for (Layer& l : layers_) {
     layernorm_forward(ln, mean, rstd, x_.data(), l.ln1_w.data(), l.ln1_b.data(), M, C);
-    s.rest += seconds_since(&t);
+    s.rest += lap_seconds(&t);
     l.qkv.forward(qkv_.data(), ln, l.qkv_b.data(), M);
-    s.block_linears += seconds_since(&t);
+    s.block_linears += lap_seconds(&t);
     attention_forward(y_.data(), att_.data(), qkv_.data(), B, T, C, NH);
-    s.rest += seconds_since(&t);
+    s.rest += lap_seconds(&t);
     l.proj.forward(tmp_.data(), y_.data(), l.proj_b.data(), M);
-    s.block_linears += seconds_since(&t);
+    s.block_linears += lap_seconds(&t);
     accumulate(x_.data(), tmp_.data(), MC);
     layernorm_forward(ln, mean, rstd, x_.data(), l.ln2_w.data(), l.ln2_b.data(), M, C);
-    s.rest += seconds_since(&t);
+    s.rest += lap_seconds(&t);
     l.fc.forward(fc_.data(), ln, l.fc_b.data(), M);
-    s.block_linears += seconds_since(&t);
+    s.block_linears += lap_seconds(&t);
     gelu_forward(gelu_.data(), fc_.data(), fc_.size());
-    s.rest += seconds_since(&t);
+    s.rest += lap_seconds(&t);
     l.fcproj.forward(tmp_.data(), gelu_.data(), l.fcproj_b.data(), M);
-    s.block_linears += seconds_since(&t);
+    s.block_linears += lap_seconds(&t);
     accumulate(x_.data(), tmp_.data(), MC);
   }
   layernorm_forward(ln, mean, rstd, x_.data(), lnf_w_.data(), lnf_b_.data(), M, C);
-  s.rest += seconds_since(&t);
+  s.rest += lap_seconds(&t);
   head_.forward(logits_.data(), ln, nullptr, M);
-  s.head += seconds_since(&t);
+  s.head += lap_seconds(&t);
   for (int m = 0; m < M; ++m) {
     if (targets[m] < 0 || targets[m] >= V)
       fail("target id {} is outside the model's vocabulary of {}", targets[m], V);
@@ -124,7 +125,7 @@ double Int8Gpt::loss(const int32_t* inputs, const int32_t* targets, int B, int T
   float *losses = losses_.data(), *lse = losses + M;
   std::fill(losses, losses + M, 0.0f);
   lm_head_loss<float>(losses, lse, logits_.data(), nullptr, ln, nullptr, targets, M, C, V);
-  s.loss += seconds_since(&t);
+  s.loss += lap_seconds(&t);
   double sum = 0;
   for (int m = 0; m < M; ++m) sum += losses[m];
   return sum / M;

@@ -37,10 +37,6 @@ std::string to_lower(std::string_view s) {
   return out;
 }
 
-bool ends_with(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
-}
-
 // Words as str.split() sees them; reports the longest.
 size_t count_words(std::string_view line, size_t* longest) {
   size_t words = 0, run = 0;
@@ -235,7 +231,7 @@ CleanedPage clean_page(std::string_view text, const CleanOptions& options, RuleC
     }
     std::string line = remove_citations(raw);
     std::string_view view = trim(line);
-    if (ends_with(view, "...")) {
+    if (view.ends_with("...")) {
       ++(*counts)[Rule::kLineEllipsis];
       continue;
     }

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <random>
 
+#include "triad/core/clock.h"
 #include "triad/core/error.h"
 #include "triad/core/file_io.h"
 #include "triad/core/format.h"
@@ -34,11 +35,7 @@ namespace {
 constexpr size_t kBatchBytes = 32 << 20;  // text per parallel batch
 const char* kSplits[2] = {"train", "val"};
 
-double seconds_since(std::chrono::steady_clock::time_point t) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-}
-
-std::string utc_now() {
+std::string utc_now_seconds() {
   std::time_t t = std::time(nullptr);
   char buffer[32];
   std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
@@ -325,7 +322,7 @@ nlohmann::json build_and_publish(const PrepareOptions& options, const std::strin
   manifest["format"] = "triad-prepared-data";
   manifest["format_version"] = 1;
   manifest["triad_version"] = kVersion;
-  manifest["created_utc"] = utc_now();
+  manifest["created_utc"] = utc_now_seconds();
 
   std::vector<std::string> paths = expand_inputs(options.inputs);
   std::unique_ptr<Blocklist> blocklist;

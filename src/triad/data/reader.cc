@@ -17,20 +17,16 @@ namespace triad {
 
 namespace {
 
-bool ends_with(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
-}
-
 std::string_view strip_gz(std::string_view path) {
-  return ends_with(path, ".gz") ? path.substr(0, path.size() - 3) : path;
+  return path.ends_with(".gz") ? path.substr(0, path.size() - 3) : path;
 }
 
 bool is_jsonl(std::string_view path) {
   auto p = strip_gz(path);
-  return ends_with(p, ".jsonl") || ends_with(p, ".json");
+  return p.ends_with(".jsonl") || p.ends_with(".json");
 }
 bool is_text(std::string_view path) {
-  return ends_with(strip_gz(path), ".txt");
+  return strip_gz(path).ends_with(".txt");
 }
 bool is_supported(std::string_view path) {
   return is_jsonl(path) || is_text(path);

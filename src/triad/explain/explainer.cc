@@ -8,16 +8,13 @@
 #include <limits>
 #include <numeric>
 
+#include "triad/core/clock.h"
 #include "triad/core/error.h"
 #include "triad/core/rng.h"
 
 namespace triad::explain {
 
 namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
 
 std::vector<std::string> normalized_words(const Words& words) {
   std::vector<std::string> out;

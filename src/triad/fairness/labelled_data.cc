@@ -22,10 +22,6 @@ namespace {
 const std::vector<std::string> kTextCandidates = {"text", "comment", "comment_text", "Text"};
 const std::vector<std::string> kLabelCandidates = {"label", "toxic", "is_toxic", "target", "Label"};
 
-bool ends_with(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
-}
-
 std::string_view trim(std::string_view s) {
   const size_t begin = s.find_first_not_of(" \t\r\n");
   if (begin == std::string_view::npos) return {};
@@ -385,7 +381,7 @@ void read_jsonl(const std::string& path, Builder* builder) {
 }  // namespace
 
 LabelledSet read_labelled(const std::string& path, const LabelledFormat& format) {
-  const bool jsonl = ends_with(path, ".jsonl"), csv = ends_with(path, ".csv"), tsv = ends_with(path, ".tsv");
+  const bool jsonl = path.ends_with(".jsonl"), csv = path.ends_with(".csv"), tsv = path.ends_with(".tsv");
   if (!jsonl && !csv && !tsv) fail_usage("{}: unsupported file type (expected .jsonl, .csv or .tsv)", path);
   Builder builder(path, format);
   if (jsonl) {

@@ -9,10 +9,6 @@
 
 namespace triad::fairness {
 
-namespace {
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-}
-
 double quantile_sorted(std::span<const double> sorted, double q) {
   if (sorted.empty()) return kNaN;
   const double position = q * static_cast<double>(sorted.size() - 1);

@@ -3,10 +3,14 @@
 // intervals and the paired t-test over seeds (docs/fairness.md, "Metrics").
 
 #include <cstdint>
+#include <limits>
 #include <span>
 #include <vector>
 
 namespace triad::fairness {
+
+// What a statistic is when it is undefined (an AUC over one class, a quantile of nothing).
+inline constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 // The q-quantile (q in [0, 1]) of sorted `values` by linear interpolation between order statistics, as
 // numpy.percentile's default ("linear"): position q (m - 1) of the m values. NaN when there are none.

@@ -26,7 +26,7 @@ namespace {
 constexpr int kFormat = 1;
 constexpr size_t kMaxEntryBytes = 1 << 20;
 
-std::string utc_now() {
+std::string utc_now_ms() {
   auto now = std::chrono::system_clock::now();
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
   std::time_t seconds = static_cast<std::time_t>(ms / 1000);
@@ -294,8 +294,8 @@ uint64_t AuditLog::append(std::string_view kind, nlohmann::json payload) {
   if (!valid_kind(kind)) fail("audit entry kind '{}' must match [a-z0-9_]+", kind);
   if (!payload.is_object()) fail("audit entry '{}': the payload must be a JSON object", kind);
   uint64_t seq = leaves_.size();
-  nlohmann::json entry = {{"seq", seq},    {"time", utc_now()}, {"host", host_},
-                          {"rank", rank_}, {"kind", kind},      {"payload", std::move(payload)}};
+  nlohmann::json entry = {{"seq", seq},    {"time", utc_now_ms()}, {"host", host_},
+                          {"rank", rank_}, {"kind", kind},         {"payload", std::move(payload)}};
   if (seq > 0) entry["prev"] = hex(leaves_.back());
   std::string line = canonical_json(entry, fmt::format("audit entry '{}'", kind));
   if (line.size() > kMaxEntryBytes)

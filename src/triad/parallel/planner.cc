@@ -99,7 +99,7 @@ double stage_flops(const GptConfig& m, int B, int T, int blocks, bool head, int 
   return (blocks * block + (head ? 6 * tokens * m.vocab * C : 0)) / tensor;
 }
 
-std::vector<comm::GradRange> gradient_blocks(const ParameterLayout& layout) {
+std::vector<comm::GradRange> block_ranges(const ParameterLayout& layout) {
   std::vector<comm::GradRange> blocks;
   for (const ParamBlock& b : layout.blocks()) blocks.push_back({b.offset, b.count, {}});
   return blocks;
@@ -164,7 +164,7 @@ StageTime stage_time(const PlanRequest& r, const LayoutChoice& c, const comm::To
   const double P = static_cast<double>(params.count());
   const bool tied = p > 1 && (s == 0 || head);
   if (L.data > 1) {
-    const comm::BucketPlan plan = comm::plan_buckets(gradient_blocks(params), r.bucket_mb);
+    const comm::BucketPlan plan = comm::plan_buckets(block_ranges(params), r.bucket_mb);
     out.data = worst_over(L, s, [&](Coordinates at) {
       const std::vector<int> group = group_through(L, at, &Coordinates::data, L.data);
       double total = 0, last = 0;
@@ -365,7 +365,7 @@ MemoryPrediction predict_memory(const PlanRequest& r, const LayoutChoice& c, con
     const bool end_stage = p > 1 && (s == 0 || s == p - 1);
     if (end_stage) here.mpi_scratch = kFloat * (r.model.vocab / L.tensor) * r.model.d_model;
     if (dp > 1 && !c.zero1 && c.codec == comm::CodecKind::kNone) {
-      for (const comm::GradRange& b : comm::plan_buckets(gradient_blocks(params), r.bucket_mb).buckets)
+      for (const comm::GradRange& b : comm::plan_buckets(block_ranges(params), r.bucket_mb).buckets)
         here.mpi_scratch = std::max(here.mpi_scratch, kFloat * static_cast<double>(b.count));
     }
     if (L.tensor > 1)

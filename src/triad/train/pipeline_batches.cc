@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "triad/comm/collectives.h"
+#include "triad/core/clock.h"
 #include "triad/train/evaluate.h"
 
 namespace triad {
@@ -12,12 +13,6 @@ namespace triad {
 namespace {
 
 constexpr int kActivationTag = 0, kGradientTag = 1;  // tag = 2 k + direction
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
 }  // namespace
 
 PipelineBatches::PipelineBatches(comm::Context& pipeline, parallel::PipelineSchedule schedule,

@@ -22,7 +22,7 @@ namespace {
 
 using LoggedFiles = std::map<std::string, LoggedFile>;
 
-fs::path checkpoints_of(const std::string& run_dir) {
+fs::path checkpoints_dir(const std::string& run_dir) {
   return fs::path(run_dir) / "checkpoints";
 }
 
@@ -31,7 +31,7 @@ fs::path checkpoints_of(const std::string& run_dir) {
 std::vector<std::string> dead_temporaries(const std::string& run_dir) {
   std::vector<std::string> out;
   std::error_code ec;
-  for (const auto& e : fs::directory_iterator(checkpoints_of(run_dir), ec)) {
+  for (const auto& e : fs::directory_iterator(checkpoints_dir(run_dir), ec)) {
     const long pid = checkpoint_temp_pid(e.path().filename().string());
     if (pid < 0 || !e.is_directory()) continue;
     if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) out.push_back(e.path().string());
@@ -81,7 +81,7 @@ std::string chosen_dir(const std::string& run_dir, const std::string& chosen) {
     if (path.filename().empty()) path = path.parent_path();
     std::error_code ec;
     step = checkpoint_step(path.filename().string());
-    if (step < 0 || !fs::equivalent(path.parent_path(), checkpoints_of(run_dir), ec)) {
+    if (step < 0 || !fs::equivalent(path.parent_path(), checkpoints_dir(run_dir), ec)) {
       fail_usage(
           "--checkpoint {}: not a checkpoint of {} (give step_N, or the path of {}/checkpoints/step_N)",
           chosen, run_dir, run_dir);
@@ -134,7 +134,7 @@ ResumePoint find_resume_point(const std::string& run_dir, const std::string& cho
 
 void clear_after_resume_point(const std::string& run_dir, const ResumePoint& point) {
   if (!point.newer.empty()) {
-    const fs::path rejected = checkpoints_of(run_dir) / "rejected";
+    const fs::path rejected = checkpoints_dir(run_dir) / "rejected";
     make_dirs(rejected.string());
     for (const SetAside& s : point.newer) {
       fs::path target = rejected / fmt::format("step_{:06}-{}", s.step, s.label);
@@ -147,7 +147,7 @@ void clear_after_resume_point(const std::string& run_dir, const ResumePoint& poi
                target.string(), s.step);
     }
     fsync_dir(rejected.string());
-    fsync_dir(checkpoints_of(run_dir).string());
+    fsync_dir(checkpoints_dir(run_dir).string());
   }
   for (const std::string& temp : point.dead_temporaries) {
     std::error_code ec;
