@@ -1,10 +1,10 @@
 #include "triad/kernels/lm_head.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <vector>
 
+#include "triad/core/clock.h"
 #include "triad/core/parallel.h"
 #include "triad/core/vector_math.h"
 #include "triad/kernels/gemm.h"
@@ -17,7 +17,7 @@ namespace {
 // seconds.
 template <typename Real>
 double slice_logits(Real* out, int ld, const Real* x, const Real* wte, int v0, int cols, int N, int C) {
-  auto t0 = std::chrono::steady_clock::now();
+  const Clock::time_point t0 = Clock::now();
   parallel_chunks(
       static_cast<size_t>(N),
       [&](size_t n0, size_t n1) {
@@ -25,7 +25,7 @@ double slice_logits(Real* out, int ld, const Real* x, const Real* wte, int v0, i
                    wte + static_cast<size_t>(v0) * C, C, 0, out + n0 * ld, ld);
       },
       64);
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return seconds_since(t0);
 }
 
 // Folds one row of a slice into a running logsumexp: (max, sum) with sum = Σ exp(row - max) so far.

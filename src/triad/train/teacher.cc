@@ -1,8 +1,8 @@
 #include "triad/train/teacher.h"
 
-#include <chrono>
 #include <filesystem>
 
+#include "triad/core/clock.h"
 #include "triad/core/error.h"
 #include "triad/core/safetensors.h"
 #include "triad/kernels/layernorm.h"
@@ -66,7 +66,7 @@ Teacher::Teacher(const TrainOptions& options, const Checkpoint& teacher)
 }
 
 const SoftTargets<float>& Teacher::forward(const int32_t* inputs, int B, int T) {
-  const auto started = std::chrono::steady_clock::now();
+  const Clock::time_point started = Clock::now();
   const int N = B * T, C = config_.d_model;
   model_.forward(inputs, nullptr, B, T, Gpt<float>::Pass::kInference);
   hidden_.resize(static_cast<size_t>(N) * C);
@@ -77,7 +77,7 @@ const SoftTargets<float>& Teacher::forward(const int32_t* inputs, int B, int T) 
   model_.release_activations();
   soft_.x = hidden_.data();
   soft_.slice = slice_.data();
-  seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  seconds_ += seconds_since(started);
   return soft_;
 }
 
