@@ -57,6 +57,9 @@ TEST(MemoryCheck, TheEstimateIsALowerBoundOfWhatTrainingHolds) {
 
   o.comm.zero = 1;
   EXPECT_EQ(training_memory(o, 2).optimizer_bytes, sizeof(float) * params);
+  // A save gathers the moments whole on every rank under ZeRO-1; unsharded the optimizer lends its own.
+  EXPECT_EQ(training_memory(o, 2).checkpoint_bytes, 2.0 * sizeof(float) * params);
+  EXPECT_EQ(training_memory(o, 1).checkpoint_bytes, 0);
 }
 
 // --memory-limit: the cheapest combination that fits. L12 d768 (91M parameters) takes 16 bytes a

@@ -2,8 +2,11 @@
 
 #include <openssl/evp.h>
 
+#include <cstdio>
+#include <memory>
+#include <vector>
+
 #include "triad/core/error.h"
-#include "triad/core/file_io.h"
 
 namespace triad {
 
@@ -52,10 +55,15 @@ std::string sha256_hex(std::string_view data) {
   return hex(sha256(data));
 }
 
+// Read in chunks, not mapped: a mapped checkpoint of 16 GB would count in the process's RSS and address
+// space while it is hashed, beside the training state it was saved from.
 std::string sha256_file_hex(const std::string& path) {
-  MappedFile file(path);
+  std::unique_ptr<FILE, int (*)(FILE*)> file(std::fopen(path.c_str(), "rb"), &std::fclose);
+  if (!file) fail("cannot open {}: {}", path, errno_text());
   Sha256 h;
-  h.update(file.data(), file.size());
+  std::vector<char> chunk(size_t{1} << 20);
+  while (size_t n = std::fread(chunk.data(), 1, chunk.size(), file.get())) h.update(chunk.data(), n);
+  if (std::ferror(file.get())) fail("cannot read {}: {}", path, errno_text());
   return hex(h.finish());
 }
 

@@ -203,9 +203,6 @@ void DistributedOptimizer::step(float lr, double norm) {
 
 OptimizerState DistributedOptimizer::state() {
   OptimizerState s;
-  s.adam_steps = optimizer_.steps();
-  s.world = context_.world();
-  s.codec = options_.comm.grad_compression;
   s.states = optimizer_.precision();
   // ZeRO-1: the moments, gathered from their shards; otherwise every rank holds them all.
   if (s.states == StatePrecision::k8Bit) {
@@ -229,15 +226,50 @@ OptimizerState DistributedOptimizer::state() {
     std::copy(part->begin(), part->end(), full->begin() + static_cast<ptrdiff_t>(optimizer_.offset()));
     if (sharded_) comm::all_gather_shards(context_, full->data(), sync_->shards());
   }
+  add_counters_and_codec_state(&s);
+  return s;
+}
+
+void DistributedOptimizer::with_state(const std::function<void(const OptimizerState&)>& use) {
+  if (sharded_) {
+    use(state());
+    return;
+  }
+  OptimizerState s;
+  s.states = optimizer_.precision();
+  add_counters_and_codec_state(&s);
+  // Unsharded, this rank's moments are the whole ones (fp32 over the flat buffer, or 8-bit codes with the
+  // compact fp32 moments of the tensors that keep them): moved, not copied, and back however `use` ends.
+  s.m = std::move(optimizer_.m());
+  s.v = std::move(optimizer_.v());
+  s.m8 = std::move(optimizer_.m8());
+  s.v8 = std::move(optimizer_.v8());
+  struct GiveBack {
+    OptimizerState& s;
+    AdamW& to;
+    ~GiveBack() {
+      to.m() = std::move(s.m);
+      to.v() = std::move(s.v);
+      to.m8() = std::move(s.m8);
+      to.v8() = std::move(s.v8);
+    }
+  } give_back{s, optimizer_};
+  use(s);
+}
+
+// Collective: the codec states are gathered on rank 0.
+void DistributedOptimizer::add_counters_and_codec_state(OptimizerState* s) {
+  s->adam_steps = optimizer_.steps();
+  s->world = context_.world();
+  s->codec = options_.comm.grad_compression;
   comm::SyncState sync = sync_->save_state();
-  s.sync_steps = sync.steps;
+  s->sync_steps = sync.steps;
   // Gathered bucket by bucket: rank r's state of bucket b lands in residuals[r][b].
-  s.residuals.assign(static_cast<size_t>(context_.world()), {});
+  s->residuals.assign(static_cast<size_t>(context_.world()), {});
   for (size_t b = 0; b < sync.buckets.size(); ++b) {
     auto per_rank = comm::gather_to_root(context_, sync.buckets[b], "checkpoint: gradient codec state");
-    for (size_t r = 0; r < per_rank.size(); ++r) s.residuals[r].push_back(std::move(per_rank[r]));
+    for (size_t r = 0; r < per_rank.size(); ++r) s->residuals[r].push_back(std::move(per_rank[r]));
   }
-  return s;
 }
 
 void DistributedOptimizer::gather_quantized(const QuantizedMoment& part, QuantizedMoment* whole) {

@@ -19,6 +19,7 @@
 // the gradient norm over the ranks holding the other parts of the model, counting replicated tensors once.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -98,7 +99,13 @@ class DistributedOptimizer {
   // "2 ranks x 8 sequences, 3 buckets of gradients, --grad-compression none, ZeRO-1: ..." for the log.
   std::string describe(int sequences_per_rank) const;
 
+  // The whole state, this rank's moments gathered with every other rank's (a copy: 8 or 2 bytes per
+  // parameter more while it lives).
   OptimizerState state();
+  // Calls `use` with the whole state without a copy where this rank holds all of it (no ZeRO-1): its own
+  // moments are lent for the call (moved out and back) — a checkpoint of the largest model that fits must
+  // not need a second optimizer state. Under ZeRO-1, state().
+  void with_state(const std::function<void(const OptimizerState&)>& use);
   void load(const OptimizerState& saved, const std::string& where);
 
  private:
@@ -106,6 +113,8 @@ class DistributedOptimizer {
   void add_tied_embedding_gradients();
   // 8-bit: this rank's part of a moment into the whole flat buffer's (ZeRO-1: gathered from every rank).
   void gather_quantized(const QuantizedMoment& part, QuantizedMoment* whole);
+  // The step counters and every rank's gradient codec state (collective: gathered on rank 0).
+  void add_counters_and_codec_state(OptimizerState* s);
 
   comm::Context& context_;
   comm::Context* model_group_;  // nullptr or a group of one: the whole model is here

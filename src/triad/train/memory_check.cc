@@ -46,6 +46,11 @@ std::string bytes_text(double bytes) {
   return bytes < 0x1p60 ? format_bytes(static_cast<size_t>(bytes)) : fmt::format("{:.2g} bytes", bytes);
 }
 
+// ", a checkpoint's gather 3.2GiB" when saving needs memory of its own.
+std::string checkpoint_text(const TrainingMemory& m) {
+  return m.checkpoint_bytes > 0 ? ", a checkpoint's gather " + bytes_text(m.checkpoint_bytes) : "";
+}
+
 }  // namespace
 
 TrainingMemory training_memory(const TrainOptions& options, int world) {
@@ -72,6 +77,10 @@ TrainingMemory training_memory(const TrainOptions& options, int world) {
     if (options.fused_update)
       m.model_bytes = kFloat * n + static_cast<double>(FusedUpdate::peak_gradient_bytes(layout));
   }
+  // A save under ZeRO-1 gathers the moments whole: fp32 two floats per parameter; 8-bit the codes travel
+  // as floats, one moment at a time, beside the other's bytes (DistributedOptimizer::gather_quantized).
+  if (sharded) m.checkpoint_bytes = (states == StatePrecision::k8Bit ? 6 : 8) * m.parameters;
+  if (parts > 1) m.checkpoint_bytes = 3 * kFloat * m.parameters;  // rank 0: weights, m and v whole
   // DP-SGD runs one sequence at a time; with a remat plan at least one block's units are live at once.
   m.micro_batch = options.dp() ? 1 : std::max(1, options.micro_batch(world));
   const int stage_layers = (c.layers + options.pipeline_parallel - 1) / options.pipeline_parallel;
@@ -89,10 +98,10 @@ void check_training_memory(const TrainOptions& options, int world) {
   fail_usage(
       "--layers {} --d-model {} --heads {} --seq-len {} (vocabulary {}) make a model of {:.1f}M parameters; "
       "training it takes at least {} (weights and gradients {}, AdamW state {}, activations of {} "
-      "sequence(s) {}), more than this machine's {} of memory; {}",
+      "sequence(s) {}{}), more than this machine's {} of memory; {}",
       c.layers, c.d_model, c.heads, c.seq_len, c.vocab, m.parameters / 1e6, bytes_text(m.total()),
       bytes_text(m.model_bytes), bytes_text(m.optimizer_bytes), m.micro_batch, bytes_text(m.activation_bytes),
-      bytes_text(available),
+      checkpoint_text(m), bytes_text(available),
       m.activation_bytes > m.model_bytes + m.optimizer_bytes
           ? "use a smaller --batch or --seq-len, or --remat"
           : "use fewer --layers or a smaller --d-model");
@@ -120,9 +129,9 @@ ActivationRange activation_range(const TrainOptions& options, int world) {
 }
 
 std::string describe(const TrainingMemory& m) {
-  return fmt::format("weights and gradients {}, AdamW state {}, activations {}, the process {}",
+  return fmt::format("weights and gradients {}, AdamW state {}, activations {}{}, the process {}",
                      bytes_text(m.model_bytes), bytes_text(m.optimizer_bytes), bytes_text(m.activation_bytes),
-                     bytes_text(kProcessBytes));
+                     checkpoint_text(m), bytes_text(kProcessBytes));
 }
 
 }  // namespace
@@ -166,7 +175,7 @@ TrainOptions fit_training_memory(const TrainOptions& given, int world, bool resu
     o.fused_update = fused;
     TrainingMemory m = training_memory(o, world);
     if (sane && choose_remat) m.activation_bytes = activations.keep_all;
-    const double state = m.model_bytes + m.optimizer_bytes + kProcessBytes;
+    const double state = m.model_bytes + m.optimizer_bytes + m.checkpoint_bytes + kProcessBytes;
     std::string chose = fmt::format("--optimizer-states {}{}", states, fused ? " --fused-update" : "");
     if (sane && choose_remat && state + activations.keep_all > limit && state + activations.least <= limit) {
       // The rest of the limit for activations, the optimal planner's budget (MiB, rounded down).

@@ -14,7 +14,11 @@ struct TrainingMemory {
   double optimizer_bytes = 0;   // AdamW's two moments (this rank's share under --zero 1; 8-bit or fp32)
   double activation_bytes = 0;  // one micro-batch's: every unit kept, or what a --remat plan cannot drop
   int micro_batch = 0;          // sequences in that micro-batch
-  double total() const { return model_bytes + optimizer_bytes + activation_bytes; }
+  // What writing a checkpoint adds: under --zero 1 the moments gathered whole on every rank; under
+  // model parallelism the whole model's weights and moments on rank 0. Without either the optimizer
+  // lends its own moments to the writer (DistributedOptimizer::with_state): nothing.
+  double checkpoint_bytes = 0;
+  double total() const { return model_bytes + optimizer_bytes + activation_bytes + checkpoint_bytes; }
 };
 
 TrainingMemory training_memory(const TrainOptions& options, int world);

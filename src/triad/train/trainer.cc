@@ -392,27 +392,40 @@ CheckpointInfo Trainer::checkpoint() {
   Impl& s = *impl_;
   state_.sampler = s.sampler->state();
   if (s.dp) state_.dp = s.dp->state();
-  parallel::OptimizerState optimizer = s.optimizer->state();
-  // Whole tensors by name, whatever the layout: under model parallelism rank 0 gathers the parts.
-  std::vector<std::vector<float>> whole;
-  if (s.model_parallel()) {
-    whole = parallel::gather_whole(s.comm, options_.model, s.layout, s.stage_first, s.model.layout(),
-                                   {s.model.params(), optimizer.m.data(), optimizer.v.data()});
-  }
-  if (!is_root()) return {};
+  CheckpointInfo info;
+  s.optimizer->with_state([&](const parallel::OptimizerState& held) {
+    if (!s.model_parallel()) {
+      if (is_root()) info = write_checkpoint(s.model.params(), held);
+      return;
+    }
+    // Whole tensors by name, whatever the layout: under model parallelism rank 0 gathers the parts.
+    std::vector<std::vector<float>> whole =
+        parallel::gather_whole(s.comm, options_.model, s.layout, s.stage_first, s.model.layout(),
+                               {s.model.params(), held.m.data(), held.v.data()});
+    if (!is_root()) return;
+    parallel::OptimizerState gathered;  // fp32 only (8-bit states refuse model parallelism)
+    gathered.m = std::move(whole[1]);
+    gathered.v = std::move(whole[2]);
+    gathered.adam_steps = held.adam_steps;
+    gathered.world = held.world;
+    gathered.sync_steps = held.sync_steps;
+    gathered.residuals = held.residuals;
+    gathered.codec = held.codec;
+    info = write_checkpoint(whole[0].data(), gathered);
+  });
+  return info;
+}
+
+// Rank 0: writes the checkpoint of the whole model's `params` and `optimizer` state.
+CheckpointInfo Trainer::write_checkpoint(const float* params, const parallel::OptimizerState& optimizer) {
+  Impl& s = *impl_;
   // The other ranks wait in the next step's collectives; a slow disk must not look like a hung rank.
   comm::Context::BusyScope busy(s.comm, fmt::format("writing checkpoint step {}", state_.step));
   const nlohmann::json extra = {
       {"data_manifest_sha256", s.data_manifest_sha256},
       {"tokenizer_sha256", sha256_file_hex((fs::path(run_dir()) / "tokenizer.model").string())}};
-  const ParameterLayout whole_layout(options_.model);
-  const float* params = s.model.params();
-  if (s.model_parallel()) {
-    params = whole[0].data();
-    optimizer.m = std::move(whole[1]);
-    optimizer.v = std::move(whole[2]);
-  }
-  CheckpointInfo info = save_checkpoint(run_dir(), whole_layout, params, options_, state_, optimizer, extra);
+  CheckpointInfo info =
+      save_checkpoint(run_dir(), ParameterLayout(options_.model), params, options_, state_, optimizer, extra);
   prune_checkpoints(run_dir(), options_.keep_ckpts);
   last_checkpoint_ = info.dir;
   notify([&](TrainObserver& o) { o.on_checkpoint(*this, info); });

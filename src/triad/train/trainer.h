@@ -83,6 +83,7 @@ class Trainer {
   int stop_early(const std::string& status, const std::string& reason, int exit_code);
   void run_eval();
   CheckpointInfo checkpoint();
+  CheckpointInfo write_checkpoint(const float* params, const parallel::OptimizerState& optimizer);
   void print_sample();
   template <typename F>
   void notify(F&& f);
