@@ -24,13 +24,17 @@ for L in "$@"; do
   C=$((64 * L))
   if [ "$framework" = triad ]; then
     (ulimit -v $((cap_kib + 8 * 1024 * 1024)) # triad maps its arena lazily: more address space than RSS
-     timeout "$timeout" build/triad train --data "$data" --out "$out/L$L" --force --layers "$L" --d-model "$C" \
+     # The whole process's peak (the end-of-run checkpoint included), not only the steps' own records.
+     python3 -c 'import resource, subprocess, sys
+rc = subprocess.call(sys.argv[2:])
+open(sys.argv[1], "w").write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024))
+sys.exit(rc)' "$out/peak" timeout "$timeout" build/triad train --data "$data" --out "$out/L$L" --force --layers "$L" --d-model "$C" \
        --heads "$L" --seq-len 64 --batch 2 --steps 5 --warmup 0 --lr 6e-4 --eval-every 0 --ckpt-every 0 \
        --sample-prompt '' --log-every 1 --threads 2 --memory-limit "${limit_gib}GiB") >"$out/log" 2>&1
     rc=$?
-    python3 - "$out/L$L" "$L" "$C" "$rc" "$limit_gib" "$out/log" <<'PY'
+    python3 - "$out/L$L" "$L" "$C" "$rc" "$limit_gib" "$out/log" "$out/peak" <<'PY'
 import json, os, sys
-run, L, C, rc, limit, log = sys.argv[1:]
+run, L, C, rc, limit, log, peak = sys.argv[1:]
 chose = [l.strip() for l in open(log) if "--memory-limit" in l]
 r = {"framework": "triad", "layers": int(L), "d_model": int(C), "exit": int(rc), "chose": chose[:1]}
 path = run + "/metrics.jsonl"
@@ -43,7 +47,9 @@ if steps:
     later = steps[1:] or steps
     r["tokens_per_s"] = round(sum(s["tokens_per_s"] for s in later) / len(later), 1)
     r["step_s"] = [round(s["step_ms"] / 1e3, 2) for s in steps]
-    r["peak_rss_bytes"] = max(s["peak_rss_bytes"] for s in steps)
+    r["step_peak_rss_bytes"] = max(s["peak_rss_bytes"] for s in steps)
+    process = open(peak).read().strip() if os.path.exists(peak) else ""
+    r["peak_rss_bytes"] = max([r["step_peak_rss_bytes"]] + ([int(process)] if process else []))
     r["optimizer_bytes"] = steps[-1].get("optimizer_bytes")
 r["ok"] = (int(rc) == 0 and len(steps) == 5 and r["losses"][-1] < r["losses"][0]
            and r["peak_rss_bytes"] <= float(limit) * 2**30)
