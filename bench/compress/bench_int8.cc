@@ -16,15 +16,12 @@
 #include <vector>
 
 #include "triad/compress/int8_model.h"
+#include "triad/core/clock.h"
 #include "triad/core/parallel.h"
 #include "triad/train/checkpoint.h"
 #include "triad/train/evaluate.h"
 
 namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -53,7 +50,7 @@ int main(int argc, char** argv) {
   CheckpointManifest manifest = read_checkpoint_manifest(dir);
   Gpt<float> model(manifest.model);
   load_checkpoint_weights(dir, &model);
-  auto t0 = std::chrono::steady_clock::now();
+  auto t0 = Clock::now();
   Int8Gpt int8(model);
   const double quantize_seconds = seconds_since(t0);
   TokenDataset data = TokenDataset::open(manifest.options.data_dir, "val");
@@ -67,7 +64,7 @@ int main(int argc, char** argv) {
   for (int i = 0; i < decode_tokens; ++i) prompt[i] = (i * 7919) % manifest.model.vocab;
   for (int r = 0; r < repeats; ++r) {
     for (int w = 0; w < 2; ++w) {
-      t0 = std::chrono::steady_clock::now();
+      t0 = Clock::now();
       EvalResult e;
       if (w == 0) {
         e = evaluate(model, data, batches, batch, T);
@@ -81,7 +78,7 @@ int main(int argc, char** argv) {
       loss[w] = e.loss;
       tokens = e.tokens;
       // Decoding: T positions, one token each (the cost of generating T tokens).
-      t0 = std::chrono::steady_clock::now();
+      t0 = Clock::now();
       if (w == 0) {
         KvDecoder d(model);
         for (int32_t t : prompt) d.step(t);

@@ -1,10 +1,10 @@
 #include <fmt/format.h>
 
-#include <chrono>
 #include <memory>
 
 #include "triad/cli/cli.h"
 #include "triad/compress/int8_model.h"
+#include "triad/core/clock.h"
 #include "triad/core/error.h"
 #include "triad/core/parallel.h"
 #include "triad/train/checkpoint.h"
@@ -58,7 +58,7 @@ Runner add_eval_command(CLI::App& root) {
       fail("the data's vocabulary has {} tokens, the checkpoint's model {}: a different tokenizer",
            data.vocab_size(), manifest.model.vocab);
     }
-    const auto start = std::chrono::steady_clock::now();
+    const auto start = Clock::now();
     EvalResult r;
     if (f->weights == "int8") {
       Int8Gpt int8(model);
@@ -69,7 +69,7 @@ Runner add_eval_command(CLI::App& root) {
     } else {
       r = evaluate(model, data, f->batches, f->batch, seq_len);
     }
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double seconds = seconds_since(start);
     fmt::print("{}\n", nlohmann::json{{"val_loss", r.loss},
                                       {"val_ppl", r.perplexity()},
                                       {"tokens", r.tokens},

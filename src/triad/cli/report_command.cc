@@ -3,12 +3,12 @@
 
 #include <fmt/format.h>
 
-#include <chrono>
 #include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
 
 #include "triad/cli/cli.h"
+#include "triad/core/clock.h"
 #include "triad/core/error.h"
 #include "triad/core/format.h"
 #include "triad/core/log.h"
@@ -40,9 +40,9 @@ Runner add_report_command(CLI::App& root) {
                             : f->runs.size() == 1
                                 ? (std::filesystem::path(f->runs[0]) / "report.html").string()
                                 : "report.html";
-    const auto started = std::chrono::steady_clock::now();
+    const auto started = Clock::now();
     const size_t bytes = report::write_report(f->runs, out);
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    const double seconds = seconds_since(started);
     log_info("report: {} ({}) in {:.2f}s", out, format_bytes(bytes), seconds);
     fmt::print("{}\n", nlohmann::json{{"report", out}, {"bytes", bytes}, {"seconds", seconds}}.dump());
     return 0;

@@ -13,6 +13,7 @@
 
 #include "triad/comm/auto_codec.h"
 #include "triad/comm/topology.h"
+#include "triad/core/clock.h"
 #include "triad/core/error.h"
 #include "triad/core/log.h"
 
@@ -20,13 +21,9 @@ namespace triad::comm {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
 double ms_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
 }
-
-enum class BucketState { kIdle, kQueued, kActive, kDone };
 
 // "int8" when every bucket uses int8; "auto(int8x3,topk:0.01x2)" when auto chose several.
 std::string codec_summary(const CodecSpec& spec, const std::vector<CodecSpec>& codecs) {
@@ -65,6 +62,9 @@ ShardLayout shard_layout(size_t count, int world, const std::vector<size_t>& cut
   }
   return layout;
 }
+
+// Outside the anonymous namespace: GradSync::State, which holds it, has external linkage.
+enum class BucketState { kIdle, kQueued, kActive, kDone };
 
 struct GradSync::State {
   struct Bucket {

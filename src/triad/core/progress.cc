@@ -12,18 +12,18 @@ Progress::Progress(std::string stage, uint64_t total_bytes, std::string unit)
     : stage_(std::move(stage)),
       unit_(std::move(unit)),
       total_bytes_(total_bytes),
-      start_(std::chrono::steady_clock::now()),
+      start_(Clock::now()),
       last_print_(start_),
       tty_(isatty(STDERR_FILENO)) {}
 
 double Progress::seconds() const {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  return seconds_since(start_);
 }
 
 void Progress::add(uint64_t items, uint64_t bytes) {
   items_ += items;
   bytes_ += bytes;
-  auto now = std::chrono::steady_clock::now();
+  const auto now = Clock::now();
   double since = std::chrono::duration<double>(now - last_print_).count();
   if (since >= (tty_ ? 0.2 : 10.0)) {
     last_print_ = now;

@@ -3,9 +3,10 @@
 // On a terminal the line rewrites itself at most 5 times a second; otherwise (logs, CI) a full line is
 // printed every 10 seconds. finish() prints the stage's totals once.
 
-#include <chrono>
 #include <cstdint>
 #include <string>
+
+#include "triad/core/clock.h"
 
 namespace triad {
 
@@ -22,7 +23,7 @@ class Progress {
 
   std::string stage_, unit_;
   uint64_t total_bytes_, items_ = 0, bytes_ = 0;
-  std::chrono::steady_clock::time_point start_, last_print_;
+  Clock::time_point start_, last_print_;
   bool tty_, printed_ = false, finished_ = false;
 };
 

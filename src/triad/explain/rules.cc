@@ -70,7 +70,7 @@ RuleSet mine_rules(const std::vector<std::set<std::string>>& texts, const std::v
     frequent_id[word] = static_cast<int>(frequent.size());
     frequent.push_back(&word);
     for (int y = 0; y < 2; ++y) {
-      Rule r{.word = word, .label = y, .support = support, .hits = n[y]};
+      Rule r{.word = word, .also = {}, .label = y, .support = support, .hits = n[y]};
       if (r.precision() >= options.min_precision) out.rules.push_back(r);
     }
   }

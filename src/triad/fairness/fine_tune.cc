@@ -1,4 +1,5 @@
 #include "triad/fairness/fine_tune.h"
+#include "triad/core/clock.h"
 
 #include <chrono>
 #include <cmath>
@@ -23,8 +24,6 @@
 #include "triad/train/tokenizer_agreement.h"
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
-
 namespace triad::fairness {
 
 void validate(const FineTuneOptions& o) {

@@ -128,13 +128,12 @@ EnergyMeter::EnergyMeter(EnergyOptions options)
     : options_(std::move(options)),
       rapl_start_(read_rapl(options_.powercap_root)),
       cpu_start_(process_cpu_seconds()),
-      wall_start_(std::chrono::steady_clock::now()) {}
+      wall_start_(Clock::now()) {}
 
 ProcessUsage EnergyMeter::usage_now() const {
-  return {
-      .cpu_seconds = process_cpu_seconds() - cpu_start_,
-      .wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start_).count(),
-      .peak_rss_bytes = static_cast<double>(peak_rss_bytes())};
+  return {.cpu_seconds = process_cpu_seconds() - cpu_start_,
+          .wall_seconds = seconds_since(wall_start_),
+          .peak_rss_bytes = static_cast<double>(peak_rss_bytes())};
 }
 
 EnergyReport EnergyMeter::report(double rapl_joules, bool all_rapl, const ProcessUsage& usage) const {

@@ -19,12 +19,12 @@
 // Under mpirun the run's energy is the sum over ranks: each rank's estimate, or each node's RAPL counters
 // read once (by the node's first rank). A job where some node has no counters is estimated everywhere.
 
-#include <chrono>
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "triad/core/clock.h"
 #include "triad/core/options.h"
 
 namespace triad {
@@ -105,7 +105,7 @@ class EnergyMeter {
   EnergyOptions options_;
   std::vector<RaplCounter> rapl_start_;
   double cpu_start_ = 0;
-  std::chrono::steady_clock::time_point wall_start_;
+  Clock::time_point wall_start_;
 };
 
 // The record metrics.jsonl ends a run with, from its end summary (which carries EnergyReport::to_json()):

@@ -1,9 +1,9 @@
 #include "triad/train/stage_balance.h"
+#include "triad/core/clock.h"
 
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 
@@ -47,11 +47,10 @@ double time_one_block(const TrainOptions& o, int world) {
   for (float& x : output_grad) x = static_cast<float>(rng.normal() * 1e-3);
   std::vector<double> seconds;
   for (int pass = 0; pass < 4; ++pass) {
-    const auto start = std::chrono::steady_clock::now();
+    const auto start = Clock::now();
     block.forward(tokens.data(), nullptr, B, T, Gpt<float>::Pass::kTrain, input.data());
     block.backward(1.0f, nullptr, output_grad.data());
-    if (pass > 0)
-      seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    if (pass > 0) seconds.push_back(seconds_since(start));
   }
   std::sort(seconds.begin(), seconds.end());
   return seconds[1];

@@ -1,4 +1,5 @@
 #include "triad/train/supervisor.h"
+#include "triad/core/clock.h"
 
 #include <fcntl.h>
 #include <sys/wait.h>
@@ -24,8 +25,6 @@
 namespace triad {
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
-
 namespace {
 
 // The supervisor's own SIGTERM/SIGINT/SIGUSR1: counted here, passed to the job by the waiting loop.

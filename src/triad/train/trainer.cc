@@ -1,4 +1,5 @@
 #include "triad/train/trainer.h"
+#include "triad/core/clock.h"
 
 #include <chrono>
 #include <cmath>
@@ -38,8 +39,6 @@
 namespace triad {
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
-
 // What one step is made of: the layout, this rank's part of the model, the data, and the objects that run
 // the step's parts.
 struct Trainer::Impl {
