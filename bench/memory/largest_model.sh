@@ -3,9 +3,10 @@
 # --memory-limit (which picks 8-bit states, the fused update and a remat budget as needed) against PyTorch
 # 1.13 (fp32 AdamW, per-block torch.utils.checkpoint: bench/memory/torch_fit.py). Models grow depth and width
 # together, GPT-2's aspect ratio of 64 (d_model = 64 L, L heads of 64), batch 2 x 64 tokens, vocabulary of
-# the data (8192 for data/bundled). Both train at a constant learning rate LR (default 1e-4; no warm-up):
-# at 6e-4 AdamW's first step, about lr times the sign of each gradient, threw a 2.7B model's loss from 9.4
-# to 12.8 and five steps did not bring it back below the first.
+# the data (8192 for data/bundled). Both train at the learning rate LR (default 1e-4) after a linear warm-up
+# over WARMUP steps (default 5: the first step at LR/5), then constant: without warm-up AdamW's first step,
+# about lr times the sign of each gradient, threw a 2.7B model's loss from 9.44 to 12.8 at 6e-4 and to 12.2
+# at 1e-4, and five steps did not bring it back below the first.
 #
 #   flock /tmp/triad-cpu.lock bench/memory/largest_model.sh triad|torch LIMIT_GIB L...
 #
@@ -20,6 +21,7 @@ shift 2
 data=${DATA:-data/bundled}
 timeout=${TIMEOUT:-1800}
 lr=${LR:-1e-4}
+warmup=${WARMUP:-5}
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 cap_kib=$(((limit_gib + 2) * 1024 * 1024))
@@ -32,7 +34,7 @@ for L in "$@"; do
 rc = subprocess.call(sys.argv[2:])
 open(sys.argv[1], "w").write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024))
 sys.exit(rc)' "$out/peak" timeout "$timeout" build/triad train --data "$data" --out "$out/L$L" --force --layers "$L" --d-model "$C" \
-       --heads "$L" --seq-len 64 --batch 2 --steps 5 --warmup 0 --lr "$lr" --min-lr-ratio 1 --eval-every 0 --ckpt-every 0 \
+       --heads "$L" --seq-len 64 --batch 2 --steps 5 --warmup "$warmup" --lr "$lr" --min-lr-ratio 1 --eval-every 0 --ckpt-every 0 \
        --sample-prompt '' --log-every 1 --threads 2 --memory-limit "${limit_gib}GiB") >"$out/log" 2>&1
     rc=$?
     python3 - "$out/L$L" "$L" "$C" "$rc" "$limit_gib" "$out/log" "$out/peak" <<'PY'
@@ -64,7 +66,7 @@ PY
   else
     (ulimit -v $((cap_kib + 4 * 1024 * 1024))
      timeout "$timeout" /usr/bin/python3 bench/memory/torch_fit.py --data "$data" --layers "$L" --d-model "$C" \
-       --heads "$L" --seq-len 64 --batch 2 --steps 5 --lr "$lr") >"$out/log" 2>&1
+       --heads "$L" --seq-len 64 --batch 2 --steps 5 --lr "$lr" --warmup "$warmup") >"$out/log" 2>&1
     rc=$?
     python3 - "$L" "$C" "$rc" "$limit_gib" "$out/log" <<'PY'
 import json, sys

@@ -23,7 +23,7 @@ import gpt_reference  # noqa: E402
 def main():
     ap = argparse.ArgumentParser()
     for name, default in [("layers", 12), ("d-model", 768), ("heads", 12), ("seq-len", 64), ("batch", 2),
-                          ("steps", 5), ("threads", 2), ("seed", 1234)]:
+                          ("steps", 5), ("threads", 2), ("seed", 1234), ("warmup", 0)]:
         ap.add_argument("--" + name, type=int, default=default)
     ap.add_argument("--lr", type=float, default=6e-4)
     ap.add_argument("--data", required=True)
@@ -49,6 +49,8 @@ def main():
     rest = [p for n, p in model.named_parameters() if not (p.dim() == 2 and n.startswith("h."))]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": rest, "weight_decay": 0.0}],
                             lr=a.lr, betas=(0.9, 0.95), foreach=False)
+    # triad's linear warm-up (train/options.cc learning_rate): lr * (step + 1) / warmup, then constant here
+    warmup = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: min(1.0, (step + 1) / max(1, a.warmup)))
     rng = np.random.default_rng(a.seed)
     losses, times = [], []
     for _ in range(a.steps):
@@ -60,6 +62,7 @@ def main():
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
+        warmup.step()
         times.append(time.perf_counter() - t0)
         losses.append(round(loss.item(), 4))
     later = times[1:] or times
