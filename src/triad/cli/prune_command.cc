@@ -57,9 +57,9 @@ Runner add_prune_command(CLI::App& root) {
     if (optimizer.states != StatePrecision::kFp32)
       fail_usage("{}: pruning needs fp32 optimizer states (the run used 8-bit ones)", dir);
     GptConfig config = manifest.model;
+    const int heads = without_heads(config, f->remove_heads).heads;  // refuses a count out of range
     std::vector<float> params(model.params(), model.params() + model.num_params());
     if (f->remove > 0 || f->remove_heads > 0) {
-      const int heads = without_heads(config, f->remove_heads).heads;
       const int width = f->remove > 0 ? mlp_width_removing(config, f->remove, f->remove_heads) : config.mlp();
       const StructuredPruning p = prune_structure(config, params.data(), heads, width);
       config = p.config;
