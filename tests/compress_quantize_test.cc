@@ -98,8 +98,8 @@ GptConfig tiny() {
 
 // The int8 model's loss is near the float model's, and its KV decoder computes the same logits as its
 // whole-sequence forward (activations are quantized per row, so each position sees the same int8 values).
-TEST(CompressQuantize, Int8ModelMatchesFloatModelAndItsDecoder) {
-  Gpt<float> model(tiny());
+void expect_int8_matches_float(const GptConfig& config) {
+  Gpt<float> model(config);
   model.init_weights(7);
   // Larger weights than the initialisation's, so that the loss depends on them.
   for (size_t i = 0; i < model.num_params(); ++i) model.params()[i] *= 3;
@@ -128,6 +128,18 @@ TEST(CompressQuantize, Int8ModelMatchesFloatModelAndItsDecoder) {
     const double batch_loss = int8.loss(inputs.data() + b * T, targets.data() + b * T, 1, T);
     EXPECT_NEAR(sum / T, batch_loss, 1e-4) << "sequence " << b;
   }
+}
+
+TEST(CompressQuantize, Int8ModelMatchesFloatModelAndItsDecoder) {
+  expect_int8_matches_float(tiny());
+}
+
+// After head pruning: 3 heads of 8 channels, an attention width of 24 against d_model 32.
+TEST(CompressQuantize, Int8ModelWithAHeadSizeMatchesFloatModel) {
+  GptConfig c = tiny();
+  c.heads = 3;
+  c.head_size = 8;
+  expect_int8_matches_float(c);
 }
 
 }  // namespace

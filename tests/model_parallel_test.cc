@@ -95,6 +95,16 @@ TEST(ModelParallel, EveryLayoutTrainsWhatOneProcessTrains) {
   }
 }
 
+// An attention width other than --d-model (--head-size, the shape head pruning leaves) splits by head too:
+// 4 heads of 12 channels (A 48 > C 32) and a 40-unit MLP on 2 tensor ranks train what one process trains.
+TEST(ModelParallel, Tp2WithAHeadSizeTrainsWhatOneProcessTrains) {
+  TempDir dir;
+  const std::string one = dir / "one", tp2 = dir / "tp2";
+  train(1, one, "--head-size 12 --mlp-width 40");
+  train(2, tp2, "--tensor-parallel 2 --head-size 12 --mlp-width 40");
+  expect_close("tp2 with --head-size 12", tp2, one, 1e-5);
+}
+
 TEST(ModelParallel, ResumesAtItsLayoutExactlyAndAtAnotherClosely) {
   TempDir dir;
   const std::string run = dir / "run";

@@ -17,11 +17,10 @@
 namespace triad {
 namespace {
 
-TEST(TorchParity, LossAndEveryGradientMatch) {
+void expect_torch_parity(const GptConfig& config) {
   ASSERT_EQ(std::system("/usr/bin/python3 -c 'import torch' 2>/dev/null"), 0)
       << "Debian's python3-torch is required (scripts/setup installs it)";
   set_threads(2);
-  const GptConfig config{.layers = 2, .d_model = 64, .heads = 4, .seq_len = 80, .vocab = 301};
   const int B = 3, T = 70;  // T spans two attention tiles
   Gpt<float> model(config);
   model.init_weights(11);
@@ -68,6 +67,21 @@ TEST(TorchParity, LossAndEveryGradientMatch) {
     EXPECT_LT(std::sqrt(diff / norm), 1e-4) << t.name;
   }
   set_threads(1);
+}
+
+TEST(TorchParity, LossAndEveryGradientMatch) {
+  expect_torch_parity({.layers = 2, .d_model = 64, .heads = 4, .seq_len = 80, .vocab = 301});
+}
+
+// The shapes pruning leaves: 3 heads of 24 channels (attention width 72, not d_model) and a 100-unit MLP.
+TEST(TorchParity, PrunedShapeMatches) {
+  expect_torch_parity({.layers = 2,
+                       .d_model = 64,
+                       .heads = 3,
+                       .seq_len = 80,
+                       .vocab = 301,
+                       .mlp_width = 100,
+                       .head_size = 24});
 }
 
 }  // namespace

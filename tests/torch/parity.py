@@ -15,7 +15,8 @@ def main():
     config_path, weights_path, tokens_path, out_path = sys.argv[1:5]
     config = json.load(open(config_path))
     tokens = json.load(open(tokens_path))
-    model = gpt_reference.Gpt(config["layers"], config["d_model"], config["heads"], config["seq_len"], config["vocab"])
+    model = gpt_reference.Gpt(config["layers"], config["d_model"], config["heads"], config["seq_len"], config["vocab"],
+                              config.get("head_size", 0), config.get("mlp_width", 0))
     model.load_state_dict(safetensors_io.load(weights_path))
     model = model.double()
     inputs = torch.tensor(tokens["inputs"], dtype=torch.long)

@@ -21,11 +21,14 @@ Runner add_prune_command(CLI::App& root) {
   struct PruneFlags {
     std::string model, out;
     double remove = 0, sparsity = 0;
+    int remove_heads = 0;
     bool force = false;
   };
   auto f = std::make_shared<PruneFlags>();
   CLI::App* cmd = root.add_subcommand(
-      "prune", "Prune a trained model into a new run: MLP units (smaller, faster) and/or weight magnitude.");
+      "prune",
+      "Prune a trained model into a new run: attention heads and MLP units (smaller, faster) and/or weight "
+      "magnitude.");
   cmd->footer(
       "Fine-tune the result with 'triad train --resume OUT --steps N' (N: the source's step plus the "
       "fine-tuning steps). Prints a JSON summary on stdout. See docs/compress.md.");
@@ -35,14 +38,17 @@ Runner add_prune_command(CLI::App& root) {
   cmd->add_option("--out", f->out, "The new run directory")->type_name("DIR");
   cmd->add_option("--remove", f->remove,
                   "Fraction of the parameters to remove by dropping the least important MLP units, the same "
-                  "number in every layer");
+                  "number in every layer (with --remove-heads: the heads' share included)");
+  cmd->add_option("--remove-heads", f->remove_heads,
+                  "Attention heads to drop in every layer, each layer its least important ones");
   cmd->add_option("--sparsity", f->sparsity,
                   "Fraction of each block linear weight's entries to zero, smallest magnitude first (same "
                   "shapes and speed)");
   cmd->add_flag("--force", f->force, "Replace --out if it is a triad run");
   return [f]() {
     if (f->model.empty() || f->out.empty()) fail_usage("--model and --out are required");
-    if (f->remove == 0 && f->sparsity == 0) fail_usage("give --remove and/or --sparsity");
+    if (f->remove == 0 && f->remove_heads == 0 && f->sparsity == 0)
+      fail_usage("give --remove, --remove-heads and/or --sparsity");
     const std::string dir = resolve_checkpoint(f->model);
     CheckpointManifest manifest = read_checkpoint_manifest(dir);
     Gpt<float> model(manifest.model);
@@ -51,9 +57,11 @@ Runner add_prune_command(CLI::App& root) {
     if (optimizer.states != StatePrecision::kFp32)
       fail_usage("{}: pruning needs fp32 optimizer states (the run used 8-bit ones)", dir);
     GptConfig config = manifest.model;
+    const int heads = without_heads(config, f->remove_heads).heads;  // refuses a count out of range
     std::vector<float> params(model.params(), model.params() + model.num_params());
-    if (f->remove > 0) {
-      const MlpPruning p = prune_mlp_units(config, params.data(), mlp_width_removing(config, f->remove));
+    if (f->remove > 0 || f->remove_heads > 0) {
+      const int width = f->remove > 0 ? mlp_width_removing(config, f->remove, f->remove_heads) : config.mlp();
+      const StructuredPruning p = prune_structure(config, params.data(), heads, width);
       config = p.config;
       params = gather(p.source, params.data());
       optimizer.m = gather(p.source, optimizer.m.data());
@@ -72,7 +80,10 @@ Runner add_prune_command(CLI::App& root) {
     options.out_dir = f->out;
     const nlohmann::json pruned = {{"checkpoint", dir},
                                    {"remove", f->remove},
+                                   {"remove_heads", f->remove_heads},
                                    {"sparsity", f->sparsity},
+                                   {"heads", config.heads},
+                                   {"head_size", config.head_dim()},
                                    {"mlp_width", config.mlp()},
                                    {"parameters_before", manifest.model.num_parameters()},
                                    {"parameters_after", config.num_parameters()}};

@@ -41,17 +41,17 @@ Int8Gpt::Int8Gpt(const Gpt<float>& model)
   lnf_w_ = copy_of(w.lnf_w, C);
   lnf_b_ = copy_of(w.lnf_b, C);
   for (const BlockTensors<const float>& b : w.blocks) {
-    const int c = config_.d_model, f = config_.mlp();
+    const int c = config_.d_model, f = config_.mlp(), a = config_.attention_width();
     layers_.push_back(Layer{.ln1_w = copy_of(b.ln1_w, C),
                             .ln1_b = copy_of(b.ln1_b, C),
-                            .qkv_b = copy_of(b.qkv_b, 3 * C),
+                            .qkv_b = copy_of(b.qkv_b, 3 * static_cast<size_t>(a)),
                             .proj_b = copy_of(b.proj_b, C),
                             .ln2_w = copy_of(b.ln2_w, C),
                             .ln2_b = copy_of(b.ln2_b, C),
                             .fc_b = copy_of(b.fc_b, static_cast<size_t>(f)),
                             .fcproj_b = copy_of(b.fcproj_b, C),
-                            .qkv = Int8Linear(b.qkv_w, 3 * c, c),
-                            .proj = Int8Linear(b.proj_w, c, c),
+                            .qkv = Int8Linear(b.qkv_w, 3 * a, c),
+                            .proj = Int8Linear(b.proj_w, c, a),
                             .fc = Int8Linear(b.fc_w, f, c),
                             .fcproj = Int8Linear(b.fcproj_w, c, f)});
   }
@@ -79,12 +79,13 @@ void Int8Gpt::embed(float* out, int32_t token, int position) const {
 double Int8Gpt::loss(const int32_t* inputs, const int32_t* targets, int B, int T) {
   if (T > config_.seq_len) fail_usage("sequence length {} exceeds the model's {}", T, config_.seq_len);
   const int C = config_.d_model, NH = config_.heads, V = config_.vocab, M = B * T;
-  const size_t MC = static_cast<size_t>(M) * C;
+  const int A = config_.attention_width();
+  const size_t MC = static_cast<size_t>(M) * C, MA = static_cast<size_t>(M) * A;
   x_.resize(MC);
   ln_.resize(MC + 2 * static_cast<size_t>(M));
-  qkv_.resize(3 * MC);
+  qkv_.resize(3 * MA);
   att_.resize(static_cast<size_t>(B) * NH * T * T);
-  y_.resize(MC);
+  y_.resize(MA);
   tmp_.resize(MC);
   fc_.resize(static_cast<size_t>(M) * config_.mlp());
   gelu_.resize(fc_.size());
@@ -99,7 +100,7 @@ double Int8Gpt::loss(const int32_t* inputs, const int32_t* targets, int B, int T
     s.rest += lap_seconds(&t);
     l.qkv.forward(qkv_.data(), ln, l.qkv_b.data(), M);
     s.block_linears += lap_seconds(&t);
-    attention_forward(y_.data(), att_.data(), qkv_.data(), B, T, C, NH);
+    attention_forward(y_.data(), att_.data(), qkv_.data(), B, T, A, NH);
     s.rest += lap_seconds(&t);
     l.proj.forward(tmp_.data(), y_.data(), l.proj_b.data(), M);
     s.block_linears += lap_seconds(&t);
@@ -134,19 +135,19 @@ double Int8Gpt::loss(const int32_t* inputs, const int32_t* targets, int B, int T
 // The steps of KvDecoder::step, with the int8 layers.
 const std::vector<float>& Int8Decoder::step(int32_t token) {
   const GptConfig& c = m_.config();
-  const int C = c.d_model, NH = c.heads, T = c.seq_len;
+  const int C = c.d_model, NH = c.heads, T = c.seq_len, A = c.attention_width();
   const int t = next_position();
   m_.embed(x_.data(), token, t);
   float *ln = ln_.data(), *mean = ln + C, *rstd = mean + 1;
   for (int li = 0; li < c.layers; ++li) {
     Int8Gpt::Layer& l = m_.layers_[static_cast<size_t>(li)];
-    float* kc = k_cache_.data() + static_cast<size_t>(li) * T * C;
-    float* vc = v_cache_.data() + static_cast<size_t>(li) * T * C;
+    float* kc = k_cache_.data() + static_cast<size_t>(li) * T * A;
+    float* vc = v_cache_.data() + static_cast<size_t>(li) * T * A;
     layernorm_forward(ln, mean, rstd, x_.data(), l.ln1_w.data(), l.ln1_b.data(), 1, C);
     l.qkv.forward(qkv_.data(), ln, l.qkv_b.data(), 1);
-    std::copy(qkv_.begin() + C, qkv_.begin() + 2 * C, kc + static_cast<size_t>(t) * C);
-    std::copy(qkv_.begin() + 2 * C, qkv_.end(), vc + static_cast<size_t>(t) * C);
-    attention_decode_step(y_.data(), qkv_.data(), kc, vc, t, C, NH, scores_.data());
+    std::copy(qkv_.begin() + A, qkv_.begin() + 2 * A, kc + static_cast<size_t>(t) * A);
+    std::copy(qkv_.begin() + 2 * A, qkv_.end(), vc + static_cast<size_t>(t) * A);
+    attention_decode_step(y_.data(), qkv_.data(), kc, vc, t, A, NH, scores_.data());
     l.proj.forward(tmp_.data(), y_.data(), l.proj_b.data(), 1);
     for (int i = 0; i < C; ++i) x_[i] += tmp_[i];
     layernorm_forward(ln, mean, rstd, x_.data(), l.ln2_w.data(), l.ln2_b.data(), 1, C);

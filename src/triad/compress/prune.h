@@ -1,12 +1,21 @@
 #pragma once
 // Pruning a trained GPT.
 //
-// Structured: MLP units. Unit j of a block's MLP is row j of mlp.fc (weight and bias) and column j of
-// mlp.proj; removing it removes 2C + 1 parameters and the matching work, so the pruned model is smaller and
-// faster. Its importance is the size of what it can add to the residual stream, ‖fc.weight[j]‖₂ ·
-// ‖proj.weight[:, j]‖₂ (the GELU is 1-Lipschitz-ish around 0). The same number of units is kept in every
-// layer (GptConfig has one MLP width, --mlp-width), each layer keeping its own most important units, in
-// their original order. Attention heads are not pruned: GptConfig ties the attention width to d_model.
+// Structured: MLP units and attention heads; the pruned model is smaller and faster.
+//
+// MLP units. Unit j of a block's MLP is row j of mlp.fc (weight and bias) and column j of mlp.proj;
+// removing it removes 2C + 1 parameters and the matching work. Its importance is the size of what it can
+// add to the residual stream, ‖fc.weight[j]‖₂ · ‖proj.weight[:, j]‖₂ (the GELU is 1-Lipschitz-ish around 0).
+//
+// Attention heads. Head h is rows h·HS .. (h+1)·HS − 1 of each of q, k and v in attn.qkv (weight and bias)
+// and the same columns of attn.proj; removing it removes 4·HS·C + 3·HS parameters. Its importance is the
+// same product, in to out, over the path that writes to the residual stream: ‖[v.weight_h | v.bias_h]‖_F ·
+// ‖proj.weight[:, h]‖_F. q and k only choose where the head looks: its attention rows sum to 1, so the head
+// adds at most that product times the input's size wherever it looks. The model keeps HS (--head-size) and
+// has fewer heads, so its attention width NH·HS falls below C.
+//
+// The same number of units and of heads is kept in every layer (GptConfig has one MLP width and one head
+// count), each layer keeping its own most important ones, in their original order.
 //
 // Unstructured: magnitude. In each linear weight of the blocks the fraction `sparsity` of entries smallest
 // in magnitude is set to zero. Shapes and speed are unchanged (dense kernels); the file compresses better.
@@ -22,18 +31,25 @@
 
 namespace triad {
 
-// The widest uniform MLP width whose model has at most (1 − remove) of `config`'s parameters; a usage
-// error when removing MLP units alone cannot reach it.
-int mlp_width_removing(const GptConfig& config, double remove);
+// `config` with `remove` of its heads per layer dropped (head_size recorded): a usage error unless at
+// least one head is left.
+GptConfig without_heads(const GptConfig& config, int remove);
 
-struct MlpPruning {
-  GptConfig config;                    // the source's with mlp_width narrowed
-  std::vector<std::vector<int>> kept;  // per layer, the source's unit indices kept, ascending
-  std::vector<size_t> source;          // per parameter of the pruned layout: its index in the source's
+// The widest uniform MLP width at which `config` without `remove_heads` heads per layer has at most
+// (1 − remove) of `config`'s parameters; a usage error when removing MLP units cannot reach it, or when
+// the heads alone already remove more.
+int mlp_width_removing(const GptConfig& config, double remove, int remove_heads = 0);
+
+struct StructuredPruning {
+  GptConfig config;                          // the source's with heads and mlp_width narrowed
+  std::vector<std::vector<int>> kept_heads;  // per layer, the source's head indices kept, ascending
+  std::vector<std::vector<int>> kept_units;  // per layer, the source's MLP unit indices kept, ascending
+  std::vector<size_t> source;                // per parameter of the pruned layout: its index in the source's
 };
 
-// Keeps `width` units in every layer, by importance (above). `params` laid out by ParameterLayout(config).
-MlpPruning prune_mlp_units(const GptConfig& config, const float* params, int width);
+// Keeps `heads` heads and `width` MLP units in every layer, by importance (above). `params` laid out by
+// ParameterLayout(config).
+StructuredPruning prune_structure(const GptConfig& config, const float* params, int heads, int width);
 
 // values (source layout) -> values of the pruned layout.
 std::vector<float> gather(const std::vector<size_t>& source, const float* values);

@@ -1,5 +1,6 @@
 #pragma once
-// Causal multi-head self-attention on packed q, k, v.
+// Causal multi-head self-attention on packed q, k, v. C here is the attention width NH·HS
+// (GptConfig::attention_width(): d_model unless the model has a --head-size).
 //   qkv (B, T, 3C): per position q | k | v, each split into NH heads of HS = C / NH channels
 //   att (B, NH, T, T): softmax(q k^T / sqrt(HS)) with the causal mask, zero above the diagonal
 //   out (B, T, C): att · v, heads side by side

@@ -12,13 +12,18 @@ namespace triad {
 struct GptConfig {
   int layers = 4;     // L
   int d_model = 256;  // C
-  int heads = 4;      // NH; head size HS = C / NH
+  int heads = 4;      // NH
   int seq_len = 128;  // maximum T (rows of the position embedding)
   int vocab = 8192;   // V
   // MLP hidden units F; 0 means 4·C. Structured pruning (compress/prune.h) narrows it.
   int mlp_width = 0;
+  // Channels per attention head HS; 0 means C / NH. Head pruning (compress/prune.h) keeps HS and drops
+  // heads, so the attention width A = NH·HS may differ from C: q, k, v are (A, C), the projection (C, A).
+  int head_size = 0;
 
   int mlp() const { return mlp_width > 0 ? mlp_width : 4 * d_model; }
+  int head_dim() const { return head_size > 0 ? head_size : d_model / heads; }
+  int attention_width() const { return heads * head_dim(); }  // A
 
   // Usage error naming the offending field, e.g. d_model not divisible by heads.
   void validate() const;

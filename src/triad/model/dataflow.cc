@@ -19,9 +19,9 @@ UnitInput of(Act kind) {
 const UnitInfo kUnits[] = {
   // kind             name            per_block inputs                     backward reads  elements
   {Act::kLn1,         "ln1",          true,  {kIn},                        true,  [](const UnitDims& d) { return d.BTC() + 2 * d.BT(); }},
-  {Act::kQkv,         "qkv",          true,  {of(Act::kLn1)},              true,  [](const UnitDims& d) { return 3 * d.BTC() / d.TP; }},
+  {Act::kQkv,         "qkv",          true,  {of(Act::kLn1)},              true,  [](const UnitDims& d) { return 3 * d.BT() * d.A / d.TP; }},
   {Act::kAttProbs,    "att_probs",    true,  {of(Act::kQkv)},              true,  [](const UnitDims& d) { return d.B * d.NH / d.TP * d.T * d.T; }},
-  {Act::kAttOut,      "att_out",      true,  {of(Act::kAttProbs), of(Act::kQkv)}, true, [](const UnitDims& d) { return d.BTC() / d.TP; }},
+  {Act::kAttOut,      "att_out",      true,  {of(Act::kAttProbs), of(Act::kQkv)}, true, [](const UnitDims& d) { return d.BT() * d.A / d.TP; }},
   {Act::kRes2,        "res2",         true,  {of(Act::kAttOut), kIn},      true,  [](const UnitDims& d) { return d.BTC(); }},
   {Act::kLn2,         "ln2",          true,  {of(Act::kRes2)},             true,  [](const UnitDims& d) { return d.BTC() + 2 * d.BT(); }},
   {Act::kFc,          "fc",           true,  {of(Act::kLn2)},              true,  [](const UnitDims& d) { return d.BT() * d.F / d.TP; }},
@@ -34,8 +34,9 @@ const UnitInfo kUnits[] = {
   {Act::kLogitsSlice, "logits_slice", false, {},                           false, [](const UnitDims& d) {
                                                                              return d.BT() * static_cast<size_t>(vocab_slice_width(static_cast<int>(d.V / d.TP))); }},
   {Act::kLoss,        "loss",         false, {},                           false, [](const UnitDims& d) { return 2 * d.BT(); }},
-  // [dC | d4C_a | d4C_b | dres], the middle two max(F, 3C) / TP wide (MLP units, or q|k|v)
-  {Act::kScratch,     "scratch",      false, {},                           false, [](const UnitDims& d) { return 2 * d.BTC() + 2 * d.BT() * std::max(d.F, 3 * d.C) / d.TP; }},
+  // [dC | d4C_a | d4C_b | dres]: dC max(C, A / TP) wide, the middle two max(F, 3A) / TP (MLP units, or q|k|v)
+  {Act::kScratch,     "scratch",      false, {},                           false, [](const UnitDims& d) {
+                                                                             return d.BT() * std::max(d.C, d.A / d.TP) + d.BTC() + 2 * d.BT() * std::max(d.F, 3 * d.A) / d.TP; }},
 };
 // clang-format on
 static_assert(std::size(kUnits) == static_cast<size_t>(Act::kCount));
@@ -100,9 +101,10 @@ bool is_last_forward_use(Unit input, int block, Act kind) {
 }
 
 UnitDims unit_dims(const GptConfig& c, int B, int T, int tensor) {
-  return {static_cast<size_t>(B),       static_cast<size_t>(T),       static_cast<size_t>(c.d_model),
-          static_cast<size_t>(c.heads), static_cast<size_t>(c.vocab), static_cast<size_t>(tensor),
-          static_cast<size_t>(c.mlp())};
+  return {static_cast<size_t>(B),         static_cast<size_t>(T),
+          static_cast<size_t>(c.d_model), static_cast<size_t>(c.heads),
+          static_cast<size_t>(c.vocab),   static_cast<size_t>(tensor),
+          static_cast<size_t>(c.mlp()),   static_cast<size_t>(c.attention_width())};
 }
 
 size_t unit_elements(const GptConfig& config, int B, int T, Act kind, int tensor) {

@@ -19,13 +19,13 @@ namespace triad {
 enum class Act : uint8_t {
   // per transformer block, in forward order
   kLn1,       // LayerNorm 1 output + mean, rstd         (B, T, C) + 2 (B, T)
-  kQkv,       // packed q, k, v                          (B, T, 3C)
+  kQkv,       // packed q, k, v                          (B, T, 3A), A = NH·HS (C unless --head-size)
   kAttProbs,  // attention probabilities                 (B, NH, T, T)
-  kAttOut,    // attention output before projection      (B, T, C)
+  kAttOut,    // attention output before projection      (B, T, A)
   kRes2,      // residual after attention                (B, T, C)
   kLn2,       // LayerNorm 2 output + mean, rstd         (B, T, C) + 2 (B, T)
-  kFc,        // MLP pre-activation                      (B, T, 4C)
-  kGelu,      // GELU output                             (B, T, 4C)
+  kFc,        // MLP pre-activation                      (B, T, F), F = 4C unless --mlp-width
+  kGelu,      // GELU output                             (B, T, F)
   kBlockOut,  // block output = next block's input       (B, T, C)
   // whole model (block = -1)
   kEmbed,        // token + position embedding = block 0's input (B, T, C)
@@ -33,7 +33,7 @@ enum class Act : uint8_t {
   kLogits,       // logits (the backward turns them into their gradient)  (B, T, V)
   kLogitsSlice,  // one vocabulary slice of the logits when they are not kept  (B, T, 2048)
   kLoss,         // per-position losses and logsumexp       2 (B, T)
-  kScratch,      // gradient buffers of the backward        10 (B, T, C)
+  kScratch,      // gradient buffers of the backward        (B, T, max(C, A) + C + 2 max(F, 3A))
   kCount
 };
 
@@ -43,6 +43,7 @@ enum class Act : uint8_t {
 struct UnitDims {
   size_t B, T, C, NH, V, TP = 1;
   size_t F = 0;  // MLP units
+  size_t A = 0;  // attention width NH·HS
   size_t BT() const { return B * T; }
   size_t BTC() const { return B * T * C; }
 };

@@ -12,13 +12,13 @@
 namespace triad {
 
 DecodeState::DecodeState(const GptConfig& c) : seq_len_(c.seq_len) {
-  const size_t C = static_cast<size_t>(c.d_model);
-  k_cache_.resize(static_cast<size_t>(c.layers) * c.seq_len * C);
+  const size_t C = static_cast<size_t>(c.d_model), A = static_cast<size_t>(c.attention_width());
+  k_cache_.resize(static_cast<size_t>(c.layers) * c.seq_len * A);
   v_cache_.resize(k_cache_.size());
   x_.resize(C);
   ln_.resize(C + 2);
-  qkv_.resize(3 * C);
-  y_.resize(C);
+  qkv_.resize(3 * A);
+  y_.resize(A);
   tmp_.resize(C);
   fc_.resize(static_cast<size_t>(c.mlp()));
   gelu_.resize(static_cast<size_t>(c.mlp()));
@@ -36,21 +36,21 @@ KvDecoder::KvDecoder(const Gpt<float>& model)
 
 const std::vector<float>& KvDecoder::step(int32_t token) {
   const GptConfig& c = model_.config();
-  const int C = c.d_model, NH = c.heads, T = c.seq_len, F = c.mlp();
+  const int C = c.d_model, NH = c.heads, T = c.seq_len, F = c.mlp(), A = c.attention_width();
   if (token < 0 || token >= c.vocab) fail("token id {} is outside the vocabulary of {}", token, c.vocab);
   const int t = next_position();
   for (int i = 0; i < C; ++i)
     x_[i] = w_.wte[static_cast<size_t>(token) * C + i] + w_.wpe[static_cast<size_t>(t) * C + i];
   for (int l = 0; l < c.layers; ++l) {
     const BlockTensors<const float>& w = w_.blocks[l];
-    float* kc = k_cache_.data() + static_cast<size_t>(l) * T * C;
-    float* vc = v_cache_.data() + static_cast<size_t>(l) * T * C;
+    float* kc = k_cache_.data() + static_cast<size_t>(l) * T * A;
+    float* vc = v_cache_.data() + static_cast<size_t>(l) * T * A;
     layernorm_forward(ln_.data(), ln_.data() + C, ln_.data() + C + 1, x_.data(), w.ln1_w, w.ln1_b, 1, C);
-    linear_forward(qkv_.data(), ln_.data(), w.qkv_w, w.qkv_b, 1, C, 3 * C);
-    std::copy(qkv_.begin() + C, qkv_.begin() + 2 * C, kc + static_cast<size_t>(t) * C);
-    std::copy(qkv_.begin() + 2 * C, qkv_.end(), vc + static_cast<size_t>(t) * C);
-    attention_decode_step(y_.data(), qkv_.data(), kc, vc, t, C, NH, scores_.data());
-    linear_forward(tmp_.data(), y_.data(), w.proj_w, w.proj_b, 1, C, C);
+    linear_forward(qkv_.data(), ln_.data(), w.qkv_w, w.qkv_b, 1, C, 3 * A);
+    std::copy(qkv_.begin() + A, qkv_.begin() + 2 * A, kc + static_cast<size_t>(t) * A);
+    std::copy(qkv_.begin() + 2 * A, qkv_.end(), vc + static_cast<size_t>(t) * A);
+    attention_decode_step(y_.data(), qkv_.data(), kc, vc, t, A, NH, scores_.data());
+    linear_forward(tmp_.data(), y_.data(), w.proj_w, w.proj_b, 1, A, C);
     for (int i = 0; i < C; ++i) x_[i] += tmp_[i];
     layernorm_forward(ln_.data(), ln_.data() + C, ln_.data() + C + 1, x_.data(), w.ln2_w, w.ln2_b, 1, C);
     linear_forward(fc_.data(), ln_.data(), w.fc_w, w.fc_b, 1, C, F);

@@ -126,10 +126,12 @@ void Gpt<Real>::tensor_sum(Real* values, size_t count, const char* what) {
 
 template <typename Real>
 typename Gpt<Real>::Scratch Gpt<Real>::scratch() const {
-  const size_t BT = static_cast<size_t>(s_->B) * s_->T, BTC = BT * config_.d_model;
-  const size_t wide = BT * std::max(config_.mlp(), 3 * config_.d_model) / tensor_;  // MLP units, or q|k|v
+  const size_t BT = static_cast<size_t>(s_->B) * s_->T, A = static_cast<size_t>(config_.attention_width());
+  const size_t narrow = BT * std::max(static_cast<size_t>(config_.d_model), A / tensor_);  // dC
+  const size_t wide =
+      BT * std::max(static_cast<size_t>(config_.mlp()), 3 * A) / tensor_;  // MLP units, or q|k|v
   Real* base = unit(-1, Act::kScratch);
-  return {base, base + BTC, base + BTC + wide, base + BTC + 2 * wide};
+  return {base, base + narrow, base + narrow + wide, base + narrow + 2 * wide};
 }
 
 // Token + position embedding; vocabulary-parallel: each rank looks up the tokens in its rows (zeros for the
@@ -193,9 +195,9 @@ void Gpt<Real>::loss_forward(Real* out) {
 
 template <typename Real>
 void Gpt<Real>::compute_unit(int l, Act kind) {
-  const int B = s_->B, T = s_->T, C = config_.d_model, NH = config_.heads;
-  const int Cl = C / tensor_, NHl = NH / tensor_;  // this rank's channels and heads of attention
-  const int Fl = config_.mlp() / tensor_;          // and units of the MLP
+  const int B = s_->B, T = s_->T, C = config_.d_model;
+  const int Al = config_.attention_width() / tensor_, NHl = config_.heads / tensor_;  // this rank's heads
+  const int Fl = config_.mlp() / tensor_;                                             // and MLP units
   const size_t BT = static_cast<size_t>(B) * T, BTC = BT * C;
   const int M = static_cast<int>(BT);
   Real* out = arena_.template acquire<Real>(arena_block(l), static_cast<int>(kind),
@@ -230,16 +232,16 @@ void Gpt<Real>::compute_unit(int l, Act kind) {
       layernorm_forward(out, out + BTC, out + BTC + BT, block_input(l), w.ln1_w, w.ln1_b, M, C);
       return;
     case Act::kQkv:
-      linear_forward(out, unit(l, Act::kLn1), w.qkv_w, w.qkv_b, M, C, 3 * Cl);
+      linear_forward(out, unit(l, Act::kLn1), w.qkv_w, w.qkv_b, M, C, 3 * Al);
       return;
     case Act::kAttProbs:
-      triad::attention_probs(out, unit(l, Act::kQkv), B, T, Cl, NHl);
+      triad::attention_probs(out, unit(l, Act::kQkv), B, T, Al, NHl);
       return;
     case Act::kAttOut:
-      attention_values(out, unit(l, Act::kAttProbs), unit(l, Act::kQkv), B, T, Cl, NHl);
+      attention_values(out, unit(l, Act::kAttProbs), unit(l, Act::kQkv), B, T, Al, NHl);
       return;
     case Act::kRes2:
-      row_parallel(unit(l, Act::kAttOut), w.proj_w, w.proj_b, Cl, "tensor-parallel attention projection");
+      row_parallel(unit(l, Act::kAttOut), w.proj_w, w.proj_b, Al, "tensor-parallel attention projection");
       accumulate(out, block_input(l), BTC);
       return;
     case Act::kLn2:
@@ -352,9 +354,10 @@ void Gpt<Real>::head_backward() {
 
 template <typename Real>
 void Gpt<Real>::block_backward(int l) {
-  const int B = s_->B, T = s_->T, C = config_.d_model, NH = config_.heads;
-  const int Cl = C / tensor_, NHl = NH / tensor_, Fl = config_.mlp() / tensor_;
-  const size_t BT = static_cast<size_t>(B) * T, BTC = BT * C, BTCl = BT * Cl, BTFl = BT * Fl;
+  const int B = s_->B, T = s_->T, C = config_.d_model;
+  const int Al = config_.attention_width() / tensor_, NHl = config_.heads / tensor_;
+  const int Fl = config_.mlp() / tensor_;
+  const size_t BT = static_cast<size_t>(B) * T, BTC = BT * C, BTAl = BT * Al, BTFl = BT * Fl;
   const int M = static_cast<int>(BT);
   const BlockTensors<Real>& w = w_.blocks[l];
   const BlockTensors<Real>& g = g_.blocks[l];
@@ -376,19 +379,19 @@ void Gpt<Real>::block_backward(int l) {
   layernorm_backward(dres, g.ln2_w, g.ln2_b, dC, res2, w.ln2_w, ln2 + BTC, ln2 + BTC + BT, M,
                      C);  // dres = d res2
   // res2 = x + proj(attention(qkv(ln1(x)))); qkv is column-parallel
-  std::memset(dC, 0, BTCl * sizeof(Real));
-  linear_backward(dC, g.proj_w, g.proj_b, dres, atty, w.proj_w, M, Cl, C);
+  std::memset(dC, 0, BTAl * sizeof(Real));  // d atty (B, T, A / tensor)
+  linear_backward(dC, g.proj_w, g.proj_b, dres, atty, w.proj_w, M, Al, C);
   Real* dqkv = d4a;
-  std::memset(dqkv, 0, 3 * BTCl * sizeof(Real));
+  std::memset(dqkv, 0, 3 * BTAl * sizeof(Real));
   Real* datt = nullptr;
   if (keep_attention_grads_) {
     attention_grads_.resize(static_cast<size_t>(layers_));
     attention_grads_[l].resize(BT * NHl * T);
     datt = attention_grads_[l].data();
   }
-  attention_backward(dqkv, dC, qkv, att, B, T, Cl, NHl, datt);
+  attention_backward(dqkv, dC, qkv, att, B, T, Al, NHl, datt);
   std::memset(dC, 0, BTC * sizeof(Real));
-  linear_backward(dC, g.qkv_w, g.qkv_b, dqkv, ln1, w.qkv_w, M, C, 3 * Cl);
+  linear_backward(dC, g.qkv_w, g.qkv_b, dqkv, ln1, w.qkv_w, M, C, 3 * Al);
   tensor_sum(dC, BTC, "tensor-parallel attention backward");
   layernorm_backward(dres, g.ln1_w, g.ln1_b, dC, x, w.ln1_w, ln1 + BTC, ln1 + BTC + BT, M, C);  // dres = d x
   if (on_block_done_) on_block_done_((shard().embedding ? 1 : 0) + l);  // after the embedding's, if held

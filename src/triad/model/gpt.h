@@ -137,8 +137,9 @@ class Gpt {
   const Real* block_input(int l) const {
     return l == 0 ? unit(-1, Act::kEmbed) : unit(l - 1, Act::kBlockOut);
   }
-  // The backward's gradient buffers in the scratch unit: [dC | d4a | d4b | dres], d4a and d4b 4C / tensor
-  // wide.
+  // The backward's gradient buffers in the scratch unit: [dC | d4a | d4b | dres]; dC max(C, A / tensor)
+  // wide (the residual stream, or this rank's attention output), d4a and d4b max(F, 3A) / tensor (MLP
+  // units, or q|k|v), dres C.
   struct Scratch {
     Real *dC, *d4a, *d4b, *dres;
   };

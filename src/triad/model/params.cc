@@ -24,6 +24,7 @@ void ModelShard::validate(const GptConfig& config) const {
 
 ParameterLayout::ParameterLayout(const GptConfig& config, const ModelShard& shard) : shard_(shard) {
   const int64_t C = config.d_model, V = config.vocab, T = config.seq_len, F = config.mlp();
+  const int64_t A = config.attention_width();  // q, k, v each (A, C); a tensor rank holds whole heads
   const bool split = shard.tensor_size > 1;
   // split_dim -1: whole (replicated when the tensor group has more than one rank).
   auto add = [&](std::string name, std::vector<int64_t> full, bool decay, int split_dim = -1, int parts = 1,
@@ -62,9 +63,9 @@ ParameterLayout::ParameterLayout(const GptConfig& config, const ModelShard& shar
     std::string p = fmt::format("h.{}.", l);
     add(p + "ln_1.weight", {C}, false);
     add(p + "ln_1.bias", {C}, false);
-    add(p + "attn.qkv.weight", {3 * C, C}, true, 0, 3);
-    add(p + "attn.qkv.bias", {3 * C}, false, 0, 3);
-    add(p + "attn.proj.weight", {C, C}, true, 1);
+    add(p + "attn.qkv.weight", {3 * A, C}, true, 0, 3);
+    add(p + "attn.qkv.bias", {3 * A}, false, 0, 3);
+    add(p + "attn.proj.weight", {C, A}, true, 1);
     add(p + "attn.proj.bias", {C}, false);
     add(p + "ln_2.weight", {C}, false);
     add(p + "ln_2.bias", {C}, false);

@@ -3,9 +3,10 @@
 //
 // Layout, block by block (a block is the unit of gradient buckets and sharding):
 //   block 0        wte.weight (V, C), wpe.weight (T, C)
-//   block 1 + l    h.l.ln_1.{weight,bias} (C), h.l.attn.qkv.weight (3C, C), .bias (3C),
-//                  h.l.attn.proj.weight (C, C), .bias (C), h.l.ln_2.{weight,bias} (C),
-//                  h.l.mlp.fc.weight (4C, C), .bias (4C), h.l.mlp.proj.weight (C, 4C), .bias (C)
+//   block 1 + l    h.l.ln_1.{weight,bias} (C), h.l.attn.qkv.weight (3A, C), .bias (3A),
+//                  h.l.attn.proj.weight (C, A), .bias (C), h.l.ln_2.{weight,bias} (C),
+//                  h.l.mlp.fc.weight (F, C), .bias (F), h.l.mlp.proj.weight (C, F), .bias (C)
+//                  (A = NH·HS, attention_width(), C unless --head-size; F = mlp(), 4C unless --mlp-width)
 //   block L + 1    ln_f.{weight,bias} (C)
 // Linear weights are (out, in) as in nn.Linear. The LM head is wte (tied). Names are those of
 // docs/checkpoints.md, so a PyTorch module with the same attribute names loads the safetensors directly.

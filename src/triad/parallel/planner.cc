@@ -93,9 +93,10 @@ double stage_gflops(const comm::Topology& topology, const Layout& layout, int st
 // 64 queries and only the keys each tile sees (kernels/attention.h): of n = ceil(T / 64) tiles, (n + 1) / 2n
 // of the full square.
 double stage_flops(const GptConfig& m, int B, int T, int blocks, bool head, int tensor) {
-  const double C = m.d_model, tokens = double(B) * T, tiles = std::ceil(T / 64.0);
-  const double causal = (tiles + 1) / (2 * tiles);
-  const double block = 6 * tokens * 12 * C * C + 12.0 * B * T * double(T) * C * causal;
+  const double C = m.d_model, A = m.attention_width(), F = m.mlp(), tokens = double(B) * T;
+  const double tiles = std::ceil(T / 64.0), causal = (tiles + 1) / (2 * tiles);
+  // weights: q, k, v and the projection 4·A·C, the MLP 2·F·C (12 C² at today's shape)
+  const double block = 6 * tokens * (4 * A * C + 2 * F * C) + 12.0 * B * T * double(T) * A * causal;
   return (blocks * block + (head ? 6 * tokens * m.vocab * C : 0)) / tensor;
 }
 

@@ -31,8 +31,9 @@
 // Step time. Per micro-batch, stage s takes u_s = compute_s + tensor_s + pipeline_s:
 //
 //   compute_s     matrix FLOPs / (GFLOP/s of its slowest rank · gemm_efficiency) + activation elements ·
-//                 elementwise_ns. FLOPs: 6 tokens · (its blocks' 12 C² weights + on the last stage the
-//                 V C LM head) / tp, + attention's 12 mb T² C per block / tp (× the causal tiles' share)
+//                 elementwise_ns. FLOPs: 6 tokens · (its blocks' 4 A C + 2 F C weights, 12 C² at the
+//                 default shape, + on the last stage the V C LM head) / tp, + attention's 12 mb T² A per
+//                 block / tp (× the causal tiles' share); A = attention_width(), F = mlp()
 //   tensor_s      ring all-reduces over its tensor group (2 (n-1)/n · bytes / bw + 2 (n-1) · latency, on
 //                 the ring's slowest link): 4 of mb T C floats per block (2 forward, 2 backward), 1 for
 //                 the vocabulary-parallel embedding (first stage), on the last stage 1 for the LM head's
