@@ -208,7 +208,8 @@ TEST(CompressPrune, EachLayerKeepsItsLargestHeads) {
   EXPECT_EQ(p.config.mlp_width, c.mlp());
   // q of kept head 1 of layer 0 is its second head's: source rows HS .. 2 HS − 1 → pruned rows HS ..
   const TensorSpec& from = *model.layout().find("h.0.attn.qkv.weight");
-  const TensorSpec& to = *ParameterLayout(p.config).find("h.0.attn.qkv.weight");
+  const ParameterLayout pruned_layout(p.config);  // outlives `to`, a reference into it
+  const TensorSpec& to = *pruned_layout.find("h.0.attn.qkv.weight");
   EXPECT_EQ(p.source[to.offset + static_cast<size_t>(HS) * C], from.offset + static_cast<size_t>(2 * HS) * C);
   // v of pruned head 0 (source head 1): row 2·(2 HS) of the pruned, 2 A + HS of the source.
   EXPECT_EQ(p.source[to.offset + static_cast<size_t>(4 * HS) * C],
