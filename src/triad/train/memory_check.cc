@@ -79,8 +79,8 @@ TrainingMemory training_memory(const TrainOptions& options, int world) {
   }
   // A save under ZeRO-1 gathers the moments whole: fp32 two floats per parameter; 8-bit the codes travel
   // as floats, one moment at a time, beside the other's bytes (DistributedOptimizer::gather_quantized).
-  if (sharded) m.checkpoint_bytes = (states == StatePrecision::k8Bit ? 6 : 8) * m.parameters;
-  if (parts > 1) m.checkpoint_bytes = 3 * kFloat * m.parameters;  // rank 0: weights, m and v whole
+  if (sharded) m.checkpoint_bytes += (states == StatePrecision::k8Bit ? 6 : 8) * m.parameters / parts;
+  if (parts > 1) m.checkpoint_bytes += 3 * kFloat * m.parameters;  // rank 0: weights, m and v whole
   // DP-SGD runs one sequence at a time; with a remat plan at least one block's units are live at once.
   m.micro_batch = options.dp() ? 1 : std::max(1, options.micro_batch(world));
   const int stage_layers = (c.layers + options.pipeline_parallel - 1) / options.pipeline_parallel;
