@@ -202,7 +202,10 @@ void Context::wait(MPI_Request* requests, int count, const std::string& what) {
     if (done) return;
     live.serve_pings();
     if (seconds_since(deadline_start) > options_.timeout_s) {
-      live.on_timeout(what, seconds_since(start));
+      live.on_timeout(what, seconds_since(start), [&] {
+        check_mpi(MPI_Testall(count, requests, &done, MPI_STATUSES_IGNORE), what);
+        return done != 0;
+      });
       deadline_start = Clock::now();
     }
     // Spin briefly for latency, then yield so that oversubscribed ranks share the cores.
@@ -256,8 +259,8 @@ Context::BusyScope::~BusyScope() {
   context_.busy_.clear();
 }
 
-void Context::on_timeout(const std::string& what, double waited_s) {
-  if (parent_) return root().on_timeout(what, waited_s);
+void Context::on_timeout(const std::string& what, double waited_s, const std::function<bool()>& finished) {
+  if (parent_) return root().on_timeout(what, waited_s, finished);
   std::string limit = fmt::format("within {:g} s (--comm-timeout)", options_.timeout_s);
   if (!uses_mpi_ || world_ == 1) fail("{}: not finished {}", what, limit);
 
@@ -281,6 +284,18 @@ void Context::on_timeout(const std::string& what, double waited_s) {
       int done = 0;
       if (!answered[peer]) MPI_Test(&replies[peer], &done, MPI_STATUS_IGNORE);
       if (done) answered[peer] = true;
+    }
+    if (finished()) {
+      // Our operation completed while we asked. The questions and their answers live on this frame: take
+      // back the receives nobody answered (cancelled, or completed if an answer came after all) and let
+      // the small eager sends complete.
+      for (int peer = 0; peer < world_; ++peer) {
+        if (answered[peer]) continue;
+        MPI_Cancel(&replies[peer]);
+        MPI_Wait(&replies[peer], MPI_STATUS_IGNORE);
+      }
+      MPI_Waitall(world_, asks.data(), MPI_STATUSES_IGNORE);
+      return;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }

@@ -17,6 +17,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -75,10 +76,11 @@ class Context {
   void serve_pings();
   // Call once a wait exceeds timeout_s(). Asks every other rank whether it is alive (waiting up to a few
   // seconds for answers). If the ranks this one waits for are busy (BusyScope), warns and returns: the
-  // caller waits another timeout_s(); so it returns, silently, when they have only just begun to wait.
-  // Otherwise throws a triad::Error: "<what>: no answer from rank 3 within
-  // 300 s (--comm-timeout)". Thread-safe.
-  void on_timeout(const std::string& what, double waited_s);
+  // caller waits another timeout_s(); so it returns, silently, when they have only just begun to wait, and
+  // when `finished()` (the caller's own test of what it waits for) turns true while it asks: a peer that
+  // completed the operation and went on to exit answers no more, and is not hung. Otherwise throws a
+  // triad::Error: "<what>: no answer from rank 3 within 300 s (--comm-timeout)". Thread-safe.
+  void on_timeout(const std::string& what, double waited_s, const std::function<bool()>& finished);
 
   // Marks this rank as waiting in communication for the duration of a scope; answers to liveness questions
   // say whether a rank is waiting and how many waits it has entered, which tells a stuck rank from a late

@@ -309,7 +309,10 @@ void GradSync::finish() {
       s.poll_active();
       s.context.serve_pings();
       if (timed_out()) {
-        s.context.on_timeout(what(), waited());
+        s.context.on_timeout(what(), waited(), [&] {
+          s.poll_active();
+          return s.done_count == total;
+        });
         deadline_start = Clock::now();
       }
       if (spins > 1000) std::this_thread::yield();
@@ -324,7 +327,11 @@ void GradSync::finish() {
         std::string message = what();
         s.finishing = false;
         lock.unlock();
-        s.context.on_timeout(message, waited());  // returns when the peers we wait for are busy
+        // Returns when the peers we wait for are busy, or when the progress thread completes the sync.
+        s.context.on_timeout(message, waited(), [&] {
+          std::lock_guard<std::mutex> done_lock(s.mutex);
+          return s.done_count == total || s.error != nullptr;
+        });
         lock.lock();
         s.finishing = true;
         s.wake.notify_one();
