@@ -63,4 +63,27 @@ void release_to_zero(T* p, size_t n) {
   }
 }
 
+// Makes the pages of [p, p + n) resident and writable without changing what they hold (MADV_POPULATE_WRITE,
+// one call), ahead of a kernel that accumulates into a released range. Left to itself, such a kernel's first
+// read of each page maps the shared zero page and its write then copies it, and that copy must flush the
+// page from every thread's TLB: on this VM the inter-processor interrupts made a fused-update step 14x
+// slower. Where the kernel lacks the call (before Linux 5.14), the pages fault as before.
+template <typename T>
+void prefault_for_write(T* p, size_t n) {
+  static const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(p) / page * page;
+  const uintptr_t end = reinterpret_cast<uintptr_t>(p + n);
+  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_POPULATE_WRITE);
+}
+
+// Asks for transparent huge pages (2 MiB) over [p, p + n): a range released and written again each step
+// then faults 512 times less often.
+template <typename T>
+void prefer_huge_pages(T* p, size_t n) {
+  static const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = (reinterpret_cast<uintptr_t>(p) + page - 1) / page * page;
+  const uintptr_t end = reinterpret_cast<uintptr_t>(p + n) / page * page;
+  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+}
+
 }  // namespace triad

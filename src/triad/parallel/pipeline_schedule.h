@@ -28,6 +28,8 @@
 #include <string>
 #include <vector>
 
+#include "triad/model/config.h"
+
 namespace triad::parallel {
 
 enum class PipelineSchedule { kOneFOneB, kGPipe };
@@ -79,10 +81,12 @@ std::vector<int> split_blocks(int layers, int stages, const std::string& spec);
 // work (model_head_blocks); 0 balances the blocks alone.
 std::vector<int> balanced_split(int layers, const std::vector<double>& stage_speed, double head_blocks = 0);
 
-// The LM head's work per token, 2 C V, against a block's, 24 C² + 2 T C (its four linear layers and causal
-// attention), in blocks: with a large vocabulary the last stage takes fewer blocks.
-inline double model_head_blocks(int vocab, int d_model, int seq_len) {
-  return vocab / (12.0 * d_model + seq_len);
+// The LM head's work per token, 2 C V, against a block's, 2 (4 A C + 2 F C) + 2 T A (its four linear layers
+// and causal attention; A the attention width, F the MLP width: 24 C² + 2 T C for GPT-2's shape), in
+// blocks: with a large vocabulary the last stage takes fewer blocks.
+inline double model_head_blocks(const GptConfig& model) {
+  const double C = model.d_model, A = model.attention_width(), F = model.mlp();
+  return C * model.vocab / (4 * A * C + 2 * F * C + model.seq_len * A);
 }
 
 }  // namespace triad::parallel

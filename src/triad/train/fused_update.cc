@@ -27,6 +27,7 @@ FusedUpdate::FusedUpdate(Gpt<float>& model, AdamW& adamw, const AdamWConfig& con
   // From here on the gradient is zero between steps without being written (model.zero_grads() would make
   // every page resident again).
   release_to_zero(model.grads(), model.num_params());
+  prefer_huge_pages(model.grads(), model.num_params());
 }
 
 size_t FusedUpdate::peak_gradient_bytes(const ParameterLayout& layout) {
@@ -38,7 +39,20 @@ size_t FusedUpdate::peak_gradient_bytes(const ParameterLayout& layout) {
 double FusedUpdate::pass(const Gpt<float>::BlockDone& on_block_done) {
   // The mean token loss over the batch, as LanguageModelBatches computes it in one micro-batch.
   const double loss = model_.forward(inputs_.data(), targets_.data(), batch_, T_);
-  model_.backward(1.0f / static_cast<float>(static_cast<size_t>(batch_) * T_), on_block_done);
+  // The backward finishes the blocks last to first: embed (0), h.0 … h.L-1 (1 … L), ln_f (L + 1). The LM
+  // head writes the embedding's gradient first. Each block's gradient pages are made writable just before
+  // the backward reaches it, so that what is resident stays the embedding's and one block's.
+  const std::vector<ParamBlock>& blocks = model_.layout().blocks();
+  auto prefault = [&](size_t block) {
+    prefault_for_write(model_.grads() + blocks[block].offset, blocks[block].count);
+  };
+  for (size_t b = 0; b < blocks.size() && b < 2; ++b) prefault(blocks.size() - 1 - b);
+  prefault(0);
+  model_.backward(1.0f / static_cast<float>(static_cast<size_t>(batch_) * T_), [&](int block) {
+    on_block_done(block);
+    if (block >= 2 && static_cast<size_t>(block) + 1 < blocks.size())
+      prefault(static_cast<size_t>(block) - 1);
+  });
   return loss;
 }
 

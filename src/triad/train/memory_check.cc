@@ -19,15 +19,20 @@ namespace triad {
 
 namespace {
 
+// A bound on the elements of any one activation unit of one sequence, T (T NH + 4 (C + A + F) + V + 2) (the
+// attention's probabilities, a token's widest row, the logits): past 2^62 the activation table's size_t
+// products could overflow, and no machine holds that much anyway.
+double unit_elements_bound(const GptConfig& c, int T) {
+  const double widest_row = 4.0 * (double(c.d_model) + c.attention_width() + c.mlp());
+  return double(T) * (double(T) * c.heads + widest_row + c.vocab + 2);
+}
+
 // The activations of one sequence (B = 1) that are live at once at least: keeping every unit, all of them;
 // under a remat plan (which may drop any unit of a block), the embedding, the backward's scratch and the
 // largest unit of one block.
 // Under model parallelism, of one rank: `layers` blocks of its stage, its tensor slice of each unit.
 double activation_elements(const GptConfig& c, int T, bool remat, int layers, int tensor) {
-  // Every unit of one sequence has at most T (T NH + 16 C + V + 2) elements; past 2^62 the table's size_t
-  // products could overflow, and no machine holds that much anyway.
-  const double bound = double(T) * (double(T) * c.heads + 16.0 * c.d_model + c.vocab + 2);
-  if (bound >= 0x1p62) return std::numeric_limits<double>::infinity();
+  if (unit_elements_bound(c, T) >= 0x1p62) return std::numeric_limits<double>::infinity();
   auto elements = [&](Act kind) { return static_cast<double>(unit_elements(c, 1, T, kind, tensor)); };
   double per_block = 0, largest = 0;
   for (Act kind : block_units()) {
@@ -145,8 +150,8 @@ TrainOptions fit_training_memory(const TrainOptions& given, int world, bool resu
   const GptConfig& c = given.model;
   const bool choose_remat = !given.remat.active();
   // Past a sane size the layout and the activation profile are not worth building: refused below anyway.
-  const bool sane = c.layers <= 100000 && c.parameter_count() < 0x1p40 &&
-                    double(c.seq_len) * (double(c.seq_len) * c.heads + 16.0 * c.d_model + c.vocab) < 0x1p40;
+  const bool sane =
+      c.layers <= 100000 && c.parameter_count() < 0x1p40 && unit_elements_bound(c, c.seq_len) < 0x1p40;
   const ActivationRange activations = sane ? activation_range(given, world) : ActivationRange{};
   // The fused update needs one process and one micro-batch (TrainOptions::validate()).
   TrainOptions probe = given;

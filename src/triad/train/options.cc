@@ -302,7 +302,7 @@ std::vector<int> TrainOptions::stage_first_blocks() const {
   parallel::split_blocks(model.layers, pipeline_parallel, "");  // the same errors for too many stages
   return parallel::balanced_split(model.layers,
                                   std::vector<double>(static_cast<size_t>(pipeline_parallel), 1.0),
-                                  parallel::model_head_blocks(model.vocab, model.d_model, model.seq_len));
+                                  parallel::model_head_blocks(model));
 }
 
 nlohmann::json TrainOptions::to_json() const {

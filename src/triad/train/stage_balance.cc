@@ -74,7 +74,7 @@ std::string measured_pipeline_split(comm::Context& context, const TrainOptions& 
   std::vector<double> speed;
   for (float s : stage_seconds) speed.push_back(1.0 / std::max(s, 1e-9f));
   const std::vector<int> first = parallel::balanced_split(
-      o.model.layers, speed, parallel::model_head_blocks(o.model.vocab, o.model.d_model, o.model.seq_len));
+      o.model.layers, speed, parallel::model_head_blocks(o.model));
   std::string split, times;
   for (size_t s = 0; s + 1 < first.size(); ++s) {
     split += fmt::format("{}{}", s ? "," : "", first[s + 1] - first[s]);
