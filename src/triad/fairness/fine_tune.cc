@@ -196,6 +196,7 @@ int fine_tune(const FineTuneOptions& o) {
                            {"adversary_lr", o.adversary_lr},
                            {"protect", attributes},
                            {"seed", o.seed},
+                           {"threads", threads()},  // the bits depend on it (kernels' partial sums)
                            {"reinit", o.reinit},
                            {"model", manifest.model.to_json()}};
   log_run_start(audit, config, "", process_command_line());
