@@ -3,10 +3,10 @@
 # --memory-limit (which picks 8-bit states, the fused update and a remat budget as needed) against PyTorch
 # 1.13 (fp32 AdamW, per-block torch.utils.checkpoint: bench/memory/torch_fit.py). Models grow depth and width
 # together, GPT-2's aspect ratio of 64 (d_model = 64 L, L heads of 64), batch 2 x 64 tokens, vocabulary of
-# the data (8192 for data/bundled). Both train at the learning rate LR (default 1e-4) after a linear warm-up
-# over WARMUP steps (default 5: the first step at LR/5), then constant: without warm-up AdamW's first step,
-# about lr times the sign of each gradient, threw a 2.7B model's loss from 9.44 to 12.8 at 6e-4 and to 12.2
-# at 1e-4, and five steps did not bring it back below the first.
+# the data (8192 for data/bundled). Both train at the constant learning rate LR (default 1e-6) after a
+# linear warm-up over WARMUP steps (default 1: none). At batch 2 x 64 one AdamW step moves every weight by
+# about lr, and at 1e-5 that made a 2.7B model fit the batch it saw (its loss 9.49 -> 4.92) and fail the
+# next; at 1e-6 triad's L38 and PyTorch's L28 lower theirs (docs/results/2026-12-05-memory-fit.md).
 #
 #   flock /tmp/triad-cpu.lock bench/memory/largest_model.sh triad|torch LIMIT_GIB L...
 #
@@ -20,8 +20,8 @@ framework=$1 limit_gib=$2
 shift 2
 data=${DATA:-data/bundled}
 timeout=${TIMEOUT:-1800}
-lr=${LR:-1e-4}
-warmup=${WARMUP:-5}
+lr=${LR:-1e-6}
+warmup=${WARMUP:-1}
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 cap_kib=$(((limit_gib + 2) * 1024 * 1024))
