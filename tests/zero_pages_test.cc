@@ -5,7 +5,6 @@
 
 #include <gtest/gtest.h>
 #include <sys/mman.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <vector>
@@ -17,7 +16,7 @@ using Buffer = std::vector<float, ZeroPagesAllocator<float>>;
 
 // Resident pages of [p, p + n) by mincore, counting the pages it touches.
 size_t resident_pages(const float* p, size_t n) {
-  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t page = page_bytes();
   const uintptr_t begin = reinterpret_cast<uintptr_t>(p) / page * page;
   const uintptr_t end = reinterpret_cast<uintptr_t>(p + n);
   std::vector<unsigned char> in((end - begin + page - 1) / page);
@@ -42,7 +41,7 @@ TEST(ZeroPages, ReleasedRangeReadsZeroAndPrefaultKeepsEveryValue) {
 
 TEST(ZeroPages, PrefaultMakesAReleasedRangeResident) {
   Buffer probe(1 << 20);
-  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t page = page_bytes();
   void* aligned =
       reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(probe.data()) + page - 1) / page * page);
   if (madvise(aligned, page, MADV_POPULATE_WRITE) != 0 && errno == EINVAL) {
@@ -51,7 +50,7 @@ TEST(ZeroPages, PrefaultMakesAReleasedRangeResident) {
   const size_t n = 4 << 20;
   Buffer buffer(n);
   release_to_zero(buffer.data(), n);
-  const size_t pages = n * sizeof(float) / static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  const size_t pages = n * sizeof(float) / page_bytes();
   EXPECT_LT(resident_pages(buffer.data(), n), pages / 2);
   prefault_for_write(buffer.data(), n);
   EXPECT_GE(resident_pages(buffer.data(), n), pages - 2);

@@ -44,12 +44,17 @@ struct ZeroPagesAllocator {
   }
 };
 
+inline uintptr_t page_bytes() {
+  static const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  return page;
+}
+
 // Sets [p, p + n) to zero: the whole pages inside it are handed back to the kernel (MADV_DONTNEED: private
 // anonymous memory reads as zeros afterwards, and is resident again only once written), the parts of pages
 // shared with the neighbours are written.
 template <typename T>
 void release_to_zero(T* p, size_t n) {
-  static const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t page = page_bytes();
   const uintptr_t begin = reinterpret_cast<uintptr_t>(p), end = begin + n * sizeof(T);
   const uintptr_t inner_begin = (begin + page - 1) / page * page, inner_end = end / page * page;
   if (inner_begin >= inner_end) {
@@ -70,7 +75,7 @@ void release_to_zero(T* p, size_t n) {
 // slower. Where the kernel lacks the call (before Linux 5.14), the pages fault as before.
 template <typename T>
 void prefault_for_write(T* p, size_t n) {
-  static const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t page = page_bytes();
   const uintptr_t begin = reinterpret_cast<uintptr_t>(p) / page * page;
   const uintptr_t end = reinterpret_cast<uintptr_t>(p + n);
   if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_POPULATE_WRITE);
@@ -80,7 +85,7 @@ void prefault_for_write(T* p, size_t n) {
 // then faults 512 times less often.
 template <typename T>
 void prefer_huge_pages(T* p, size_t n) {
-  static const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t page = page_bytes();
   const uintptr_t begin = (reinterpret_cast<uintptr_t>(p) + page - 1) / page * page;
   const uintptr_t end = reinterpret_cast<uintptr_t>(p + n) / page * page;
   if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);

@@ -1,11 +1,10 @@
 #include "triad/fairness/fine_tune.h"
-#include "triad/core/clock.h"
 
-#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <memory>
 
+#include "triad/core/clock.h"
 #include "triad/core/error.h"
 #include "triad/core/file_io.h"
 #include "triad/core/log.h"
@@ -316,7 +315,7 @@ int fine_tune(const FineTuneOptions& o) {
         {.beta1 = 0.9f, .beta2 = 0.999f, .weight_decay = static_cast<float>(o.weight_decay)});
     adamw_update(model.head_params().data(), model.head_grads().data(), head_m.data(), head_v.data(), head_n,
                  {.lr = static_cast<float>(lr), .beta2 = 0.999f}, step);
-    const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
+    const double seconds = seconds_since(started);
     record["lr"] = lr;
     if (!adversaries.empty()) record["lambda"] = lambda;
     record["step_ms"] = 1e3 * seconds;

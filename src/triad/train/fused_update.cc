@@ -43,15 +43,15 @@ double FusedUpdate::pass(const Gpt<float>::BlockDone& on_block_done) {
   // head writes the embedding's gradient first. Each block's gradient pages are made writable just before
   // the backward reaches it, so that what is resident stays the embedding's and one block's.
   const std::vector<ParamBlock>& blocks = model_.layout().blocks();
-  auto prefault = [&](size_t block) {
-    prefault_for_write(model_.grads() + blocks[block].offset, blocks[block].count);
+  const int ln_f = static_cast<int>(blocks.size()) - 1;
+  auto prefault = [&](int block) {
+    const ParamBlock& b = blocks[static_cast<size_t>(block)];
+    prefault_for_write(model_.grads() + b.offset, b.count);
   };
-  for (size_t b = 0; b < blocks.size() && b < 2; ++b) prefault(blocks.size() - 1 - b);
-  prefault(0);
+  for (int block : {0, ln_f, ln_f - 1}) prefault(block);
   model_.backward(1.0f / static_cast<float>(static_cast<size_t>(batch_) * T_), [&](int block) {
     on_block_done(block);
-    if (block >= 2 && static_cast<size_t>(block) + 1 < blocks.size())
-      prefault(static_cast<size_t>(block) - 1);
+    if (block >= 2 && block < ln_f) prefault(block - 1);  // h.l done: h.l-1 is next
   });
   return loss;
 }

@@ -1,5 +1,4 @@
 #include "triad/train/stage_balance.h"
-#include "triad/core/clock.h"
 
 #include <fmt/format.h>
 
@@ -8,6 +7,7 @@
 #include <cstdlib>
 
 #include "triad/comm/collectives.h"
+#include "triad/core/clock.h"
 #include "triad/core/error.h"
 #include "triad/core/rng.h"
 #include "triad/model/gpt.h"
@@ -73,8 +73,8 @@ std::string measured_pipeline_split(comm::Context& context, const TrainOptions& 
   comm::allreduce_max(context, stage_seconds.data(), stage_seconds.size(), "sharing the stages' block times");
   std::vector<double> speed;
   for (float s : stage_seconds) speed.push_back(1.0 / std::max(s, 1e-9f));
-  const std::vector<int> first = parallel::balanced_split(
-      o.model.layers, speed, parallel::model_head_blocks(o.model));
+  const std::vector<int> first =
+      parallel::balanced_split(o.model.layers, speed, parallel::model_head_blocks(o.model));
   std::string split, times;
   for (size_t s = 0; s + 1 < first.size(); ++s) {
     split += fmt::format("{}{}", s ? "," : "", first[s + 1] - first[s]);

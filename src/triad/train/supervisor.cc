@@ -1,5 +1,4 @@
 #include "triad/train/supervisor.h"
-#include "triad/core/clock.h"
 
 #include <fcntl.h>
 #include <sys/wait.h>
@@ -13,6 +12,7 @@
 #include <optional>
 #include <thread>
 
+#include "triad/core/clock.h"
 #include "triad/core/error.h"
 #include "triad/core/exit_code.h"
 #include "triad/core/file_io.h"
@@ -203,7 +203,7 @@ int supervise(const TrainCommand& command, const SupervisorOptions& o) {
       r.end = AttemptEnd::kPreempted;
       r.description += "; the run recorded a preemption with a checkpoint";
     }
-    const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
+    const double seconds = seconds_since(started);
     const bool advanced = newest_checkpoint_step(run) > checkpoint_before;
 
     if (g_signals > 0) {  // the supervisor was told to stop: the job had the signal too

@@ -1,7 +1,5 @@
 #include "triad/train/trainer.h"
-#include "triad/core/clock.h"
 
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -9,6 +7,7 @@
 #include <optional>
 
 #include "triad/comm/collectives.h"
+#include "triad/core/clock.h"
 #include "triad/core/error.h"
 #include "triad/core/exit_code.h"
 #include "triad/core/file_io.h"
@@ -320,7 +319,7 @@ void Trainer::train_step() {
   const auto computing = Clock::now();
   const BatchResult mine = s.fused ? s.fused->measure(static_cast<float>(r.lr))
                                    : s.gradient->compute(s.model, s.optimizer->hook());
-  const double compute_seconds = std::chrono::duration<double>(Clock::now() - computing).count();
+  const double compute_seconds = seconds_since(computing);
   if (!s.fused) s.optimizer->finish_reduction();  // the gradient: the average over the data-parallel ranks
   // --balance: each data-parallel rank's time from its reporting rank alone, so that each sum has one term
   // and every rank holds the same bits (and computes the same split).
@@ -346,7 +345,7 @@ void Trainer::train_step() {
   state_.step = r.step;
   state_.loss = r.loss;
 
-  const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
+  const double seconds = seconds_since(started);
   r.tokens_per_s = all.sequences * options_.model.seq_len / seconds;
   r.step_ms = seconds * 1e3;
   r.peak_activation_bytes = s.model.arena().peak_bytes();
@@ -487,7 +486,7 @@ int Trainer::run() {
     if (preempted_ && !last) return stop_early("preempted", stop_signal_name(stop_signal()), kExitPreempted);
     if ((options_.ckpt_every > 0 && step % options_.ckpt_every == 0) || last) checkpoint();
   }
-  const double seconds = std::chrono::duration<double>(Clock::now() - s.started).count();
+  const double seconds = seconds_since(s.started);
   nlohmann::json summary = {{"status", "completed"},
                             {"step", state_.step},
                             {"loss", state_.loss},
