@@ -204,7 +204,7 @@ Topology uniform_links(double latency_us, double bandwidth_MBps) {
   t.world = ctx().world();
   for (int r = 0; r < t.world; ++r) {
     t.ranks.push_back(RankInfo{
-        "host", r / ctx().node_size(), 50, {{"fp16", 0.2}, {"int8", 0.7}, {"topk", 1}, {"powersgd", 1}}});
+        "host", r / ctx().node_size(), 50, {{"fp16", 0.2}, {"int8", 0.7}, {"topk", 1}, {"powersgd", 1}}, {}});
   }
   t.latency_us.assign(t.world, std::vector<double>(t.world, latency_us));
   t.bandwidth_MBps.assign(t.world, std::vector<double>(t.world, bandwidth_MBps));

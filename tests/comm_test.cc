@@ -248,7 +248,7 @@ Topology two_ranks(double bandwidth_MBps, double latency_us) {
   Topology t;
   t.world = 2;
   for (int r = 0; r < 2; ++r)
-    t.ranks.push_back(RankInfo{"h", r, 50, {{"fp16", 0.2}, {"int8", 0.7}, {"topk", 1}, {"powersgd", 1}}});
+    t.ranks.push_back(RankInfo{"h", r, 50, {{"fp16", 0.2}, {"int8", 0.7}, {"topk", 1}, {"powersgd", 1}}, {}});
   t.latency_us = {{0, latency_us}, {latency_us, 0}};
   t.bandwidth_MBps = {{0, bandwidth_MBps}, {bandwidth_MBps, 0}};
   return t;
@@ -291,10 +291,24 @@ TEST(CommCostModel, PredictsEq7AndChoosesPerLink) {
 TEST(CommCostModel, HierarchicalGroupIsOneRankPerNode) {
   Topology t = two_ranks(100, 10);
   t.world = 4;
-  t.ranks = {RankInfo{"a", 0, 1, {}}, RankInfo{"a", 0, 1, {}}, RankInfo{"b", 1, 1, {}},
-             RankInfo{"b", 1, 1, {}}};
+  t.ranks = {RankInfo{"a", 0, 1, {}, {}}, RankInfo{"a", 0, 1, {}, {}}, RankInfo{"b", 1, 1, {}, {}},
+             RankInfo{"b", 1, 1, {}, {}}};
   EXPECT_EQ(codec_group(t, false), (std::vector<int>{0, 1, 2, 3}));
   EXPECT_EQ(codec_group(t, true), (std::vector<int>{0, 2}));
+}
+
+TEST(CommTopology, RanksThatOutnumberTheirNodesCpusAreNamed) {
+  Topology t = two_ranks(100, 10);
+  t.world = 5;
+  // Node 0: three ranks on CPUs {0, 1}; node 1: two ranks on one CPU each; node 2: CPUs not recorded.
+  t.ranks = {RankInfo{"a", 0, 1, {}, {0, 1}}, RankInfo{"a", 0, 1, {}, {0, 1}}, RankInfo{"a", 0, 1, {}, {1}},
+             RankInfo{"b", 1, 1, {}, {0}}, RankInfo{"b", 1, 1, {}, {1}}};
+  EXPECT_EQ(shared_core_nodes(t), (std::vector<std::string>{"a: ranks 0, 1, 2 share 2 CPUs"}));
+  t.ranks[4].cpus = {0};  // both of node 1's ranks bound to CPU 0
+  EXPECT_EQ(shared_core_nodes(t),
+            (std::vector<std::string>{"a: ranks 0, 1, 2 share 2 CPUs", "b: ranks 3, 4 share 1 CPU"}));
+  t.ranks[3].cpus.clear();  // not known: not named
+  EXPECT_EQ(shared_core_nodes(t).size(), 1u);
 }
 
 TEST(CommTopology, JsonRoundTripAndNamedErrors) {
@@ -305,6 +319,18 @@ TEST(CommTopology, JsonRoundTripAndNamedErrors) {
   EXPECT_EQ(back.latency_us, t.latency_us);
   EXPECT_EQ(back.ranks[1].node, 1);
   EXPECT_EQ(back.ranks[0].codec_ns_per_float, t.ranks[0].codec_ns_per_float);
+  t.ranks[1].cpus = {2, 3};
+  EXPECT_EQ(topology_from_json(topology_to_json(t), "t.json").ranks[1].cpus, (std::vector<int>{2, 3}));
+  nlohmann::json older = topology_to_json(t);  // written before the probe recorded CPUs
+  older["ranks"][1].erase("cpus");
+  EXPECT_TRUE(topology_from_json(older, "t.json").ranks[1].cpus.empty());
+  older["ranks"][1]["cpus"] = {0, -1};
+  try {
+    topology_from_json(older, "t.json");
+    FAIL() << "accepted CPU -1";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "t.json: field 'ranks[1].cpus' must be an array of CPU numbers >= 0");
+  }
   nlohmann::json broken = topology_to_json(t);
   broken["bandwidth_MBps"][0][1] = 0;
   try {

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -103,6 +104,9 @@ TEST(CommProbe, WritesTheTopologyAndPredictions) {
     EXPECT_GT(rank["sgemm_gflops"].get<double>(), 0);
     for (const char* codec : {"fp16", "int8", "topk", "powersgd"})
       EXPECT_GT(rank["codec_ns_per_float"][codec].get<double>(), 0);
+    // The CPUs the rank may run on (mpirun may bind it to one): at least one, each a CPU of this machine.
+    ASSERT_FALSE(rank["cpus"].empty()) << rank.dump();
+    for (const auto& cpu : rank["cpus"]) EXPECT_LT(cpu.get<long>(), sysconf(_SC_NPROCESSORS_CONF));
   }
   for (const char* key : {"latency_us", "bandwidth_MBps"}) {
     ASSERT_EQ(topology[key].size(), 2u) << key;

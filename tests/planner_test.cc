@@ -14,6 +14,7 @@
 
 #include "test_util.h"
 #include "triad/comm/buckets.h"
+#include "triad/comm/topology.h"
 #include "triad/core/error.h"
 #include "triad/core/format.h"
 #include "triad/model/dataflow.h"
@@ -298,6 +299,29 @@ TEST(PlanCommand, PrintsARankedTableWithTheChoiceAndItsTrainFlags) {
   EXPECT_THAT(r.out, ::testing::HasSubstr("dp2·tp1·pp2"));
   EXPECT_THAT(r.out, ::testing::HasSubstr("m4 1f1b zero1 none"));
   EXPECT_THAT(r.out, ::testing::HasSubstr("choice: triad train --layers 4 --d-model 32 --heads 2"));
+}
+
+TEST(PlanCommand, SaysWhenTheTopologysRanksShareCores) {
+  testing::TempDir dir;
+  comm::Topology topology = uniform_topology(4, 50, CostModel{});
+  for (comm::RankInfo& rank : topology.ranks) {  // four ranks on two CPUs of one host
+    rank.host = "node-a";
+    rank.cpus = {0, 1};
+    rank.codec_ns_per_float = {{"fp16", 0.3}, {"int8", 0.7}, {"topk", 1}, {"powersgd", 1}};
+  }
+  testing::write_text(dir / "shared.json", comm::topology_to_json(topology).dump());
+  const std::string plan =
+      "plan --layers 4 --d-model 32 --heads 2 --seq-len 16 --vocab 400 --batch 8 --ranks 4 "
+      "--memory-per-rank 1GiB --topology ";
+  auto r = testing::run_triad(plan + dir / "shared.json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, ::testing::HasSubstr(
+                         "note: node-a: ranks 0, 1, 2, 3 share 2 CPUs: the step times give every rank"));
+  for (int i = 0; i < 4; ++i) topology.ranks[i].cpus = {i};  // a core each
+  testing::write_text(dir / "own.json", comm::topology_to_json(topology).dump());
+  r = testing::run_triad(plan + dir / "own.json" + " --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(nlohmann::json::parse(r.out).at("shared_cores").empty());
 }
 
 TEST(PlanCommand, AnImpossibleMemoryCapSaysWhatTheSmallestLayoutNeeds) {

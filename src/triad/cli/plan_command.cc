@@ -32,8 +32,13 @@ std::string model_flags(const parallel::PlanRequest& r) {
                      r.model.d_model, r.model.heads, r.model.seq_len, r.batch);
 }
 
+// Ranks that share cores, which the cost model does not price (comm::shared_core_nodes).
+constexpr const char* kSharedCoresNote =
+    "the step times give every rank its own core; ranks that take turns on one run slower (measured: "
+    "docs/parallel.md, 'Ranks that share cores')";
+
 void print_table(const std::vector<parallel::PlannedLayout>& ranked, const PlanFlags& flags,
-                 const std::string& speed) {
+                 const std::string& speed, const std::vector<std::string>& shared_cores) {
   const parallel::PlanRequest& r = flags.request;
   fmt::print("{}, batch {} on {} ranks, at most {} per rank; {}\n", r.model.describe(), r.batch, r.ranks,
              bytes_text(r.memory_cap), speed);
@@ -57,6 +62,7 @@ void print_table(const std::vector<parallel::PlannedLayout>& ranked, const PlanF
                ranked.size() - shown);
   }
   fmt::print("choice: triad train {} {}\n", model_flags(r), ranked[0].choice.train_flags());
+  for (const std::string& node : shared_cores) fmt::print("note: {}: {}\n", node, kSharedCoresNote);
 }
 
 }  // namespace
@@ -142,8 +148,9 @@ Runner add_plan_command(CLI::App& root) {
           "--ranks or a smaller --batch",
           flags->memory, bytes_text(ranked[0].memory.total()), ranked[0].choice.name());
     }
+    const std::vector<std::string> shared_cores = comm::shared_core_nodes(topology);
     if (!flags->json) {
-      print_table(ranked, *flags, speed);
+      print_table(ranked, *flags, speed, shared_cores);
       return 0;
     }
     nlohmann::json layouts = nlohmann::json::array();
@@ -158,6 +165,8 @@ Runner add_plan_command(CLI::App& root) {
                                       {"cost_model", cost.to_json()},
                                       {"choice", ranked[0].choice.name()},
                                       {"train_flags", model_flags(r) + " " + ranked[0].choice.train_flags()},
+                                      {"shared_cores", shared_cores},
+                                      {"shared_cores_note", shared_cores.empty() ? "" : kSharedCoresNote},
                                       {"layouts", layouts}}
                            .dump(2));
     return 0;

@@ -2,7 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <fmt/ranges.h>
+#include <sched.h>
 #include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -254,10 +257,14 @@ Topology probe_topology(Context& context, const ProbeOptions& options) {
   std::vector<double> all(mine.size() * world);
   char host[MPI_MAX_PROCESSOR_NAME] = {};
   std::vector<char> hosts(sizeof(host) * world, 0);
+  // The CPUs each rank may run on, to tell ranks that share cores (shared_core_nodes).
+  cpu_set_t affinity;
+  if (sched_getaffinity(0, sizeof affinity, &affinity) != 0) CPU_ZERO(&affinity);
+  std::vector<cpu_set_t> affinities(world);
   if (context.uses_mpi()) {
     int length = 0;
     MPI_Get_processor_name(host, &length);
-    MPI_Request requests[4];
+    MPI_Request requests[5];
     check_mpi(MPI_Iallreduce(MPI_IN_PLACE, latency.data(), world * world, MPI_DOUBLE, MPI_SUM, context.comm(),
                              &requests[0]),
               "topology probe");
@@ -270,10 +277,14 @@ Topology probe_topology(Context& context, const ProbeOptions& options) {
     check_mpi(MPI_Iallgather(host, sizeof(host), MPI_CHAR, hosts.data(), sizeof(host), MPI_CHAR,
                              context.comm(), &requests[3]),
               "topology probe");
-    context.wait(requests, 4, "topology probe");
+    check_mpi(MPI_Iallgather(&affinity, sizeof affinity, MPI_BYTE, affinities.data(), sizeof affinity,
+                             MPI_BYTE, context.comm(), &requests[4]),
+              "topology probe");
+    context.wait(requests, 5, "topology probe");
   } else {
     all = mine;
     gethostname(hosts.data(), sizeof(host) - 1);
+    affinities[0] = affinity;
   }
   for (int r = 0; r < world; ++r) {
     const double* v = &all[r * mine.size()];
@@ -282,6 +293,9 @@ Topology probe_topology(Context& context, const ProbeOptions& options) {
     info.node = static_cast<int>(v[0]);
     info.sgemm_gflops = v[1];
     for (size_t c = 0; c < kCodecs.size(); ++c) info.codec_ns_per_float[kCodecs[c]] = v[2 + c];
+    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+      if (CPU_ISSET(cpu, &affinities[r])) info.cpus.push_back(cpu);
+    }
     for (int c = 0; c < world; ++c) {
       t.latency_us[r][c] = latency[r * world + c];
       t.bandwidth_MBps[r][c] = bandwidth[r * world + c];
@@ -298,7 +312,8 @@ nlohmann::json topology_to_json(const Topology& t) {
                      {"host", info.host},
                      {"node", info.node},
                      {"sgemm_gflops", info.sgemm_gflops},
-                     {"codec_ns_per_float", info.codec_ns_per_float}});
+                     {"codec_ns_per_float", info.codec_ns_per_float},
+                     {"cpus", info.cpus}});
   }
   return {{"format", "triad-topology/1"},
           {"world", t.world},
@@ -337,6 +352,15 @@ Topology topology_from_json(const nlohmann::json& json, const std::string& where
       info.codec_ns_per_float[codec] =
           number(codecs.value(codec, nlohmann::json()), where, field + ".codec_ns_per_float." + codec, 0);
     }
+    // Optional: files written before the probe recorded it.
+    const nlohmann::json cpus = rank.value("cpus", nlohmann::json::array());
+    if (!cpus.is_array()) bad_field(where, field + ".cpus", "an array of CPU numbers >= 0");
+    for (const nlohmann::json& cpu : cpus) {
+      if (!cpu.is_number_integer() || cpu.get<int>() < 0) {
+        bad_field(where, field + ".cpus", "an array of CPU numbers >= 0");
+      }
+      info.cpus.push_back(cpu.get<int>());
+    }
     t.ranks.push_back(info);
   }
   t.latency_us = matrix(json, "latency_us", t.world, where, false);
@@ -352,6 +376,28 @@ Topology load_topology(const std::string& path) {
     fail("{}: not valid JSON: {}", path, e.what());
   }
   return topology_from_json(json, path);
+}
+
+std::vector<std::string> shared_core_nodes(const Topology& topology) {
+  std::map<int, std::vector<int>> ranks_of_node;
+  for (int r = 0; r < static_cast<int>(topology.ranks.size()); ++r)
+    ranks_of_node[topology.ranks[r].node].push_back(r);
+  std::vector<std::string> lines;
+  for (const auto& [node, ranks] : ranks_of_node) {
+    std::vector<int> cpus;
+    bool known = true;
+    for (int r : ranks) {
+      known = known && !topology.ranks[r].cpus.empty();
+      cpus.insert(cpus.end(), topology.ranks[r].cpus.begin(), topology.ranks[r].cpus.end());
+    }
+    std::sort(cpus.begin(), cpus.end());
+    cpus.erase(std::unique(cpus.begin(), cpus.end()), cpus.end());
+    if (known && ranks.size() > cpus.size()) {
+      lines.push_back(fmt::format("{}: ranks {} share {} CPU{}", topology.ranks[ranks[0]].host,
+                                  fmt::join(ranks, ", "), cpus.size(), cpus.size() == 1 ? "" : "s"));
+    }
+  }
+  return lines;
 }
 
 std::vector<int> codec_group(const Topology& topology, bool hierarchical) {

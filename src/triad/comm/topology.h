@@ -27,6 +27,7 @@ struct RankInfo {
   double sgemm_gflops = 0;  // one BLAS thread, square SGEMM
   // Encode + decode time per float: "fp16", "int8", "topk" (1 %), "powersgd" (rank 4, per matrix float).
   std::map<std::string, double> codec_ns_per_float;
+  std::vector<int> cpus;  // the CPUs it may run on (its affinity); empty when not known (an older file)
 };
 
 struct Topology {
@@ -74,6 +75,11 @@ Prediction price_transfers(const Topology& topology, const std::vector<int>& gro
                            const std::vector<Transfer>& transfers);
 // GFLOP/s of a square n x n SGEMM on the calling thread, over about 0.2 s (the probe's sgemm_gflops).
 double measure_sgemm_gflops(int n);
+// One line per node whose ranks outnumber the CPUs they may run on together ("HOST: ranks 0-3 share 2
+// CPUs"): such ranks take turns on a core, which the planner's step times do not price (they give every
+// rank its own core). Nodes whose CPUs are not known are not listed.
+std::vector<std::string> shared_core_nodes(const Topology& topology);
+
 // The ranks a codec runs among: all of them, or with --hierarchical the first rank of every node.
 std::vector<int> codec_group(const Topology& topology, bool hierarchical);
 

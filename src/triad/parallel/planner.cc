@@ -434,7 +434,8 @@ comm::Topology uniform_topology(int world, double gflops, const CostModel& cost)
     t.ranks.push_back({.host = "",
                        .node = 0,
                        .sgemm_gflops = gflops,
-                       .codec_ns_per_float = {{"fp16", cost.fp16_ns_per_float}}});
+                       .codec_ns_per_float = {{"fp16", cost.fp16_ns_per_float}},
+                       .cpus = {}});
   }
   t.latency_us.assign(world, std::vector<double>(world, cost.link_latency_us));
   t.bandwidth_MBps.assign(world, std::vector<double>(world, cost.link_bandwidth_MBps));

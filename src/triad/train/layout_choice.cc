@@ -71,6 +71,9 @@ TrainOptions choose_layout(comm::Context& context, const TrainOptions& options, 
       "plan' shows the ranking",
       c.name(), ranked.size(), best.time.step() * 1e3, format_bytes(static_cast<size_t>(best.memory.total())),
       format_bytes(static_cast<size_t>(request.memory_cap)), speed);
+  for (const std::string& node : comm::shared_core_nodes(topology)) {
+    *said += fmt::format("; {} — ranks that take turns on a core run slower than predicted", node);
+  }
   return chosen;
 }
 
