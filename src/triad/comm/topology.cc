@@ -60,31 +60,39 @@ double latency_us(Context& context, int a, int b, int round_trips) {
 }
 
 // Bandwidth between this rank and `peer` in MB/s while both send at once, as every collective we price has
-// each rank sending and receiving at the same time: `messages` messages each way, one message each way in
-// flight at a time (as a collective's step has), after a one-byte exchange lines the two up; the rate of
-// this rank's outgoing stream, timed until both streams are done. (A one-way stream overstates a duplex link
-// that cannot carry both directions at full rate: over the shaped veth of bench/comm/slow_link.sh one way
-// gave 11.9 MB/s and collectives ran at about half that. Eight messages posted at once understate shared
-// memory: Open MPI's vader moved 8 × 4 MiB each way at 0.56 GB/s, one at a time at 3.5 GB/s, which is
-// what its all-reduce reaches.)
+// each rank sending and receiving at the same time: `messages` messages each way after a one-byte exchange
+// lines the two up, the rate of this rank's outgoing stream timed until both streams are done; the faster
+// of two ways of sending them. A one-way stream would overstate a duplex link that cannot carry both
+// directions at full rate (over bench/comm/slow_link.sh's veth one way gave 11.9 MB/s, collectives about
+// half that). Which way fills a link depends on the transport, and a collective's pipelined steps get the
+// better one: Open MPI's shared-memory transport moved 8 x 4 MiB posted at once at 0.56 GB/s each way and
+// one at a time at 3.5-7.8 GB/s, while over TCP one at a time leaves the link idle between messages (6.0
+// MB/s on that veth against 10 with all eight in flight, where B's gradient all-reduce reached ~10).
 double exchange_MBps(Context& context, int peer, const ProbeOptions& options) {
   const int messages = options.bandwidth_messages;
   const int bytes = static_cast<int>(options.bandwidth_bytes);
-  std::vector<char> out(options.bandwidth_bytes, 1), in(options.bandwidth_bytes);
+  std::vector<char> out(options.bandwidth_bytes, 1), in(options.bandwidth_bytes * messages);
   const std::string what = fmt::format("bandwidth probe with rank {}", peer);
-  auto exchange = [&](int size) {  // one message each way
-    MPI_Request requests[2];
-    check_mpi(MPI_Irecv(in.data(), size, MPI_BYTE, peer, kProbeTag, context.comm(), &requests[0]),
-              "bandwidth probe");
-    check_mpi(MPI_Isend(out.data(), size, MPI_BYTE, peer, kProbeTag, context.comm(), &requests[1]),
-              "bandwidth probe");
-    context.wait(requests, 2, what);
+  auto exchange = [&](int in_flight, int size) {  // in_flight messages each way, posted at once
+    std::vector<MPI_Request> requests(2 * in_flight);
+    for (int m = 0; m < in_flight; ++m) {
+      check_mpi(MPI_Irecv(in.data() + static_cast<size_t>(m) * size, size, MPI_BYTE, peer, kProbeTag,
+                          context.comm(), &requests[2 * m]),
+                "bandwidth probe");
+      check_mpi(MPI_Isend(out.data(), size, MPI_BYTE, peer, kProbeTag, context.comm(), &requests[2 * m + 1]),
+                "bandwidth probe");
+    }
+    context.wait(requests.data(), 2 * in_flight, what);
   };
-  exchange(bytes);  // warm-up: sets up the connection both ways
-  exchange(1);      // lines the two ranks up
-  Clock::time_point start = Clock::now();
-  for (int m = 0; m < messages; ++m) exchange(bytes);
-  return static_cast<double>(messages) * bytes / seconds_since(start) / 1e6;
+  exchange(1, bytes);  // warm-up: sets up the connection both ways
+  double best = 0;
+  for (int in_flight : {1, messages}) {
+    exchange(1, 1);  // lines the two ranks up
+    Clock::time_point start = Clock::now();
+    for (int sent = 0; sent < messages; sent += in_flight) exchange(in_flight, bytes);
+    best = std::max(best, static_cast<double>(messages) * bytes / seconds_since(start) / 1e6);
+  }
+  return best;
 }
 
 // Seconds per call of body, after one untimed call, over at least `budget` seconds.

@@ -78,15 +78,17 @@ struct CostModel {
   double step_overhead_ms = 0.031;
   // Without --topology: a link's bandwidth and one-way latency. The bandwidth is what Open MPI's all-reduce
   // reaches here, 2 ranks over shared memory at 1-4 MiB (`mpirun -np 2 build/bench_comm_collectives
-  // --paths mpi`: 3.36-3.46 GB/s of bytes sent per rank); `triad probe`'s exchange of 4 MiB messages both
-  // ways measures 460-690 MB/s on this machine, 5-7x less than the collectives reach. The latency and
-  // fp16's encode + decode per float are the probe's (2 ranks).
+  // --paths mpi`: 3.36-3.46 GB/s of bytes sent per rank); `triad probe` measures 4.9-7.8 GB/s each way
+  // here (2026-12-05), more than the collectives reach. The latency and fp16's encode + decode per float
+  // are the probe's (2 ranks).
   double link_bandwidth_MBps = 3400;
   double link_latency_us = 0.6;
   double fp16_ns_per_float = 0.3;
   // Resident memory of a rank besides what the formulas count (binary, libraries, Open MPI, the data):
-  // the largest of peak_rss_bytes less the counted bytes over the six runs above (24-32 MB).
-  double process_bytes = 32.2e6;
+  // the largest of peak_rss_bytes less the counted bytes over the six runs above, measured again
+  // 2026-12-05 (`bench/plan_vs_runs --calibrate`): 70.7 MB, up from 32.2 since the binary links pagmo
+  // (loading libpagmo.so.8 alone adds 34.5 MB resident: 14.8 anonymous, 19.7 file-backed).
+  double process_bytes = 70.7e6;
   // The backward's share of a micro-batch's compute: 4 of the 6 FLOPs per weight and token.
   double backward_share = 2.0 / 3.0;
 
