@@ -10,7 +10,9 @@
 # host), so rank 0 and rank 1 talk only over the shaped veth: Open MPI over TCP (--mca btl tcp,self
 # --mca btl_tcp_if_include SUBNET). Both "hosts" share this machine's cores with the kernel thread that
 # moves packets across the veth, so MPI yields when idle (--mca mpi_yield_when_idle 1); without it a busy-
-# waiting rank delays packet delivery by a scheduler slice (~8 ms per message here). The command runs as
+# waiting rank delays packet delivery by a scheduler slice (~8 ms per message here). Each "host" would bind
+# its one rank to its first core, so both ranks would share CPU 0 (the probe's `cpus` showed [0] and [0]
+# until 2026-12-05, halving compute in every earlier slow-link figure): the ranks are not bound. The command runs as
 # `mpirun -np 2 COMMAND ARGS` (mpirun options may lead COMMAND); it sees
 # TRIAD_SLOW_LINK=RATE/DELAY in its environment. Needs root (ip netns, tc). It touches nothing but the two
 # namespaces and the addresses SUBNET.1 and SUBNET.2 it creates, and deletes them on exit.
@@ -91,7 +93,7 @@ ip netns exec "$ns_a" unshare --uts /bin/sh -c 'hostname triad-link-a; exec "$@"
   --mca plm_rsh_agent "$work/agent" \
   --mca oob_tcp_if_include "$subnet.0/24" \
   --mca btl tcp,self --mca btl_tcp_if_include "$subnet.0/24" \
-  --mca mpi_yield_when_idle 1 \
+  --mca mpi_yield_when_idle 1 --bind-to none \
   -x TRIAD_SLOW_LINK -x OMPI_ALLOW_RUN_AS_ROOT -x OMPI_ALLOW_RUN_AS_ROOT_CONFIRM \
   "$@" || status=$?
 

@@ -94,6 +94,11 @@ struct GradSync::State {
   StepStats stats;
   CodecKind zero1_kind = CodecKind::kNone;  // ZeRO-1: what the shards travel as (auto resolved)
   std::vector<float> shard_before;  // ZeRO-1 with fp16/int8: this rank's parameters ahead of the update
+  // ZeRO-1 with fp16/int8: every rank's encoded update, all-gathered. Kept across steps: allocated afresh
+  // (2 bytes a parameter with fp16, e.g. 34 MB for config B) its pages faulted in every step, which cost
+  // 8-14 % of B's step on 2 ranks here
+  // (docs/results/2026-12-05-planner-validation.md).
+  std::vector<uint8_t> gathered_updates;
 
   // Shared with the progress thread, under `mutex`.
   std::mutex mutex;
@@ -438,7 +443,8 @@ uint64_t GradSync::gather_params(float* params) {
   float* mine = params + s.shards.offset(me);
   const size_t n = s.shards.count(me);
   for (size_t i = 0; i < n; ++i) mine[i] -= s.shard_before[i];  // the update
-  std::vector<uint8_t> received(total);
+  std::vector<uint8_t>& received = s.gathered_updates;
+  received.resize(total);
   encoding.encode(mine, n, received.data() + offsets[me], s.steps, 3, me);
   std::copy(s.shard_before.begin(), s.shard_before.end(), mine);
   MPI_Request request;
