@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <map>
 #include <sstream>
@@ -337,6 +338,66 @@ TEST(FairnessData, MadlibsGetOneGroupEach) {
   int madlibs_terms = 0;
   for (int n : terms_of_group) madlibs_terms += n;
   EXPECT_EQ(madlibs_terms, 50);  // every word of adjectives_people.txt, each in one group
+}
+
+// bench/fairness/make_sets' default split: held-out words. Read back with triad's own reader and tagging:
+// no row of a split holds another split's word, and every identity group has >= 100 dev and test rows of
+// both classes (the families split had 10 per term).
+TEST(FairnessData, WordSplitHoldsOutWordsWithRowsForEveryGroup) {
+  const char* env = std::getenv("TRIAD_SHARED_DATA");
+  const std::string shared =
+      (env && *env ? std::string(env) : std::string(TRIAD_SOURCE_DIR) + "/../shared/data") +
+      "/conversationai";
+  if (!path_exists(shared + "/bias_madlibs_77k.csv"))
+    GTEST_SKIP() << shared << " is absent (set TRIAD_SHARED_DATA to the shared data directory)";
+  TempDir dir;
+  const auto made =
+      testing::run_command("/usr/bin/python3 " + std::string(TRIAD_SOURCE_DIR) +
+                           "/bench/fairness/make_sets --out " + dir / "sets" + " --shared " + shared);
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  const nlohmann::json manifest = nlohmann::json::parse(read_file(dir / "sets/sets.json"));
+
+  std::map<std::string, std::string> split_of;  // word -> train, dev or test
+  for (const auto& [kind, sets] : manifest["words"].items()) {
+    for (const auto& [split, classes] : sets.items()) {
+      EXPECT_EQ(classes["toxic"].size(), classes["non_toxic"].size()) << kind << " " << split;
+      for (const auto& label : {"toxic", "non_toxic"}) {
+        for (const auto& word : classes[label])
+          EXPECT_TRUE(split_of.emplace(word.get<std::string>(), split).second) << word << " in two splits";
+      }
+    }
+  }
+  ASSERT_EQ(split_of.size(), 32u + 8u);  // the madlibs' adjectives and verbs
+
+  LabelledFormat format;
+  format.identity_terms = kBundledTerms;
+  for (const auto& [file, split] :
+       {std::pair{"train.csv", "train"}, {"dev_templates.csv", "dev"}, {"test_templates.csv", "test"}}) {
+    const LabelledSet set = read_labelled(dir / ("sets/" + std::string(file)), format);
+    for (size_t i = 0; i < set.size(); ++i) {
+      std::string word;
+      for (const char c : set.texts[i] + " ") {
+        if (std::isalnum(static_cast<unsigned char>(c))) {
+          word += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        } else if (!word.empty()) {
+          const auto found = split_of.find(word);
+          if (found != split_of.end()) {
+            EXPECT_EQ(found->second, split) << file << ": " << set.texts[i];
+          }
+          word.clear();
+        }
+      }
+    }
+    if (std::string(split) == "train") continue;
+    for (const auto& group : set.subgroups) {
+      int positives = 0, negatives = 0;
+      for (size_t i = 0; i < set.size(); ++i) {
+        if (group.member[i]) ++(set.labels[i] == 1 ? positives : negatives);
+      }
+      EXPECT_GE(positives + negatives, 100) << file << ": " << group.name;
+      EXPECT_GE(std::min(positives, negatives), 50) << file << ": " << group.name;
+    }
+  }
 }
 
 }  // namespace

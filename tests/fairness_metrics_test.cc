@@ -273,6 +273,10 @@ TEST(FairnessMetrics, AgreeWithScikitLearn) {
     pairs.emplace_back(b, m);
     spec["ttests"].push_back({{"baseline", b}, {"mitigated", m}, {"confidence", 0.95}});
   }
+  // Nearly equal differences (-0.04, -0.04, -0.041) are a real, tiny spread: the formula's p, as scipy's.
+  pairs.emplace_back(std::vector<double>{0.96, 0.88, 0.92}, std::vector<double>{0.92, 0.84, 0.879});
+  spec["ttests"].push_back(
+      {{"baseline", pairs.back().first}, {"mitigated", pairs.back().second}, {"confidence", 0.95}});
 
   testing::TempDir dir;
   testing::write_text(dir / "in.json", spec.dump());
@@ -336,6 +340,21 @@ TEST(FairnessMetrics, PairedTestEdgeCases) {
       paired_t_test(std::vector<double>{0.1, 0.2, 0.3}, std::vector<double>{0.0, 0.1, 0.2});
   EXPECT_LT(shifted.mean_difference, 0);
   EXPECT_NEAR(shifted.mean_difference, -0.1, 1e-12);
+  // Every difference -0.04 (the 2026-12-05 test split's subgroup AUCs moved in steps of 0.04): scipy says
+  // p = 0, or ~1e-32 when rounding leaves an sd of ~1e-17 as here; three equal differences say nothing about
+  // the spread over seeds, so p is undefined.
+  const std::vector<double> base{0.96, 0.88, 0.92};
+  const PairedTest steps = paired_t_test(base, std::vector<double>{0.96 - 0.04, 0.88 - 0.04, 0.92 - 0.04});
+  EXPECT_TRUE(steps.equal_differences);
+  EXPECT_TRUE(std::isnan(steps.p));
+  EXPECT_TRUE(std::isinf(steps.t) && steps.t < 0);
+  EXPECT_NEAR(steps.mean_difference, -0.04, 1e-12);
+  const PairedTest exact = paired_t_test(std::vector<double>{0.5, 0.25}, std::vector<double>{0.75, 0.5});
+  EXPECT_EQ(exact.sd_difference, 0);
+  EXPECT_TRUE(exact.equal_differences);
+  EXPECT_TRUE(std::isnan(exact.p));
+  EXPECT_TRUE(shifted.equal_differences);  // -0.1 three times, up to rounding
+  EXPECT_TRUE(std::isnan(shifted.p));
   EXPECT_THROW(paired_t_test(std::vector<double>{0.1}, std::vector<double>{0.2}), Error);
   EXPECT_THROW(paired_t_test(std::vector<double>{0.1, 0.2}, std::vector<double>{0.2}), Error);
 }

@@ -64,6 +64,12 @@ RunComparison compare_runs(const std::vector<FairnessReport>& baseline,
     if (m.baseline.size() >= 2) {
       m.tested = true;
       m.test = paired_t_test(m.baseline, m.mitigated, confidence);
+      if (m.test.equal_differences && m.test.mean_difference != 0) {
+        c.notes.push_back(
+            fmt::format("{}: all {} differences equal ({:+.4f}): sd 0, p undefined (not evidence: "
+                        "the metric may move in steps)",
+                        name, m.test.n, m.test.mean_difference));
+      }
     }
     if (m.baseline.size() < baseline.size()) {
       c.notes.push_back(fmt::format("{}: defined in both runs of {} of the {} pairs{}", name,
@@ -92,9 +98,10 @@ nlohmann::json to_json(const RunComparison& c) {
       row["mitigated_mean"] = t.mitigated_mean;
       row["difference"] = t.mean_difference;
       row["ci"] = {number_or_null(t.ci_lo), number_or_null(t.ci_hi)};
-      row["t"] = number_or_null(t.t);  // null when infinite (all differences equal, p = 0) or NaN
+      row["t"] = number_or_null(t.t);  // null when infinite (all differences equal) or NaN
       row["df"] = t.df;
-      row["p"] = number_or_null(t.p);
+      row["p"] = number_or_null(t.p);  // null when undefined (all differences equal)
+      row["equal_differences"] = t.equal_differences;
     }
     j["metrics"].push_back(row);
   }

@@ -54,12 +54,18 @@ PairedTest paired_t_test(std::span<const double> baseline, std::span<const doubl
   const double critical = boost::math::quantile(dist, (1 + confidence) / 2);
   r.ci_lo = r.mean_difference - critical * se;
   r.ci_hi = r.mean_difference + critical * se;
-  if (se > 0) {
+  // Equal differences up to rounding (0.96 - 0.92 and 0.88 - 0.84 differ in the last bit) give an sd of
+  // ~1e-17 and a p of ~1e-32 from the formula: a "significant" result that only says the metric moves in
+  // steps. Below a relative 1e-9 the sd is taken as 0 and p is undefined, not 0.
+  double largest = 0;
+  for (int i = 0; i < r.n; ++i) largest = std::max(largest, std::abs(mitigated[i] - baseline[i]));
+  r.equal_differences = r.sd_difference <= 1e-9 * largest || largest == 0;
+  if (!r.equal_differences) {
     r.t = r.mean_difference / se;
     r.p = std::min(1.0, 2 * boost::math::cdf(boost::math::complement(dist, std::abs(r.t))));
   } else if (r.mean_difference != 0) {
     r.t = std::copysign(std::numeric_limits<double>::infinity(), r.mean_difference);
-    r.p = 0;
+    r.p = kNaN;
   } else {
     r.t = r.p = kNaN;
   }

@@ -27,13 +27,16 @@ Interval percentile_interval(std::vector<double> values, double confidence);
 // A paired t-test of mitigated vs baseline over runs paired by position (the same seed, say).
 // d_i = mitigated_i - baseline_i; t = mean(d) / (sd(d) / sqrt(n)) with sd over n - 1; df = n - 1; the
 // two-sided p = 2 P(T_df > |t|) (Student's t from Boost.Math); the interval of the mean difference is
-// mean(d) -/+ t_{df, (1 + confidence)/2} sd(d) / sqrt(n). As scipy.stats.ttest_rel(mitigated, baseline):
-// all differences equal and non-zero give t = +-inf and p = 0; all zero give t and p NaN.
+// mean(d) -/+ t_{df, (1 + confidence)/2} sd(d) / sqrt(n). As scipy.stats.ttest_rel(mitigated, baseline),
+// except when all differences are equal (sd(d) <= 1e-9 max |d_i|, rounding included): scipy gives p = 0
+// (or ~1e-32 from rounding), here p is NaN, undefined — n equal differences say nothing about the spread
+// over seeds — and t is +-inf (NaN when every difference is zero).
 struct PairedTest {
   int n = 0;  // pairs
   double baseline_mean = 0, mitigated_mean = 0;
   double mean_difference = 0, ci_lo = 0, ci_hi = 0;  // mitigated - baseline
   double sd_difference = 0, t = 0, df = 0, p = 0;
+  bool equal_differences = false;  // every d_i equal up to rounding: p undefined
 };
 // Needs at least two pairs and equal lengths (else an Error); values must be finite.
 PairedTest paired_t_test(std::span<const double> baseline, std::span<const double> mitigated,
