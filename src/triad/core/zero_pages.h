@@ -49,22 +49,32 @@ inline uintptr_t page_bytes() {
   return page;
 }
 
+// The whole pages inside [p, p + n) as addresses [begin, end); begin >= end when there are none.
+struct PageSpan {
+  uintptr_t begin, end;
+};
+template <typename T>
+PageSpan whole_pages_inside(T* p, size_t n) {
+  const uintptr_t page = page_bytes();
+  return {(reinterpret_cast<uintptr_t>(p) + page - 1) / page * page,
+          reinterpret_cast<uintptr_t>(p + n) / page * page};
+}
+
 // Sets [p, p + n) to zero: the whole pages inside it are handed back to the kernel (MADV_DONTNEED: private
 // anonymous memory reads as zeros afterwards, and is resident again only once written), the parts of pages
 // shared with the neighbours are written.
 template <typename T>
 void release_to_zero(T* p, size_t n) {
-  const uintptr_t page = page_bytes();
   const uintptr_t begin = reinterpret_cast<uintptr_t>(p), end = begin + n * sizeof(T);
-  const uintptr_t inner_begin = (begin + page - 1) / page * page, inner_end = end / page * page;
-  if (inner_begin >= inner_end) {
+  const PageSpan inner = whole_pages_inside(p, n);
+  if (inner.begin >= inner.end) {
     std::memset(p, 0, n * sizeof(T));
     return;
   }
-  std::memset(p, 0, inner_begin - begin);
-  std::memset(reinterpret_cast<void*>(inner_end), 0, end - inner_end);
-  if (madvise(reinterpret_cast<void*>(inner_begin), inner_end - inner_begin, MADV_DONTNEED) != 0) {
-    std::memset(reinterpret_cast<void*>(inner_begin), 0, inner_end - inner_begin);  // not anonymous memory
+  std::memset(p, 0, inner.begin - begin);
+  std::memset(reinterpret_cast<void*>(inner.end), 0, end - inner.end);
+  if (madvise(reinterpret_cast<void*>(inner.begin), inner.end - inner.begin, MADV_DONTNEED) != 0) {
+    std::memset(reinterpret_cast<void*>(inner.begin), 0, inner.end - inner.begin);  // not anonymous memory
   }
 }
 
@@ -85,10 +95,9 @@ void prefault_for_write(T* p, size_t n) {
 // then faults 512 times less often.
 template <typename T>
 void prefer_huge_pages(T* p, size_t n) {
-  const uintptr_t page = page_bytes();
-  const uintptr_t begin = (reinterpret_cast<uintptr_t>(p) + page - 1) / page * page;
-  const uintptr_t end = reinterpret_cast<uintptr_t>(p + n) / page * page;
-  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+  const PageSpan inner = whole_pages_inside(p, n);
+  if (inner.end > inner.begin)
+    madvise(reinterpret_cast<void*>(inner.begin), inner.end - inner.begin, MADV_HUGEPAGE);
 }
 
 }  // namespace triad

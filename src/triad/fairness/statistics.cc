@@ -59,7 +59,7 @@ PairedTest paired_t_test(std::span<const double> baseline, std::span<const doubl
   // steps. Below a relative 1e-9 the sd is taken as 0 and p is undefined, not 0.
   double largest = 0;
   for (int i = 0; i < r.n; ++i) largest = std::max(largest, std::abs(mitigated[i] - baseline[i]));
-  r.equal_differences = r.sd_difference <= 1e-9 * largest || largest == 0;
+  r.equal_differences = r.sd_difference <= 1e-9 * largest;  // all zero too: 0 <= 0
   if (!r.equal_differences) {
     r.t = r.mean_difference / se;
     r.p = std::min(1.0, 2 * boost::math::cdf(boost::math::complement(dist, std::abs(r.t))));
