@@ -1,8 +1,8 @@
 #include "triad/search/pareto.h"
 
 #include <algorithm>
-#include <pagmo/utils/hypervolume.hpp>
-#include <pagmo/utils/multi_objective.hpp>
+
+#include "triad/search/pagmo_module.h"
 
 namespace triad::search {
 
@@ -17,8 +17,7 @@ std::vector<size_t> pareto_front(const std::vector<std::vector<double>>& points)
     return front;
   }
   if (points.size() == 1) return {0};
-  const auto sorted = pagmo::fast_non_dominated_sorting(points);
-  std::vector<size_t> front(std::get<0>(sorted).at(0).begin(), std::get<0>(sorted).at(0).end());
+  std::vector<size_t> front = pagmo_module().first_front(points);
   std::sort(front.begin(), front.end());
   return front;
 }
@@ -36,7 +35,7 @@ double hypervolume(const std::vector<std::vector<double>>& points, const std::ve
     for (const auto& p : inside) best = std::min(best, p[0]);
     return reference[0] - best;
   }
-  return pagmo::hypervolume(inside, /*verify=*/true).compute(reference);
+  return pagmo_module().hypervolume(inside, reference);
 }
 
 }  // namespace triad::search

@@ -4,12 +4,6 @@
 
 #include <cmath>
 #include <filesystem>
-#include <pagmo/algorithm.hpp>
-#include <pagmo/algorithms/nsga2.hpp>
-#include <pagmo/population.hpp>
-#include <pagmo/problem.hpp>
-#include <pagmo/rng.hpp>
-#include <pagmo/utils/generic.hpp>
 #include <set>
 
 #include "triad/core/error.h"
@@ -17,6 +11,7 @@
 #include "triad/core/log.h"
 #include "triad/core/sha256.h"
 #include "triad/search/front_report.h"
+#include "triad/search/pagmo_module.h"
 #include "triad/search/pareto.h"
 #include "triad/search/trial.h"
 #include "triad/train/relaunch.h"
@@ -125,19 +120,6 @@ class Evaluator {
   int run_here_ = 0;
 };
 
-// The pagmo problem: minimise the trial's fitness over the space's bounds, integer dimensions last.
-struct TrialProblem {
-  Evaluator* evaluator = nullptr;
-  pagmo::vector_double lower, upper;
-  pagmo::vector_double::size_type objectives = 1, integers = 0;
-
-  pagmo::vector_double fitness(const pagmo::vector_double& x) const { return evaluator->evaluate(x); }
-  std::pair<pagmo::vector_double, pagmo::vector_double> get_bounds() const { return {lower, upper}; }
-  pagmo::vector_double::size_type get_nobj() const { return objectives; }
-  pagmo::vector_double::size_type get_nix() const { return integers; }
-  std::string get_name() const { return "triad train trials"; }
-};
-
 double front_hypervolume(const SearchSpace& space, const std::vector<TrialRecord>& trials) {
   std::vector<std::vector<double>> points;
   for (const TrialRecord& t : trials)
@@ -171,31 +153,26 @@ SearchResult run_search(const SearchOptions& options) {
     log_info("search {}: {} finished trials in the journal; they are not run again", options.out_dir,
              journal.trials().size());
   Evaluator evaluator(space, options, journal);
-  TrialProblem udp;
-  udp.evaluator = &evaluator;
-  udp.objectives = space.objectives.size();
-  udp.integers = static_cast<size_t>(space.integer_dimensions());
+  // Minimise the trial's fitness over the space's bounds, integer dimensions last.
+  SearchProblem problem;
+  problem.objectives = space.objectives.size();
+  problem.integers = static_cast<size_t>(space.integer_dimensions());
   for (const Dimension& d : space.dimensions) {
-    udp.lower.push_back(d.bounds().first);
-    udp.upper.push_back(d.bounds().second);
+    problem.lower.push_back(d.bounds().first);
+    problem.upper.push_back(d.bounds().second);
   }
-  pagmo::problem problem{udp};
+  problem.fitness = [&evaluator](const std::vector<double>& x) { return evaluator.evaluate(x); };
+  const auto budget_spent = [&evaluator] { return evaluator.budget_spent(); };
   const unsigned seed = static_cast<unsigned>(options.seed);
   if (options.algorithm == "random") {
-    pagmo::detail::random_engine_type rng(seed);
     // Duplicates (equal command lines) cost nothing; a space smaller than the budget ends the loop.
-    for (int draws = 0; !evaluator.budget_spent() && draws < 50 * options.trials; ++draws)
-      evaluator.evaluate(pagmo::random_decision_vector(problem, rng));
+    pagmo_module().random_search(problem, seed, 50 * options.trials, budget_spent);
   } else {
-    pagmo::population population(problem, static_cast<pagmo::population::size_type>(options.population),
-                                 seed);
     const int max_generations = 4 * (options.trials / options.population + 1);  // against a converged space
-    for (int generation = 1; !evaluator.budget_spent() && generation <= max_generations; ++generation) {
-      const double mutation = 1.0 / static_cast<double>(space.dimensions.size());
-      pagmo::algorithm nsga2{pagmo::nsga2(1u, 0.95, 10., mutation, 50., seed + generation)};
-      population = nsga2.evolve(population);
-      journal.append_generation(generation, front_hypervolume(space, journal.trials()));
-    }
+    pagmo_module().nsga2(problem, seed, options.population, max_generations, budget_spent,
+                         [&](int generation) {
+                           journal.append_generation(generation, front_hypervolume(space, journal.trials()));
+                         });
   }
   SearchResult result;
   result.trials = journal.trials();
