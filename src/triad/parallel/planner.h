@@ -86,9 +86,9 @@ struct CostModel {
   double fp16_ns_per_float = 0.3;
   // Resident memory of a rank besides what the formulas count (binary, libraries, Open MPI, the data):
   // the largest of peak_rss_bytes less the counted bytes over the six runs above, measured again
-  // 2026-12-05 (`bench/plan_vs_runs --calibrate`): 70.7 MB, up from 32.2 since the binary links pagmo
-  // (loading libpagmo.so.8 alone adds 34.5 MB resident: 14.8 anonymous, 19.7 file-backed).
-  double process_bytes = 70.7e6;
+  // 2026-12-05 (`bench/plan_vs_runs --calibrate`): 35.7 MB. (It was 70.7 MB while the binary linked pagmo,
+  // which is now a module only `triad search` loads: src/triad/search/pagmo_module.h.)
+  double process_bytes = 35.7e6;
   // The backward's share of a micro-batch's compute: 4 of the 6 FLOPs per weight and token.
   double backward_share = 2.0 / 3.0;
 
