@@ -21,38 +21,6 @@ namespace triad::comm {
 
 namespace {
 
-// The tag of gather_blocks()' messages (the communicator carries no other point-to-point traffic).
-constexpr int kGatherBlocksTag = 11;
-
-// In place: rank r's block of `all` (counts[r] elements of `type` at offsets[r]) to every other rank, each
-// message in flight at once. Not MPI_Iallgatherv: over TCP, Open MPI's moved config B's 34 MB ZeRO-1 shards
-// at 6.8 MB/s where its all-to-all and these sends reach the link's 9.7-10.4 (2 ranks, 100 Mbit/s link,
-// docs/results/2026-12-05-zero1-all-gather.md); over shared memory the two are alike.
-void gather_blocks(Context& context, void* all, const std::vector<int>& counts,
-                   const std::vector<int>& offsets, MPI_Datatype type, const char* what) {
-  const int world = context.world(), me = context.rank();
-  int type_bytes = 0;
-  MPI_Type_size(type, &type_bytes);
-  auto* base = static_cast<uint8_t*>(all);
-  std::vector<MPI_Request> requests;
-  requests.reserve(2 * static_cast<size_t>(world));
-  for (int r = 0; r < world; ++r) {
-    if (r == me || counts[r] == 0) continue;
-    requests.emplace_back();
-    check_mpi(MPI_Irecv(base + static_cast<size_t>(offsets[r]) * type_bytes, counts[r], type, r,
-                        kGatherBlocksTag, context.comm(), &requests.back()),
-              what);
-  }
-  for (int r = 0; r < world; ++r) {
-    if (r == me || counts[me] == 0) continue;
-    requests.emplace_back();
-    check_mpi(MPI_Isend(base + static_cast<size_t>(offsets[me]) * type_bytes, counts[me], type, r,
-                        kGatherBlocksTag, context.comm(), &requests.back()),
-              what);
-  }
-  context.wait(requests.data(), static_cast<int>(requests.size()), what);
-}
-
 double ms_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
 }
@@ -479,7 +447,11 @@ uint64_t GradSync::gather_params(float* params) {
   received.resize(total);
   encoding.encode(mine, n, received.data() + offsets[me], s.steps, 3, me);
   std::copy(s.shard_before.begin(), s.shard_before.end(), mine);
-  gather_blocks(s.context, received.data(), counts, offsets, MPI_BYTE, "zero-1 parameter update all-gather");
+  MPI_Request request;
+  check_mpi(MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, received.data(), counts.data(),
+                            offsets.data(), MPI_BYTE, s.context.comm(), &request),
+            "zero-1 parameter update all-gather");
+  s.context.wait(&request, 1, "zero-1 parameter update all-gather");
   for (int r = 0; r < world; ++r) {
     encoding.decode(received.data() + offsets[r], s.shards.count(r), params + s.shards.offset(r), true);
   }
@@ -498,7 +470,11 @@ uint64_t all_gather_shards(Context& context, float* params, const ShardLayout& l
     counts[r] = static_cast<int>(layout.count(r));
     offsets[r] = static_cast<int>(layout.offset(r));
   }
-  gather_blocks(context, params, counts, offsets, MPI_FLOAT, "zero-1 parameter all-gather");
+  MPI_Request request;
+  check_mpi(MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, params, counts.data(), offsets.data(),
+                            MPI_FLOAT, context.comm(), &request),
+            "zero-1 parameter all-gather");
+  context.wait(&request, 1, "zero-1 parameter all-gather");
   return bytes_sent({Collective::kAllgather, layout.count(context.rank()) * sizeof(float), world});
 }
 
