@@ -373,14 +373,14 @@ void expect_rows_for_every_group(const LabelledSet& set, const std::string& file
 const std::pair<const char*, const char*> kSplitFiles[] = {
     {"train.csv", "train"}, {"dev_templates.csv", "dev"}, {"test_templates.csv", "test"}};
 
-// bench/fairness/make_sets' default split: held-out words. Read back with triad's own reader and tagging:
+// bench/fairness/make_sets --split words: held-out words. Read back with triad's own reader and tagging:
 // no row of a split holds another split's word, and every identity group has >= 100 dev and test rows of
 // both classes.
 TEST(FairnessData, WordSplitHoldsOutWordsWithRowsForEveryGroup) {
   const std::string shared = conversationai_dir();
   if (shared.empty()) GTEST_SKIP() << "conversationai data is absent (set TRIAD_SHARED_DATA)";
   TempDir dir;
-  const nlohmann::json manifest = make_fairness_sets(dir, shared, "");
+  const nlohmann::json manifest = make_fairness_sets(dir, shared, "--split words");
 
   std::map<std::string, std::string> split_of;  // word -> train, dev or test
   for (const auto& [kind, sets] : manifest["words"].items()) {
@@ -416,14 +416,14 @@ TEST(FairnessData, WordSplitHoldsOutWordsWithRowsForEveryGroup) {
   }
 }
 
-// make_sets --split names: name_adj's 45 names in three disjoint sets; train holds only train names' rows of
-// name_adj; dev and test only their own names' name_adj rows, and between them each row of the other families
-// exactly once; every identity group has >= 100 dev and test rows of both classes.
+// make_sets --split names (the default): name_adj's 45 names in three disjoint sets; train holds only train
+// names' rows of name_adj; dev and test only their own names' name_adj rows, and between them each row of the
+// other families exactly once; every identity group has >= 100 dev and test rows of both classes.
 TEST(FairnessData, NameSplitHoldsOutNamesWithRowsForEveryGroup) {
   const std::string shared = conversationai_dir();
   if (shared.empty()) GTEST_SKIP() << "conversationai data is absent (set TRIAD_SHARED_DATA)";
   TempDir dir;
-  const nlohmann::json manifest = make_fairness_sets(dir, shared, "--split names");
+  const nlohmann::json manifest = make_fairness_sets(dir, shared, "");
 
   std::map<std::string, std::string> split_of;  // name -> train, dev or test
   for (const auto& [split, names] : manifest["names"].items()) {
