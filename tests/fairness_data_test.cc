@@ -340,22 +340,47 @@ TEST(FairnessData, MadlibsGetOneGroupEach) {
   EXPECT_EQ(madlibs_terms, 50);  // every word of adjectives_people.txt, each in one group
 }
 
-// bench/fairness/make_sets' default split: held-out words. Read back with triad's own reader and tagging:
-// no row of a split holds another split's word, and every identity group has >= 100 dev and test rows of
-// both classes (the families split had 10 per term).
-TEST(FairnessData, WordSplitHoldsOutWordsWithRowsForEveryGroup) {
+// The conversationai directory of the shared data, or "" when absent.
+std::string conversationai_dir() {
   const char* env = std::getenv("TRIAD_SHARED_DATA");
   const std::string shared =
       (env && *env ? std::string(env) : std::string(TRIAD_SOURCE_DIR) + "/../shared/data") +
       "/conversationai";
-  if (!path_exists(shared + "/bias_madlibs_77k.csv"))
-    GTEST_SKIP() << shared << " is absent (set TRIAD_SHARED_DATA to the shared data directory)";
+  return path_exists(shared + "/bias_madlibs_77k.csv") ? shared : "";
+}
+
+// Runs bench/fairness/make_sets into dir/sets with `options`; returns its sets.json.
+nlohmann::json make_fairness_sets(const TempDir& dir, const std::string& shared, const std::string& options) {
+  const auto made = testing::run_command("/usr/bin/python3 " + std::string(TRIAD_SOURCE_DIR) +
+                                         "/bench/fairness/make_sets --out " + dir / "sets" + " --shared " +
+                                         shared + " " + options);
+  EXPECT_EQ(made.exit_code, 0) << made.err;
+  return nlohmann::json::parse(read_file(dir / "sets/sets.json"));
+}
+
+// Every identity group of `set` has >= 100 rows, >= 50 of each class (the families split had 10 per term).
+void expect_rows_for_every_group(const LabelledSet& set, const std::string& file) {
+  for (const auto& group : set.subgroups) {
+    int positives = 0, negatives = 0;
+    for (size_t i = 0; i < set.size(); ++i) {
+      if (group.member[i]) ++(set.labels[i] == 1 ? positives : negatives);
+    }
+    EXPECT_GE(positives + negatives, 100) << file << ": " << group.name;
+    EXPECT_GE(std::min(positives, negatives), 50) << file << ": " << group.name;
+  }
+}
+
+const std::pair<const char*, const char*> kSplitFiles[] = {
+    {"train.csv", "train"}, {"dev_templates.csv", "dev"}, {"test_templates.csv", "test"}};
+
+// bench/fairness/make_sets --split words: held-out words. Read back with triad's own reader and tagging:
+// no row of a split holds another split's word, and every identity group has >= 100 dev and test rows of
+// both classes.
+TEST(FairnessData, WordSplitHoldsOutWordsWithRowsForEveryGroup) {
+  const std::string shared = conversationai_dir();
+  if (shared.empty()) GTEST_SKIP() << "conversationai data is absent (set TRIAD_SHARED_DATA)";
   TempDir dir;
-  const auto made =
-      testing::run_command("/usr/bin/python3 " + std::string(TRIAD_SOURCE_DIR) +
-                           "/bench/fairness/make_sets --out " + dir / "sets" + " --shared " + shared);
-  ASSERT_EQ(made.exit_code, 0) << made.err;
-  const nlohmann::json manifest = nlohmann::json::parse(read_file(dir / "sets/sets.json"));
+  const nlohmann::json manifest = make_fairness_sets(dir, shared, "--split words");
 
   std::map<std::string, std::string> split_of;  // word -> train, dev or test
   for (const auto& [kind, sets] : manifest["words"].items()) {
@@ -371,8 +396,7 @@ TEST(FairnessData, WordSplitHoldsOutWordsWithRowsForEveryGroup) {
 
   LabelledFormat format;
   format.identity_terms = kBundledTerms;
-  for (const auto& [file, split] :
-       {std::pair{"train.csv", "train"}, {"dev_templates.csv", "dev"}, {"test_templates.csv", "test"}}) {
+  for (const auto& [file, split] : kSplitFiles) {
     const LabelledSet set = read_labelled(dir / ("sets/" + std::string(file)), format);
     for (size_t i = 0; i < set.size(); ++i) {
       std::string word;
@@ -388,16 +412,51 @@ TEST(FairnessData, WordSplitHoldsOutWordsWithRowsForEveryGroup) {
         }
       }
     }
-    if (std::string(split) == "train") continue;
-    for (const auto& group : set.subgroups) {
-      int positives = 0, negatives = 0;
-      for (size_t i = 0; i < set.size(); ++i) {
-        if (group.member[i]) ++(set.labels[i] == 1 ? positives : negatives);
-      }
-      EXPECT_GE(positives + negatives, 100) << file << ": " << group.name;
-      EXPECT_GE(std::min(positives, negatives), 50) << file << ": " << group.name;
-    }
+    if (std::string(split) != "train") expect_rows_for_every_group(set, file);
   }
+}
+
+// make_sets --split names (the default): name_adj's 45 names in three disjoint sets; train holds only train
+// names' rows of name_adj; dev and test only their own names' name_adj rows, and between them each row of the
+// other families exactly once; every identity group has >= 100 dev and test rows of both classes.
+TEST(FairnessData, NameSplitHoldsOutNamesWithRowsForEveryGroup) {
+  const std::string shared = conversationai_dir();
+  if (shared.empty()) GTEST_SKIP() << "conversationai data is absent (set TRIAD_SHARED_DATA)";
+  TempDir dir;
+  const nlohmann::json manifest = make_fairness_sets(dir, shared, "");
+
+  std::map<std::string, std::string> split_of;  // name -> train, dev or test
+  for (const auto& [split, names] : manifest["names"].items()) {
+    EXPECT_GE(names.size(), 10u) << split;
+    for (const auto& name : names)
+      EXPECT_TRUE(split_of.emplace(name.get<std::string>(), split).second) << name << " in two splits";
+  }
+  ASSERT_EQ(split_of.size(), 45u);  // name_adj's names
+
+  LabelledFormat format;
+  format.identity_terms = kBundledTerms;
+  format.id_field = "id";                 // FAMILY:LINE
+  std::map<std::string, int> other_rows;  // id of a row of another family -> how many splits hold it
+  for (const auto& [file, split] : kSplitFiles) {
+    const LabelledSet set = read_labelled(dir / ("sets/" + std::string(file)), format);
+    size_t name_rows = 0;
+    for (size_t i = 0; i < set.size(); ++i) {
+      if (set.ids[i].rfind("name_adj:", 0) != 0) {
+        EXPECT_NE(std::string(split), "train") << set.ids[i];
+        ++other_rows[set.ids[i]];
+        continue;
+      }
+      ++name_rows;
+      const std::string name = set.texts[i].substr(0, set.texts[i].find(" is "));
+      const auto found = split_of.find(name);
+      ASSERT_NE(found, split_of.end()) << file << ": " << set.texts[i];
+      EXPECT_EQ(found->second, split) << file << ": " << set.texts[i];
+    }
+    EXPECT_GT(name_rows, 1000u) << file;
+    if (std::string(split) != "train") expect_rows_for_every_group(set, file);
+  }
+  EXPECT_EQ(other_rows.size(), 76564u - 72000u);  // every row of the families other than name_adj
+  for (const auto& [id, splits] : other_rows) EXPECT_EQ(splits, 1) << id << " in " << splits << " splits";
 }
 
 }  // namespace

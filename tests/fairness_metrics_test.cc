@@ -94,13 +94,16 @@ TEST(FairnessMetrics, WorkedExampleByHand) {
   EXPECT_DOUBLE_EQ(g(0, kEce), 1.5 / 4);
   // Overall: the two 0.4s share bin 4 (|1 - 0.8| = 0.2); the rest one per bin: (2.1) / 8.
   EXPECT_NEAR(v[kOverallEce], 2.1 / 8, 1e-15);
-  // Attribute X: AUC gap 0.875 - 0.75; DPD 0.75 - 0.25; EOD 1 - 0.5; FPR gap 0.5; equalized odds 0.5.
+  // Attribute X: AUC gap 0.875 - 0.75; DPD 0.75 - 0.25; EOD 1 - 0.5; FPR gap 0.5; equalized odds 0.5;
+  // BPSN gap 1 - 0.5 (b's against a's), BNSP gap 1 - 0.5 (a's against b's).
   const auto x = [&](AttributeMetric m) { return v[e.attribute_slot(0, m)]; };
   EXPECT_DOUBLE_EQ(x(kSubgroupAucGap), 0.125);
   EXPECT_DOUBLE_EQ(x(kDpd), 0.5);
   EXPECT_DOUBLE_EQ(x(kEod), 0.5);
   EXPECT_DOUBLE_EQ(x(kFprGap), 0.5);
   EXPECT_DOUBLE_EQ(x(kEqualizedOdds), 0.5);
+  EXPECT_DOUBLE_EQ(x(kBpsnAucGap), 0.5);
+  EXPECT_DOUBLE_EQ(x(kBnspAucGap), 0.5);
   // Attribute Y: c alone has a positive rate (d is empty), no gap has two groups.
   for (int m = 0; m < kAttributeMetrics; ++m)
     EXPECT_TRUE(std::isnan(v[e.attribute_slot(1, AttributeMetric(m))]));
@@ -130,9 +133,9 @@ TEST(FairnessMetrics, WorkedExampleByHand) {
   EXPECT_EQ(r.attributes[0].auc_groups, 2);
   std::vector<std::string> names;
   for (const auto& [name, value] : flat_metrics(r)) names.push_back(name);
-  EXPECT_THAT(
-      names, ::testing::ElementsAre("fair_overall_auc", "fair_final_bias", "fair_ece_max",
-                                    "fair_subgroup_auc_gap_X", "fair_eod_X", "fair_dpd_X", "fair_eq_odds_X"));
+  EXPECT_THAT(names, ::testing::ElementsAre("fair_overall_auc", "fair_final_bias", "fair_ece_max",
+                                            "fair_subgroup_auc_gap_X", "fair_eod_X", "fair_dpd_X",
+                                            "fair_eq_odds_X", "fair_bpsn_gap_X", "fair_bnsp_gap_X"));
   const nlohmann::json j = to_json(r);
   EXPECT_TRUE(j["groups"][2]["subgroup_auc"]["value"].is_null());
   EXPECT_DOUBLE_EQ(j["overall_auc"]["value"].get<double>(), 12.5 / 16);
@@ -208,7 +211,8 @@ void expect_case(const MetricEngine& e, const std::vector<double>& v, const nloh
       expect_same(v[e.group_slot(g, GroupMetric(m))], ref["groups"][g][group_keys[m]],
                   name + " group " + std::to_string(g) + " " + group_keys[m]);
   }
-  const char* attribute_keys[] = {"subgroup_auc_gap", "dpd", "eod", "fpr_gap", "equalized_odds"};
+  const char* attribute_keys[] = {"subgroup_auc_gap", "dpd",          "eod",         "fpr_gap",
+                                  "equalized_odds",   "bpsn_auc_gap", "bnsp_auc_gap"};
   for (size_t a = 0; a < ref["attributes"].size(); ++a) {
     for (int m = 0; m < kAttributeMetrics; ++m)
       expect_same(v[e.attribute_slot(a, AttributeMetric(m))], ref["attributes"][a][attribute_keys[m]],

@@ -89,6 +89,8 @@ def case_metrics(case):
             "eod": tpr_gap,
             "fpr_gap": fpr_gap,
             "equalized_odds": None if tpr_gap is None or fpr_gap is None else max(tpr_gap, fpr_gap),
+            "bpsn_auc_gap": gap([r["bpsn_auc"] for r in rows]),
+            "bnsp_auc_gap": gap([r["bnsp_auc"] for r in rows]),
         })
     means = [power_mean([r[k] for r in out["groups"]], p) for k in ("subgroup_auc", "bpsn_auc", "bnsp_auc")]
     out["power_means"] = means

@@ -277,6 +277,8 @@ void MetricEngine::evaluate_into(std::span<const uint32_t> w, Scratch& s, double
     o[kEod] = gap(out, gs, slot(kTpr));
     o[kFprGap] = gap(out, gs, slot(kFpr));
     o[kEqualizedOdds] = std::isnan(o[kEod]) || std::isnan(o[kFprGap]) ? kNaN : std::max(o[kEod], o[kFprGap]);
+    o[kBpsnAucGap] = gap(out, gs, slot(kBpsnAuc));
+    o[kBnspAucGap] = gap(out, gs, slot(kBnspAuc));
   }
 
   auto column = [&](GroupMetric m) -> const std::vector<double>& {

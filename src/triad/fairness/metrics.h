@@ -22,7 +22,9 @@
 //   Final bias metric = 0.25 overall AUC + 0.25 (M_p(subgroup) + M_p(BPSN) + M_p(BNSP)).
 // - Per attribute, over its groups (the subgroups naming it) where the value is defined, max - min:
 //     subgroup AUC gap (the paper's Table 5), demographic parity difference (positive rate), equal
-//     opportunity difference (TPR), FPR gap, and equalized odds = max(TPR gap, FPR gap).
+//     opportunity difference (TPR), FPR gap, and equalized odds = max(TPR gap, FPR gap); and the BPSN and
+//     BNSP AUC gaps, which see a shift of a group's scores (its non-toxic rows scored as high as the
+//     background's toxic ones) that the subgroup AUC, a ranking within the group, cannot.
 //   With more than two groups max - min is the largest gap between any two of them (as fairlearn's
 //   "between_groups"); examples that mention no group of the attribute are not a group. A gap needs at
 //   least two groups where the value is defined, else it is undefined.
@@ -67,7 +69,16 @@ enum GlobalMetric {
   kGlobalMetrics
 };
 enum GroupMetric { kSubgroupAuc, kBpsnAuc, kBnspAuc, kPositiveRate, kTpr, kFpr, kEce, kGroupMetrics };
-enum AttributeMetric { kSubgroupAucGap, kDpd, kEod, kFprGap, kEqualizedOdds, kAttributeMetrics };
+enum AttributeMetric {
+  kSubgroupAucGap,
+  kDpd,
+  kEod,
+  kFprGap,
+  kEqualizedOdds,
+  kBpsnAucGap,
+  kBnspAucGap,
+  kAttributeMetrics
+};
 
 // Weighted counts of one subgroup (the data as given).
 struct GroupCounts {

@@ -121,6 +121,8 @@ FairnessReport fairness_report(std::span<const double> scores, std::span<const i
     ar.eod = estimate(engine.attribute_slot(a, kEod));
     ar.fpr_gap = estimate(engine.attribute_slot(a, kFprGap));
     ar.equalized_odds = estimate(engine.attribute_slot(a, kEqualizedOdds));
+    ar.bpsn_auc_gap = estimate(engine.attribute_slot(a, kBpsnAucGap));
+    ar.bnsp_auc_gap = estimate(engine.attribute_slot(a, kBnspAucGap));
   }
 
   if (r.labelled == 0) {
@@ -195,7 +197,9 @@ nlohmann::json to_json(const FairnessReport& r) {
                                {"demographic_parity_difference", estimate_json(a.dpd)},
                                {"equal_opportunity_difference", estimate_json(a.eod)},
                                {"fpr_gap", estimate_json(a.fpr_gap)},
-                               {"equalized_odds", estimate_json(a.equalized_odds)}});
+                               {"equalized_odds", estimate_json(a.equalized_odds)},
+                               {"bpsn_auc_gap", estimate_json(a.bpsn_auc_gap)},
+                               {"bnsp_auc_gap", estimate_json(a.bnsp_auc_gap)}});
   }
   nlohmann::json flat = nlohmann::json::object();
   for (const auto& [name, value] : flat_metrics(r)) flat[name] = value;
@@ -247,6 +251,8 @@ std::string format_table(const FairnessReport& r) {
     add_line(out, "    equal opportunity (TPR gap)   {}", shown(a.eod));
     add_line(out, "    equalized odds (max TPR/FPR)  {}   (FPR gap {})", shown(a.equalized_odds),
              shown(a.fpr_gap));
+    add_line(out, "    BPSN AUC gap                  {}", shown(a.bpsn_auc_gap));
+    add_line(out, "    BNSP AUC gap                  {}", shown(a.bnsp_auc_gap));
   }
   std::vector<std::string> notes = r.notes;
   for (const GroupReport& g : r.groups) {
@@ -282,6 +288,8 @@ std::vector<std::pair<std::string, double>> flat_metrics(const FairnessReport& r
     add("fair_eod_" + part, a.eod);
     add("fair_dpd_" + part, a.dpd);
     add("fair_eq_odds_" + part, a.equalized_odds);
+    add("fair_bpsn_gap_" + part, a.bpsn_auc_gap);
+    add("fair_bnsp_gap_" + part, a.bnsp_auc_gap);
   }
   return out;
 }
@@ -300,6 +308,8 @@ std::vector<std::pair<std::string, std::string>> flat_metric_names(
     out.emplace_back("fair_dpd_" + part, "demographic parity difference over the groups of " + a);
     out.emplace_back("fair_eq_odds_" + part,
                      "equalized odds (max of TPR and FPR gaps) over the groups of " + a);
+    out.emplace_back("fair_bpsn_gap_" + part, "max - min BPSN AUC over the groups of " + a);
+    out.emplace_back("fair_bnsp_gap_" + part, "max - min BNSP AUC over the groups of " + a);
   }
   return out;
 }

@@ -33,7 +33,7 @@ struct GroupReport {
 struct AttributeReport {
   std::string attribute;
   std::vector<size_t> groups;  // indices into FairnessReport::groups
-  Estimate subgroup_auc_gap, dpd, eod, fpr_gap, equalized_odds;
+  Estimate subgroup_auc_gap, dpd, eod, fpr_gap, equalized_odds, bpsn_auc_gap, bnsp_auc_gap;
   int auc_groups = 0;  // groups with a defined subgroup AUC (the ones its gap spans)
 };
 
@@ -60,6 +60,7 @@ std::string format_table(const FairnessReport& report);
 
 // The headline numbers under stable names, defined ones only: fair_overall_auc, fair_final_bias,
 // fair_ece_max, and per attribute fair_subgroup_auc_gap_<a>, fair_dpd_<a>, fair_eod_<a>, fair_eq_odds_<a>,
+// fair_bpsn_gap_<a>, fair_bnsp_gap_<a>,
 // where <a> is the attribute with every character other than [A-Za-z0-9_] made '_'. An undefined metric
 // is left out (a policy reading it sees no value, not a number that means nothing).
 std::vector<std::pair<std::string, double>> flat_metrics(const FairnessReport& report);
