@@ -73,7 +73,8 @@ std::vector<Prediction> choose_codec(const Topology& topology, const std::vector
 // codec's (each on the ring's slowest link; all-to-all over every pair), without a codec's compute.
 Prediction price_transfers(const Topology& topology, const std::vector<int>& group,
                            const std::vector<Transfer>& transfers);
-// GFLOP/s of a square n x n SGEMM on the calling thread, over about 0.2 s (the probe's sgemm_gflops).
+// GFLOP/s of a square n x n SGEMM on the calling thread: the best of three 0.1 s windows (the probe's
+// sgemm_gflops).
 double measure_sgemm_gflops(int n);
 // One line per node whose ranks outnumber the CPUs they may run on together ("HOST: ranks 0-3 share 2
 // CPUs"): such ranks take turns on a core, which the planner's step times do not price (they give every
