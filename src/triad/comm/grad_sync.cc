@@ -28,12 +28,14 @@ namespace {
 // over shared memory within noise (docs/results/2026-12-05-zero1-all-gather.md).
 void gather_in_pieces(Context& context, void* all, const std::vector<int>& counts,
                       const std::vector<int>& offsets, MPI_Datatype type, const char* what) {
-  constexpr size_t kPieceBytes = 4 << 20;
+  constexpr size_t kPieceBytes = 4 << 20, kMaxPieces = 64;
   const int world = context.world();
   int type_bytes = 0;
   MPI_Type_size(type, &type_bytes);
   const size_t largest = static_cast<size_t>(*std::max_element(counts.begin(), counts.end()));
-  const size_t pieces = std::max<size_t>(1, (largest * type_bytes + kPieceBytes - 1) / kPieceBytes);
+  // At most 64 in flight (larger pieces for larger shards): each outstanding collective holds a schedule.
+  const size_t pieces =
+      std::clamp<size_t>((largest * type_bytes + kPieceBytes - 1) / kPieceBytes, 1, kMaxPieces);
   std::vector<MPI_Request> requests(pieces);
   // MPI reads a non-blocking collective's count arrays until it completes: one pair per piece.
   std::vector<std::vector<int>> piece_counts(pieces, std::vector<int>(world)), piece_offsets = piece_counts;
