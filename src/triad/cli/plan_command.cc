@@ -32,11 +32,6 @@ std::string model_flags(const parallel::PlanRequest& r) {
                      r.model.d_model, r.model.heads, r.model.seq_len, r.batch);
 }
 
-// Ranks that share cores, which the cost model does not price (comm::shared_core_nodes).
-constexpr const char* kSharedCoresNote =
-    "the step times give every rank its own core; ranks that take turns on one run slower (measured: "
-    "docs/parallel.md, 'Ranks that share cores')";
-
 void print_table(const std::vector<parallel::PlannedLayout>& ranked, const PlanFlags& flags,
                  const std::string& speed, const std::vector<std::string>& shared_cores) {
   const parallel::PlanRequest& r = flags.request;
@@ -62,7 +57,7 @@ void print_table(const std::vector<parallel::PlannedLayout>& ranked, const PlanF
                ranked.size() - shown);
   }
   fmt::print("choice: triad train {} {}\n", model_flags(r), ranked[0].choice.train_flags());
-  for (const std::string& node : shared_cores) fmt::print("note: {}: {}\n", node, kSharedCoresNote);
+  for (const std::string& node : shared_cores) fmt::print("note: {}: {}\n", node, comm::kSharedCoresNote);
 }
 
 }  // namespace
@@ -155,20 +150,21 @@ Runner add_plan_command(CLI::App& root) {
     }
     nlohmann::json layouts = nlohmann::json::array();
     for (const parallel::PlannedLayout& p : ranked) layouts.push_back(parallel::to_json(p));
-    fmt::print("{}\n", nlohmann::json{{"format", "triad-plan/1"},
-                                      {"model", r.model.to_json()},
-                                      {"batch", r.batch},
-                                      {"ranks", r.ranks},
-                                      {"memory_per_rank", std::llround(r.memory_cap)},
-                                      {"topology", flags->topology},
-                                      {"speed", speed},
-                                      {"cost_model", cost.to_json()},
-                                      {"choice", ranked[0].choice.name()},
-                                      {"train_flags", model_flags(r) + " " + ranked[0].choice.train_flags()},
-                                      {"shared_cores", shared_cores},
-                                      {"shared_cores_note", shared_cores.empty() ? "" : kSharedCoresNote},
-                                      {"layouts", layouts}}
-                           .dump(2));
+    fmt::print("{}\n",
+               nlohmann::json{{"format", "triad-plan/1"},
+                              {"model", r.model.to_json()},
+                              {"batch", r.batch},
+                              {"ranks", r.ranks},
+                              {"memory_per_rank", std::llround(r.memory_cap)},
+                              {"topology", flags->topology},
+                              {"speed", speed},
+                              {"cost_model", cost.to_json()},
+                              {"choice", ranked[0].choice.name()},
+                              {"train_flags", model_flags(r) + " " + ranked[0].choice.train_flags()},
+                              {"shared_cores", shared_cores},
+                              {"shared_cores_note", shared_cores.empty() ? "" : comm::kSharedCoresNote},
+                              {"layouts", layouts}}
+                   .dump(2));
     return 0;
   };
 }

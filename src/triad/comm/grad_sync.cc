@@ -128,8 +128,7 @@ struct GradSync::State {
   std::vector<float> shard_before;  // ZeRO-1 with fp16/int8: this rank's parameters ahead of the update
   // ZeRO-1 with fp16/int8: every rank's encoded update, all-gathered. Kept across steps: allocated afresh
   // (2 bytes a parameter with fp16, e.g. 34 MB for config B) its pages faulted in every step, which cost
-  // 8-14 % of B's step on 2 ranks here
-  // (docs/results/2026-12-05-planner-validation.md).
+  // 8-14 % of B's step on 2 ranks here (docs/results/2026-12-05-planner-validation.md).
   std::vector<uint8_t> gathered_updates;
 
   // Shared with the progress thread, under `mutex`.

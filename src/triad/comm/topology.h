@@ -80,6 +80,10 @@ double measure_sgemm_gflops(int n);
 // CPUs"): such ranks take turns on a core, which the planner's step times do not price (they give every
 // rank its own core). Nodes whose CPUs are not known are not listed.
 std::vector<std::string> shared_core_nodes(const Topology& topology);
+// What follows each of those lines wherever a prediction is shown.
+inline constexpr const char* kSharedCoresNote =
+    "the step times give every rank its own core; ranks that take turns on one run slower (measured: "
+    "docs/parallel.md, 'Ranks that share cores')";
 
 // The ranks a codec runs among: all of them, or with --hierarchical the first rank of every node.
 std::vector<int> codec_group(const Topology& topology, bool hierarchical);

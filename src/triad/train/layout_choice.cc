@@ -72,7 +72,7 @@ TrainOptions choose_layout(comm::Context& context, const TrainOptions& options, 
       c.name(), ranked.size(), best.time.step() * 1e3, format_bytes(static_cast<size_t>(best.memory.total())),
       format_bytes(static_cast<size_t>(request.memory_cap)), speed);
   for (const std::string& node : comm::shared_core_nodes(topology)) {
-    *said += fmt::format("; {} — ranks that take turns on a core run slower than predicted", node);
+    *said += fmt::format("; {}: {}", node, comm::kSharedCoresNote);
   }
   return chosen;
 }
