@@ -19,6 +19,7 @@
 #include "triad/comm/context.h"
 #include "triad/comm/grad_sync.h"
 #include "triad/comm/kernels.h"
+#include "triad/comm/pieces.h"
 #include "triad/core/error.h"
 
 namespace triad::comm {
@@ -328,6 +329,53 @@ TEST(CommState, SaveAndLoadResumeBitExactly) {
     FAIL() << "expected an error";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("3 floats"), std::string::npos) << e.what();
+  }
+}
+
+// PiecedCollective against the one MPI call it stands for: the same bytes for every cut, blocks of unequal
+// lengths included, and at most kMaxPieces in flight.
+TEST(CommPieces, EqualTheWholeCollectiveForEveryCut) {
+  const int world = ctx().world(), me = ctx().rank();
+  auto byte_of = [](int from, int to, int i) { return static_cast<unsigned char>(37 * from + 11 * to + i); };
+  // The shape of ZeRO-1's exchange: every rank sends block `to` (to · 29 + 5 bytes, rank 0's shortest) to
+  // rank `to`, so every rank sees the same largest block, as the cut requires.
+  std::vector<int> send_counts(world), send_offsets(world), receive_counts(world), receive_offsets(world);
+  int sent = 0, received = 0;
+  for (int r = 0; r < world; ++r) {
+    send_counts[r] = r * 29 + 5;
+    receive_counts[r] = me * 29 + 5;
+    send_offsets[r] = sent, receive_offsets[r] = received;
+    sent += send_counts[r], received += receive_counts[r];
+  }
+  std::vector<unsigned char> send(sent);
+  for (int r = 0; r < world; ++r)
+    for (int i = 0; i < send_counts[r]; ++i) send[send_offsets[r] + i] = byte_of(me, r, i);
+  std::vector<unsigned char> whole(received);
+  MPI_Alltoallv(send.data(), send_counts.data(), send_offsets.data(), MPI_BYTE, whole.data(),
+                receive_counts.data(), receive_offsets.data(), MPI_BYTE, ctx().comm());
+  const size_t largest = (world - 1) * 29 + 5;
+  for (size_t piece_bytes : {size_t{1}, size_t{7}, size_t{64}, size_t{1} << 20}) {
+    PiecedCollective exchange(piece_bytes);
+    std::vector<unsigned char> pieced(received, 0);
+    exchange.start_alltoallv(send.data(), send_counts, send_offsets, pieced.data(), receive_counts,
+                             receive_offsets, ctx().comm(), "test all-to-all");
+    ctx().wait(exchange.requests(), exchange.size(), "test all-to-all");
+    EXPECT_EQ(pieced, whole) << piece_bytes << " bytes a piece";
+    const size_t expected = std::min((largest + piece_bytes - 1) / piece_bytes, PiecedCollective::kMaxPieces);
+    EXPECT_EQ(exchange.size(), static_cast<int>(expected)) << piece_bytes;
+
+    // All-gather in place: rank r's block is (r + 1) · 53 bytes.
+    std::vector<int> counts(world), offsets(world);
+    int total = 0;
+    for (int r = 0; r < world; ++r) counts[r] = (r + 1) * 53, offsets[r] = total, total += counts[r];
+    std::vector<unsigned char> all(total, 0);
+    for (int i = 0; i < counts[me]; ++i) all[offsets[me] + i] = byte_of(me, me, i);
+    PiecedCollective gather(piece_bytes);
+    gather.start_allgatherv(all.data(), counts, offsets, MPI_BYTE, ctx().comm(), "test all-gather");
+    while (!gather.test("test all-gather")) {
+    }
+    for (int r = 0; r < world; ++r)
+      for (int i = 0; i < counts[r]; ++i) ASSERT_EQ(all[offsets[r] + i], byte_of(r, r, i)) << r << " " << i;
   }
 }
 

@@ -1,4 +1,5 @@
 #include "triad/comm/codec_internal.h"
+#include "triad/comm/pieces.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -45,14 +46,12 @@ class QuantizedCodec : public FlatCodec {
     step_ = step;
     for (int r = 0; r < ranks_; ++r)
       encoding_.encode(data + begin(r), length(r), &send_[r * layout_.slot_bytes], step, 1, r);
-    int slot = static_cast<int>(layout_.slot_bytes);
-    check_mpi(MPI_Ialltoall(send_.data(), slot, MPI_BYTE, receive_.data(), slot, MPI_BYTE, comm_, &request_),
-              "gradient all-to-all");
+    exchange_.start_alltoall(send_.data(), receive_.data(), layout_.slot_bytes, comm_, "gradient all-to-all");
     phase_ = 1;
   }
 
   bool poll() override {
-    if (!done(request_, "quantized gradient exchange")) return false;
+    if (!exchange_.test("quantized gradient exchange")) return false;
     if (phase_ == 1) {
       // This rank owns shard me_: sum every rank's copy in rank order, encode the mean once, share it.
       std::fill(mean_.begin(), mean_.end(), 0.0f);
@@ -60,10 +59,8 @@ class QuantizedCodec : public FlatCodec {
         encoding_.decode(&receive_[r * layout_.slot_bytes], length(me_), mean_.data(), true);
       scale(mean_.data(), length(me_), 1.0f / ranks_);
       encoding_.encode(mean_.data(), length(me_), send_.data(), step_, 2, me_);
-      int slot = static_cast<int>(layout_.slot_bytes);
-      check_mpi(
-          MPI_Iallgather(send_.data(), slot, MPI_BYTE, receive_.data(), slot, MPI_BYTE, comm_, &request_),
-          "gradient all-gather");
+      exchange_.start_allgather(send_.data(), receive_.data(), layout_.slot_bytes, comm_,
+                                "gradient all-gather");
       phase_ = 2;
       return false;
     }
@@ -80,6 +77,7 @@ class QuantizedCodec : public FlatCodec {
   QuantizedLayout layout_;
   std::vector<uint8_t> send_, receive_;
   std::vector<float> mean_;
+  PiecedCollective exchange_;  // a bucket's slots can be megabytes (the embedding's): sent in pieces
   int64_t step_ = 0;
   int phase_ = 0;
 };

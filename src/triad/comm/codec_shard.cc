@@ -1,4 +1,5 @@
 #include "triad/comm/codec_internal.h"
+#include "triad/comm/pieces.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -56,13 +57,12 @@ class ShardReduceCodec : public Codec {
     for (int r = 0; r < ranks_; ++r) {
       if (counts_[r] > 0) encoding_.encode(data + begin_[r], counts_[r], &send_[send_displs_[r]], step, 1, r);
     }
-    check_mpi(MPI_Ialltoallv(send_.data(), send_bytes_.data(), send_displs_.data(), MPI_BYTE, receive_.data(),
-                             receive_bytes_.data(), receive_displs_.data(), MPI_BYTE, comm_, &request_),
-              "zero-1 gradient all-to-all");
+    exchange_.start_alltoallv(send_.data(), send_bytes_, send_displs_, receive_.data(), receive_bytes_,
+                              receive_displs_, comm_, "zero-1 gradient all-to-all");
   }
 
   bool poll() override {
-    if (!done(request_, "zero-1 gradient all-to-all")) return false;
+    if (!exchange_.test("zero-1 gradient all-to-all")) return false;
     float* mine = data_ + begin_[me_];
     const size_t n = counts_[me_];
     std::fill(mine, mine + n, 0.0f);
@@ -83,11 +83,11 @@ class ShardReduceCodec : public Codec {
   int ranks_, me_;
   Encoding encoding_;
   std::vector<size_t> begin_, counts_;  // floats from the bucket's start to each owner's part, and in it
-  // Byte counts and offsets of the all-to-all, read by MPI until it completes.
+  // Byte counts and offsets of the all-to-all (the same largest block on every rank: the layout is global).
   std::vector<int> send_bytes_, send_displs_, receive_bytes_, receive_displs_;
   std::vector<uint8_t> send_, receive_;
   float* data_ = nullptr;
-  MPI_Request request_ = MPI_REQUEST_NULL;
+  PiecedCollective exchange_;
 };
 
 }  // namespace

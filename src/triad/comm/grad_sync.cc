@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "triad/comm/auto_codec.h"
+#include "triad/comm/pieces.h"
 #include "triad/comm/topology.h"
 #include "triad/core/clock.h"
 #include "triad/core/error.h"
@@ -21,36 +22,13 @@ namespace triad::comm {
 
 namespace {
 
-// In place, rank r's block of `all` (counts[r] elements of `type` at offsets[r]) to every rank, as
-// pieces of at most ~4 MiB per block, each its own MPI_Iallgatherv, all in flight at once. Over TCP one
-// large message moves at ~2/3 of the rate of several in flight (the probe: 6.0 against 10.4 MB/s on the
-// 100 Mbit/s link): config B's ZeRO-1 step there went from 10.1 to 7.7 s in pieces (fp16: 6.2 to 4.9 s),
-// over shared memory within noise (docs/results/2026-12-05-zero1-all-gather.md).
+// In place, rank r's block of `all` (counts[r] elements of `type` at offsets[r]) to every rank, in pieces
+// (pieces.h: over TCP, ZeRO-1's step with config B went from 10.1 to 7.7 s).
 void gather_in_pieces(Context& context, void* all, const std::vector<int>& counts,
                       const std::vector<int>& offsets, MPI_Datatype type, const char* what) {
-  constexpr size_t kPieceBytes = 4 << 20, kMaxPieces = 64;
-  const int world = context.world();
-  int type_bytes = 0;
-  MPI_Type_size(type, &type_bytes);
-  const size_t largest = static_cast<size_t>(*std::max_element(counts.begin(), counts.end()));
-  // At most 64 in flight (larger pieces for larger shards): each outstanding collective holds a schedule.
-  const size_t pieces =
-      std::clamp<size_t>((largest * type_bytes + kPieceBytes - 1) / kPieceBytes, 1, kMaxPieces);
-  std::vector<MPI_Request> requests(pieces);
-  // MPI reads a non-blocking collective's count arrays until it completes: one pair per piece.
-  std::vector<std::vector<int>> piece_counts(pieces, std::vector<int>(world)), piece_offsets = piece_counts;
-  for (size_t j = 0; j < pieces; ++j) {
-    for (int r = 0; r < world; ++r) {  // piece j of every block: the same split on every rank
-      const size_t per_piece = (static_cast<size_t>(counts[r]) + pieces - 1) / pieces;
-      const size_t begin = std::min<size_t>(counts[r], j * per_piece);
-      piece_counts[j][r] = static_cast<int>(std::min<size_t>(counts[r], begin + per_piece) - begin);
-      piece_offsets[j][r] = offsets[r] + static_cast<int>(begin);
-    }
-    check_mpi(MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, all, piece_counts[j].data(),
-                              piece_offsets[j].data(), type, context.comm(), &requests[j]),
-              what);
-  }
-  context.wait(requests.data(), static_cast<int>(pieces), what);
+  PiecedCollective gather;
+  gather.start_allgatherv(all, counts, offsets, type, context.comm(), what);
+  context.wait(gather.requests(), gather.size(), what);
 }
 
 double ms_between(Clock::time_point a, Clock::time_point b) {
