@@ -376,6 +376,18 @@ TEST(CommPieces, EqualTheWholeCollectiveForEveryCut) {
     }
     for (int r = 0; r < world; ++r)
       for (int i = 0; i < counts[r]; ++i) ASSERT_EQ(all[offsets[r] + i], byte_of(r, r, i)) << r << " " << i;
+
+    // All-reduce in place of 1,001 floats (small integers: every order of the sum is exact).
+    std::vector<float> values(1001), summed(1001);
+    for (size_t i = 0; i < values.size(); ++i)
+      values[i] = summed[i] = static_cast<float>((me + 1) * (i % 17));
+    MPI_Allreduce(MPI_IN_PLACE, summed.data(), 1001, MPI_FLOAT, MPI_SUM, ctx().comm());
+    PiecedCollective reduce(piece_bytes);
+    reduce.start_allreduce(values.data(), values.size(), MPI_SUM, ctx().comm(), "test all-reduce");
+    ctx().wait(reduce.requests(), reduce.size(), "test all-reduce");
+    EXPECT_EQ(values, summed) << piece_bytes;
+    EXPECT_EQ(reduce.size(), static_cast<int>(std::min((4004 + piece_bytes - 1) / piece_bytes,
+                                                       PiecedCollective::kMaxPieces)));
   }
 }
 

@@ -2,6 +2,7 @@
 
 #include <climits>
 
+#include "triad/comm/pieces.h"
 #include "triad/core/error.h"
 
 namespace triad::comm {
@@ -15,18 +16,21 @@ void allreduce_sum(Context& context, double* values, int count, const std::strin
 
 namespace {
 
+constexpr size_t kAllreducePieceBytes = 256 << 10;
+
 int checked_count(size_t count, const std::string& what) {
   if (count > static_cast<size_t>(INT_MAX)) fail("{}: {} values exceed one MPI message", what, count);
   return static_cast<int>(count);
 }
 
+// In pieces of 256 KiB, all in flight (pieces.h): over TCP tp2's activation sums of 3 MiB took config B's
+// step from 10.5-10.8 s whole to 8.7-8.9 s (1 MiB pieces: 9.1-9.3; docs/results/2026-12-06-codec-pieces.md).
 void allreduce_floats(Context& context, float* values, size_t count, MPI_Op op, const std::string& what) {
   if (context.world() == 1) return;
-  MPI_Request request;
-  check_mpi(MPI_Iallreduce(MPI_IN_PLACE, values, checked_count(count, what), MPI_FLOAT, op, context.comm(),
-                           &request),
-            what);
-  context.wait(&request, 1, what);
+  checked_count(count, what);
+  PiecedCollective reduce(kAllreducePieceBytes);
+  reduce.start_allreduce(values, count, op, context.comm(), what.c_str());
+  context.wait(reduce.requests(), reduce.size(), what);
 }
 
 }  // namespace

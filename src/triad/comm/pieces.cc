@@ -93,6 +93,21 @@ void PiecedCollective::start_allgather(const void* send, void* receive, size_t b
   start_allgatherv(receive, counts, offsets, MPI_BYTE, comm, what);
 }
 
+void PiecedCollective::start_allreduce(float* values, size_t count, MPI_Op op, MPI_Comm comm,
+                                       const char* what) {
+  const size_t n =
+      std::clamp<size_t>((count * sizeof(float) + piece_bytes_ - 1) / piece_bytes_, 1, kMaxPieces);
+  const size_t per_piece = (count + n - 1) / n;
+  pieces_.clear();
+  requests_.assign(n, MPI_REQUEST_NULL);
+  for (size_t j = 0; j < n; ++j) {
+    const size_t begin = std::min(count, j * per_piece), end = std::min(count, begin + per_piece);
+    check_mpi(MPI_Iallreduce(MPI_IN_PLACE, values + begin, static_cast<int>(end - begin), MPI_FLOAT, op, comm,
+                             &requests_[j]),
+              what);
+  }
+}
+
 bool PiecedCollective::test(const char* what) {
   int flag = 0;
   check_mpi(MPI_Testall(size(), requests_.data(), &flag, MPI_STATUSES_IGNORE), what);

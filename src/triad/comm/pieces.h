@@ -1,9 +1,10 @@
 #pragma once
 // Large collectives as pieces, all in flight at once. Over TCP one large message moves at ~2/3 of the rate of
 // several in flight (the probe: 6.0 against 10.4 MB/s on the 100 Mbit/s link of bench/comm/slow_link.sh), so
-// every block above kPieceBytes is cut into pieces, each piece of every block one non-blocking collective.
-// Config B over that link: ZeRO-1's all-gather 10.1 → 7.7 s a step, fp16's all-to-all and all-gather
-// (docs/results/2026-12-05-zero1-all-gather.md, 2026-12-06-codec-pieces.md); over shared memory within noise.
+// a block above the piece size is cut into pieces, each piece of every block one non-blocking collective.
+// Config B over that link: ZeRO-1's all-gather 10.1 → 7.7 s a step; fp16's all-to-all and all-gather 4.6–4.9
+// → 4.1–4.3 s; tp2's activation sums (256 KiB pieces) 10.5–10.8 → 8.7–8.9 s. Over shared memory within noise
+// (docs/results/2026-12-05-zero1-all-gather.md, 2026-12-06-codec-pieces.md).
 //
 // Both ends of every transfer must cut it the same way: the number of pieces comes from the largest block
 // of the call, so every rank must pass the same largest block (the callers' layouts are global).
@@ -35,6 +36,9 @@ class PiecedCollective {
   // The same with every block `block_bytes` long, block r at r · block_bytes.
   void start_alltoall(const void* send, void* receive, size_t block_bytes, MPI_Comm comm, const char* what);
   void start_allgather(const void* send, void* receive, size_t block_bytes, MPI_Comm comm, const char* what);
+
+  // In place: values[i] = op over ranks of values[i], each piece its own MPI_Iallreduce.
+  void start_allreduce(float* values, size_t count, MPI_Op op, MPI_Comm comm, const char* what);
 
   // True once every piece has arrived (MPI_Testall); then the next start may follow.
   bool test(const char* what);
