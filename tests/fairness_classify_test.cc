@@ -212,6 +212,71 @@ TEST_F(Classify, EveryMitigationRuns) {
   }
 }
 
+// The fairness metrics of each evaluation reach the audit log and the policy rules: a rule on a subgroup
+// AUC gap halts the run at the evaluation where it has held twice, and the audit log says so with the
+// values metrics.jsonl has; a rule reading a metric the run never reports is refused before anything is
+// written.
+TEST_F(Classify, PolicyRulesActOnTheFairnessMetrics) {
+  write_sentences(dir_ / "train.csv", 48, 0);
+  write_sentences(dir_ / "val.csv", 32, 1);
+  write_terms(dir_ / "terms.toml");
+  const std::string flags = " --train " + (dir_ / "train.csv") + " --val " + (dir_ / "val.csv") +
+                            " --identity-terms " + (dir_ / "terms.toml") +
+                            " --steps 10 --batch 8 --seq-len 16 --eval-every 2 --threads 2 --adversary odds";
+  std::ofstream(dir_ / "typo.toml")
+      << "[[rule]]\nname = \"gap\"\nwhen = \"fair_subgroup_auc_gap_gendr > 0\"\n"
+         "action = \"halt\"\n";
+  EXPECT_THAT(run_triad("classify -q --init " + lm() + flags + " --out " + (dir_ / "x") + " --policy " +
+                        (dir_ / "typo.toml")),
+              triad::testing::RefusedWith("did you mean fair_subgroup_auc_gap_gender?"));
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "x")) << "nothing written for a refused policy";
+
+  // The paper's convergence watch (never holding 3 times here: 2 evaluations), an alert on a step metric
+  // that never holds, a review on the first evaluation, a halt on the second.
+  std::ofstream(dir_ / "policy.toml")
+      << "[[rule]]\nname = \"converged\"\nwhen = \"abs(fair_overall_auc - prev(fair_overall_auc)) < 0.005 "
+         "for 3 "
+         "evals\"\naction = \"alert\"\n\n[[rule]]\nname = \"adv\"\nwhen = \"adv_loss_religion < 0\"\n"
+         "action = \"alert\"\n\n[[rule]]\nname = \"look\"\nwhen = \"fair_bpsn_gap_religion >= 0\"\n"
+         "action = \"review\"\n\n[[rule]]\nname = \"gap\"\nwhen = \"fair_subgroup_auc_gap_gender >= 0 for 2 "
+         "evals\"\naction = \"halt\"\n";
+  const std::string run = dir_ / "cls";
+  auto r = run_triad("classify -q --init " + lm() + flags + " --out " + run + " --policy " +
+                     (dir_ / "policy.toml"));
+  ASSERT_EQ(r.exit_code, 3) << r.err;
+  std::vector<nlohmann::json> evals, decisions, ends;
+  for (const auto& e : read_jsonl(run + "/audit/log.jsonl")) {
+    if (e["kind"] == "eval") evals.push_back(e["payload"]);
+    if (e["kind"] == "policy_decision") decisions.push_back(e["payload"]);
+    if (e["kind"] == "run_end") ends.push_back(e["payload"]);
+  }
+  ASSERT_EQ(evals.size(), 2u) << "evaluations at steps 2 and 4, none repeated after the halt";
+  EXPECT_EQ(evals[1]["step"], 4);
+  ASSERT_EQ(decisions.size(), 2u);
+  EXPECT_EQ(decisions[0]["rule"], "look");
+  EXPECT_EQ(decisions[0]["step"], 2);
+  EXPECT_EQ(decisions[1]["rule"], "gap");
+  EXPECT_EQ(decisions[1]["action"], "halt");
+  EXPECT_EQ(decisions[1]["step"], 4);
+  ASSERT_EQ(ends.size(), 1u);
+  EXPECT_EQ(ends[0]["status"], "halted");
+  EXPECT_EQ(ends[0]["review"], true);
+  const auto marker = nlohmann::json::parse(read_file(run + "/REVIEW_REQUIRED"));
+  ASSERT_EQ(marker["reasons"].size(), 1u);
+  EXPECT_EQ(marker["reasons"][0]["rule"], "look");
+  EXPECT_EQ(marker["reasons"][0]["step"], 2);
+  std::vector<nlohmann::json> logged;
+  for (const auto& m : metrics(run))
+    if (m.contains("fair_subgroup_auc_gap_gender")) logged.push_back(m);
+  ASSERT_EQ(logged.size(), 2u);
+  for (size_t k = 0; k < 2; ++k) {
+    for (const char* name : {"fair_overall_auc", "fair_subgroup_auc_gap_gender", "fair_bpsn_gap_religion"}) {
+      EXPECT_EQ(evals[k]["metrics"][name], logged[k][name]) << name << " at evaluation " << k;
+    }
+  }
+  EXPECT_EQ(run_triad("audit verify " + run).exit_code, 0);
+}
+
 // A fine-tune is a function of its inputs and --threads: the same flags into another --out (another heap
 // layout, other path lengths) give the same weights and scores byte for byte. Another thread count sums
 // LayerNorm's gradients in other partial sums (kernels/layernorm.cc), so only near-equal scores. The

@@ -1,7 +1,9 @@
 #include "triad/fairness/fine_tune.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <map>
 #include <memory>
 
 #include "triad/core/clock.h"
@@ -14,7 +16,9 @@
 #include "triad/fairness/classifier_run.h"
 #include "triad/fairness/debias.h"
 #include "triad/fairness/evaluation.h"
+#include "triad/fairness/report.h"
 #include "triad/governance/audit_events.h"
+#include "triad/governance/policy.h"
 #include "triad/kernels/adamw.h"
 #include "triad/model/optimizer.h"
 #include "triad/train/checkpoint.h"
@@ -119,6 +123,35 @@ double clip(std::vector<std::pair<float*, size_t>> grads, double max_norm) {
   return norm;
 }
 
+// Every metric a classifier run can report (each step, each evaluation), for --policy: a rule that reads
+// another name is refused before training instead of never firing.
+std::map<std::string, std::string> classify_policy_metrics(
+    const std::vector<std::string>& adversary_attributes, DebiasUpdate update, const LabelledSet& val) {
+  std::map<std::string, std::string> known = {
+      {"step", "optimizer step"},
+      {"loss", "task loss (weighted binary cross-entropy) of the batch"},
+      {"grad_norm", "gradient norm before clipping"},
+      {"lr", "learning rate"},
+      {"step_ms", "milliseconds of the step"},
+      {"examples_per_s", "training examples per second"}};
+  if (!adversary_attributes.empty()) {
+    known["lambda"] = "weight of the adversaries' reversed gradient";
+    for (const std::string& a : adversary_attributes) known["adv_loss_" + a] = "adversary loss of " + a;
+    if (update == DebiasUpdate::kProjection)
+      known["task_adv_cosine"] = "cosine of task and adversary gradients";
+  }
+  if (val.size() == 0) return known;
+  known["val_loss"] = "binary cross-entropy on --val";
+  known["val_accuracy"] = "accuracy on --val at threshold 0.5";
+  std::vector<std::string> attributes;  // those the evaluation reports: the held-out set's
+  for (const Subgroup& g : val.subgroups) {
+    if (std::find(attributes.begin(), attributes.end(), g.attribute) == attributes.end())
+      attributes.push_back(g.attribute);
+  }
+  for (auto& [name, description] : flat_metric_names(attributes)) known[name] = description;
+  return known;
+}
+
 }  // namespace
 
 int fine_tune(const FineTuneOptions& o) {
@@ -146,6 +179,14 @@ int fine_tune(const FineTuneOptions& o) {
   const EncodedTexts val_tokens = encode_texts(tokenizer, val.texts, T);
   log_info("classify: {} training examples from {} ({} truncated to {} tokens), {} held out; {}",
            train.size(), train.source, train_tokens.truncated, T, val.size(), manifest.model.describe());
+
+  // The policy before any file is written: a bad rule fails with nothing created.
+  std::unique_ptr<PolicySet> policies;
+  if (!o.policy.empty()) {
+    const std::map<std::string, std::string> known = classify_policy_metrics(
+        goal == AdversaryGoal::kNone ? std::vector<std::string>() : attributes, update, val);
+    policies = std::make_unique<PolicySet>(PolicySet::load(o.policy, &known));
+  }
 
   create_run_dir(o.out, o.force);
   std::filesystem::copy_file(tokenizer_path, fs::path(o.out) / "tokenizer.model",
@@ -199,13 +240,12 @@ int fine_tune(const FineTuneOptions& o) {
                            {"reinit", o.reinit},
                            {"model", manifest.model.to_json()}};
   log_run_start(audit, config, "", process_command_line());
-  std::unique_ptr<PolicySet> policies;
-  if (!o.policy.empty()) {
-    policies = std::make_unique<PolicySet>(PolicySet::load(o.policy));
-    log_policies(audit, o.policy, *policies);
-  }
+  if (policies) log_policies(audit, o.policy, *policies);
   MetricsLog metrics(o.out, 0);
-  bool halted = false, review = false;
+  bool halted = false;
+  // RUN/REVIEW_REQUIRED as `triad train` writes it (train/governance_observer.h); a classifier run is never
+  // resumed, so its reasons are this run's.
+  nlohmann::json review_reasons = nlohmann::json::array();
   auto govern = [&](const nlohmann::json& record) {
     metrics.write(record);
     if (!policies) return;
@@ -213,12 +253,20 @@ int fine_tune(const FineTuneOptions& o) {
       log_decision(audit, d);
       log_warn("policy {} ({}): {}", d.rule, policy_action_name(d.action), d.message);
       halted |= d.action == PolicyAction::kHalt;
-      review |= d.action == PolicyAction::kReview;
+      if (d.action == PolicyAction::kReview) {
+        review_reasons.push_back(
+            {{"rule", d.rule}, {"message", d.message}, {"step", record.value("step", 0)}});
+        write_file_atomic(
+            review_marker_path(o.out),
+            nlohmann::json{{"review_required", true}, {"reasons", review_reasons}}.dump(2) + "\n");
+      }
     }
   };
   nlohmann::json last_eval;
+  int evaluated_at = -1;  // a halt on an evaluation ends the loop at a step already evaluated
   auto evaluate_now = [&](int step) {
-    if (val.size() == 0) return;
+    if (val.size() == 0 || step == evaluated_at) return;
+    evaluated_at = step;
     const std::vector<float> p = predict_probabilities(model, val_tokens, 64);
     nlohmann::json measured = nlohmann::json::object();
     for (auto& [name, value] : evaluation_metrics(p, val.labels, val.subgroups)) measured[name] = value;
@@ -340,7 +388,7 @@ int fine_tune(const FineTuneOptions& o) {
       audit, step,
       {(fs::path(o.out) / kClassifierWeights).string(), (fs::path(o.out) / kClassifierInfo).string()});
   nlohmann::json summary = {{"steps", step}, {"result", last_eval}};
-  if (review) summary["review"] = true;
+  if (!review_reasons.empty()) summary["review"] = true;
   log_run_end(audit, halted ? "halted" : "completed", summary);
   audit.write_head();
   log_info("classify: wrote {} ({} steps{})", o.out, step, halted ? ", halted by a policy" : "");
