@@ -152,30 +152,19 @@ std::map<std::string, std::string> classify_policy_metrics(
   return known;
 }
 
-// A value of the fairness report, null where it is undefined (NaN).
-nlohmann::json classify_value_or_null(const Estimate& e) {
-  return std::isfinite(e.value) ? nlohmann::json(e.value) : nlohmann::json();
-}
-
 // Per identity group, the evaluation's values without intervals, for the eval entry of the audit log (the
 // model card's per-group table reads them there): [{attribute, group, rows, subgroup_auc, bpsn_auc,
-// bnsp_auc, tpr, fpr, ece[, note: why some are null]}].
+// bnsp_auc, tpr, fpr, ece[, note: why some are null]}], as the fairness report's JSON has them.
 nlohmann::json classify_group_values(const std::vector<float>& probabilities, const LabelledSet& val) {
   const std::vector<double> scores(probabilities.begin(), probabilities.end());
-  const FairnessReport r =
-      fairness_report(scores, label_bytes(val.labels), val.subgroups, MetricOptions{.bootstrap = 0});
+  const nlohmann::json report =
+      to_json(fairness_report(scores, label_bytes(val.labels), val.subgroups, MetricOptions{.bootstrap = 0}));
   nlohmann::json groups = nlohmann::json::array();
-  for (const GroupReport& g : r.groups) {
-    nlohmann::json j = {{"attribute", g.attribute},
-                        {"group", g.name},
-                        {"rows", g.counts.members},
-                        {"subgroup_auc", classify_value_or_null(g.subgroup_auc)},
-                        {"bpsn_auc", classify_value_or_null(g.bpsn_auc)},
-                        {"bnsp_auc", classify_value_or_null(g.bnsp_auc)},
-                        {"tpr", classify_value_or_null(g.tpr)},
-                        {"fpr", classify_value_or_null(g.fpr)},
-                        {"ece", classify_value_or_null(g.ece)}};
-    if (!g.note.empty()) j["note"] = g.note;
+  for (const nlohmann::json& g : report["groups"]) {
+    nlohmann::json j = {{"attribute", g["attribute"]}, {"group", g["group"]}, {"rows", g["n"]}};
+    for (const char* key : {"subgroup_auc", "bpsn_auc", "bnsp_auc", "tpr", "fpr", "ece"})
+      j[key] = g[key]["value"];  // null where undefined
+    if (!g["note"].get<std::string>().empty()) j["note"] = g["note"];
     groups.push_back(std::move(j));
   }
   return groups;
