@@ -3,10 +3,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <map>
 #include <numeric>
+#include <sstream>
 
 #include "test_util.h"
 #include "train_test_util.h"
@@ -133,6 +135,37 @@ TEST(Projection, RemovesTheComponentThatHelpsTheAdversary) {
   EXPECT_DOUBLE_EQ(lambda_at(12, 2.0, 10), 2.0);
 }
 
+// The rows of the Markdown table whose header line starts with `header`, each as its trimmed cells.
+std::vector<std::vector<std::string>> markdown_rows(const std::string& md, const std::string& header) {
+  std::vector<std::vector<std::string>> rows;
+  const size_t at = md.find("\n" + header);
+  if (at == std::string::npos) return rows;
+  std::istringstream lines(md.substr(at + 1));
+  std::string line;
+  std::getline(lines, line);  // the header
+  std::getline(lines, line);  // | --- | --- |
+  while (std::getline(lines, line) && line.starts_with("| ")) {
+    std::istringstream parts(line.substr(1));
+    std::vector<std::string> cells;
+    for (std::string c; std::getline(parts, c, '|');) {
+      c.erase(0, c.find_first_not_of(' '));
+      c.erase(c.find_last_not_of(' ') + 1);
+      cells.push_back(c);
+    }
+    rows.push_back(std::move(cells));
+  }
+  return rows;
+}
+
+// A card's cell against the fairness report's value: "—" where the report has none (null).
+void expect_card_value(const std::string& cell, const nlohmann::json& value) {
+  if (value.is_null()) {
+    EXPECT_EQ(cell, "—");
+  } else {
+    EXPECT_NEAR(std::stod(cell), value.get<double>(), 1e-6);
+  }
+}
+
 class Classify : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -181,9 +214,50 @@ TEST_F(Classify, LearnsTheLabelAndPredicts) {
     correct += (p["score"].get<double>() >= 0.5) == (p["label"].get<int>() == 1);
   EXPECT_NEAR(correct / 48.0, accuracy.back(), 1e-9) << "predict scores as the last evaluation did";
   EXPECT_EQ(run_triad("audit verify " + run).exit_code, 0);
-  // The model card's per-group analyses: a row per protected attribute from the last evaluation.
+  // The model card's per-group analyses from the last evaluation (step 60, of the saved classifier): a row
+  // per protected attribute, then one per group, each number equal to the fairness report of predict's
+  // scores.
+  r = run_triad("fairness " + (dir_ / "p.jsonl") + " --json --bootstrap 0");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json report = nlohmann::json::parse(r.out);
   r = run_triad("audit card " + run + " --out -");
   ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, ::testing::HasSubstr("at the last evaluation (step 60;"));
+  const auto attributes = markdown_rows(r.out, "| attribute | subgroup AUC gap | BPSN AUC gap |");
+  ASSERT_EQ(attributes.size(), 2u);
+  for (const auto& a : report["attributes"]) {
+    auto row = std::find_if(attributes.begin(), attributes.end(),
+                            [&](const auto& cells) { return cells[0] == a["attribute"]; });
+    ASSERT_NE(row, attributes.end()) << a["attribute"];
+    ASSERT_EQ(row->size(), 7u);
+    const char* keys[] = {"subgroup_auc_gap",
+                          "bpsn_auc_gap",
+                          "bnsp_auc_gap",
+                          "demographic_parity_difference",
+                          "equal_opportunity_difference",
+                          "equalized_odds"};
+    for (size_t k = 0; k < 6; ++k) {
+      SCOPED_TRACE(keys[k]);
+      expect_card_value((*row)[k + 1], a[keys[k]]["value"]);
+    }
+  }
+  const auto groups = markdown_rows(r.out, "| attribute | group | rows |");
+  ASSERT_EQ(groups.size(), 4u);
+  ASSERT_EQ(report["groups"].size(), 4u);
+  for (const auto& g : report["groups"]) {
+    SCOPED_TRACE(g["attribute"].get<std::string>() + "/" + g["group"].get<std::string>());
+    auto row = std::find_if(groups.begin(), groups.end(), [&](const auto& cells) {
+      return cells[0] == g["attribute"] && cells[1] == g["group"];
+    });
+    ASSERT_NE(row, groups.end());
+    ASSERT_EQ(row->size(), 9u);
+    EXPECT_EQ((*row)[2], std::to_string(g["n"].get<int>()));
+    const char* keys[] = {"subgroup_auc", "bpsn_auc", "bnsp_auc", "tpr", "fpr", "ece"};
+    for (size_t k = 0; k < 6; ++k) {
+      SCOPED_TRACE(keys[k]);
+      expect_card_value((*row)[k + 3], g[keys[k]]["value"]);
+    }
+  }
   EXPECT_THAT(r.out, ::testing::HasSubstr("| religion |"));
   EXPECT_THAT(r.out, ::testing::HasSubstr("| gender |"));
   EXPECT_THAT(r.out, ::testing::HasSubstr("fair_overall_auc"));

@@ -152,6 +152,24 @@ std::map<std::string, std::string> classify_policy_metrics(
   return known;
 }
 
+// Per identity group, the evaluation's values without intervals, for the eval entry of the audit log (the
+// model card's per-group table reads them there): [{attribute, group, rows, subgroup_auc, bpsn_auc,
+// bnsp_auc, tpr, fpr, ece[, note: why some are null]}], as the fairness report's JSON has them.
+nlohmann::json classify_group_values(const std::vector<float>& probabilities, const LabelledSet& val) {
+  const std::vector<double> scores(probabilities.begin(), probabilities.end());
+  const nlohmann::json report =
+      to_json(fairness_report(scores, label_bytes(val.labels), val.subgroups, MetricOptions{.bootstrap = 0}));
+  nlohmann::json groups = nlohmann::json::array();
+  for (const nlohmann::json& g : report["groups"]) {
+    nlohmann::json j = {{"attribute", g["attribute"]}, {"group", g["group"]}, {"rows", g["n"]}};
+    for (const char* key : {"subgroup_auc", "bpsn_auc", "bnsp_auc", "tpr", "fpr", "ece"})
+      j[key] = g[key]["value"];  // null where undefined
+    if (!g["note"].get<std::string>().empty()) j["note"] = g["note"];
+    groups.push_back(std::move(j));
+  }
+  return groups;
+}
+
 }  // namespace
 
 int fine_tune(const FineTuneOptions& o) {
@@ -270,7 +288,10 @@ int fine_tune(const FineTuneOptions& o) {
     const std::vector<float> p = predict_probabilities(model, val_tokens, 64);
     nlohmann::json measured = nlohmann::json::object();
     for (auto& [name, value] : evaluation_metrics(p, val.labels, val.subgroups)) measured[name] = value;
-    log_eval(audit, step, measured);
+    // log_eval's entry plus the per-group values: the model card reads them from the hash-chained log.
+    nlohmann::json entry = {{"step", step}, {"metrics", measured}};
+    if (!val.subgroups.empty()) entry["groups"] = classify_group_values(p, val);
+    audit.append("eval", std::move(entry));
     nlohmann::json record = measured;
     record["step"] = step;
     govern(record);

@@ -70,18 +70,55 @@ std::set<std::string> metric_names(const CardData& d) {
   return names;
 }
 
-// The fairness metrics measured per protected attribute (a classifier's evaluations, docs/fairness.md):
-// the prefix of such a metric's name, or null for any other metric.
+// The fairness metrics measured per protected attribute (a classifier's evaluations, docs/fairness.md),
+// in the order of the card's columns.
+constexpr const char* kAttributeMetricPrefixes[] = {
+    "fair_subgroup_auc_gap_", "fair_bpsn_gap_", "fair_bnsp_gap_", "fair_dpd_", "fair_eod_", "fair_eq_odds_"};
+
+// The prefix of such a metric's name, or null for any other metric.
 const char* per_group_metric(const std::string& name) {
-  static const char* const kPrefixes[] = {"fair_subgroup_auc_gap_", "fair_dpd_", "fair_eod_",
-                                          "fair_eq_odds_"};
-  for (const char* prefix : kPrefixes) {
+  for (const char* prefix : kAttributeMetricPrefixes) {
     if (name.starts_with(prefix)) return prefix;
   }
   return nullptr;
 }
 
-// The last evaluation's per-attribute fairness metrics, one row per attribute.
+// The eval entry's per-group values ("groups", logged by `triad classify`), a row per identity group; an
+// undefined value (null) is shown as "—" and a footnote says why.
+void per_group_values(std::string& md, const nlohmann::json& groups) {
+  md +=
+      "Per identity group, at the same evaluation (rows: the group's held-out examples; BPSN: the group's "
+      "negatives against the other examples' positives, BNSP the reverse; TPR and FPR at score 0.5):\n\n"
+      "| attribute | group | rows | subgroup AUC | BPSN AUC | BNSP AUC | TPR | FPR | ECE |\n"
+      "| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n";
+  std::vector<std::string> footnotes;
+  for (const nlohmann::json& g : groups) {
+    if (!g.is_object()) continue;
+    const std::string name = cell(g.value("attribute", "")) + "/" + cell(g.value("group", ""));
+    md += fmt::format("| {} | {} | {} |", cell(g.value("attribute", "")), cell(g.value("group", "")),
+                      cell(g.value("rows", nlohmann::json())));
+    bool undefined = false;
+    for (const char* key : {"subgroup_auc", "bpsn_auc", "bnsp_auc", "tpr", "fpr", "ece"}) {
+      const nlohmann::json v = g.value(key, nlohmann::json());
+      undefined |= !v.is_number();
+      md += fmt::format(" {} |", v.is_number() ? cell(v) : "—");
+    }
+    md += "\n";
+    if (undefined)
+      footnotes.push_back(fmt::format(
+          "{}: {}", name, cell(g.value("note", "one class only among its examples, or none: undefined"))));
+  }
+  md += "\n";
+  if (!footnotes.empty()) {
+    md +=
+        "— : not defined for the group (an AUC needs a positive and a negative, TPR a positive, FPR a "
+        "negative); why, per group:\n\n";
+    for (const std::string& f : footnotes) md += "- " + f + "\n";
+    md += "\n";
+  }
+}
+
+// The last evaluation's per-attribute fairness metrics, one row per attribute, then its per-group values.
 void per_group_analyses(std::string& md, const CardData& d) {
   const auto& evals = d.all("eval");
   if (evals.empty()) return;
@@ -94,18 +131,21 @@ void per_group_analyses(std::string& md, const CardData& d) {
   if (rows.empty()) return;
   md += fmt::format(
       "Per protected attribute, at the last evaluation (step {}; max − min over the attribute's groups; "
-      "docs/fairness.md):\n\n| attribute | subgroup AUC gap | demographic parity difference | equal "
-      "opportunity difference | equalized odds |\n| --- | --- | --- | --- | --- |\n",
+      "docs/fairness.md):\n\n| attribute | subgroup AUC gap | BPSN AUC gap | BNSP AUC gap | demographic "
+      "parity difference | equal opportunity difference | equalized odds |\n| --- | --- | --- | --- | --- "
+      "| --- | --- |\n",
       cell(p.value("step", nlohmann::json())));
   for (const auto& [attribute, values] : rows) {
     md += fmt::format("| {} |", attribute);
-    for (const char* prefix : {"fair_subgroup_auc_gap_", "fair_dpd_", "fair_eod_", "fair_eq_odds_"}) {
+    for (const char* prefix : kAttributeMetricPrefixes) {
       auto it = values.find(prefix);
       md += fmt::format(" {} |", it == values.end() ? "" : cell(it->second));
     }
     md += "\n";
   }
   md += "\n";
+  const nlohmann::json groups = p.value("groups", nlohmann::json::array());
+  if (groups.is_array() && !groups.empty()) per_group_values(md, groups);
 }
 
 CardData load(const std::string& run_dir) {
@@ -340,8 +380,8 @@ std::string model_card_markdown(const std::string& run_dir, const VerifyReport& 
   md += "## Intended use\n\n" + std::string(kFillIn) + "\n\n";
   md += "## Factors\n\n" + std::string(kFillIn) +
         " (Groups, instrumentation and environments the model's "
-        "performance may depend on; triad's fairness metrics will be logged here once the trainer reports "
-        "them.)\n\n";
+        "performance may depend on; a classifier's fairness metrics per protected attribute and identity "
+        "group, when its evaluations measured them, are under Quantitative analyses.)\n\n";
   md += "## Metrics\n\n";
   std::set<std::string> names = metric_names(d);
   if (names.empty()) {
