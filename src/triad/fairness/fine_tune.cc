@@ -288,10 +288,8 @@ int fine_tune(const FineTuneOptions& o) {
     const std::vector<float> p = predict_probabilities(model, val_tokens, 64);
     nlohmann::json measured = nlohmann::json::object();
     for (auto& [name, value] : evaluation_metrics(p, val.labels, val.subgroups)) measured[name] = value;
-    // log_eval's entry plus the per-group values: the model card reads them from the hash-chained log.
-    nlohmann::json entry = {{"step", step}, {"metrics", measured}};
-    if (!val.subgroups.empty()) entry["groups"] = classify_group_values(p, val);
-    audit.append("eval", std::move(entry));
+    // With the per-group values: the model card reads them from the hash-chained log.
+    log_eval(audit, step, measured, val.subgroups.empty() ? nlohmann::json() : classify_group_values(p, val));
     nlohmann::json record = measured;
     record["step"] = step;
     govern(record);

@@ -32,9 +32,11 @@ uint64_t log_files_removed(AuditLog& log, int64_t step, std::string_view reason,
   return log.append("files_removed", {{"step", step}, {"reason", reason}, {"removed", removed}});
 }
 
-uint64_t log_eval(AuditLog& log, int64_t step, const nlohmann::json& metrics) {
+uint64_t log_eval(AuditLog& log, int64_t step, const nlohmann::json& metrics, const nlohmann::json& groups) {
   if (!metrics.is_object()) fail("eval metrics must be a JSON object");
-  return log.append("eval", {{"step", step}, {"metrics", metrics}});
+  nlohmann::json payload = {{"step", step}, {"metrics", metrics}};
+  if (!groups.is_null()) payload["groups"] = groups;
+  return log.append("eval", std::move(payload));
 }
 
 uint64_t log_decision(AuditLog& log, const Decision& d) {

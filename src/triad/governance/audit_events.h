@@ -44,7 +44,9 @@ uint64_t log_checkpoint(AuditLog& log, int64_t step, const std::vector<std::stri
 // not re-hash a "files" record that a later files_removed entry lists.
 uint64_t log_files_removed(AuditLog& log, int64_t step, std::string_view reason,
                            const nlohmann::json& removed);
-uint64_t log_eval(AuditLog& log, int64_t step, const nlohmann::json& metrics);
+// `groups`: a classifier's per-identity-group values (the model card's per-group table), or null.
+uint64_t log_eval(AuditLog& log, int64_t step, const nlohmann::json& metrics,
+                  const nlohmann::json& groups = nullptr);
 uint64_t log_decision(AuditLog& log, const Decision& decision);
 uint64_t log_privacy(AuditLog& log, int64_t step, const RdpAccountant& accountant, double delta,
                      DpConversion conversion = DpConversion::kImproved);
