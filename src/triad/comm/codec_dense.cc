@@ -1,10 +1,11 @@
 #include "triad/comm/codec_internal.h"
-#include "triad/comm/pieces.h"
 
 #include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <vector>
+
+#include "triad/comm/pieces.h"
 
 namespace triad::comm {
 
