@@ -22,6 +22,10 @@ void cut_piece(const std::vector<int>& counts, const std::vector<int>& offsets, 
   }
 }
 
+size_t largest_of(const std::vector<int>& counts) {
+  return counts.empty() ? 0 : static_cast<size_t>(*std::max_element(counts.begin(), counts.end()));
+}
+
 std::vector<int> equal_byte_blocks(MPI_Comm comm, size_t block_bytes, std::vector<int>* offsets) {
   int ranks = 1;
   MPI_Comm_size(comm, &ranks);
@@ -32,10 +36,8 @@ std::vector<int> equal_byte_blocks(MPI_Comm comm, size_t block_bytes, std::vecto
 
 }  // namespace
 
-size_t PiecedCollective::pieces_for(const std::vector<int>& counts, int element_bytes) const {
-  const size_t largest =
-      counts.empty() ? 0 : static_cast<size_t>(*std::max_element(counts.begin(), counts.end()));
-  return std::clamp<size_t>((largest * element_bytes + piece_bytes_ - 1) / piece_bytes_, 1, kMaxPieces);
+size_t PiecedCollective::pieces_for(size_t largest_block_bytes) const {
+  return std::clamp<size_t>((largest_block_bytes + piece_bytes_ - 1) / piece_bytes_, 1, kMaxPieces);
 }
 
 void PiecedCollective::start_allgatherv(void* all, const std::vector<int>& counts,
@@ -43,7 +45,7 @@ void PiecedCollective::start_allgatherv(void* all, const std::vector<int>& count
                                         const char* what) {
   int type_bytes = 0;
   MPI_Type_size(type, &type_bytes);
-  const size_t n = pieces_for(counts, type_bytes);
+  const size_t n = pieces_for(largest_of(counts) * type_bytes);
   pieces_.assign(n, {});
   requests_.assign(n, MPI_REQUEST_NULL);
   for (size_t j = 0; j < n; ++j) {
@@ -60,9 +62,7 @@ void PiecedCollective::start_alltoallv(const void* send, const std::vector<int>&
                                        const std::vector<int>& receive_counts,
                                        const std::vector<int>& receive_offsets, MPI_Comm comm,
                                        const char* what) {
-  std::vector<int> both = send_counts;
-  both.insert(both.end(), receive_counts.begin(), receive_counts.end());
-  const size_t n = pieces_for(both, 1);
+  const size_t n = pieces_for(std::max(largest_of(send_counts), largest_of(receive_counts)));
   pieces_.assign(n, {});
   requests_.assign(n, MPI_REQUEST_NULL);
   for (size_t j = 0; j < n; ++j) {
@@ -95,8 +95,7 @@ void PiecedCollective::start_allgather(const void* send, void* receive, size_t b
 
 void PiecedCollective::start_allreduce(float* values, size_t count, MPI_Op op, MPI_Comm comm,
                                        const char* what) {
-  const size_t n =
-      std::clamp<size_t>((count * sizeof(float) + piece_bytes_ - 1) / piece_bytes_, 1, kMaxPieces);
+  const size_t n = pieces_for(count * sizeof(float));
   const size_t per_piece = (count + n - 1) / n;
   pieces_.clear();
   requests_.assign(n, MPI_REQUEST_NULL);

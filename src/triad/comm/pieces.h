@@ -49,7 +49,7 @@ class PiecedCollective {
   struct Piece {  // MPI reads a non-blocking collective's count arrays until it completes: one set per piece
     std::vector<int> send_counts, send_offsets, receive_counts, receive_offsets;
   };
-  size_t pieces_for(const std::vector<int>& counts, int element_bytes) const;
+  size_t pieces_for(size_t largest_block_bytes) const;
 
   size_t piece_bytes_;
   std::vector<MPI_Request> requests_;
