@@ -20,6 +20,13 @@
 namespace triad::comm {
 namespace {
 
+// Calls f(i) for every float rank `rank` owns under ZeRO-1.
+template <typename F>
+void for_owned(const ShardLayout& shards, int rank, F f) {
+  for (const ShardLayout::Range& part : shards.owned(rank))
+    for (size_t i = part.offset; i < part.offset + part.count; ++i) f(i);
+}
+
 TEST(CommZero1, ReduceScatterAndAllGatherEqualAFullAllReduce) {
   const size_t n = 9001;
   std::vector<float> grads = input(ctx().rank(), n, 11);
@@ -31,12 +38,19 @@ TEST(CommZero1, ReduceScatterAndAllGatherEqualAFullAllReduce) {
   const ShardLayout& shards = sync.shards();
   std::vector<float> reference = mean_of_inputs(n, 11);
   int me = ctx().rank();
-  for (size_t i = shards.offset(me); i < shards.offset(me) + shards.count(me); ++i) {
-    ASSERT_NEAR(grads[i], reference[i], 1e-6f) << "at " << i;
+  for_owned(shards, me, [&](size_t i) { ASSERT_NEAR(grads[i], reference[i], 1e-6f) << "at " << i; });
+  // Every bucket is split among all ranks, a part each (so that it travels every way).
+  for (size_t b = 0; b < buckets.size(); ++b) {
+    const std::vector<size_t>& at = shards.parts[b];
+    ASSERT_EQ(at.size(), static_cast<size_t>(ctx().world()) + 1);
+    EXPECT_EQ(at.front(), buckets[b].offset);
+    EXPECT_EQ(at.back(), buckets[b].end());
+    for (int r = 0; r < ctx().world(); ++r)
+      EXPECT_LE(at[r + 1] - at[r], buckets[b].count / ctx().world() + 1);
   }
   // "Optimizer": each rank updates only its shard; the all-gather gives everyone everything.
   std::vector<float> params(n, -1.0f);
-  for (size_t i = shards.offset(me); i < shards.offset(me) + shards.count(me); ++i) params[i] = 2 * grads[i];
+  for_owned(shards, me, [&](size_t i) { params[i] = 2 * grads[i]; });
   uint64_t bytes = all_gather_shards(ctx(), params.data(), shards);
   for (size_t i = 0; i < n; ++i) ASSERT_NEAR(params[i], 2 * reference[i], 2e-6f) << "at " << i;
   uint64_t world = ctx().world();
@@ -44,7 +58,6 @@ TEST(CommZero1, ReduceScatterAndAllGatherEqualAFullAllReduce) {
   uint64_t expected = 0;
   for (const GradRange& b : buckets) expected += (world - 1) * b.count * 4 / world;
   EXPECT_EQ(sync.stats().bytes_sent, expected);
-  EXPECT_EQ(shards.optimizer_bytes(me), shards.count(me) * 8);
 }
 
 // ZeRO-1 with fp16 / int8: each owner receives every rank's encoding of its part and sums them in fp32, so
@@ -70,17 +83,15 @@ TEST(CommZero1, QuantizedShardsAreTheMeanWithinOneRoundingOfEachInput) {
     const int me = ctx().rank();
     auto encoded = [&](size_t count) { return ((int8 ? int8_bytes(count, chunk) : 2 * count) + 7) / 8 * 8; };
     uint64_t expected_bytes = 0;
-    for (const GradRange& b : buckets) {
+    for (size_t b = 0; b < buckets.size(); ++b) {
+      const std::vector<size_t>& at = shards.parts[b];
       uint64_t send = 0;  // every owner's part of b, encoded
       for (int r = 0; r < ctx().world(); ++r) {
-        size_t lo = std::max(b.offset, shards.offset(r)),
-               hi = std::min(b.end(), shards.offset(r) + shards.count(r));
-        if (lo < hi) send += encoded(hi - lo);
+        if (at[r] < at[r + 1]) send += encoded(at[r + 1] - at[r]);
       }
       expected_bytes += (world - 1) * send / world;
       // This rank's part of b; int8 chunks start at its first float.
-      size_t lo = std::max(b.offset, shards.offset(me)),
-             hi = std::min(b.end(), shards.offset(me) + shards.count(me));
+      const size_t lo = at[me], hi = at[me + 1];
       for (size_t i = lo; i < hi; ++i) {
         double bound = 0;
         if (int8) {
@@ -128,31 +139,37 @@ TEST(CommZero1, EncodedUpdatesKeepEveryRanksParametersIdentical) {
     for (size_t i = 0; i < n; i += 3) update[i] *= 1e-3f;
     std::vector<float> params = before;
     sync.before_update(params.data());
-    for (size_t i = shards.offset(me); i < shards.offset(me) + shards.count(me); ++i) params[i] += update[i];
+    for_owned(shards, me, [&](size_t i) { params[i] += update[i]; });
     uint64_t bytes = sync.gather_params(params.data());
 
     std::vector<float> rank0 = params;
     MPI_Bcast(rank0.data(), n, MPI_FLOAT, 0, ctx().comm());
     ASSERT_EQ(rank0, params) << "the ranks' parameters differ";
+    const auto encoded = [&](size_t count) {
+      return ((int8 ? int8_bytes(count, chunk) : 2 * count) + 7) / 8 * 8;
+    };
+    size_t encoded_here = 0;  // each part of this rank's encoded on its own
+    for (const ShardLayout::Range& part : shards.owned(me)) encoded_here += encoded(part.count);
     for (int r = 0; r < ctx().world(); ++r) {
-      const size_t lo = shards.offset(r), hi = lo + shards.count(r);
-      for (size_t i = lo; i < hi; ++i) {
-        // What the owner computed (before + update, in float) is the exact result; one rounding of the
-        // update away at most (fp16: half an ulp of it; int8: half a step of its chunk's scale).
-        const float exact = before[i] + update[i];
-        double bound = std::ldexp(std::fabs(update[i]), -11) + std::ldexp(1.0, -25);  // fp16 subnormals
-        if (int8) {
-          size_t c0 = lo + (i - lo) / chunk * chunk, c1 = std::min(hi, c0 + chunk);
-          double max_abs = 0;
-          for (size_t j = c0; j < c1; ++j) max_abs = std::max(max_abs, double(std::fabs(update[j])));
-          bound = 0.5 * max_abs / 127;
+      for (const ShardLayout::Range& part : shards.owned(r)) {
+        const size_t lo = part.offset, hi = lo + part.count;
+        for (size_t i = lo; i < hi; ++i) {
+          // What the owner computed (before + update, in float) is the exact result; one rounding of the
+          // update away at most (fp16: half an ulp of it; int8: half a step of its chunk's scale).
+          const float exact = before[i] + update[i];
+          double bound = std::ldexp(std::fabs(update[i]), -11) + std::ldexp(1.0, -25);  // fp16 subnormals
+          if (int8) {
+            size_t c0 = lo + (i - lo) / chunk * chunk, c1 = std::min(hi, c0 + chunk);
+            double max_abs = 0;
+            for (size_t j = c0; j < c1; ++j) max_abs = std::max(max_abs, double(std::fabs(update[j])));
+            bound = 0.5 * max_abs / 127;
+          }
+          bound = bound * 1.001 + std::ldexp(std::fabs(before[i]), -23);  // + the float additions' rounding
+          ASSERT_LE(std::fabs(params[i] - exact), bound) << "at " << i;
         }
-        bound = bound * 1.001 + std::ldexp(std::fabs(before[i]), -23);  // + the float additions' rounding
-        ASSERT_LE(std::fabs(params[i] - exact), bound) << "at " << i;
       }
     }
-    const size_t encoded = ((int8 ? int8_bytes(shards.count(me), chunk) : 2 * shards.count(me)) + 7) / 8 * 8;
-    EXPECT_EQ(bytes, (world - 1) * encoded);
+    EXPECT_EQ(bytes, (world - 1) * encoded_here);
   }
 }
 
@@ -260,15 +277,18 @@ TEST(CommAuto, WithZero1PicksOneLosslessCodecForAllBuckets) {
   const std::vector<float> reference = mean_of_inputs(n, 18);
   const ShardLayout& shards = sync.shards();
   const int me = ctx().rank();
-  for (size_t i = shards.offset(me); i < shards.offset(me) + shards.count(me); ++i) {
+  for_owned(shards, me, [&](size_t i) {
     ASSERT_NEAR(grads[i], reference[i], 0.01f) << "at " << i;  // int8 of inputs in [-1, 1]: within 1/127
-  }
-  // The parameter all-gather is int8 too: (p - 1) times this rank's int8 shard (256-value chunks).
+  });
+  // The parameter all-gather is int8 too.
   std::vector<float> params(n, 0.5f);
   sync.before_update(params.data());
-  for (size_t i = shards.offset(me); i < shards.offset(me) + shards.count(me); ++i) params[i] += 0.001f;
+  for_owned(shards, me, [&](size_t i) { params[i] += 0.001f; });
   const uint64_t bytes = sync.gather_params(params.data());
-  EXPECT_EQ(bytes, (ctx().world() - 1) * ((int8_bytes(shards.count(me), 256) + 7) / 8 * 8));
+  uint64_t encoded = 0;  // (p - 1) times each of this rank's parts in int8, 256-value chunks
+  for (const ShardLayout::Range& part : shards.owned(me))
+    encoded += (int8_bytes(part.count, 256) + 7) / 8 * 8;
+  EXPECT_EQ(bytes, (ctx().world() - 1) * encoded);
   for (size_t i = 0; i < n; ++i) ASSERT_NEAR(params[i], 0.501f, 1e-5f) << "at " << i;
 
   // Only top-K or PowerSGD to choose from: refused, as top-K alone is.

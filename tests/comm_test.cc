@@ -364,7 +364,14 @@ TEST(CommGradSync, ASingleProcessLeavesGradientsAsTheyAre) {
   EXPECT_EQ(state.steps, 1);
   EXPECT_EQ(state.buckets, (std::vector<std::vector<float>>{{}, {}}));
   EXPECT_THROW(sync.load_state(SyncState{1, {{1.0f}, {}}}), Error);
-  EXPECT_EQ(shard_layout(10, 3).begin, (std::vector<size_t>{0, 4, 8, 10}));
+  // ZeRO-1: each bucket in a part per rank; rank 1 owns the middle of both.
+  const ShardLayout shards = shard_layout({GradRange{0, 10, {}}, GradRange{10, 7, {}}}, 3);
+  EXPECT_EQ(shards.parts, (std::vector<std::vector<size_t>>{{0, 4, 8, 10}, {10, 13, 16, 17}}));
+  ASSERT_EQ(shards.owned(1).size(), 2u);
+  EXPECT_EQ(shards.owned(1)[0].offset, 4u);
+  EXPECT_EQ(shards.owned(1)[1].offset, 13u);
+  EXPECT_EQ(shards.owned(1)[1].count, 3u);
+  EXPECT_EQ(shards.count(2), 3u);
   EXPECT_THROW(GradSync(context, grads.data(), 100, {GradRange{50, 60, {}}}, options), Error);
 }
 

@@ -159,16 +159,18 @@ TEST(BlockQuantization, BlocksFollowTensors) {
       EXPECT_TRUE(std::binary_search(cuts.begin(), cuts.end(), at)) << t.name;
   }
   for (size_t i = 1; i < cuts.size(); ++i) EXPECT_LE(cuts[i] - cuts[i - 1], kQuantBlock);
-  // ZeRO-1's shards end at cuts, the one nearest to an even split.
-  const comm::ShardLayout shards = comm::shard_layout(layout.count(), 3, cuts);
-  ASSERT_EQ(shards.begin.size(), 4u);
-  EXPECT_EQ(shards.begin.front(), 0u);
-  EXPECT_EQ(shards.begin.back(), layout.count());
-  for (size_t b : shards.begin) EXPECT_TRUE(std::binary_search(cuts.begin(), cuts.end(), b)) << b;
+  // ZeRO-1's parts end at cuts, the one nearest to an even split of their bucket (here one bucket of all).
+  const comm::ShardLayout shards = comm::shard_layout({comm::GradRange{0, layout.count(), {}}}, 3, cuts);
+  ASSERT_EQ(shards.parts.size(), 1u);
+  const std::vector<size_t>& at = shards.parts[0];
+  ASSERT_EQ(at.size(), 4u);
+  EXPECT_EQ(at.front(), 0u);
+  EXPECT_EQ(at.back(), layout.count());
+  for (size_t b : at) EXPECT_TRUE(std::binary_search(cuts.begin(), cuts.end(), b)) << b;
   const size_t even = (layout.count() + 2) / 3;
   for (size_t r = 1; r < 3; ++r) {
     for (size_t c : cuts)
-      EXPECT_LE(std::max(shards.begin[r], r * even) - std::min(shards.begin[r], r * even),
+      EXPECT_LE(std::max(at[r], r * even) - std::min(at[r], r * even),
                 std::max(c, r * even) - std::min(c, r * even));
   }
 }

@@ -53,24 +53,42 @@ bool is_shard_codec(CodecKind kind) {
 
 }  // namespace
 
-ShardLayout shard_layout(size_t count, int world, const std::vector<size_t>& cuts) {
+ShardLayout shard_layout(const std::vector<GradRange>& buckets, int world, const std::vector<size_t>& cuts) {
   ShardLayout layout;
-  size_t part = (count + world - 1) / world;
-  for (int r = 0; r <= world; ++r) {
-    size_t at = std::min(count, r * part);
-    if (!cuts.empty()) {  // the nearest cut (ascending cuts keep the boundaries ascending)
-      auto above = std::lower_bound(cuts.begin(), cuts.end(), at);
-      if (above == cuts.end()) {
-        at = cuts.back();
-      } else if (above != cuts.begin() && at - *(above - 1) < *above - at) {
-        at = *(above - 1);
-      } else {
-        at = *above;
+  for (const GradRange& bucket : buckets) {
+    std::vector<size_t>& at = layout.parts.emplace_back();
+    const size_t part = (bucket.count + world - 1) / world;
+    for (int r = 0; r <= world; ++r) {
+      size_t boundary = bucket.offset + std::min(bucket.count, r * part);
+      if (!cuts.empty()) {  // the nearest cut (ascending cuts keep the boundaries ascending)
+        auto above = std::lower_bound(cuts.begin(), cuts.end(), boundary);
+        if (above == cuts.end()) {
+          boundary = cuts.back();
+        } else if (above != cuts.begin() && boundary - *(above - 1) < *above - boundary) {
+          boundary = *(above - 1);
+        } else {
+          boundary = *above;
+        }
       }
+      at.push_back(std::clamp(boundary, bucket.offset, bucket.end()));
     }
-    layout.begin.push_back(at);
   }
   return layout;
+}
+
+std::vector<ShardLayout::Range> ShardLayout::owned(int rank) const {
+  std::vector<Range> ranges;
+  for (const std::vector<size_t>& at : parts) {
+    if (at[rank + 1] > at[rank]) ranges.push_back({at[rank], at[rank + 1] - at[rank]});
+  }
+  std::sort(ranges.begin(), ranges.end(), [](const Range& a, const Range& b) { return a.offset < b.offset; });
+  return ranges;
+}
+
+size_t ShardLayout::count(int rank) const {
+  size_t n = 0;
+  for (const std::vector<size_t>& at : parts) n += at[rank + 1] - at[rank];
+  return n;
 }
 
 // Outside the anonymous namespace: GradSync::State, which holds it, has external linkage.
@@ -133,11 +151,11 @@ GradSync::GradSync(Context& context, float* grads, size_t count, std::vector<Gra
            sorted[i].end(), count);
     }
   }
+  s.shards = shard_layout(buckets, context.world(), options.shard_cuts);
   for (GradRange& range : buckets) {
     s.buckets.emplace_back();
     s.buckets.back().range = std::move(range);
   }
-  s.shards = shard_layout(count, context.world(), options.shard_cuts);
   if (options.zero1) {
     // The shard exchange sums encoded parts in fp32; top-K and PowerSGD keep residuals of whole buckets.
     // auto chooses among none and its fp16/int8 candidates.
@@ -195,7 +213,7 @@ void GradSync::State::build_codecs() {
     std::unique_ptr<Codec> codec;
     if (options.zero1) {
       zero1_kind = specs[b].kind;  // the same for every bucket
-      codec = make_shard_reduce(specs[b], range, shards.begin, context.dup_comm(context.comm()),
+      codec = make_shard_reduce(specs[b], range, shards.parts[b], context.dup_comm(context.comm()),
                                 options.codec_options, tag);
     } else if (options.hierarchical) {
       MPI_Comm node = context.dup_comm(context.node_comm());
@@ -426,7 +444,10 @@ void GradSync::before_update(const float* params) {
   State& s = *state_;
   if (!s.options.zero1 || s.zero1_kind == CodecKind::kNone) return;
   const int me = s.context.rank();
-  s.shard_before.assign(params + s.shards.offset(me), params + s.shards.offset(me) + s.shards.count(me));
+  s.shard_before.clear();  // this rank's parts one after the other, in bucket order (gather_params())
+  s.shard_before.reserve(s.shards.count(me));  // grown part by part it would peak at up to twice the size
+  for (const std::vector<size_t>& at : s.shards.parts)
+    s.shard_before.insert(s.shard_before.end(), params + at[me], params + at[me + 1]);
 }
 
 uint64_t GradSync::gather_params(float* params) {
@@ -436,47 +457,70 @@ uint64_t GradSync::gather_params(float* params) {
   }
   const int world = s.context.world(), me = s.context.rank();
   if (s.shard_before.size() != s.shards.count(me)) fail("zero-1: gather_params() without before_update()");
-  const Encoding encoding{s.zero1_kind, s.options.codec_options, -1, me};
-  // Byte counts and offsets of every rank's encoded update in the all-gather.
+  // One all-gather: rank r's block is its parts' updates, each encoded on its own (its bucket the tag of
+  // the rounding noise), one after the other in bucket order.
+  const auto encoding = [&](size_t bucket) {
+    return Encoding{s.zero1_kind, s.options.codec_options, static_cast<int>(bucket), me};
+  };
   std::vector<int> counts(world), offsets(world);
   size_t total = 0;
   for (int r = 0; r < world; ++r) {
-    const size_t bytes = encoding.bytes(s.shards.count(r));
+    size_t bytes = 0;
+    for (const std::vector<size_t>& at : s.shards.parts) bytes += encoding(0).bytes(at[r + 1] - at[r]);
     if (total + bytes > static_cast<size_t>(INT_MAX)) {
-      fail("zero-1 all-gather: {} encoded parameters exceed one MPI message", s.shards.begin.back());
+      fail("zero-1 all-gather: {} encoded parameters exceed one MPI message", s.count);
     }
     counts[r] = static_cast<int>(bytes);
     offsets[r] = static_cast<int>(total);
     total += bytes;
   }
-  float* mine = params + s.shards.offset(me);
-  const size_t n = s.shards.count(me);
-  for (size_t i = 0; i < n; ++i) mine[i] -= s.shard_before[i];  // the update
   std::vector<uint8_t>& received = s.gathered_updates;
   received.resize(total);
-  encoding.encode(mine, n, received.data() + offsets[me], s.steps, 3, me);
-  std::copy(s.shard_before.begin(), s.shard_before.end(), mine);
+  uint8_t* out = received.data() + offsets[me];
+  const float* before = s.shard_before.data();
+  for (size_t b = 0; b < s.shards.parts.size(); ++b) {
+    float* mine = params + s.shards.parts[b][me];
+    const size_t n = s.shards.parts[b][me + 1] - s.shards.parts[b][me];
+    for (size_t i = 0; i < n; ++i) mine[i] -= before[i];  // the update
+    encoding(b).encode(mine, n, out, s.steps, 3, me);
+    std::copy(before, before + n, mine);
+    out += encoding(b).bytes(n);
+    before += n;
+  }
   gather_in_pieces(s.context, received.data(), counts, offsets, MPI_BYTE,
                    "zero-1 parameter update all-gather");
   for (int r = 0; r < world; ++r) {
-    encoding.decode(received.data() + offsets[r], s.shards.count(r), params + s.shards.offset(r), true);
+    const uint8_t* in = received.data() + offsets[r];
+    for (size_t b = 0; b < s.shards.parts.size(); ++b) {
+      const size_t n = s.shards.parts[b][r + 1] - s.shards.parts[b][r];
+      encoding(b).decode(in, n, params + s.shards.parts[b][r], true);
+      in += encoding(b).bytes(n);
+    }
   }
   s.shard_before.clear();
   return bytes_sent({Collective::kAllgather, static_cast<uint64_t>(counts[me]), world});
 }
 
 uint64_t all_gather_shards(Context& context, float* params, const ShardLayout& layout) {
-  int world = context.world();
+  const int world = context.world();
   if (world == 1) return 0;
-  if (layout.begin.back() > static_cast<size_t>(INT_MAX)) {
-    fail("zero-1 all-gather: {} parameters exceed one MPI message", layout.begin.back());
+  // One in-place all-gather per bucket (a bucket's parts are adjacent, in rank order), all in flight.
+  std::vector<PiecedCollective> buckets(layout.parts.size());
+  for (size_t b = 0; b < layout.parts.size(); ++b) {
+    const std::vector<size_t>& at = layout.parts[b];
+    if (at[world] - at[0] > static_cast<size_t>(INT_MAX)) {
+      fail("zero-1 all-gather: a bucket of {} parameters exceeds one MPI message", at[world] - at[0]);
+    }
+    std::vector<int> counts(world), offsets(world);
+    for (int r = 0; r < world; ++r) {
+      counts[r] = static_cast<int>(at[r + 1] - at[r]);
+      offsets[r] = static_cast<int>(at[r] - at[0]);
+    }
+    buckets[b].start_allgatherv(params + at[0], counts, offsets, MPI_FLOAT, context.comm(),
+                                "zero-1 parameter all-gather");
   }
-  std::vector<int> counts(world), offsets(world);
-  for (int r = 0; r < world; ++r) {
-    counts[r] = static_cast<int>(layout.count(r));
-    offsets[r] = static_cast<int>(layout.offset(r));
-  }
-  gather_in_pieces(context, params, counts, offsets, MPI_FLOAT, "zero-1 parameter all-gather");
+  for (PiecedCollective& bucket : buckets)
+    context.wait(bucket.requests(), bucket.size(), "zero-1 parameter all-gather");
   return bytes_sent({Collective::kAllgather, layout.count(context.rank()) * sizeof(float), world});
 }
 

@@ -42,8 +42,8 @@ struct GradSyncOptions {
   int poll_us = 50;                       // progress thread: sleep between polls when nothing moved
   // For auto: the measured links and speeds (--topology). Without one GradSync measures a quick one.
   std::optional<Topology> topology;
-  // ZeRO-1: where a shard may end (ascending, from 0 to the count; empty: anywhere). 8-bit optimizer states
-  // give their block boundaries, so that no block is split between two ranks.
+  // ZeRO-1: where a bucket's parts may end (ascending, from 0 to the count; empty: anywhere). 8-bit optimizer
+  // states give their block boundaries, so that no block is split between two ranks.
   std::vector<size_t> shard_cuts;
 };
 
@@ -62,18 +62,27 @@ struct SyncState {
   std::vector<std::vector<float>> buckets;  // per bucket: the codec's save_state()
 };
 
-// ZeRO-1 ownership: rank r owns floats [begin[r], begin[r + 1]) of the flat buffer (equal parts but the
-// last; with `cuts`, each boundary moved to the nearest cut).
+// ZeRO-1 ownership: every gradient bucket is cut into one part per rank, and rank r owns part r of each (as
+// Megatron-LM's distributed optimizer shards its buckets). Each bucket's exchange then runs in every
+// direction while the backward computes. (One contiguous shard per rank, as before, made each bucket travel
+// one way on two ranks, the first shard's only after the backward: 2.6 s against 1.5 s over a 100 Mbit/s
+// link, docs/results/2026-12-06-codec-pieces.md.)
 struct ShardLayout {
-  std::vector<size_t> begin;  // world + 1 entries
-  size_t offset(int rank) const { return begin[rank]; }
-  size_t count(int rank) const { return begin[rank + 1] - begin[rank]; }
-  // Bytes of optimizer state a rank holds for its shard (AdamW: 2 floats per parameter).
-  uint64_t optimizer_bytes(int rank, int floats_per_param = 2) const {
-    return count(rank) * floats_per_param * sizeof(float);
-  }
+  struct Range {
+    size_t offset, count;
+  };
+  // Per bucket (in the order given to shard_layout()): world + 1 boundaries in the flat buffer, rank r
+  // owning [parts[b][r], parts[b][r + 1]).
+  std::vector<std::vector<size_t>> parts;
+  // Rank r's parts, ascending, empty ones left out.
+  std::vector<Range> owned(int rank) const;
+  // Floats rank r owns.
+  size_t count(int rank) const;
 };
-ShardLayout shard_layout(size_t count, int world, const std::vector<size_t>& cuts = {});
+// Each bucket in equal parts but the last; with `cuts` (ascending, every bucket boundary among them), each
+// boundary moved to the nearest cut.
+ShardLayout shard_layout(const std::vector<GradRange>& buckets, int world,
+                         const std::vector<size_t>& cuts = {});
 
 class GradSync {
  public:
@@ -109,8 +118,8 @@ class GradSync {
   std::unique_ptr<State> state_;
 };
 
-// ZeRO-1, after each rank updated its shard of `params`: gives every rank all of them (in-place
-// all-gather). Returns the bytes this rank sent.
+// ZeRO-1, after each rank updated its parts of `params`: gives every rank all of them (in place, one
+// all-gather per bucket, all in flight). Returns the bytes this rank sent.
 uint64_t all_gather_shards(Context& context, float* params, const ShardLayout& layout);
 
 }  // namespace triad::comm

@@ -42,11 +42,11 @@ size_t block_index(const std::vector<size_t>& blocks, size_t at) {
   return static_cast<size_t>(std::lower_bound(blocks.begin(), blocks.end(), at) - blocks.begin());
 }
 
-// The range of the flat buffer this rank updates: its ZeRO-1 shard, or everything.
-std::pair<size_t, size_t> owned_range(const comm::GradSync& sync, const comm::Context& context, bool sharded,
-                                      size_t count) {
-  if (!sharded) return {0, count};
-  return {sync.shards().offset(context.rank()), sync.shards().count(context.rank())};
+// The ranges of the flat buffer this rank updates: its part of every bucket under ZeRO-1, or everything.
+std::vector<comm::ShardLayout::Range> owned_ranges(const comm::GradSync& sync, const comm::Context& context,
+                                                   bool sharded, size_t count) {
+  if (!sharded) return {{0, count}};
+  return sync.shards().owned(context.rank());
 }
 
 }  // namespace
@@ -61,13 +61,11 @@ DistributedOptimizer::DistributedOptimizer(comm::Context& context, Gpt<float>& m
       options_(options),
       buckets_(comm::plan_buckets(gradient_blocks(model.layout()), options.comm.bucket_mb)),
       sync_(make_sync(context, model, buckets_, options)),
-      sharded_(options.comm.zero == 1 && context.world() > 1),
-      optimizer_(model.layout(), owned_range(*sync_, context, sharded_, model.num_params()).first,
-                 owned_range(*sync_, context, sharded_, model.num_params()).second, options.states) {
-  if (options.states == StatePrecision::k8Bit) {
+      sharded_(options.comm.zero == 1 && context.world() > 1) {
+  for (const auto& range : owned_ranges(*sync_, context, sharded_, model.num_params()))
+    optimizers_.emplace_back(model.layout(), range.offset, range.count, options.states);
+  if (options.states == StatePrecision::k8Bit)
     all_blocks_ = quantization_boundaries(model.layout(), 0, model.num_params());
-    first_block_ = block_index(all_blocks_, optimizer_.offset());
-  }
   const size_t n = buckets_.buckets.size();
   clip_first_.assign(n, 0);
   counted_.assign(n, 0);
@@ -85,8 +83,9 @@ DistributedOptimizer::DistributedOptimizer(comm::Context& context, Gpt<float>& m
     const comm::CodecSpec& codec = sync_->bucket_codecs()[b];
     clip_first_[b] = options.clip > 0 && codec.keeps_error_feedback();
     if (codec.kind != comm::CodecKind::kTopK) continue;
-    optimizer_.override_range(buckets_.buckets[b].offset, buckets_.buckets[b].end(), options.topk_beta1,
-                              options.topk_lr_scale);
+    for (AdamW& optimizer : optimizers_)
+      optimizer.override_range(buckets_.buckets[b].offset, buckets_.buckets[b].end(), options.topk_beta1,
+                               options.topk_lr_scale);
     ++topk_buckets_;
   }
   any_clip_first_ = std::find(clip_first_.begin(), clip_first_.end(), 1) != clip_first_.end();
@@ -113,6 +112,12 @@ std::string DistributedOptimizer::describe(int sequences_per_rank) const {
   return fmt::format(
       "data parallel: {} ranks x {} sequences, {} buckets of gradients, --grad-compression {}{}{}",
       context_.world(), sequences_per_rank, buckets_.buckets.size(), o.comm.grad_compression, topk, zero);
+}
+
+uint64_t DistributedOptimizer::state_bytes() const {
+  uint64_t bytes = 0;
+  for (const AdamW& optimizer : optimizers_) bytes += optimizer.state_bytes();
+  return bytes;
 }
 
 Gpt<float>::BlockDone DistributedOptimizer::hook() {
@@ -167,12 +172,14 @@ void DistributedOptimizer::finish_reduction() {
 }
 
 double DistributedOptimizer::grad_norm() {
-  const size_t begin = optimizer_.offset(), end = begin + optimizer_.count();
+  if (!model_group_ && !sharded_) return global_norm(model_.grads(), model_.num_params());
   double sq = 0;
-  if (!model_group_) {
-    if (!sharded_) return global_norm(model_.grads(), model_.num_params());
-    sq = sum_of_squares(model_.grads() + begin, optimizer_.count());
-  } else {
+  for (const AdamW& optimizer : optimizers_) {
+    const size_t begin = optimizer.offset(), end = begin + optimizer.count();
+    if (!model_group_) {
+      sq += sum_of_squares(model_.grads() + begin, optimizer.count());
+      continue;
+    }
     // Each element of the model once: replicated tensors from tensor rank 0, the tied copy not at all.
     for (const TensorSpec& t : model_.layout().tensors()) {
       if (t.tied_copy || (t.replicated && model_.shard().tensor_rank != 0)) continue;
@@ -186,12 +193,14 @@ double DistributedOptimizer::grad_norm() {
 }
 
 void DistributedOptimizer::step(float lr, double norm) {
-  float* grads = model_.grads() + optimizer_.offset();
-  if (options_.clip > 0 && norm > options_.clip) {
-    scale_in_place(grads, optimizer_.count(), static_cast<float>(options_.clip / norm));
+  for (AdamW& optimizer : optimizers_) {
+    if (options_.clip > 0 && norm > options_.clip) {
+      scale_in_place(model_.grads() + optimizer.offset(), optimizer.count(),
+                     static_cast<float>(options_.clip / norm));
+    }
   }
   if (sharded_) sync_->before_update(model_.params());
-  optimizer_.update(model_.params(), model_.grads(), lr, options_.adamw);
+  for (AdamW& optimizer : optimizers_) optimizer.update(model_.params(), model_.grads(), lr, options_.adamw);
   const uint64_t gather_bytes = sharded_ ? sync_->gather_params(model_.params()) : 0;
   const comm::StepStats& st = sync_->stats();
   stats_ = {.ranks = context_.world(),
@@ -203,27 +212,33 @@ void DistributedOptimizer::step(float lr, double norm) {
 
 OptimizerState DistributedOptimizer::state() {
   OptimizerState s;
-  s.states = optimizer_.precision();
+  s.states = options_.states;
   // ZeRO-1: the moments, gathered from their shards; otherwise every rank holds them all.
   if (s.states == StatePrecision::k8Bit) {
-    gather_quantized(optimizer_.m8(), &s.m8);
-    gather_quantized(optimizer_.v8(), &s.v8);
-    // The fp32 moments of the embeddings and small tensors: compact, each rank's run at its place (zeros
-    // elsewhere, so the sum is exact).
+    gather_quantized(&AdamW::m8, &s.m8);
+    gather_quantized(&AdamW::v8, &s.v8);
+    // The fp32 moments of the embeddings and small tensors: compact, each rank's runs at their places
+    // (zeros elsewhere, so the sum is exact).
     const ParameterLayout& layout = model_.layout();
-    const size_t before = fp32_state_count(layout, 0, optimizer_.offset());
-    for (auto [part, full] : {std::pair{&optimizer_.m(), &s.m}, std::pair{&optimizer_.v(), &s.v}}) {
+    for (auto [part, full] : {std::pair{&AdamW::m, &s.m}, std::pair{&AdamW::v, &s.v}}) {
       full->assign(fp32_state_count(layout, 0, model_.num_params()), 0.0f);
-      std::copy(part->begin(), part->end(), full->begin() + static_cast<ptrdiff_t>(before));
+      for (AdamW& optimizer : optimizers_) {
+        const std::vector<float>& mine = (optimizer.*part)();
+        std::copy(mine.begin(), mine.end(),
+                  full->begin() + static_cast<ptrdiff_t>(fp32_state_count(layout, 0, optimizer.offset())));
+      }
       if (sharded_) {
         comm::allreduce_sum(context_, full->data(), full->size(), "checkpoint: fp32 optimizer state");
       }
     }
   }
-  for (auto [part, full] : {std::pair{&optimizer_.m(), &s.m}, std::pair{&optimizer_.v(), &s.v}}) {
+  for (auto [part, full] : {std::pair{&AdamW::m, &s.m}, std::pair{&AdamW::v, &s.v}}) {
     if (s.states == StatePrecision::k8Bit) break;
     full->assign(model_.num_params(), 0.0f);
-    std::copy(part->begin(), part->end(), full->begin() + static_cast<ptrdiff_t>(optimizer_.offset()));
+    for (AdamW& optimizer : optimizers_) {
+      const std::vector<float>& mine = (optimizer.*part)();
+      std::copy(mine.begin(), mine.end(), full->begin() + static_cast<ptrdiff_t>(optimizer.offset()));
+    }
     if (sharded_) comm::all_gather_shards(context_, full->data(), sync_->shards());
   }
   add_counters_and_codec_state(&s);
@@ -236,14 +251,15 @@ void DistributedOptimizer::with_state(const std::function<void(const OptimizerSt
     return;
   }
   OptimizerState s;
-  s.states = optimizer_.precision();
+  s.states = options_.states;
   add_counters_and_codec_state(&s);
+  AdamW& optimizer = optimizers_.front();  // unsharded: one, over everything
   // Unsharded, this rank's moments are the whole ones (fp32 over the flat buffer, or 8-bit codes with the
   // compact fp32 moments of the tensors that keep them): moved, not copied, and back however `use` ends.
-  s.m = std::move(optimizer_.m());
-  s.v = std::move(optimizer_.v());
-  s.m8 = std::move(optimizer_.m8());
-  s.v8 = std::move(optimizer_.v8());
+  s.m = std::move(optimizer.m());
+  s.v = std::move(optimizer.v());
+  s.m8 = std::move(optimizer.m8());
+  s.v8 = std::move(optimizer.v8());
   struct GiveBack {
     OptimizerState& s;
     AdamW& to;
@@ -253,13 +269,13 @@ void DistributedOptimizer::with_state(const std::function<void(const OptimizerSt
       to.m8() = std::move(s.m8);
       to.v8() = std::move(s.v8);
     }
-  } give_back{s, optimizer_};
+  } give_back{s, optimizer};
   use(s);
 }
 
 // Collective: the codec states are gathered on rank 0.
 void DistributedOptimizer::add_counters_and_codec_state(OptimizerState* s) {
-  s->adam_steps = optimizer_.steps();
+  s->adam_steps = optimizers_.front().steps();
   s->world = context_.world();
   s->codec = options_.comm.grad_compression;
   comm::SyncState sync = sync_->save_state();
@@ -272,64 +288,77 @@ void DistributedOptimizer::add_counters_and_codec_state(OptimizerState* s) {
   }
 }
 
-void DistributedOptimizer::gather_quantized(const QuantizedMoment& part, QuantizedMoment* whole) {
+void DistributedOptimizer::gather_quantized(QuantizedMoment& (AdamW::*part)(), QuantizedMoment* whole) {
   const size_t n = model_.num_params(), blocks = all_blocks_.size() - 1;
   if (!sharded_) {
-    *whole = part;
+    *whole = (optimizers_.front().*part)();
     return;
   }
   // The codes travel as floats (0..255, exact) in the all-gather of the fp32 moments; a checkpoint's cost.
   std::vector<float> codes(n, 0.0f), absmax(blocks, 0.0f);
-  std::copy(part.codes.begin(), part.codes.end(),
-            codes.begin() + static_cast<ptrdiff_t>(optimizer_.offset()));
-  std::copy(part.absmax.begin(), part.absmax.end(), absmax.begin() + static_cast<ptrdiff_t>(first_block_));
+  for (AdamW& optimizer : optimizers_) {
+    const QuantizedMoment& mine = (optimizer.*part)();
+    std::copy(mine.codes.begin(), mine.codes.end(),
+              codes.begin() + static_cast<ptrdiff_t>(optimizer.offset()));
+    std::copy(mine.absmax.begin(), mine.absmax.end(),
+              absmax.begin() + static_cast<ptrdiff_t>(block_index(all_blocks_, optimizer.offset())));
+  }
   comm::all_gather_shards(context_, codes.data(), sync_->shards());
-  comm::ShardLayout block_shards;  // the same shards, counted in blocks
-  for (size_t at : sync_->shards().begin) block_shards.begin.push_back(block_index(all_blocks_, at));
+  comm::ShardLayout block_shards;  // the same parts, counted in blocks
+  for (const std::vector<size_t>& at : sync_->shards().parts) {
+    std::vector<size_t>& in_blocks = block_shards.parts.emplace_back();
+    for (size_t boundary : at) in_blocks.push_back(block_index(all_blocks_, boundary));
+  }
   comm::all_gather_shards(context_, absmax.data(), block_shards);
   whole->codes.assign(codes.begin(), codes.end());
   whole->absmax = std::move(absmax);
 }
 
 void DistributedOptimizer::load(const OptimizerState& saved, const std::string& where) {
-  const size_t begin = optimizer_.offset(), count = optimizer_.count();
-  if (saved.states != optimizer_.precision()) {
+  if (saved.states != options_.states) {
     // --optimizer-states cannot change on resume; a checkpoint disagreeing with its own options is damaged.
     fail_usage("--resume {}: the checkpoint holds {} optimizer states, the run --optimizer-states {}", where,
-               state_precision_name(saved.states), state_precision_name(optimizer_.precision()));
+               state_precision_name(saved.states), state_precision_name(options_.states));
   }
+  const size_t n = model_.num_params();
   if (saved.states == StatePrecision::k8Bit) {
     const size_t blocks = all_blocks_.size() - 1;
-    for (auto [from, to] : {std::pair{&saved.m8, &optimizer_.m8()}, std::pair{&saved.v8, &optimizer_.v8()}}) {
-      if (from->codes.size() != model_.num_params() || from->absmax.size() != blocks) {
+    for (const QuantizedMoment* from : {&saved.m8, &saved.v8}) {
+      if (from->codes.size() != n || from->absmax.size() != blocks) {
         fail(
             "{}: the 8-bit optimizer state holds {} codes and {} scales; the model has {} parameters in {} "
             "blocks",
-            where, from->codes.size(), from->absmax.size(), model_.num_params(), blocks);
+            where, from->codes.size(), from->absmax.size(), n, blocks);
       }
-      std::copy_n(from->codes.begin() + static_cast<ptrdiff_t>(begin), count, to->codes.begin());
-      std::copy_n(from->absmax.begin() + static_cast<ptrdiff_t>(first_block_), to->absmax.size(),
-                  to->absmax.begin());
     }
-    const size_t before = fp32_state_count(model_.layout(), 0, begin);
-    const size_t all = fp32_state_count(model_.layout(), 0, model_.num_params());
+    const size_t all = fp32_state_count(model_.layout(), 0, n);
     if (saved.m.size() != all || saved.v.size() != all) {
       fail("{}: the optimizer state holds {} fp32 moments; the model keeps {} (embeddings, small tensors)",
            where, saved.m.size(), all);
     }
-    std::copy_n(saved.m.begin() + static_cast<ptrdiff_t>(before), optimizer_.m().size(),
-                optimizer_.m().begin());
-    std::copy_n(saved.v.begin() + static_cast<ptrdiff_t>(before), optimizer_.v().size(),
-                optimizer_.v().begin());
-  } else {
-    if (saved.m.size() != model_.num_params() || saved.v.size() != model_.num_params()) {
-      fail("{}: the optimizer state holds {} moments; the model has {} parameters", where, saved.m.size(),
-           model_.num_params());
-    }
-    std::copy_n(saved.m.begin() + static_cast<ptrdiff_t>(begin), count, optimizer_.m().begin());
-    std::copy_n(saved.v.begin() + static_cast<ptrdiff_t>(begin), count, optimizer_.v().begin());
+  } else if (saved.m.size() != n || saved.v.size() != n) {
+    fail("{}: the optimizer state holds {} moments; the model has {} parameters", where, saved.m.size(), n);
   }
-  optimizer_.set_steps(saved.adam_steps);
+  for (AdamW& optimizer : optimizers_) {
+    const size_t begin = optimizer.offset();
+    // Where this range's fp32 moments start in the saved ones: the whole buffer's, or 8-bit's compact run.
+    size_t fp32_at = begin;
+    if (saved.states == StatePrecision::k8Bit) {
+      fp32_at = fp32_state_count(model_.layout(), 0, begin);
+      const size_t first_block = block_index(all_blocks_, begin);
+      for (auto [from, to] : {std::pair{&saved.m8, &optimizer.m8()}, std::pair{&saved.v8, &optimizer.v8()}}) {
+        std::copy_n(from->codes.begin() + static_cast<ptrdiff_t>(begin), optimizer.count(),
+                    to->codes.begin());
+        std::copy_n(from->absmax.begin() + static_cast<ptrdiff_t>(first_block), to->absmax.size(),
+                    to->absmax.begin());
+      }
+    }
+    std::copy_n(saved.m.begin() + static_cast<ptrdiff_t>(fp32_at), optimizer.m().size(),
+                optimizer.m().begin());
+    std::copy_n(saved.v.begin() + static_cast<ptrdiff_t>(fp32_at), optimizer.v().size(),
+                optimizer.v().begin());
+    optimizer.set_steps(saved.adam_steps);
+  }
   const size_t rank = static_cast<size_t>(context_.rank());
   bool has_residuals = false;
   for (const auto& per_rank : saved.residuals) {

@@ -92,10 +92,10 @@ class DistributedOptimizer {
   void step(float lr, double norm);
 
   const ReductionStats& stats() const { return stats_; }
-  uint64_t state_bytes() const { return optimizer_.state_bytes(); }
-  // The AdamW of this rank's range, for the fused update (train/fused_update.h), which steps it block by
-  // block in the backward instead of step().
-  AdamW& adamw() { return optimizer_; }
+  uint64_t state_bytes() const;
+  // Without ZeRO-1, the AdamW of the whole flat buffer, for the fused update (train/fused_update.h), which
+  // steps it block by block in the backward instead of step().
+  AdamW& adamw() { return optimizers_.front(); }
   // "2 ranks x 8 sequences, 3 buckets of gradients, --grad-compression none, ZeRO-1: ..." for the log.
   std::string describe(int sequences_per_rank) const;
 
@@ -111,8 +111,9 @@ class DistributedOptimizer {
  private:
   void on_block_done(int block);
   void add_tied_embedding_gradients();
-  // 8-bit: this rank's part of a moment into the whole flat buffer's (ZeRO-1: gathered from every rank).
-  void gather_quantized(const QuantizedMoment& part, QuantizedMoment* whole);
+  // 8-bit: this rank's parts of a moment (AdamW::m8 or v8) into the whole flat buffer's (ZeRO-1: gathered
+  // from every rank).
+  void gather_quantized(QuantizedMoment& (AdamW::*part)(), QuantizedMoment* whole);
   // The step counters and every rank's gradient codec state (collective: gathered on rank 0).
   void add_counters_and_codec_state(OptimizerState* s);
 
@@ -124,10 +125,10 @@ class DistributedOptimizer {
   comm::BucketPlan buckets_;
   std::unique_ptr<comm::GradSync> sync_;
   bool sharded_ = false;  // ZeRO-1 over more than one rank
-  AdamW optimizer_;       // over this rank's range of the flat buffer
-  // 8-bit: the quantization blocks of the whole flat buffer, and the first of this rank's
-  std::vector<size_t> all_blocks_;
-  size_t first_block_ = 0;
+  // Over the ranges of the flat buffer this rank updates: one over everything, or under ZeRO-1 one per
+  // bucket's part (comm::ShardLayout).
+  std::vector<AdamW> optimizers_;
+  std::vector<size_t> all_blocks_;  // 8-bit: the quantization blocks of the whole flat buffer
   // Per bucket: its codec keeps error feedback, so it is sent after the backward, clipped by this rank's
   // own gradient norm (what error feedback holds back would escape the clipping of the average).
   std::vector<char> clip_first_;

@@ -180,16 +180,8 @@ StageTime stage_time(const PlanRequest& r, const LayoutChoice& c, const comm::To
       if (c.zero1) {
         const bool fp16 = c.codec == comm::CodecKind::kFp16;
         const double shard = std::ceil(P / L.data);
-        // The shards are contiguous and the first one's buckets (the embedding's among them) are the
-        // backward's last, so what every rank sends its first owner crosses the link after the backward:
-        // B over 100 Mbit/s TCP, 2.6 s for 17 MB each way with the default buckets, where the model said
-        // 1.1 (docs/results/2026-12-06-codec-pieces.md).
-        double to_first_owner = 0;
-        for (size_t i = 1; i < group.size(); ++i)
-          to_first_owner =
-              std::max(to_first_owner, message_seconds(topology, group[i], group[0], shard * (fp16 ? 2 : 4)));
-        exposed = std::max(exposed, to_first_owner);
-        // Then the parameters (or fp16 updates) of every shard, after AdamW.
+        // Every bucket's exchange runs while the backward computes (each bucket is split among the ranks,
+        // comm/grad_sync.h); then the parameters (or fp16 updates) of every shard, after AdamW.
         const comm::Transfer gather{comm::Collective::kAllgather,
                                     static_cast<uint64_t>(shard * (fp16 ? 2 : 4)), L.data};
         exposed += comm::price_transfers(topology, group, {gather}).seconds;
