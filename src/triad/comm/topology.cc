@@ -247,6 +247,14 @@ Topology probe_topology(Context& context, const ProbeOptions& options) {
   t.latency_us.assign(world, std::vector<double>(world, 0));
   t.bandwidth_MBps.assign(world, std::vector<double>(world, 0));
 
+  // Compute speed twice, before and after everything else, every rank at once each time (as training runs
+  // them), and the better kept: a slowdown of seconds passes one of the two. (Measured once, a run's probe
+  // read one rank at 74 GFLOP/s beside its neighbour's 96, and the single-rank probe a minute before at 77,
+  // while the runs that followed went at the usual ~100: every prediction came out 15-20 % slow,
+  // docs/results/2026-12-06-zero1-buckets.md.)
+  if (context.uses_mpi()) barrier(context, "topology probe");
+  const double sgemm_gflops_first = measure_sgemm_gflops(options.gemm_size);
+
   // Links, one pair at a time so that no two measurements share the wires.
   std::vector<double> latency(world * world, 0), bandwidth(world * world, 0);
   for (int a = 0; a < world; ++a) {
@@ -267,7 +275,7 @@ Topology probe_topology(Context& context, const ProbeOptions& options) {
   const std::vector<std::string> kCodecs = {"fp16", "int8", "topk", "powersgd"};
   std::map<std::string, double> codec_ns = codec_ns_per_float(options.codec_floats);
   std::vector<double> mine = {static_cast<double>(context.node_index()),
-                              measure_sgemm_gflops(options.gemm_size)};
+                              std::max(sgemm_gflops_first, measure_sgemm_gflops(options.gemm_size))};
   for (const std::string& codec : kCodecs) mine.push_back(codec_ns.at(codec));
   std::vector<double> all(mine.size() * world);
   char host[MPI_MAX_PROCESSOR_NAME] = {};
