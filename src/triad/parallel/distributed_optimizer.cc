@@ -46,7 +46,9 @@ size_t block_index(const std::vector<size_t>& blocks, size_t at) {
 std::vector<comm::ShardLayout::Range> owned_ranges(const comm::GradSync& sync, const comm::Context& context,
                                                    bool sharded, size_t count) {
   if (!sharded) return {{0, count}};
-  return sync.shards().owned(context.rank());
+  std::vector<comm::ShardLayout::Range> owned = sync.shards().owned(context.rank());
+  if (owned.empty()) owned.push_back({0, 0});  // buckets too small to reach this rank: an AdamW of nothing
+  return owned;
 }
 
 }  // namespace
