@@ -466,7 +466,8 @@ uint64_t GradSync::gather_params(float* params) {
   size_t total = 0;
   for (int r = 0; r < world; ++r) {
     size_t bytes = 0;
-    for (const std::vector<size_t>& at : s.shards.parts) bytes += encoding(0).bytes(at[r + 1] - at[r]);
+    for (size_t b = 0; b < s.shards.parts.size(); ++b)
+      bytes += encoding(b).bytes(s.shards.parts[b][r + 1] - s.shards.parts[b][r]);
     if (total + bytes > static_cast<size_t>(INT_MAX)) {
       fail("zero-1 all-gather: {} encoded parameters exceed one MPI message", s.count);
     }

@@ -3,7 +3,8 @@
 // block only (TensorSpec::decay); biases, LayerNorm gains and the (tied) embeddings are not decayed.
 //
 // An instance owns the moments of a range [offset, offset + count) of the flat buffer and updates just
-// those parameters: all of them in one process, one rank's part of a gradient bucket under ZeRO-1 (parallel/).
+// those parameters: all of them in one process, one rank's part of a gradient bucket under ZeRO-1
+// (parallel/).
 //
 // The moments are fp32 (8 bytes per parameter), or 8-bit (--optimizer-states 8bit: 2 bytes per parameter
 // and 8 per block of 2048, model/quantized_state.h). In the 8-bit update each block is dequantized to fp32,

@@ -116,6 +116,10 @@ std::string DistributedOptimizer::describe(int sequences_per_rank) const {
       context_.world(), sequences_per_rank, buckets_.buckets.size(), o.comm.grad_compression, topk, zero);
 }
 
+size_t DistributedOptimizer::fp32_moment_at(size_t offset) const {
+  return options_.states == StatePrecision::k8Bit ? fp32_state_count(model_.layout(), 0, offset) : offset;
+}
+
 uint64_t DistributedOptimizer::state_bytes() const {
   uint64_t bytes = 0;
   for (const AdamW& optimizer : optimizers_) bytes += optimizer.state_bytes();
@@ -216,32 +220,26 @@ OptimizerState DistributedOptimizer::state() {
   OptimizerState s;
   s.states = options_.states;
   // ZeRO-1: the moments, gathered from their shards; otherwise every rank holds them all.
-  if (s.states == StatePrecision::k8Bit) {
+  const bool eight_bit = s.states == StatePrecision::k8Bit;
+  if (eight_bit) {
     gather_quantized(&AdamW::m8, &s.m8);
     gather_quantized(&AdamW::v8, &s.v8);
-    // The fp32 moments of the embeddings and small tensors: compact, each rank's runs at their places
-    // (zeros elsewhere, so the sum is exact).
-    const ParameterLayout& layout = model_.layout();
-    for (auto [part, full] : {std::pair{&AdamW::m, &s.m}, std::pair{&AdamW::v, &s.v}}) {
-      full->assign(fp32_state_count(layout, 0, model_.num_params()), 0.0f);
-      for (AdamW& optimizer : optimizers_) {
-        const std::vector<float>& mine = (optimizer.*part)();
-        std::copy(mine.begin(), mine.end(),
-                  full->begin() + static_cast<ptrdiff_t>(fp32_state_count(layout, 0, optimizer.offset())));
-      }
-      if (sharded_) {
-        comm::allreduce_sum(context_, full->data(), full->size(), "checkpoint: fp32 optimizer state");
-      }
-    }
   }
+  // The fp32 moments, each part at its place (zeros elsewhere): the whole buffer's, or under 8-bit the
+  // compact run of the embeddings and small tensors, whose parts are not one rank's contiguous range (so
+  // summed).
   for (auto [part, full] : {std::pair{&AdamW::m, &s.m}, std::pair{&AdamW::v, &s.v}}) {
-    if (s.states == StatePrecision::k8Bit) break;
-    full->assign(model_.num_params(), 0.0f);
+    full->assign(fp32_moment_at(model_.num_params()), 0.0f);
     for (AdamW& optimizer : optimizers_) {
       const std::vector<float>& mine = (optimizer.*part)();
-      std::copy(mine.begin(), mine.end(), full->begin() + static_cast<ptrdiff_t>(optimizer.offset()));
+      std::copy(mine.begin(), mine.end(),
+                full->begin() + static_cast<ptrdiff_t>(fp32_moment_at(optimizer.offset())));
     }
-    if (sharded_) comm::all_gather_shards(context_, full->data(), sync_->shards());
+    if (sharded_ && eight_bit) {
+      comm::allreduce_sum(context_, full->data(), full->size(), "checkpoint: fp32 optimizer state");
+    } else if (sharded_) {
+      comm::all_gather_shards(context_, full->data(), sync_->shards());
+    }
   }
   add_counters_and_codec_state(&s);
   return s;
@@ -333,7 +331,7 @@ void DistributedOptimizer::load(const OptimizerState& saved, const std::string& 
             where, from->codes.size(), from->absmax.size(), n, blocks);
       }
     }
-    const size_t all = fp32_state_count(model_.layout(), 0, n);
+    const size_t all = fp32_moment_at(n);
     if (saved.m.size() != all || saved.v.size() != all) {
       fail("{}: the optimizer state holds {} fp32 moments; the model keeps {} (embeddings, small tensors)",
            where, saved.m.size(), all);
@@ -342,11 +340,8 @@ void DistributedOptimizer::load(const OptimizerState& saved, const std::string& 
     fail("{}: the optimizer state holds {} moments; the model has {} parameters", where, saved.m.size(), n);
   }
   for (AdamW& optimizer : optimizers_) {
-    const size_t begin = optimizer.offset();
-    // Where this range's fp32 moments start in the saved ones: the whole buffer's, or 8-bit's compact run.
-    size_t fp32_at = begin;
+    const size_t begin = optimizer.offset(), fp32_at = fp32_moment_at(begin);
     if (saved.states == StatePrecision::k8Bit) {
-      fp32_at = fp32_state_count(model_.layout(), 0, begin);
       const size_t first_block = block_index(all_blocks_, begin);
       for (auto [from, to] : {std::pair{&saved.m8, &optimizer.m8()}, std::pair{&saved.v8, &optimizer.v8()}}) {
         std::copy_n(from->codes.begin() + static_cast<ptrdiff_t>(begin), optimizer.count(),

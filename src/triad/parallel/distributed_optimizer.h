@@ -114,6 +114,9 @@ class DistributedOptimizer {
   // 8-bit: this rank's parts of a moment (AdamW::m8 or v8) into the whole flat buffer's (ZeRO-1: gathered
   // from every rank).
   void gather_quantized(QuantizedMoment& (AdamW::*part)(), QuantizedMoment* whole);
+  // Where the fp32 moment of flat-buffer `offset` sits in the whole state's m and v: the offset itself, or
+  // under 8-bit the count of fp32-state values before it (OptimizerState).
+  size_t fp32_moment_at(size_t offset) const;
   // The step counters and every rank's gradient codec state (collective: gathered on rank 0).
   void add_counters_and_codec_state(OptimizerState* s);
 
