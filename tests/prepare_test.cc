@@ -288,6 +288,12 @@ TEST(PrepareCli, ConfigTextAppliesToAFreshCommandLine) {
     EXPECT_THAT(e.what(), HasSubstr("mem.toml:2:1: unknown key 'vocab_sise'"));
   }
   EXPECT_THROW(apply("vocab_size = = 3\n"), Error);
+  try {  // found by tests/fuzz/config_toml_fuzz: an empty list reached CLI11 with no value to convert
+    apply("vocab_size = []\n");
+    FAIL() << "an empty list was accepted";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("mem.toml:1:1: 'vocab_size' is an empty list"));
+  }
 }
 
 TEST(Cli, HelpAndVersion) {

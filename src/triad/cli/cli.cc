@@ -127,6 +127,9 @@ void apply_config_text(CLI::App& command, std::string_view text, const std::stri
     std::vector<std::string> values;
     if (auto array = node.as_array()) {
       for (const auto& element : *array) values.push_back(config_value_string(element, where, key));
+      // CLI11 converts a flag's value from its first result, so a flag given no value at all is refused here.
+      if (values.empty())
+        fail_usage("{}: '{}' is an empty list; give it a value or leave the key out", where, key);
     } else if (node.is_table()) {
       fail_usage("{}: '{}' is a table; put the flags of '{}' at the top level", where, key, name);
     } else {
