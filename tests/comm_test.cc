@@ -297,20 +297,6 @@ TEST(CommCostModel, HierarchicalGroupIsOneRankPerNode) {
   EXPECT_EQ(codec_group(t, true), (std::vector<int>{0, 2}));
 }
 
-TEST(CommTopology, RanksThatOutnumberTheirNodesCpusAreNamed) {
-  Topology t = two_ranks(100, 10);
-  t.world = 5;
-  // Node 0: three ranks on CPUs {0, 1}; node 1: two ranks on one CPU each; node 2: CPUs not recorded.
-  t.ranks = {RankInfo{"a", 0, 1, {}, {0, 1}}, RankInfo{"a", 0, 1, {}, {0, 1}}, RankInfo{"a", 0, 1, {}, {1}},
-             RankInfo{"b", 1, 1, {}, {0}}, RankInfo{"b", 1, 1, {}, {1}}};
-  EXPECT_EQ(shared_core_nodes(t), (std::vector<std::string>{"a: ranks 0, 1, 2 share 2 CPUs"}));
-  t.ranks[4].cpus = {0};  // both of node 1's ranks bound to CPU 0
-  EXPECT_EQ(shared_core_nodes(t),
-            (std::vector<std::string>{"a: ranks 0, 1, 2 share 2 CPUs", "b: ranks 3, 4 share 1 CPU"}));
-  t.ranks[3].cpus.clear();  // not known: not named
-  EXPECT_EQ(shared_core_nodes(t).size(), 1u);
-}
-
 TEST(CommTopology, JsonRoundTripAndNamedErrors) {
   Topology t = two_ranks(123.5, 4.25);
   Topology back = topology_from_json(topology_to_json(t), "t.json");
@@ -321,9 +307,13 @@ TEST(CommTopology, JsonRoundTripAndNamedErrors) {
   EXPECT_EQ(back.ranks[0].codec_ns_per_float, t.ranks[0].codec_ns_per_float);
   t.ranks[1].cpus = {2, 3};
   EXPECT_EQ(topology_from_json(topology_to_json(t), "t.json").ranks[1].cpus, (std::vector<int>{2, 3}));
-  nlohmann::json older = topology_to_json(t);  // written before the probe recorded CPUs
+  t.ranks[1].sgemm_alone_gflops = 97.5;
+  EXPECT_EQ(topology_from_json(topology_to_json(t), "t.json").ranks[1].sgemm_alone_gflops, 97.5);
+  nlohmann::json older = topology_to_json(t);  // written before the probe recorded CPUs and SGEMM alone
   older["ranks"][1].erase("cpus");
+  older["ranks"][1].erase("sgemm_alone_gflops");
   EXPECT_TRUE(topology_from_json(older, "t.json").ranks[1].cpus.empty());
+  EXPECT_EQ(topology_from_json(older, "t.json").ranks[1].sgemm_alone_gflops, 0);
   older["ranks"][1]["cpus"] = {0, -1};
   try {
     topology_from_json(older, "t.json");

@@ -315,8 +315,7 @@ TEST(PlanCommand, SaysWhenTheTopologysRanksShareCores) {
       "--memory-per-rank 1GiB --topology ";
   auto r = testing::run_triad(plan + dir / "shared.json");
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_THAT(r.out, ::testing::HasSubstr(
-                         "note: node-a: ranks 0, 1, 2, 3 share 2 CPUs: the step times give every rank"));
+  EXPECT_THAT(r.out, ::testing::HasSubstr("note: node-a: ranks 0, 1, 2, 3 share 2 CPUs: they take turns"));
   for (int i = 0; i < 4; ++i) topology.ranks[i].cpus = {i};  // a core each
   testing::write_text(dir / "own.json", comm::topology_to_json(topology).dump());
   r = testing::run_triad(plan + dir / "own.json" + " --json");

@@ -8,6 +8,7 @@
 #include "triad/core/error.h"
 #include "triad/core/format.h"
 #include "triad/parallel/planner.h"
+#include "triad/parallel/shared_cores.h"
 
 namespace triad::cli {
 
@@ -37,8 +38,10 @@ void print_table(const std::vector<parallel::PlannedLayout>& ranked, const PlanF
   const parallel::PlanRequest& r = flags.request;
   fmt::print("{}, batch {} on {} ranks, at most {} per rank; {}\n", r.model.describe(), r.batch, r.ranks,
              bytes_text(r.memory_cap), speed);
-  fmt::print("{:>4}  {:<40} {:>9} {:>9} {:>9} {:>9} {:>11}  {}\n", "#", "layout", "step ms", "compute",
-             "comm", "bubble", "peak/rank", "");
+  // Ranks that share cores: what taking turns adds to the parts, in its own column.
+  const bool turns = !shared_cores.empty();
+  fmt::print("{:>4}  {:<40} {:>9} {:>9} {:>9} {:>9} {}{:>11}  {}\n", "#", "layout", "step ms", "compute",
+             "comm", "bubble", turns ? fmt::format("{:>9} ", "turns") : "", "peak/rank", "");
   const size_t shown =
       flags.top > 0 ? std::min(ranked.size(), static_cast<size_t>(flags.top)) : ranked.size();
   for (size_t i = 0; i < shown; ++i) {
@@ -48,16 +51,17 @@ void print_table(const std::vector<parallel::PlannedLayout>& ranked, const PlanF
         !p.fits ? fmt::format("does not fit: {} > {}", bytes_text(p.memory.total()), bytes_text(r.memory_cap))
         : i == 0 ? "<- choice"
                  : "";
-    fmt::print("{:>4}  {:<40} {:>9.2f} {:>9.2f} {:>9.2f} {:>9.2f} {:>11}  {}\n", i + 1, p.choice.name(),
+    fmt::print("{:>4}  {:<40} {:>9.2f} {:>9.2f} {:>9.2f} {:>9.2f} {}{:>11}  {}\n", i + 1, p.choice.name(),
                t.step() * 1e3, (t.compute + t.optimizer) * 1e3, t.comm() * 1e3, t.bubble * 1e3,
-               bytes_text(p.memory.total()), note);
+               turns ? fmt::format("{:>9.2f} ", t.taking_turns * 1e3) : "", bytes_text(p.memory.total()),
+               note);
   }
   if (shown < ranked.size()) {
     fmt::print("      ... and {} more (--top 0 lists them all; --json gives each one's parts)\n",
                ranked.size() - shown);
   }
   fmt::print("choice: triad train {} {}\n", model_flags(r), ranked[0].choice.train_flags());
-  for (const std::string& node : shared_cores) fmt::print("note: {}: {}\n", node, comm::kSharedCoresNote);
+  for (const std::string& node : shared_cores) fmt::print("note: {}: {}\n", node, parallel::kSharedCoresNote);
 }
 
 }  // namespace
@@ -143,7 +147,7 @@ Runner add_plan_command(CLI::App& root) {
           "--ranks or a smaller --batch",
           flags->memory, bytes_text(ranked[0].memory.total()), ranked[0].choice.name());
     }
-    const std::vector<std::string> shared_cores = comm::shared_core_nodes(topology);
+    const std::vector<std::string> shared_cores = parallel::shared_core_nodes(topology);
     if (!flags->json) {
       print_table(ranked, *flags, speed, shared_cores);
       return 0;
@@ -162,7 +166,7 @@ Runner add_plan_command(CLI::App& root) {
                               {"choice", ranked[0].choice.name()},
                               {"train_flags", model_flags(r) + " " + ranked[0].choice.train_flags()},
                               {"shared_cores", shared_cores},
-                              {"shared_cores_note", shared_cores.empty() ? "" : comm::kSharedCoresNote},
+                              {"shared_cores_note", shared_cores.empty() ? "" : parallel::kSharedCoresNote},
                               {"layouts", layouts}}
                    .dump(2));
     return 0;

@@ -68,7 +68,8 @@ Runner add_probe_command(CLI::App& root) {
   cmd->footer(
       "Example: mpirun -np 2 build/triad probe --out topology.json\n"
       "         build/triad probe --predict topology.json --bucket-mb 1 --bucket-mb 64\n"
-      "The JSON holds latency_us[i][j], bandwidth_MBps[i][j] and, per rank, host, node, sgemm_gflops and\n"
+      "The JSON holds latency_us[i][j], bandwidth_MBps[i][j] and, per rank, host, node, sgemm_gflops (every\n"
+      "rank at once), sgemm_alone_gflops (the others of its node waiting), cpus and "
       "codec_ns_per_float; train --grad-compression auto --topology FILE uses it. See docs/comm.md.");
   add_config_option(*cmd);
   cmd->add_option("--out", flags->out, "Where rank 0 writes the topology JSON (atomically)")

@@ -148,6 +148,14 @@ void Context::split_nodes() {
   check_mpi(MPI_Bcast(where, 2, MPI_INT, 0, node_comm_), "node index broadcast");
   node_index_ = where[0];
   node_count_ = where[1];
+  int host_ranks = node_size_;
+  if (options_.ranks_per_node > 0) {  // the nodes above are made up: count the host's ranks
+    MPI_Comm host = MPI_COMM_NULL;
+    check_mpi(MPI_Comm_split_type(comm_, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &host), "host split");
+    MPI_Comm_size(host, &host_ranks);
+    MPI_Comm_free(&host);
+  }
+  ranks_share_cores_ = host_ranks > static_cast<int>(std::thread::hardware_concurrency());
 }
 
 std::unique_ptr<Context> Context::split(int color, int key, const std::string& what) {
@@ -208,8 +216,16 @@ void Context::wait(MPI_Request* requests, int count, const std::string& what) {
       });
       deadline_start = Clock::now();
     }
-    // Spin briefly for latency, then yield so that oversubscribed ranks share the cores.
-    if (spins > 1000) std::this_thread::yield();
+    live.pause_in_wait(spins, start);
+  }
+}
+
+void Context::pause_in_wait(int spins, Clock::time_point started) {
+  if (spins <= 1000) return;
+  if (root().ranks_share_cores_ && seconds_since(started) > 1e-3) {
+    std::this_thread::sleep_for(std::chrono::microseconds(50));
+  } else {
+    std::this_thread::yield();
   }
 }
 

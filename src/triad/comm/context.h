@@ -24,6 +24,8 @@
 #include <thread>
 #include <vector>
 
+#include "triad/core/clock.h"
+
 namespace triad::comm {
 
 struct ContextOptions {
@@ -74,6 +76,11 @@ class Context {
   void wait(MPI_Request* requests, int count, const std::string& what);
   // Answers liveness questions from ranks that timed out. Call it from every loop that waits on MPI.
   void serve_pings();
+  // Between two tests of a loop that waits on MPI (`spins` tests so far, waiting since `started`): nothing
+  // for the first 1000 (latency), then a yield; where the host runs more ranks than it has CPUs, a wait
+  // past 1 ms sleeps 50 µs instead, so that the ranks that work get the cores (a pipeline stage waits
+  // for its neighbours; measured with 4 ranks on 2 cores, docs/parallel.md 'Ranks that share cores').
+  void pause_in_wait(int spins, Clock::time_point started);
   // Call once a wait exceeds timeout_s(). Asks every other rank whether it is alive (waiting up to a few
   // seconds for answers). If the ranks this one waits for are busy (BusyScope), warns and returns: the
   // caller waits another timeout_s(); so it returns, silently, when they have only just begun to wait, and
@@ -119,6 +126,7 @@ class Context {
   Context* parent_ = nullptr;  // the context this one was split from (its root runs liveness)
   bool uses_mpi_ = false;
   bool thread_multiple_ = false;
+  bool ranks_share_cores_ = false;  // this host runs more ranks than it has CPUs
   int rank_ = 0, world_ = 1;
   int node_rank_ = 0, node_size_ = 1, node_index_ = 0, node_count_ = 1;
   MPI_Comm comm_ = MPI_COMM_NULL, node_comm_ = MPI_COMM_NULL, leader_comm_ = MPI_COMM_NULL;

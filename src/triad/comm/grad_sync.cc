@@ -347,7 +347,7 @@ void GradSync::finish() {
         });
         deadline_start = Clock::now();
       }
-      if (spins > 1000) std::this_thread::yield();
+      s.context.pause_in_wait(spins, finish_start);
     }
   } else if (s.context.world() > 1) {
     std::unique_lock<std::mutex> lock(s.mutex);

@@ -271,16 +271,27 @@ Topology probe_topology(Context& context, const ProbeOptions& options) {
 
   // Every rank's compute speed, measured at the same time as training would run them.
   if (context.uses_mpi()) barrier(context, "topology probe");
-  // Each rank's numbers travel as doubles: node index, SGEMM GFLOP/s, then the codecs in kCodecs order.
+  // Each rank's numbers travel as doubles: node index, SGEMM GFLOP/s at once and alone, then the codecs in
+  // kCodecs order.
   const std::vector<std::string> kCodecs = {"fp16", "int8", "topk", "powersgd"};
   std::map<std::string, double> codec_ns = codec_ns_per_float(options.codec_floats);
-  std::vector<double> mine = {static_cast<double>(context.node_index()),
-                              std::max(sgemm_gflops_first, measure_sgemm_gflops(options.gemm_size))};
+  const double sgemm_gflops = std::max(sgemm_gflops_first, measure_sgemm_gflops(options.gemm_size));
+  // A core's speed: the ranks of each node one after another (every node at once), the others waiting.
+  // Ranks that outnumber their node's cores read their share of one above; the planner also needs what one
+  // of them runs at while the others wait (parallel/shared_cores.h).
+  float turns = static_cast<float>(context.node_size());
+  allreduce_max(context, &turns, 1, "topology probe");
+  double sgemm_alone_gflops = 0;
+  for (int turn = 0; turn < static_cast<int>(turns); ++turn) {
+    if (context.node_rank() == turn) sgemm_alone_gflops = measure_sgemm_gflops(options.gemm_size);
+    barrier(context, "topology probe");
+  }
+  std::vector<double> mine = {static_cast<double>(context.node_index()), sgemm_gflops, sgemm_alone_gflops};
   for (const std::string& codec : kCodecs) mine.push_back(codec_ns.at(codec));
   std::vector<double> all(mine.size() * world);
   char host[MPI_MAX_PROCESSOR_NAME] = {};
   std::vector<char> hosts(sizeof(host) * world, 0);
-  // The CPUs each rank may run on, to tell ranks that share cores (shared_core_nodes).
+  // The CPUs each rank may run on, to tell ranks that share cores (parallel/shared_cores.h).
   cpu_set_t affinity;
   if (sched_getaffinity(0, sizeof affinity, &affinity) != 0) CPU_ZERO(&affinity);
   std::vector<cpu_set_t> affinities(world);
@@ -315,7 +326,8 @@ Topology probe_topology(Context& context, const ProbeOptions& options) {
     info.host = &hosts[r * sizeof(host)];
     info.node = static_cast<int>(v[0]);
     info.sgemm_gflops = v[1];
-    for (size_t c = 0; c < kCodecs.size(); ++c) info.codec_ns_per_float[kCodecs[c]] = v[2 + c];
+    info.sgemm_alone_gflops = v[2];
+    for (size_t c = 0; c < kCodecs.size(); ++c) info.codec_ns_per_float[kCodecs[c]] = v[3 + c];
     for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
       if (CPU_ISSET(cpu, &affinities[r])) info.cpus.push_back(cpu);
     }
@@ -335,6 +347,7 @@ nlohmann::json topology_to_json(const Topology& t) {
                      {"host", info.host},
                      {"node", info.node},
                      {"sgemm_gflops", info.sgemm_gflops},
+                     {"sgemm_alone_gflops", info.sgemm_alone_gflops},
                      {"codec_ns_per_float", info.codec_ns_per_float},
                      {"cpus", info.cpus}});
   }
@@ -370,6 +383,9 @@ Topology topology_from_json(const nlohmann::json& json, const std::string& where
     info.node = rank["node"].get<int>();
     info.sgemm_gflops =
         number(rank.value("sgemm_gflops", nlohmann::json()), where, field + ".sgemm_gflops", 0);
+    if (rank.contains("sgemm_alone_gflops")) {  // optional: files written before the probe measured it
+      info.sgemm_alone_gflops = number(rank["sgemm_alone_gflops"], where, field + ".sgemm_alone_gflops", 0);
+    }
     const nlohmann::json& codecs = rank.value("codec_ns_per_float", nlohmann::json::object());
     for (const char* codec : {"fp16", "int8", "topk", "powersgd"}) {
       info.codec_ns_per_float[codec] =
@@ -399,28 +415,6 @@ Topology load_topology(const std::string& path) {
     fail("{}: not valid JSON: {}", path, e.what());
   }
   return topology_from_json(json, path);
-}
-
-std::vector<std::string> shared_core_nodes(const Topology& topology) {
-  std::map<int, std::vector<int>> ranks_of_node;
-  for (int r = 0; r < static_cast<int>(topology.ranks.size()); ++r)
-    ranks_of_node[topology.ranks[r].node].push_back(r);
-  std::vector<std::string> lines;
-  for (const auto& [node, ranks] : ranks_of_node) {
-    std::vector<int> cpus;
-    bool known = true;
-    for (int r : ranks) {
-      known = known && !topology.ranks[r].cpus.empty();
-      cpus.insert(cpus.end(), topology.ranks[r].cpus.begin(), topology.ranks[r].cpus.end());
-    }
-    std::sort(cpus.begin(), cpus.end());
-    cpus.erase(std::unique(cpus.begin(), cpus.end()), cpus.end());
-    if (known && ranks.size() > cpus.size()) {
-      lines.push_back(fmt::format("{}: ranks {} share {} CPU{}", topology.ranks[ranks[0]].host,
-                                  fmt::join(ranks, ", "), cpus.size(), cpus.size() == 1 ? "" : "s"));
-    }
-  }
-  return lines;
 }
 
 std::vector<int> codec_group(const Topology& topology, bool hierarchical) {

@@ -27,7 +27,12 @@ struct RankInfo {
   double sgemm_gflops = 0;  // one BLAS thread, square SGEMM
   // Encode + decode time per float: "fp16", "int8", "topk" (1 %), "powersgd" (rank 4, per matrix float).
   std::map<std::string, double> codec_ns_per_float;
-  std::vector<int> cpus;  // the CPUs it may run on (its affinity); empty when not known (an older file)
+  // The CPUs it may run on (its affinity); empty when not known (an older file). parallel/shared_cores.h
+  // tells the ranks that share them.
+  std::vector<int> cpus;
+  // SGEMM GFLOP/s with the other ranks of its node waiting: a core's speed where ranks share cores (and
+  // sgemm_gflops, measured with every rank at once, their share of one). 0 when not known (an older file).
+  double sgemm_alone_gflops = 0;
 };
 
 struct Topology {
@@ -76,14 +81,6 @@ Prediction price_transfers(const Topology& topology, const std::vector<int>& gro
 // GFLOP/s of a square n x n SGEMM on the calling thread: the best of three 0.1 s windows (the probe's
 // sgemm_gflops).
 double measure_sgemm_gflops(int n);
-// One line per node whose ranks outnumber the CPUs they may run on together ("HOST: ranks 0-3 share 2
-// CPUs"): such ranks take turns on a core, which the planner's step times do not price (they give every
-// rank its own core). Nodes whose CPUs are not known are not listed.
-std::vector<std::string> shared_core_nodes(const Topology& topology);
-// What follows each of those lines wherever a prediction is shown.
-inline constexpr const char* kSharedCoresNote =
-    "the step times give every rank its own core; ranks that take turns on one run slower (measured: "
-    "docs/parallel.md, 'Ranks that share cores')";
 
 // The ranks a codec runs among: all of them, or with --hierarchical the first rank of every node.
 std::vector<int> codec_group(const Topology& topology, bool hierarchical);

@@ -11,6 +11,7 @@
 #include "triad/model/optimizer.h"
 #include "triad/model/params.h"
 #include "triad/parallel/model_parallel.h"
+#include "triad/parallel/shared_cores.h"
 
 namespace triad::parallel {
 
@@ -77,15 +78,20 @@ double message_seconds(const comm::Topology& topology, int from, int to, double 
   return bytes / (topology.bandwidth_MBps[from][to] * 1e6) + topology.latency_us[from][to] * 1e-6;
 }
 
+std::vector<int> stage_ranks(const Layout& layout, int stage) {
+  std::vector<int> ranks;
+  for (int d = 0; d < layout.data; ++d) {
+    for (int t = 0; t < layout.tensor; ++t)
+      ranks.push_back(rank_of(layout, {.data = d, .tensor = t, .pipeline = stage}));
+  }
+  return ranks;
+}
+
 // The slowest rank of the stage sets its pace (its tensor group waits for it at every sum).
 double stage_gflops(const comm::Topology& topology, const Layout& layout, int stage) {
   double gflops = 1e30;
-  for (int d = 0; d < layout.data; ++d) {
-    for (int t = 0; t < layout.tensor; ++t) {
-      const int rank = rank_of(layout, {.data = d, .tensor = t, .pipeline = stage});
-      gflops = std::min(gflops, std::max(topology.ranks[rank].sgemm_gflops, 1e-3));
-    }
-  }
+  for (int rank : stage_ranks(layout, stage))
+    gflops = std::min(gflops, std::max(topology.ranks[rank].sgemm_gflops, 1e-3));
   return gflops;
 }
 
@@ -219,18 +225,25 @@ double pace(const std::vector<StageTime>& stages) {
 }
 
 // The split whose slowest stage is fastest, among the even one and those giving the last stage (which also
-// runs the LM head) k blocks and the others the rest evenly; the even split when no other is faster.
+// runs the LM head) k blocks and the others the rest evenly; the even split when no other is faster. Where
+// ranks share cores, the split whose simulated step is fastest: the probe's readings of their shares vary
+// with the scheduler (parallel/shared_cores.h), and a stage that waits lends its core to the others.
 std::vector<int> balanced_stages(const PlanRequest& r, LayoutChoice c, const comm::Topology& topology,
                                  const CostModel& cost) {
   const int p = c.layout.pipeline, layers = r.model.layers;
   if (p == 1) return c.stage_first;
+  const bool shared = !cpu_shares(topology).empty();
+  auto seconds_of = [&](const LayoutChoice& split) {
+    return shared ? predict_time(r, split, topology, cost).step()
+                  : pace(stage_times(r, split, topology, cost, false));
+  };
   std::vector<int> best = c.stage_first;
-  double best_pace = pace(stage_times(r, c, topology, cost, false));
+  double best_pace = seconds_of(c);
   for (int k = 1; k <= layers - (p - 1); ++k) {
     std::vector<int> first = split_blocks(layers - k, p - 1, "");
     first.push_back(layers);
     c.stage_first = first;
-    const double seconds = pace(stage_times(r, c, topology, cost, false));
+    const double seconds = seconds_of(c);
     if (seconds < best_pace * (1 - 1e-9)) {
       best_pace = seconds;
       best = first;
@@ -250,18 +263,6 @@ bool even_split(const LayoutChoice& c) {
 }
 
 }  // namespace
-
-nlohmann::json CostModel::to_json() const {
-  return {{"gemm_efficiency", gemm_efficiency},
-          {"elementwise_ns", elementwise_ns},
-          {"adamw_ns", adamw_ns},
-          {"step_overhead_ms", step_overhead_ms},
-          {"link_bandwidth_MBps", link_bandwidth_MBps},
-          {"link_latency_us", link_latency_us},
-          {"fp16_ns_per_float", fp16_ns_per_float},
-          {"process_bytes", process_bytes},
-          {"backward_share", backward_share}};
-}
 
 std::string LayoutChoice::name() const {
   std::string out = fmt::format("dp{}·tp{}·pp{}", layout.data, layout.tensor, layout.pipeline);
@@ -386,7 +387,9 @@ TimePrediction predict_time(const PlanRequest& r, const LayoutChoice& c, const c
   if (topology.world != r.ranks) {
     fail_usage("--topology describes {} ranks; --ranks is {}", topology.world, r.ranks);
   }
-  const std::vector<StageTime> stages = stage_times(r, c, topology, cost);
+  const std::vector<CpuShare> shares = cpu_shares(topology);
+  const std::vector<StageTime> stages =
+      stage_times(r, c, shares.empty() ? topology : at_a_core_each(topology, shares), cost);
   TimePrediction out;
   for (int s = 0; s < c.layout.pipeline; ++s) {
     if (stages[s].busy() > stages[out.pace_stage].busy()) out.pace_stage = s;
@@ -405,6 +408,17 @@ TimePrediction predict_time(const PlanRequest& r, const LayoutChoice& c, const c
       out.data = t.data;
       out.optimizer = t.optimizer;
     }
+  }
+  if (!shares.empty()) {
+    std::vector<SimulatedStage> simulated;
+    for (int s = 0; s < c.layout.pipeline; ++s) {
+      const StageTime& t = stages[s];
+      simulated.push_back({.forward = (1 - cost.backward_share) * t.busy(),
+                           .backward = cost.backward_share * t.busy(),
+                           .tail = t.data + t.optimizer,
+                           .ranks = stage_ranks(c.layout, s)});
+    }
+    out.taking_turns = std::max(0.0, simulate_step(c.schedule, m, simulated, shares) - out.step());
   }
   return out;
 }
@@ -443,48 +457,6 @@ comm::Topology uniform_topology(int world, double gflops, const CostModel& cost)
   t.bandwidth_MBps.assign(world, std::vector<double>(world, cost.link_bandwidth_MBps));
   for (int r = 0; r < world; ++r) t.latency_us[r][r] = t.bandwidth_MBps[r][r] = 0;
   return t;
-}
-
-nlohmann::json to_json(const PlannedLayout& planned) {
-  const LayoutChoice& c = planned.choice;
-  const MemoryPrediction& m = planned.memory;
-  const TimePrediction& t = planned.time;
-  std::vector<int> split;
-  for (int s = 0; s < c.layout.pipeline; ++s) split.push_back(c.stage_blocks(s));
-  auto ms = [](double seconds) { return std::round(seconds * 1e6) / 1e3; };
-  std::vector<long long> stage_bytes;
-  for (double bytes : m.stage_total) stage_bytes.push_back(std::llround(bytes));
-  return {{"layout", c.name()},
-          {"data", c.layout.data},
-          {"tensor", c.layout.tensor},
-          {"pipeline", c.layout.pipeline},
-          {"micro_batches", c.micro_batches},
-          {"schedule", schedule_name(c.schedule)},
-          {"zero", c.zero1 ? 1 : 0},
-          {"codec", codec_spec(c.codec).name()},
-          {"pipeline_split", split},
-          {"fits", planned.fits},
-          {"step_ms", ms(t.step())},
-          {"compute_ms", ms(t.compute)},
-          {"comm_ms", ms(t.comm())},
-          {"tensor_ms", ms(t.tensor)},
-          {"pipeline_ms", ms(t.pipeline)},
-          {"data_ms", ms(t.data)},
-          {"bubble_ms", ms(t.bubble)},
-          {"optimizer_ms", ms(t.optimizer)},
-          {"pace_stage", t.pace_stage},
-          {"peak_bytes", std::llround(m.total())},
-          {"memory",
-           {{"stage", m.stage},
-            {"weights", std::llround(m.weights)},
-            {"optimizer", std::llround(m.optimizer)},
-            {"activations", std::llround(m.activations)},
-            {"pipeline_buffers", std::llround(m.pipeline_buffers)},
-            {"codec_buffers", std::llround(m.codec_buffers)},
-            {"mpi_scratch", std::llround(m.mpi_scratch)},
-            {"process", std::llround(m.process)}}},
-          {"stage_peak_bytes", stage_bytes},
-          {"train_flags", c.train_flags()}};
 }
 
 }  // namespace triad::parallel

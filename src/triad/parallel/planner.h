@@ -48,6 +48,10 @@
 // time — it is ready only when the backward ends — and the total less that backward), the tied embedding's
 // all-reduce between the end stages, ZeRO-1's parameter all-gather, and AdamW over the owned parameters.
 // The slowest stage's sum is the step's tail.
+//
+// Ranks that share cores (more ranks on a node than CPUs, parallel/shared_cores.h): the parts above with
+// every rank at a core's speed, and the step simulated with the ranks taking turns; the difference is
+// `taking_turns`.
 
 #include <nlohmann/json.hpp>
 #include <string>
@@ -137,9 +141,12 @@ struct TimePrediction {
   // the bubble, and the tail after the backward (data-parallel and tied-embedding communication, ZeRO-1's
   // gather; AdamW and the fixed cost in `optimizer`).
   double compute = 0, tensor = 0, pipeline = 0, bubble = 0, data = 0, optimizer = 0;
+  // Ranks that share cores (parallel/shared_cores.h): the parts above are at a core per rank; this is what
+  // taking turns adds, the simulated step less their sum (0 when every rank has a core).
+  double taking_turns = 0;
   int pace_stage = 0;  // s*, the slowest stage
   double comm() const { return tensor + pipeline + data; }
-  double step() const { return compute + tensor + pipeline + bubble + data + optimizer; }
+  double step() const { return compute + tensor + pipeline + bubble + data + optimizer + taking_turns; }
 };
 
 struct PlannedLayout {

@@ -11,6 +11,7 @@
 #include "triad/core/format.h"
 #include "triad/core/memory.h"
 #include "triad/parallel/planner.h"
+#include "triad/parallel/shared_cores.h"
 
 namespace triad {
 
@@ -71,8 +72,8 @@ TrainOptions choose_layout(comm::Context& context, const TrainOptions& options, 
       "plan' shows the ranking",
       c.name(), ranked.size(), best.time.step() * 1e3, format_bytes(static_cast<size_t>(best.memory.total())),
       format_bytes(static_cast<size_t>(request.memory_cap)), speed);
-  for (const std::string& node : comm::shared_core_nodes(topology)) {
-    *said += fmt::format("; {}: {}", node, comm::kSharedCoresNote);
+  for (const std::string& node : parallel::shared_core_nodes(topology)) {
+    *said += fmt::format("; {}: {}", node, parallel::kSharedCoresNote);
   }
   return chosen;
 }

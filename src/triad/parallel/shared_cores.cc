@@ -1,0 +1,151 @@
+#include "triad/parallel/shared_cores.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <limits>
+#include <map>
+
+#include "triad/core/error.h"
+
+namespace triad::parallel {
+
+std::vector<CpuShare> cpu_shares(const comm::Topology& topology) {
+  std::map<int, std::vector<int>> ranks_of_node;
+  for (int r = 0; r < static_cast<int>(topology.ranks.size()); ++r)
+    ranks_of_node[topology.ranks[r].node].push_back(r);
+  std::vector<CpuShare> shares;
+  for (const auto& [node, ranks] : ranks_of_node) {
+    std::map<std::vector<int>, std::vector<int>> ranks_of_cpus;  // affinity (sorted) -> its ranks
+    bool known = true;
+    for (int r : ranks) {
+      std::vector<int> cpus = topology.ranks[r].cpus;
+      known = known && !cpus.empty();
+      std::sort(cpus.begin(), cpus.end());
+      ranks_of_cpus[cpus].push_back(r);
+    }
+    if (!known) continue;
+    std::vector<int> all;
+    size_t listed = 0;
+    for (const auto& [cpus, members] : ranks_of_cpus) {
+      all.insert(all.end(), cpus.begin(), cpus.end());
+      listed += cpus.size();
+    }
+    std::sort(all.begin(), all.end());
+    all.erase(std::unique(all.begin(), all.end()), all.end());
+    const std::string& host = topology.ranks[ranks[0]].host;
+    std::vector<CpuShare> groups;
+    if (all.size() == listed) {  // the affinities do not overlap: each is its own group
+      for (const auto& [cpus, members] : ranks_of_cpus)
+        groups.push_back({.host = host, .ranks = members, .cpus = static_cast<int>(cpus.size())});
+    } else {
+      groups.push_back({.host = host, .ranks = ranks, .cpus = static_cast<int>(all.size())});
+    }
+    for (CpuShare& g : groups) {
+      if (static_cast<int>(g.ranks.size()) > g.cpus) shares.push_back(std::move(g));
+    }
+  }
+  std::sort(shares.begin(), shares.end(),
+            [](const CpuShare& a, const CpuShare& b) { return a.ranks[0] < b.ranks[0]; });
+  return shares;
+}
+
+std::vector<std::string> shared_core_nodes(const comm::Topology& topology) {
+  std::vector<std::string> lines;
+  for (const CpuShare& s : cpu_shares(topology)) {
+    lines.push_back(fmt::format("{}: ranks {} share {} CPU{}", s.host, fmt::join(s.ranks, ", "), s.cpus,
+                                s.cpus == 1 ? "" : "s"));
+  }
+  return lines;
+}
+
+comm::Topology at_a_core_each(const comm::Topology& topology, const std::vector<CpuShare>& shares) {
+  comm::Topology out = topology;
+  for (const CpuShare& s : shares) {
+    const size_t n = s.ranks.size();
+    bool alone = true;
+    for (int r : s.ranks) alone = alone && topology.ranks[r].sgemm_alone_gflops > 0;
+    std::vector<double> core;  // each rank's reading of a core's speed
+    for (int r : s.ranks) {
+      const comm::RankInfo& info = topology.ranks[r];
+      core.push_back(alone ? info.sgemm_alone_gflops : info.sgemm_gflops * static_cast<double>(n) / s.cpus);
+    }
+    std::sort(core.begin(), core.end());
+    const double median = n % 2 ? core[n / 2] : (core[n / 2 - 1] + core[n / 2]) / 2;
+    for (int r : s.ranks) out.ranks[r].sgemm_gflops = median;
+  }
+  return out;
+}
+
+double simulate_step(PipelineSchedule schedule, int micro_batches, const std::vector<SimulatedStage>& stages,
+                     const std::vector<CpuShare>& shares) {
+  const int p = static_cast<int>(stages.size()), m = micro_batches, tail = 2 * m;
+  std::map<int, int> share_of;  // rank -> index into shares
+  for (size_t g = 0; g < shares.size(); ++g) {
+    for (int r : shares[g].ranks) share_of[r] = static_cast<int>(g);
+  }
+  std::vector<std::vector<PipelineOp>> ops;
+  for (int s = 0; s < p; ++s) ops.push_back(stage_ops(schedule, s, p, m));
+  std::vector<std::vector<char>> forward_done(p, std::vector<char>(m)), backward_done = forward_done;
+  std::vector<int> next(p, 0);           // the op a stage runs or waits for; `tail`, then tail + 1: done
+  std::vector<double> remaining(p, -1);  // seconds at a core's speed left of its running op; < 0: waiting
+
+  auto ready = [&](int s) {
+    if (next[s] >= tail) return next[s] == tail;
+    const PipelineOp& op = ops[s][next[s]];
+    const int i = op.micro_batch;
+    if (op.kind == PipelineOp::Kind::kForward) return s == 0 || forward_done[s - 1][i] != 0;
+    return s == p - 1 ? forward_done[s][i] != 0 : backward_done[s + 1][i] != 0;
+  };
+  auto work = [&](int s) {
+    if (next[s] == tail) return stages[s].tail;
+    return ops[s][next[s]].kind == PipelineOp::Kind::kForward ? stages[s].forward : stages[s].backward;
+  };
+
+  double now = 0;
+  for (;;) {
+    for (int s = 0; s < p; ++s) {
+      if (remaining[s] < 0 && ready(s)) remaining[s] = work(s);
+    }
+    std::vector<int> working(shares.size(), 0);
+    for (int s = 0; s < p; ++s) {
+      if (remaining[s] < 0) continue;
+      for (int r : stages[s].ranks) {
+        if (auto g = share_of.find(r); g != share_of.end()) ++working[g->second];
+      }
+    }
+    std::vector<double> rate(p, 1.0);
+    double step = std::numeric_limits<double>::infinity();
+    for (int s = 0; s < p; ++s) {
+      if (remaining[s] < 0) continue;
+      for (int r : stages[s].ranks) {
+        const auto g = share_of.find(r);
+        if (g == share_of.end() || working[g->second] <= shares[g->second].cpus) continue;
+        rate[s] = std::min(rate[s], static_cast<double>(shares[g->second].cpus) / working[g->second]);
+      }
+      step = std::min(step, remaining[s] / rate[s]);
+    }
+    if (step == std::numeric_limits<double>::infinity()) break;  // nothing runs: done (or stuck, below)
+    now += step;
+    for (int s = 0; s < p; ++s) {
+      if (remaining[s] < 0) continue;
+      if (remaining[s] / rate[s] > step * (1 + 1e-12)) {
+        remaining[s] -= rate[s] * step;
+        continue;
+      }
+      if (next[s] < tail) {
+        const PipelineOp& op = ops[s][next[s]];
+        (op.kind == PipelineOp::Kind::kForward ? forward_done : backward_done)[s][op.micro_batch] = 1;
+      }
+      ++next[s];
+      remaining[s] = -1;
+    }
+  }
+  for (int s = 0; s < p; ++s) {
+    if (next[s] != tail + 1) fail("internal: the simulated pipeline stopped at stage {}, op {}", s, next[s]);
+  }
+  return now;
+}
+
+}  // namespace triad::parallel

@@ -1,0 +1,120 @@
+// parallel/shared_cores: which probed ranks share CPUs, the step simulated with them taking turns against
+// what follows from first principles (the pipeline formula with a core each, a fully busy group slowed by
+// ranks / CPUs, one CPU never idle while work is ready), and the planner's step times with it.
+
+#include "triad/parallel/shared_cores.h"
+
+#include <gtest/gtest.h>
+
+#include "triad/parallel/planner.h"
+
+namespace triad::parallel {
+namespace {
+
+comm::Topology ranks_on(const std::vector<std::vector<int>>& cpus, const std::vector<int>& nodes) {
+  comm::Topology t = uniform_topology(static_cast<int>(cpus.size()), 50, CostModel{});
+  for (size_t r = 0; r < cpus.size(); ++r) {
+    t.ranks[r].cpus = cpus[r];
+    t.ranks[r].node = nodes[r];
+    t.ranks[r].host = nodes[r] == 0 ? "a" : "b";
+  }
+  return t;
+}
+
+TEST(SharedCores, RanksThatOutnumberTheirCpusAreNamed) {
+  // Node a: three ranks whose CPUs overlap ({0, 1} twice and {1}): one group over CPUs 0 and 1. Node b:
+  // a CPU each.
+  comm::Topology t = ranks_on({{0, 1}, {0, 1}, {1}, {0}, {1}}, {0, 0, 0, 1, 1});
+  EXPECT_EQ(shared_core_nodes(t), (std::vector<std::string>{"a: ranks 0, 1, 2 share 2 CPUs"}));
+  t.ranks[4].cpus = {0};  // both of node b's ranks bound to CPU 0
+  EXPECT_EQ(shared_core_nodes(t),
+            (std::vector<std::string>{"a: ranks 0, 1, 2 share 2 CPUs", "b: ranks 3, 4 share 1 CPU"}));
+  t.ranks[3].cpus.clear();  // not known: not named
+  EXPECT_EQ(shared_core_nodes(t).size(), 1u);
+  // Affinities that do not overlap are groups of their own: rank 0 alone on CPU 0, ranks 1 and 2 on CPU 1.
+  t = ranks_on({{0}, {1}, {1}}, {0, 0, 0});
+  const std::vector<CpuShare> shares = cpu_shares(t);
+  ASSERT_EQ(shares.size(), 1u);
+  EXPECT_EQ(shares[0].ranks, (std::vector<int>{1, 2}));
+  EXPECT_EQ(shares[0].cpus, 1);
+  t.ranks[2].sgemm_gflops = 40;  // without readings alone: the group's median, 45, × 2 ranks / 1 CPU
+  comm::Topology own = at_a_core_each(t, shares);
+  EXPECT_DOUBLE_EQ(own.ranks[0].sgemm_gflops, 50);
+  EXPECT_DOUBLE_EQ(own.ranks[1].sgemm_gflops, 90);
+  EXPECT_DOUBLE_EQ(own.ranks[2].sgemm_gflops, 90);
+  for (int r = 0; r < 3; ++r) t.ranks[r].sgemm_alone_gflops = 80 + r;  // with them: their median
+  own = at_a_core_each(t, shares);
+  EXPECT_DOUBLE_EQ(own.ranks[0].sgemm_gflops, 50);
+  EXPECT_DOUBLE_EQ(own.ranks[1].sgemm_gflops, 81.5);
+  EXPECT_DOUBLE_EQ(own.ranks[2].sgemm_gflops, 81.5);
+}
+
+std::vector<SimulatedStage> equal_stages(int p, double f, double b, double tail) {
+  std::vector<SimulatedStage> stages;
+  for (int s = 0; s < p; ++s) stages.push_back({.forward = f, .backward = b, .tail = tail, .ranks = {s}});
+  return stages;
+}
+
+TEST(SharedCores, WithACoreEachTheSimulationIsThePipelineFormula) {
+  for (PipelineSchedule schedule : {PipelineSchedule::kOneFOneB, PipelineSchedule::kGPipe}) {
+    for (int p : {1, 2, 4}) {
+      for (int m : {1, 4, 8}) {
+        const double f = 0.3, b = 0.7, tail = 0.25;
+        EXPECT_NEAR(simulate_step(schedule, m, equal_stages(p, f, b, tail), {}), (m + p - 1) * (f + b) + tail,
+                    1e-12)
+            << schedule_name(schedule) << " p " << p << " m " << m;
+      }
+    }
+  }
+}
+
+TEST(SharedCores, ABusyGroupRunsRanksOverCpusSlower) {
+  // Four data-parallel ranks on two CPUs: always all working, each at half a core.
+  std::vector<SimulatedStage> one{{.forward = 0.2, .backward = 0.4, .tail = 0.1, .ranks = {0, 1, 2, 3}}};
+  const CpuShare four_on_two{.host = "a", .ranks = {0, 1, 2, 3}, .cpus = 2};
+  EXPECT_NEAR(simulate_step(PipelineSchedule::kOneFOneB, 4, one, {four_on_two}), 2 * (4 * 0.6 + 0.1), 1e-12);
+}
+
+TEST(SharedCores, OneCpuIsNeverIdleWhileAStageCanWork) {
+  // Every stage on one CPU: whenever a stage waits, another runs, so the step is all the work, one piece
+  // after another — less than the pipeline formula's bubble at a core each would suggest twice over.
+  for (PipelineSchedule schedule : {PipelineSchedule::kOneFOneB, PipelineSchedule::kGPipe}) {
+    std::vector<SimulatedStage> stages = equal_stages(4, 0.1, 0.2, 0.05);
+    stages[3].forward = 0.25;  // a heavier last stage (the LM head)
+    const CpuShare all{.host = "a", .ranks = {0, 1, 2, 3}, .cpus = 1};
+    const double work = 8 * (3 * 0.3 + 0.25 + 0.2) + 4 * 0.05;
+    EXPECT_NEAR(simulate_step(schedule, 8, stages, {all}), work, 1e-12) << schedule_name(schedule);
+  }
+}
+
+TEST(SharedCores, ThePlannerPricesTakingTurns) {
+  PlanRequest r;
+  r.model = {.layers = 4, .d_model = 32, .heads = 2, .seq_len = 16, .vocab = 400};
+  r.batch = 8;
+  r.ranks = 4;
+  r.memory_cap = 1e12;
+  const CostModel cost;
+  // The probe reads 50 GFLOP/s on each of four ranks that share two CPUs: a core runs at 100.
+  comm::Topology shared = uniform_topology(4, 50, cost), own = uniform_topology(4, 100, cost);
+  for (int i = 0; i < 4; ++i) {
+    shared.ranks[i].cpus = {0, 1};
+    own.ranks[i].cpus = {i};
+  }
+  int checked = 0;
+  for (const LayoutChoice& c : enumerate_layouts(r)) {
+    const TimePrediction at_core = predict_time(r, c, own, cost), turns = predict_time(r, c, shared, cost);
+    EXPECT_EQ(at_core.taking_turns, 0);
+    EXPECT_NEAR(turns.step() - turns.taking_turns, at_core.step(), 1e-12 * at_core.step()) << c.name();
+    if (c.layout.pipeline == 1) {  // every rank works all the step: twice as long on half the cores
+      EXPECT_NEAR(turns.step(), 2 * at_core.step(), 1e-9 * at_core.step()) << c.name();
+    } else {  // stages that wait lend their core: less than twice
+      EXPECT_LT(turns.step(), 2 * at_core.step()) << c.name();
+      EXPECT_GE(turns.step(), at_core.step()) << c.name();
+    }
+    ++checked;
+  }
+  EXPECT_GT(checked, 10);
+}
+
+}  // namespace
+}  // namespace triad::parallel
