@@ -243,6 +243,23 @@ TEST(Planner, ASlowerLinkOrRankCostsTime) {
   EXPECT_GT(predict_time(r, tp2, slow, cost).compute, predict_time(r, tp2, fast, cost).compute);
 }
 
+// train's default split weighs the LM head, so a planned even split is asked for by name: the command a plan
+// prints runs the split it priced (a run of `dp2·tp1·pp2 m4` without it measured train's [5,1], 2026-12-06).
+TEST(Planner, TrainFlagsNameEveryPipelinesSplit) {
+  int pipelines = 0;
+  for (const LayoutChoice& c : enumerate_layouts(tiny_request(4))) {
+    if (c.layout.pipeline == 1) {
+      EXPECT_THAT(c.train_flags(), ::testing::Not(::testing::HasSubstr("--pipeline-split"))) << c.name();
+      continue;
+    }
+    std::string split;
+    for (int s = 0; s < c.layout.pipeline; ++s) split += (s ? "," : "") + std::to_string(c.stage_blocks(s));
+    EXPECT_THAT(c.train_flags(), ::testing::HasSubstr("--pipeline-split " + split)) << c.name();
+    ++pipelines;
+  }
+  EXPECT_GT(pipelines, 0);
+}
+
 TEST(Planner, ARequestWithNoLayoutIsRefusedNamingItsFlags) {
   PlanRequest r = tiny_request(7);  // 7 stages of 4 blocks, or 7 tensor ranks of 2 heads: neither
   try {

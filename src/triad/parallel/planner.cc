@@ -280,7 +280,8 @@ std::string LayoutChoice::train_flags() const {
                                 layout.pipeline, micro_batches);
   if (layout.pipeline > 1) {
     out += fmt::format(" --pipeline-schedule {}", schedule_name(schedule));
-    if (!even_split(*this)) out += fmt::format(" --pipeline-split {}", split_text(*this));
+    // Always: train's default split weighs the LM head, so an even split must be asked for.
+    out += fmt::format(" --pipeline-split {}", split_text(*this));
   }
   if (layout.data > 1) {
     out += fmt::format(" --zero {} --grad-compression {}", zero1 ? 1 : 0, codec_spec(codec).name());

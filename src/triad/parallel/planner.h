@@ -111,7 +111,7 @@ struct LayoutChoice {
   // "dp2·tp1·pp2 m4 1f1b zero1 none" (schedule only with stages, ZeRO-1 and codec only with dp > 1; a
   // split that is not split_blocks' even one is shown as [5,1]).
   std::string name() const;
-  // The `triad train` flags that run it (besides --batch and the model's).
+  // The `triad train` flags that run it (besides --batch and the model's), the stage split included.
   std::string train_flags() const;
   int stage_blocks(int stage) const { return stage_first[stage + 1] - stage_first[stage]; }
 };
