@@ -78,6 +78,7 @@ double message_seconds(const comm::Topology& topology, int from, int to, double 
   return bytes / (topology.bandwidth_MBps[from][to] * 1e6) + topology.latency_us[from][to] * 1e-6;
 }
 
+// The ranks of pipeline stage `stage` (its data and tensor groups).
 std::vector<int> stage_ranks(const Layout& layout, int stage) {
   std::vector<int> ranks;
   for (int d = 0; d < layout.data; ++d) {
@@ -238,14 +239,14 @@ std::vector<int> balanced_stages(const PlanRequest& r, LayoutChoice c, const com
                   : pace(stage_times(r, split, topology, cost, false));
   };
   std::vector<int> best = c.stage_first;
-  double best_pace = seconds_of(c);
+  double best_seconds = seconds_of(c);
   for (int k = 1; k <= layers - (p - 1); ++k) {
     std::vector<int> first = split_blocks(layers - k, p - 1, "");
     first.push_back(layers);
     c.stage_first = first;
     const double seconds = seconds_of(c);
-    if (seconds < best_pace * (1 - 1e-9)) {
-      best_pace = seconds;
+    if (seconds < best_seconds * (1 - 1e-9)) {
+      best_seconds = seconds;
       best = first;
     }
   }
