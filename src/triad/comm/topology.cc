@@ -279,10 +279,9 @@ Topology probe_topology(Context& context, const ProbeOptions& options) {
   // A core's speed: the ranks of each node one after another (every node at once), the others waiting.
   // Ranks that outnumber their node's cores read their share of one above; the planner also needs what one
   // of them runs at while the others wait (parallel/shared_cores.h).
-  float turns = static_cast<float>(context.node_size());
-  allreduce_max(context, &turns, 1, "topology probe");
+  // (`world` turns, as no node has more ranks: a barrier costs nothing beside a measurement.)
   double sgemm_alone_gflops = 0;
-  for (int turn = 0; turn < static_cast<int>(turns); ++turn) {
+  for (int turn = 0; turn < world; ++turn) {
     if (context.node_rank() == turn) sgemm_alone_gflops = measure_sgemm_gflops(options.gemm_size);
     barrier(context, "topology probe");
   }
