@@ -83,6 +83,9 @@ Runner add_probe_command(CLI::App& root) {
   cmd->add_option("--messages", flags->probe.bandwidth_messages,
                   "Messages each way in the bandwidth measurement")
       ->check(positive());
+  cmd->add_option("--repeats", flags->probe.bandwidth_repeats,
+                  "Streams each way of sending in the bandwidth measurement; the median counts")
+      ->check(positive());
   cmd->add_option("--round-trips", flags->probe.latency_round_trips, "Timed ping-pongs per pair for latency")
       ->check(positive());
   cmd->add_option("--gemm-size", flags->probe.gemm_size, "Side of the square SGEMM that measures GFLOP/s")

@@ -17,6 +17,7 @@
 #include "triad/core/blas.h"
 #include "triad/core/clock.h"
 #include "triad/core/error.h"
+#include "triad/core/statistics.h"
 #include "triad/core/file_io.h"
 
 namespace triad::comm {
@@ -85,14 +86,20 @@ double exchange_MBps(Context& context, int peer, const ProbeOptions& options) {
     context.wait(requests.data(), 2 * in_flight, what);
   };
   exchange(1, bytes);  // warm-up: sets up the connection both ways
-  double best = 0;
-  for (int in_flight : {1, messages}) {
-    exchange(1, 1);  // lines the two ranks up
-    Clock::time_point start = Clock::now();
-    for (int sent = 0; sent < messages; sent += in_flight) exchange(in_flight, bytes);
-    best = std::max(best, static_cast<double>(messages) * bytes / seconds_since(start) / 1e6);
+  // Each way streams `repeats` times, interleaved, and keeps its median: over that veth successive streams
+  // of one probe read 9.6 to 11.9 MB/s, one stream apiece read 9.2 to 11.7 in three probes, and the
+  // planner's communication-bound predictions followed the reading (docs/results/2026-12-06-link-probe.md).
+  std::vector<double> one_at_a_time, all_at_once;
+  for (int repeat = 0; repeat < options.bandwidth_repeats; ++repeat) {
+    for (int in_flight : {1, messages}) {
+      exchange(1, 1);  // lines the two ranks up
+      Clock::time_point start = Clock::now();
+      for (int sent = 0; sent < messages; sent += in_flight) exchange(in_flight, bytes);
+      (in_flight == 1 ? one_at_a_time : all_at_once)
+          .push_back(static_cast<double>(messages) * bytes / seconds_since(start) / 1e6);
+    }
   }
-  return best;
+  return std::max(median(one_at_a_time), median(all_at_once));
 }
 
 // Seconds per call of body, after one untimed call, over at least `budget` seconds.

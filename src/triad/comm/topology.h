@@ -46,6 +46,7 @@ struct Topology {
 struct ProbeOptions {
   size_t bandwidth_bytes = 4 << 20;  // message size of the bandwidth streams
   int bandwidth_messages = 8;        // messages each way
+  int bandwidth_repeats = 5;         // streams each way of sending; their median counts
   int latency_round_trips = 200;
   int gemm_size = 512;
   size_t codec_floats = 1 << 20;  // codec timing size

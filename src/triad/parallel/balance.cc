@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "triad/core/error.h"
+#include "triad/core/statistics.h"
 
 namespace triad::parallel {
 
@@ -136,8 +137,7 @@ void RowBalancer::observe(const std::vector<double>& seconds) {
     for (size_t r = 0; r < n; ++r) {
       std::vector<double> mine;
       for (const auto& step : measured_) mine.push_back(step[r]);
-      std::nth_element(mine.begin(), mine.begin() + mine.size() / 2, mine.end());
-      shares_[r] = mine[mine.size() / 2];
+      shares_[r] = median(mine);
     }
     const double sum = std::accumulate(shares_.begin(), shares_.end(), 0.0);
     for (double& s : shares_) s /= sum;

@@ -8,6 +8,7 @@
 #include <map>
 
 #include "triad/core/error.h"
+#include "triad/core/statistics.h"
 
 namespace triad::parallel {
 
@@ -71,9 +72,7 @@ comm::Topology at_a_core_each(const comm::Topology& topology, const std::vector<
       const comm::RankInfo& info = topology.ranks[r];
       core.push_back(alone ? info.sgemm_alone_gflops : info.sgemm_gflops * static_cast<double>(n) / s.cpus);
     }
-    std::sort(core.begin(), core.end());
-    const double median = n % 2 ? core[n / 2] : (core[n / 2 - 1] + core[n / 2]) / 2;
-    for (int r : s.ranks) out.ranks[r].sgemm_gflops = median;
+    for (int r : s.ranks) out.ranks[r].sgemm_gflops = median(core);
   }
   return out;
 }
