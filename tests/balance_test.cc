@@ -285,6 +285,81 @@ TEST(Balance, PipelineStagesGetBlocksByMeasuredSpeed) {
   testing::expect_near_relative(losses(dir / "one"), losses(run), 1e-5);
 }
 
+// Stage times as a model machine gives them: `work` blocks (the head counted on the last stage) at
+// `speed` blocks per second each.
+std::vector<double> busy(const std::vector<int>& blocks, const std::vector<double>& speed, double head = 0) {
+  std::vector<double> seconds;
+  for (size_t s = 0; s < blocks.size(); ++s)
+    seconds.push_back((blocks[s] + (s + 1 == blocks.size() ? head : 0)) / speed[s]);
+  return seconds;
+}
+
+TEST(StageBalancer, MovesBlocksOffASlowStageAfterMeasuring) {
+  StageBalancer stages({3, 3}, 0);
+  const std::vector<double> speed = {1, 3};  // stage 0 three times slower per block
+  EXPECT_TRUE(stages.observe(busy({3, 3}, {100, 100})).empty()) << "the first step is no speed";
+  EXPECT_TRUE(stages.observe(busy({3, 3}, speed)).empty());
+  EXPECT_TRUE(stages.observe(busy({3, 3}, speed)).empty());
+  // max(1/1, 5/3) = 1.67 s against max(3/1, 3/3) = 3 s.
+  EXPECT_THAT(stages.observe(busy({3, 3}, speed)), ElementsAre(1, 5));
+  EXPECT_NEAR(stages.speeds()[0], 1, 1e-12);
+  EXPECT_NEAR(stages.speeds()[1], 3, 1e-12);
+  // After the move: a warm-up step and fresh measurements at the new split, which is already the best.
+  for (int step = 0; step < 10; ++step) EXPECT_TRUE(stages.observe(busy({1, 5}, speed)).empty());
+}
+
+TEST(StageBalancer, StaysUnlessTheGainIsWorthAMove) {
+  // 9 : 11 blocks at speeds 1 : 1.15 would take 9.57 against 10: 4 % faster, below kMinGain.
+  StageBalancer close({10, 10}, 0);
+  for (int step = 0; step < 10; ++step) EXPECT_TRUE(close.observe(busy({10, 10}, {1, 1.15})).empty());
+  // At 1 : 1.3, 9 against 10: 10 % faster.
+  StageBalancer far({10, 10}, 0);
+  std::vector<int> moved;
+  for (int step = 0; step < 4 && moved.empty(); ++step) moved = far.observe(busy({10, 10}, {1, 1.3}));
+  EXPECT_THAT(moved, ElementsAre(9, 11));
+}
+
+TEST(StageBalancer, OneDisturbedStepOfThreeMovesNothing) {
+  StageBalancer stages({4, 4}, 0);
+  stages.observe(busy({4, 4}, {1, 1}));
+  EXPECT_TRUE(stages.observe(busy({4, 4}, {1, 1})).empty());
+  EXPECT_TRUE(stages.observe(busy({4, 4}, {0.25, 1})).empty());  // a neighbour's burst on stage 0
+  EXPECT_TRUE(stages.observe(busy({4, 4}, {1, 1})).empty());
+  EXPECT_NEAR(stages.speeds()[0], 1, 1e-12);
+}
+
+TEST(StageBalancer, CountsTheHeadOnTheLastStage) {
+  // Equal speeds, a head worth two blocks: 2 + (2 + 2) is slower than 3 + (1 + 2).
+  StageBalancer stages({2, 2}, 2);
+  std::vector<int> moved;
+  for (int step = 0; step < 4 && moved.empty(); ++step) moved = stages.observe(busy({2, 2}, {1, 1}, 2));
+  EXPECT_THAT(moved, ElementsAre(3, 1));
+  EXPECT_NEAR(stages.speeds()[1], 1, 1e-12) << "the last stage's speed counts its head";
+}
+
+// End to end: rank 0 looks 4x slower, so blocks leave the first stage once three steps have measured it;
+// they move through a checkpoint of that step, which records the new split, and the losses stay the
+// 1-process run's across the move.
+TEST(Balance, OnlinePipelineStagesMoveBlocksMidRun) {
+  TempDir dir;
+  const std::string steps = "--steps 8 --batch 8 --layers 4 --eval-every 0 --ckpt-every 0 --grad-accum 2 ";
+  ASSERT_EQ(triad::testing::run_triad(train_args(dir / "one", steps)).exit_code, 0);
+  const std::string run = dir / "pp";
+  SlowRank slow("0:4");
+  auto r = run_triad_mpi(
+      2, train_args(run, steps + "--threads 1 --pipeline-parallel 2 --pipeline-split 2,2 --balance online"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  testing::expect_near_relative(losses(dir / "one"), losses(run), 1e-5);
+  const auto records = metrics(run);
+  ASSERT_EQ(records.size(), 8u);
+  for (int step = 0; step < 4; ++step) EXPECT_THAT(records[step]["pipeline_blocks"], ElementsAre(2, 2));
+  for (int step = 4; step < 8; ++step) EXPECT_THAT(records[step]["pipeline_blocks"], ElementsAre(1, 3));
+  EXPECT_EQ(read_json_file(run + "/checkpoints/step_000004/manifest.json")["options"]["pipeline_split"],
+            "1,3");
+  EXPECT_EQ(read_json_file(run + "/checkpoints/step_000008/manifest.json")["options"]["pipeline_split"],
+            "1,3");
+}
+
 // The measurement itself (the end-to-end test above replaces it with a model machine's times).
 TEST(Balance, OneBlockIsTimedOnTheMicroBatch) {
   TrainOptions o;
@@ -305,13 +380,10 @@ TEST(Balance, RefusesWhatItCannotSplit) {
                                           "--steps 2 --threads 1 --balance online --dp-noise 1 "
                                           "--dp-clip 1 --dp-delta 1e-5")),
               RefusedWith("--balance online does not apply under DP-SGD (--dp-noise)"));
-  EXPECT_THAT(run_triad_mpi(2, train_args(dir / "pp",
-                                          "--steps 2 --threads 1 --balance online "
-                                          "--pipeline-parallel 2")),
-              RefusedWith("--balance online does not apply with --pipeline-parallel 2"));
   EXPECT_THAT(triad::testing::run_triad(train_args(dir / "gamma", "--steps 2 --balance-gamma 0")),
               RefusedWith("--balance-gamma"));
   EXPECT_FALSE(fs::exists(dir / "dp"));
+  EXPECT_FALSE(fs::exists(dir / "gamma"));
 }
 
 }  // namespace

@@ -17,8 +17,8 @@
 #include "triad/core/blas.h"
 #include "triad/core/clock.h"
 #include "triad/core/error.h"
-#include "triad/core/statistics.h"
 #include "triad/core/file_io.h"
+#include "triad/core/statistics.h"
 
 namespace triad::comm {
 

@@ -6,6 +6,7 @@
 
 #include "triad/core/error.h"
 #include "triad/core/statistics.h"
+#include "triad/parallel/pipeline_schedule.h"
 
 namespace triad::parallel {
 
@@ -149,6 +150,51 @@ void RowBalancer::observe(const std::vector<double>& seconds) {
     rows_ = std::move(next);
     skip_ = 1;  // the next step faults in buffers of the new shapes
   }
+}
+
+StageBalancer::StageBalancer(std::vector<int> blocks, double head_blocks)
+    : blocks_(std::move(blocks)), head_blocks_(head_blocks) {}
+
+double StageBalancer::step_time(const std::vector<int>& blocks) const {
+  double slowest = 0;
+  for (size_t s = 0; s < blocks.size(); ++s) {
+    const double work = blocks[s] + (s + 1 == blocks.size() ? head_blocks_ : 0);
+    slowest = std::max(slowest, work / speeds_[s]);
+  }
+  return slowest;
+}
+
+std::vector<int> StageBalancer::observe(const std::vector<double>& busy_seconds) {
+  const size_t n = blocks_.size();
+  if (busy_seconds.size() != n) fail("StageBalancer: {} stage times for {} stages", busy_seconds.size(), n);
+  if (skip_ > 0) {
+    --skip_;
+    return {};
+  }
+  std::vector<double> speed(n);
+  for (size_t s = 0; s < n; ++s) {
+    const double work = blocks_[s] + (s + 1 == n ? head_blocks_ : 0);
+    speed[s] = work / std::max(busy_seconds[s], 1e-9);
+  }
+  measured_.push_back(std::move(speed));
+  if (measured_.size() > static_cast<size_t>(kSteps)) measured_.erase(measured_.begin());
+  if (measured_.size() < static_cast<size_t>(kSteps)) return {};
+  speeds_.assign(n, 0);
+  for (size_t s = 0; s < n; ++s) {
+    std::vector<double> mine;
+    for (const auto& step : measured_) mine.push_back(step[s]);
+    speeds_[s] = median(mine);
+  }
+  int layers = 0;
+  for (int b : blocks_) layers += b;
+  const std::vector<int> first = balanced_split(layers, speeds_, head_blocks_);
+  std::vector<int> next;
+  for (size_t s = 0; s < n; ++s) next.push_back(first[s + 1] - first[s]);
+  if (next == blocks_ || step_time(next) >= step_time(blocks_) * (1 - kMinGain)) return {};
+  blocks_ = next;
+  measured_.clear();
+  skip_ = kWarmupSteps;
+  return next;
 }
 
 }  // namespace triad::parallel

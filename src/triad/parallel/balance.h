@@ -94,4 +94,37 @@ class RowBalancer {
   std::vector<std::vector<double>> measured_;  // static: the speeds of the equal-share steps
 };
 
+// Pipeline stages under --balance online: blocks move between stages when the stages' measured times say
+// another split would be faster by kMinGain. A stage's speed is its blocks (on the last stage plus the LM
+// head's `head_blocks`) over its busy time in a step, the median of kSteps steps since the start or the
+// last move (whose first step, faulting in new buffers, is no speed); balanced_split then gives the split
+// that makes the slowest stage fastest. Moving blocks moves their weights and optimizer state, by way of a
+// checkpoint (train/stage_balance.h), which costs seconds: hence a gain of 5 % and fresh measurements
+// after every move. Blocks are whole, so Eq. 6's gradual shares have nothing to act on here; the gain
+// threshold is what keeps the split from flickering.
+class StageBalancer {
+ public:
+  static constexpr int kWarmupSteps = 1;
+  static constexpr int kSteps = 3;
+  static constexpr double kMinGain = 0.05;
+
+  // `blocks`: the blocks per stage in force.
+  StageBalancer(std::vector<int> blocks, double head_blocks);
+
+  // After a step: each stage's busy seconds (the same numbers on every rank). The blocks per stage to move
+  // to, or empty to stay.
+  std::vector<int> observe(const std::vector<double>& busy_seconds);
+  // Blocks per second of each stage by the last estimate (empty before the first).
+  const std::vector<double>& speeds() const { return speeds_; }
+
+ private:
+  double step_time(const std::vector<int>& blocks) const;  // the slowest stage at speeds_
+
+  std::vector<int> blocks_;
+  double head_blocks_;
+  int skip_ = kWarmupSteps;
+  std::vector<std::vector<double>> measured_;  // per step since the last move: each stage's speed
+  std::vector<double> speeds_;
+};
+
 }  // namespace triad::parallel

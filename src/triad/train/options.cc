@@ -96,8 +96,12 @@ const OptionTable<TrainOptions>& TrainOptions::options() {
           "Rows of each global batch per data-parallel rank: none (equal), static (in proportion to the "
           "speeds measured in steps 2-4, then fixed) or online (re-estimated every step); for uneven "
           "hardware. Each rank trains at least --grad-accum rows; a resumed run measures again. Under "
-          "--pipeline-parallel, static gives each stage blocks in proportion to its measured speed instead "
-          "(unless --pipeline-split is given), recorded as the run's --pipeline-split")
+          "--pipeline-parallel it splits the blocks over the stages instead: static by one block timed on "
+          "each "
+          "rank at the start (unless --pipeline-split is given), online from the default or given split by "
+          "the "
+          "stages' measured times, moving blocks (through a checkpoint) when that is 5 % faster; the split "
+          "is recorded as the run's --pipeline-split")
         .in_group(kDataParallel)
         .one_of({"none", "static", "online"})
         .may_change_on_resume();
@@ -219,12 +223,6 @@ void TrainOptions::validate(int world) const {
   if (parallel::parse_balance(balance) != parallel::BalanceMode::kNone) {
     if (dp())
       fail_usage("--balance {} does not apply under DP-SGD (--dp-noise): use --balance none", balance);
-    if (pipeline_parallel > 1 && parallel::parse_balance(balance) == parallel::BalanceMode::kOnline)
-      fail_usage(
-          "--balance online does not apply with --pipeline-parallel {}: stages are balanced once, at the "
-          "start "
-          "(--balance static)",
-          pipeline_parallel);
     if (remat.active())
       fail_usage(
           "--balance {} does not apply with --remat/--activation-memory, whose plan is for one "

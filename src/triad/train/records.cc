@@ -65,6 +65,8 @@ const std::vector<Field<StepRecord>>& step_fields() {
        when(&StepRecord::pipeline, [](const StepRecord::Pipeline& p) { return p.bubble; })},
       {"pipeline_stage_busy_ms", "each pipeline stage's time computing in the step",
        when(&StepRecord::pipeline, [](const StepRecord::Pipeline& p) { return p.stage_busy_ms; })},
+      {"pipeline_blocks", "each pipeline stage's blocks in the step (--balance online moves them)",
+       when(&StepRecord::pipeline, [](const StepRecord::Pipeline& p) { return p.blocks; })},
       {"pipeline_bubble_predicted", "the synchronous pipeline's idle share, (stages - 1) / (m + stages - 1)",
        when(&StepRecord::pipeline, [](const StepRecord::Pipeline& p) { return p.bubble_predicted; })},
       {"balance_rows", "--balance: rows of the step's batch each data-parallel rank trained",

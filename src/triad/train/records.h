@@ -32,6 +32,7 @@ struct StepRecord {
     double bubble = 0;  // 1 - Σ stage busy time / (stages x the batch gradient's time): idle stage time
     double bubble_predicted = 0;        // (p - 1) / (m + p - 1), for equal stages
     std::vector<double> stage_busy_ms;  // per stage, time computing (a slower stage makes the others wait)
+    std::vector<int> blocks;            // per stage, its blocks in the step
   };
   std::optional<Pipeline> pipeline;  // with --pipeline-parallel
   struct Balance {

@@ -9,19 +9,18 @@
 #include "triad/comm/collectives.h"
 #include "triad/core/clock.h"
 #include "triad/core/error.h"
+#include "triad/core/log.h"
 #include "triad/core/rng.h"
 #include "triad/model/gpt.h"
 #include "triad/parallel/balance.h"
 #include "triad/parallel/layout.h"
 #include "triad/parallel/pipeline_schedule.h"
+#include "triad/train/checkpoint.h"
+#include "triad/train/trainer_impl.h"
 
 namespace triad {
 
-namespace {
-
-// Tests make a rank look slow without being slow: TRIAD_TEST_SLOW_RANK=R:F gives every rank a block time
-// of 1 ms and world rank R F times that, so the split is the same on any machine however loaded (the same
-// variable models data-parallel speeds in the trainer). 0 (measure) when unset.
+// (The same variable models data-parallel speeds in the trainer, rank_totals.h.)
 double test_block_seconds(int rank) {
   const char* spec = std::getenv("TRIAD_TEST_SLOW_RANK");
   if (!spec || !*spec) return 0;
@@ -31,8 +30,6 @@ double test_block_seconds(int rank) {
     fail_usage("TRIAD_TEST_SLOW_RANK={} is not RANK:FACTOR", spec);
   return rank == slow ? 1e-3 * factor : 1e-3;
 }
-
-}  // namespace
 
 double time_one_block(const TrainOptions& o, int world) {
   const GptConfig& config = o.model;
@@ -84,6 +81,61 @@ std::string measured_pipeline_split(comm::Context& context, const TrainOptions& 
       fmt::format("--balance static: one block takes {} ms on the stages' slowest ranks; blocks per stage {}",
                   times, split);
   return split;
+}
+
+// Each stage's busy seconds in the step, the same on every rank: a stage's slowest copy (its data- and
+// tensor-parallel ranks measure their own). Under TRIAD_TEST_SLOW_RANK, the model machine's block times
+// times the stage's work instead.
+void Trainer::observe_stages(StepRecord* record) {
+  Impl& s = *impl_;
+  const int stages = s.layout.pipeline, me = s.at.pipeline;
+  std::vector<int> blocks;
+  for (int st = 0; st < stages; ++st) blocks.push_back(s.stage_first[st + 1] - s.stage_first[st]);
+  record->pipeline->blocks = blocks;
+  if (!s.stages) return;
+  std::vector<float> busy(static_cast<size_t>(stages), 0.0f);
+  const double test = test_block_seconds(s.comm.rank());
+  const double head = me == stages - 1 ? parallel::model_head_blocks(options_.model) : 0;
+  busy[me] =
+      static_cast<float>(test > 0 ? test * (blocks[me] + head) : 1e-3 * record->pipeline->stage_busy_ms[me]);
+  comm::allreduce_max(s.comm, busy.data(), busy.size(), "--balance online: sharing the stages' times");
+  s.move_to = s.stages->observe(std::vector<double>(busy.begin(), busy.end()));
+}
+
+// Blocks move with their weights and AdamW moments by way of a checkpoint of this step: every rank's part
+// gathered and written as at any checkpoint, with the new split in the run's options; then the step's parts
+// are rebuilt at that split and each rank loads its stage's tensors from the checkpoint, as a resume at
+// another split does. Whole tensors move, so the run goes on bit for bit as it would have at the old split
+// (to float reassociation in the pipeline's sums); a crash in between leaves a complete checkpoint.
+void Trainer::move_stages() {
+  comm::Context& context = impl_->comm;
+  const std::vector<int> blocks = std::move(impl_->move_to);
+  const std::vector<double> speeds = impl_->stages->speeds();
+  const std::string from = options_.pipeline_split;
+  options_.pipeline_split = fmt::format("{}", fmt::join(blocks, ","));
+  std::string said;
+  for (size_t st = 0; st < speeds.size(); ++st) said += fmt::format("{}{:.1f}", st ? ", " : "", speeds[st]);
+  log_info("--balance online: the stages ran {} blocks/s; moving blocks {} -> {} at step {}", said,
+           from.empty() ? "(default split)" : from, options_.pipeline_split, state_.step);
+  checkpoint();
+  comm::barrier(context, "waiting for rank 0 to write the checkpoint the blocks move by");
+  const std::string dir = checkpoint_dir(run_dir(), state_.step);
+  const CheckpointManifest manifest = read_checkpoint_manifest(dir);
+
+  std::unique_ptr<Teacher> teacher = std::move(impl_->teacher);
+  const Clock::time_point started = impl_->started;
+  const EnergyMeter energy = impl_->energy;
+  impl_.reset();  // the old stage's model and buffers go before the new ones come
+  impl_ = std::make_unique<Impl>(context, options_);
+  Impl& s = *impl_;
+  s.teacher = std::move(teacher);
+  s.started = started;
+  s.energy = energy;
+  open_data();
+  load_checkpoint_weights(dir, &s.model);
+  s.sampler->restore(state_.sampler);
+  build_step();
+  s.optimizer->load(load_optimizer_state(dir, manifest, s.model.layout(), context.rank()), dir);
 }
 
 }  // namespace triad

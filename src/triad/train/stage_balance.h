@@ -8,8 +8,12 @@
 // tensor-parallel copies wait for each other). parallel::balanced_split then gives the counts that make the
 // slowest stage fastest, the final LayerNorm and LM head counted on the last stage. The counts become the
 // run's --pipeline-split, recorded with its options: a resumed run keeps them (and stays bit-exact), and a
-// split the user gives is kept as given. Re-balancing stages during a run would move blocks and their
-// optimizer state between ranks; it is not done.
+// split the user gives is kept as given.
+//
+// --balance online starts from the default (or given) split and measures the stages as they train: after
+// each step every stage's busy time (its slowest copy's) goes to parallel::StageBalancer, and when it
+// finds a split 5 % faster the trainer moves blocks by way of a checkpoint of that step
+// (Trainer::move_stages), the new split recorded in the run's options.
 
 #include <string>
 
@@ -24,6 +28,10 @@ bool balances_stages(const TrainOptions& options);
 // Collective over every rank. The measured split as --pipeline-split's "3,1", and a line saying what was
 // measured and chosen in `*said`.
 std::string measured_pipeline_split(comm::Context& context, const TrainOptions& options, std::string* said);
+
+// TRIAD_TEST_SLOW_RANK=R:F for tests: a block takes 1 ms on every rank and F ms on world rank R, so the
+// split is the same on any machine however loaded. 0 (measure) when unset.
+double test_block_seconds(int rank);
 
 // One block's forward and backward on a micro-batch of random activations, in seconds: the median of three
 // timed passes after a warm-up.

@@ -17,69 +17,19 @@
 #include "triad/core/sha256.h"
 #include "triad/core/version.h"
 #include "triad/data/tokenizer.h"
-#include "triad/parallel/balance.h"
-#include "triad/parallel/distributed_optimizer.h"
-#include "triad/parallel/model_parallel.h"
-#include "triad/remat/controller.h"
-#include "triad/train/batch_gradient.h"
-#include "triad/train/energy.h"
 #include "triad/train/evaluate.h"
-#include "triad/train/fused_update.h"
 #include "triad/train/layout_choice.h"
 #include "triad/train/memory_check.h"
-#include "triad/train/pipeline_batches.h"
 #include "triad/train/rank_totals.h"
 #include "triad/train/resume_point.h"
 #include "triad/train/stage_balance.h"
 #include "triad/train/stop_signal.h"
-#include "triad/train/teacher.h"
 #include "triad/train/tokenizer_agreement.h"
+#include "triad/train/trainer_impl.h"
 
 namespace triad {
 
 namespace fs = std::filesystem;
-// What one step is made of: the layout, this rank's part of the model, the data, and the objects that run
-// the step's parts.
-struct Trainer::Impl {
-  Impl(comm::Context& context, const TrainOptions& o)
-      : comm(context),
-        layout(parallel::Layout::of(context.world(), o.tensor_parallel, o.pipeline_parallel)),
-        at(parallel::coordinates(layout, context.rank())),
-        stage_first(o.stage_first_blocks()),
-        groups(parallel::split_groups(context, layout)),
-        tensor_group(*groups.tensor),
-        model(o.model, parallel::shard_of(layout, at, stage_first), &tensor_group),
-        energy(o.energy) {}
-  bool model_parallel() const { return layout.tensor * layout.pipeline > 1; }
-  // Of the ranks holding one copy of the model, the one that reports its loss: tensor rank 0 of the last
-  // stage.
-  bool reports() const { return at.tensor == 0 && at.pipeline == layout.pipeline - 1; }
-
-  comm::Context& comm;
-  parallel::Layout layout;
-  parallel::Coordinates at;
-  std::vector<int> stage_first;  // the first block of each pipeline stage
-  parallel::Groups groups;
-  parallel::ContextTensorGroup tensor_group;
-  Gpt<float> model;
-  std::unique_ptr<Teacher> teacher;  // with --teacher, opened (and checked) before the trainer
-  std::unique_ptr<TokenDataset> train, val;
-  std::unique_ptr<Sampler> sampler;
-  std::string data_manifest_sha256;
-  std::unique_ptr<DpSgd> dp;                                  // with --dp-noise
-  std::unique_ptr<BatchGradient> gradient;                    // language modelling, or DP-SGD
-  PipelineBatches* pipeline = nullptr;                        // the gradient, under pipeline parallelism
-  LanguageModelBatches* language_model = nullptr;             // the gradient, without either
-  std::unique_ptr<parallel::RowBalancer> balance;             // with --balance static or online
-  double test_speed = 0;                                      // TRIAD_TEST_SLOW_RANK
-  int rows = 0;                                               // --balance: this rank's rows last step
-  std::unique_ptr<parallel::DistributedOptimizer> optimizer;  // reduction, clip, AdamW, ZeRO-1
-  std::unique_ptr<FusedUpdate> fused;                         // with --fused-update: AdamW in the backward
-  std::unique_ptr<RematController> remat;                     // with --remat or --activation-memory
-  Clock::time_point started = Clock::now();
-  EnergyMeter energy;  // RAPL or an estimate, from here to the end event
-};
-
 Trainer::Trainer(comm::Context& context, const TrainOptions& options)
     : options_(options), impl_(std::make_unique<Impl>(context, options)) {}
 Trainer::~Trainer() = default;
@@ -142,7 +92,13 @@ void Trainer::build_step() {
     s.gradient = std::move(language_model);
   }
   const parallel::BalanceMode balance = parallel::parse_balance(options_.balance);
-  // options.validate() refused it with DP-SGD; under pipelines the stages were balanced (stage_balance.h)
+  // options.validate() refused it with DP-SGD; under pipelines the stages are balanced (stage_balance.h)
+  if (balance == parallel::BalanceMode::kOnline && s.layout.pipeline > 1) {
+    std::vector<int> blocks;
+    for (int st = 0; st < s.layout.pipeline; ++st)
+      blocks.push_back(s.stage_first[st + 1] - s.stage_first[st]);
+    s.stages = std::make_unique<parallel::StageBalancer>(blocks, parallel::model_head_blocks(options_.model));
+  }
   if (balance != parallel::BalanceMode::kNone && options_.pipeline_parallel == 1) {
     s.balance = std::make_unique<parallel::RowBalancer>(balance, options_.batch, data, options_.grad_accum,
                                                         options_.balance_gamma);
@@ -358,6 +314,7 @@ void Trainer::train_step() {
     r.balance = StepRecord::Balance{.rows = std::move(rows), .speed = s.balance->speeds()};
   }
   s.gradient->report(all, &r);
+  if (s.pipeline) observe_stages(&r);
   notify([&](TrainObserver& o) { o.on_step(*this, r); });
 }
 
@@ -471,9 +428,8 @@ int Trainer::stop_early(const std::string& status, const std::string& reason, in
 }
 
 int Trainer::run() {
-  Impl& s = *impl_;
   nlohmann::json run = {{"run_dir", run_dir()},      {"options", options_.to_json()},
-                        {"start_step", state_.step}, {"data_manifest_sha256", s.data_manifest_sha256},
+                        {"start_step", state_.step}, {"data_manifest_sha256", impl_->data_manifest_sha256},
                         {"triad_version", kVersion}, {"host", host_name()}};
   notify([&](TrainObserver& o) { o.on_start(*this, run); });
   while (state_.step < options_.steps) {
@@ -484,8 +440,13 @@ int Trainer::run() {
     if (options_.eval_every > 0 && (step % options_.eval_every == 0 || last)) run_eval();
     if (agree_on_halt()) return stop_early("halted", halt_reason_, kExitHalted);
     if (preempted_ && !last) return stop_early("preempted", stop_signal_name(stop_signal()), kExitPreempted);
-    if ((options_.ckpt_every > 0 && step % options_.ckpt_every == 0) || last) checkpoint();
+    if (!impl_->move_to.empty() && !last) {
+      move_stages();  // writes this step's checkpoint on the way (and rebuilds impl_)
+    } else if ((options_.ckpt_every > 0 && step % options_.ckpt_every == 0) || last) {
+      checkpoint();
+    }
   }
+  Impl& s = *impl_;
   const double seconds = seconds_since(s.started);
   nlohmann::json summary = {{"status", "completed"},
                             {"step", state_.step},

@@ -83,6 +83,10 @@ class Trainer {
   int stop_early(const std::string& status, const std::string& reason, int exit_code);
   void run_eval();
   CheckpointInfo checkpoint();
+  // --balance online under pipelines (stage_balance.cc): after a step, the stages' times decide whether
+  // blocks move; move_stages() moves them by way of a checkpoint of the step.
+  void observe_stages(StepRecord* record);
+  void move_stages();
   CheckpointInfo write_checkpoint(const float* params, const parallel::OptimizerState& optimizer);
   void print_sample();
   template <typename F>
