@@ -155,7 +155,7 @@ void RowBalancer::observe(const std::vector<double>& seconds) {
 StageBalancer::StageBalancer(std::vector<int> blocks, double head_blocks)
     : blocks_(std::move(blocks)), head_blocks_(head_blocks) {}
 
-double StageBalancer::step_time(const std::vector<int>& blocks) const {
+double StageBalancer::slowest_stage(const std::vector<int>& blocks) const {
   double slowest = 0;
   for (size_t s = 0; s < blocks.size(); ++s) {
     const double work = blocks[s] + (s + 1 == blocks.size() ? head_blocks_ : 0);
@@ -164,9 +164,18 @@ double StageBalancer::step_time(const std::vector<int>& blocks) const {
   return slowest;
 }
 
-std::vector<int> StageBalancer::observe(const std::vector<double>& busy_seconds) {
+bool StageBalancer::worth_moving(const std::vector<int>& next, double here) const {
+  if (next == blocks_) return false;
+  auto known = measured_.find(next);
+  if (known != measured_.end() && observed_ - known->second.when <= kRememberSteps)
+    return known->second.step_seconds < here * (1 - kMinGain);
+  return slowest_stage(next) < slowest_stage(blocks_) * (1 - kMinGain);
+}
+
+std::vector<int> StageBalancer::observe(const std::vector<double>& busy_seconds, double step_seconds) {
   const size_t n = blocks_.size();
   if (busy_seconds.size() != n) fail("StageBalancer: {} stage times for {} stages", busy_seconds.size(), n);
+  ++observed_;
   if (skip_ > 0) {
     --skip_;
     return {};
@@ -176,23 +185,30 @@ std::vector<int> StageBalancer::observe(const std::vector<double>& busy_seconds)
     const double work = blocks_[s] + (s + 1 == n ? head_blocks_ : 0);
     speed[s] = work / std::max(busy_seconds[s], 1e-9);
   }
-  measured_.push_back(std::move(speed));
-  if (measured_.size() > static_cast<size_t>(kSteps)) measured_.erase(measured_.begin());
-  if (measured_.size() < static_cast<size_t>(kSteps)) return {};
+  speeds_seen_.push_back(std::move(speed));
+  step_seconds_seen_.push_back(step_seconds);
+  if (speeds_seen_.size() > static_cast<size_t>(kSteps)) {
+    speeds_seen_.erase(speeds_seen_.begin());
+    step_seconds_seen_.erase(step_seconds_seen_.begin());
+  }
+  if (speeds_seen_.size() < static_cast<size_t>(kSteps)) return {};
   speeds_.assign(n, 0);
   for (size_t s = 0; s < n; ++s) {
     std::vector<double> mine;
-    for (const auto& step : measured_) mine.push_back(step[s]);
+    for (const auto& step : speeds_seen_) mine.push_back(step[s]);
     speeds_[s] = median(mine);
   }
+  const double here = median(step_seconds_seen_);
+  measured_[blocks_] = {here, observed_};
   int layers = 0;
   for (int b : blocks_) layers += b;
   const std::vector<int> first = balanced_split(layers, speeds_, head_blocks_);
   std::vector<int> next;
   for (size_t s = 0; s < n; ++s) next.push_back(first[s + 1] - first[s]);
-  if (next == blocks_ || step_time(next) >= step_time(blocks_) * (1 - kMinGain)) return {};
+  if (!worth_moving(next, here)) return {};
   blocks_ = next;
-  measured_.clear();
+  speeds_seen_.clear();
+  step_seconds_seen_.clear();
   skip_ = kWarmupSteps;
   return next;
 }

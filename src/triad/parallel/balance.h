@@ -20,6 +20,7 @@
 // is how Eq. 5 (L = α L_data + (1 - α) L_model, a mix of the partitions' losses weighted by their shares)
 // reads here: Σ_r (rows_r / B) L_r, each rank's mean loss weighted by its share of the batch.
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -97,34 +98,48 @@ class RowBalancer {
 // Pipeline stages under --balance online: blocks move between stages when the stages' measured times say
 // another split would be faster by kMinGain. A stage's speed is its blocks (on the last stage plus the LM
 // head's `head_blocks`) over its busy time in a step, the median of kSteps steps since the start or the
-// last move (whose first step, faulting in new buffers, is no speed); balanced_split then gives the split
-// that makes the slowest stage fastest. Moving blocks moves their weights and optimizer state, by way of a
-// checkpoint (train/stage_balance.h), which costs seconds: hence a gain of 5 % and fresh measurements
-// after every move. Blocks are whole, so Eq. 6's gradual shares have nothing to act on here; the gain
-// threshold is what keeps the split from flickering.
+// last move (whose first step, faulting in new buffers, is no speed); balanced_split then proposes the
+// split that makes the slowest stage fastest. Moving blocks moves their weights and optimizer state, by
+// way of a checkpoint (train/stage_balance.h), which costs seconds: hence a gain of 5 % and fresh
+// measurements after every move.
+//
+// The proposal assumes a stage's speed does not depend on the split. Where stages share a core it does:
+// giving one of them a block slows its neighbour too, and three stages on two cores flipped between
+// 2,2,2 and 2,3,1 every five steps (1.85 against 1.98 s). So each split's measured step time is kept (for
+// kRememberSteps observed steps), and a proposal measured before is taken only if it measured kMinGain
+// faster than the split in force — a bandit's memory of its arms, the paper's "monitor agent" reduced to
+// what it needs here. Blocks are whole, so Eq. 6's gradual shares have nothing to act on.
 class StageBalancer {
  public:
   static constexpr int kWarmupSteps = 1;
   static constexpr int kSteps = 3;
   static constexpr double kMinGain = 0.05;
+  static constexpr int kRememberSteps = 100;
 
   // `blocks`: the blocks per stage in force.
   StageBalancer(std::vector<int> blocks, double head_blocks);
 
-  // After a step: each stage's busy seconds (the same numbers on every rank). The blocks per stage to move
-  // to, or empty to stay.
-  std::vector<int> observe(const std::vector<double>& busy_seconds);
+  // After a step: each stage's busy seconds and the step's seconds (the same numbers on every rank). The
+  // blocks per stage to move to, or empty to stay.
+  std::vector<int> observe(const std::vector<double>& busy_seconds, double step_seconds);
   // Blocks per second of each stage by the last estimate (empty before the first).
   const std::vector<double>& speeds() const { return speeds_; }
 
  private:
-  double step_time(const std::vector<int>& blocks) const;  // the slowest stage at speeds_
+  struct Measured {
+    double step_seconds;  // the median over kSteps steps
+    int when;             // observed steps so far, then
+  };
+  double slowest_stage(const std::vector<int>& blocks) const;  // seconds at speeds_
+  bool worth_moving(const std::vector<int>& next, double here) const;
 
   std::vector<int> blocks_;
   double head_blocks_;
-  int skip_ = kWarmupSteps;
-  std::vector<std::vector<double>> measured_;  // per step since the last move: each stage's speed
+  int skip_ = kWarmupSteps, observed_ = 0;
+  std::vector<std::vector<double>> speeds_seen_;  // per step since the last move: each stage's speed
+  std::vector<double> step_seconds_seen_;         // and the step's seconds
   std::vector<double> speeds_;
+  std::map<std::vector<int>, Measured> measured_;  // blocks per stage -> its step time
 };
 
 }  // namespace triad::parallel

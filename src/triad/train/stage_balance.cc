@@ -93,13 +93,15 @@ void Trainer::observe_stages(StepRecord* record) {
   for (int st = 0; st < stages; ++st) blocks.push_back(s.stage_first[st + 1] - s.stage_first[st]);
   record->pipeline->blocks = blocks;
   if (!s.stages) return;
-  std::vector<float> busy(static_cast<size_t>(stages), 0.0f);
+  // Each stage's busy seconds, then the step's.
+  std::vector<float> busy(static_cast<size_t>(stages) + 1, 0.0f);
   const double test = test_block_seconds(s.comm.rank());
   const double head = me == stages - 1 ? parallel::model_head_blocks(options_.model) : 0;
   busy[me] =
       static_cast<float>(test > 0 ? test * (blocks[me] + head) : 1e-3 * record->pipeline->stage_busy_ms[me]);
+  busy[stages] = static_cast<float>(test > 0 ? busy[me] : 1e-3 * record->step_ms);
   comm::allreduce_max(s.comm, busy.data(), busy.size(), "--balance online: sharing the stages' times");
-  s.move_to = s.stages->observe(std::vector<double>(busy.begin(), busy.end()));
+  s.move_to = s.stages->observe(std::vector<double>(busy.begin(), busy.end() - 1), busy[stages]);
 }
 
 // Blocks move with their weights and AdamW moments by way of a checkpoint of this step: every rank's part
