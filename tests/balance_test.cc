@@ -310,14 +310,14 @@ TEST(StageBalancer, MovesBlocksOffASlowStageAfterMeasuring) {
 }
 
 TEST(StageBalancer, StaysUnlessTheGainIsWorthAMove) {
-  // 9 : 11 blocks at speeds 1 : 1.15 would take 9.57 against 10: 4 % faster, below kMinGain.
+  // 9 : 11 blocks at speeds 1 : 1.2 would take 9.17 against 10: 8 % faster, below kMinGain.
   StageBalancer close({10, 10}, 0);
-  for (int step = 0; step < 10; ++step) EXPECT_TRUE(run_step(close, {10, 10}, {1, 1.15}).empty());
-  // At 1 : 1.3, 9 against 10: 10 % faster.
+  for (int step = 0; step < 10; ++step) EXPECT_TRUE(run_step(close, {10, 10}, {1, 1.2}).empty());
+  // At 1 : 1.5, 8 : 12 take 8 against 10: 20 % faster.
   StageBalancer far({10, 10}, 0);
   std::vector<int> moved;
-  for (int step = 0; step < 4 && moved.empty(); ++step) moved = run_step(far, {10, 10}, {1, 1.3});
-  EXPECT_THAT(moved, ElementsAre(9, 11));
+  for (int step = 0; step < 4 && moved.empty(); ++step) moved = run_step(far, {10, 10}, {1, 1.5});
+  EXPECT_THAT(moved, ElementsAre(8, 12));
 }
 
 TEST(StageBalancer, OneDisturbedStepOfThreeMovesNothing) {

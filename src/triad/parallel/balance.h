@@ -100,8 +100,8 @@ class RowBalancer {
 // head's `head_blocks`) over its busy time in a step, the median of kSteps steps since the start or the
 // last move (whose first step, faulting in new buffers, is no speed); balanced_split then proposes the
 // split that makes the slowest stage fastest. Moving blocks moves their weights and optimizer state, by
-// way of a checkpoint (train/stage_balance.h), which costs seconds: hence a gain of 5 % and fresh
-// measurements after every move.
+// way of a checkpoint (train/stage_balance.h), which costs seconds, and this machine's steps drift by
+// 5-10 % over a minute: hence a gain of 10 % and fresh measurements after every move.
 //
 // The proposal assumes a stage's speed does not depend on the split. Where stages share a core it does:
 // giving one of them a block slows its neighbour too, and three stages on two cores flipped between
@@ -113,7 +113,7 @@ class StageBalancer {
  public:
   static constexpr int kWarmupSteps = 1;
   static constexpr int kSteps = 3;
-  static constexpr double kMinGain = 0.05;
+  static constexpr double kMinGain = 0.10;
   static constexpr int kRememberSteps = 100;
 
   // `blocks`: the blocks per stage in force.

@@ -96,12 +96,10 @@ const OptionTable<TrainOptions>& TrainOptions::options() {
           "Rows of each global batch per data-parallel rank: none (equal), static (in proportion to the "
           "speeds measured in steps 2-4, then fixed) or online (re-estimated every step); for uneven "
           "hardware. Each rank trains at least --grad-accum rows; a resumed run measures again. Under "
-          "--pipeline-parallel it splits the blocks over the stages instead: static by one block timed on "
-          "each "
-          "rank at the start (unless --pipeline-split is given), online from the default or given split by "
-          "the "
-          "stages' measured times, moving blocks (through a checkpoint) when that is 5 % faster; the split "
-          "is recorded as the run's --pipeline-split")
+          "--pipeline-parallel it splits the blocks over the stages instead: by one block timed on each "
+          "rank at the start (unless --pipeline-split is given), and online also by the stages' measured "
+          "times as they train, moving blocks (through a checkpoint) when that is 10 % faster; the split is "
+          "recorded as the run's --pipeline-split")
         .in_group(kDataParallel)
         .one_of({"none", "static", "online"})
         .may_change_on_resume();

@@ -55,7 +55,7 @@ double time_one_block(const TrainOptions& o, int world) {
 
 bool balances_stages(const TrainOptions& o) {
   return o.pipeline_parallel > 1 && o.pipeline_split.empty() &&
-         parallel::parse_balance(o.balance) == parallel::BalanceMode::kStatic;
+         parallel::parse_balance(o.balance) != parallel::BalanceMode::kNone;
 }
 
 std::string measured_pipeline_split(comm::Context& context, const TrainOptions& o, std::string* said) {
@@ -77,9 +77,8 @@ std::string measured_pipeline_split(comm::Context& context, const TrainOptions& 
     split += fmt::format("{}{}", s ? "," : "", first[s + 1] - first[s]);
     times += fmt::format("{}{:.2f}", s ? ", " : "", 1e3 * stage_seconds[s]);
   }
-  *said =
-      fmt::format("--balance static: one block takes {} ms on the stages' slowest ranks; blocks per stage {}",
-                  times, split);
+  *said = fmt::format("--balance {}: one block takes {} ms on the stages' slowest ranks; blocks per stage {}",
+                      o.balance, times, split);
   return split;
 }
 

@@ -10,10 +10,10 @@
 // run's --pipeline-split, recorded with its options: a resumed run keeps them (and stays bit-exact), and a
 // split the user gives is kept as given.
 //
-// --balance online starts from the default (or given) split and measures the stages as they train: after
-// each step every stage's busy time (its slowest copy's) goes to parallel::StageBalancer, and when it
-// finds a split 5 % faster the trainer moves blocks by way of a checkpoint of that step
-// (Trainer::move_stages), the new split recorded in the run's options.
+// --balance online starts from the same measured split (or the one given) and measures the stages as they
+// train: after each step every stage's busy time (its slowest copy's) and the step's time go to
+// parallel::StageBalancer, and when it finds a split 10 % faster the trainer moves blocks by way of a
+// checkpoint of that step (Trainer::move_stages), the new split recorded in the run's options.
 
 #include <string>
 
@@ -22,7 +22,7 @@
 
 namespace triad {
 
-// Whether the options ask for it: --balance static, --pipeline-parallel > 1, no --pipeline-split.
+// Whether the options ask for it: --balance static or online, --pipeline-parallel > 1, no --pipeline-split.
 bool balances_stages(const TrainOptions& options);
 
 // Collective over every rank. The measured split as --pipeline-split's "3,1", and a line saying what was
