@@ -88,8 +88,7 @@ std::string measured_pipeline_split(comm::Context& context, const TrainOptions& 
 void Trainer::observe_stages(StepRecord* record) {
   Impl& s = *impl_;
   const int stages = s.layout.pipeline, me = s.at.pipeline;
-  std::vector<int> blocks;
-  for (int st = 0; st < stages; ++st) blocks.push_back(s.stage_first[st + 1] - s.stage_first[st]);
+  const std::vector<int> blocks = s.stage_blocks();
   record->pipeline->blocks = blocks;
   if (!s.stages) return;
   // Each stage's busy seconds, then the step's.
@@ -118,6 +117,7 @@ void Trainer::move_stages() {
   for (size_t st = 0; st < speeds.size(); ++st) said += fmt::format("{}{:.1f}", st ? ", " : "", speeds[st]);
   log_info("--balance online: the stages ran {} blocks/s; moving blocks {} -> {} at step {}", said,
            from.empty() ? "(default split)" : from, options_.pipeline_split, state_.step);
+  const Clock::time_point moving = Clock::now();
   checkpoint();
   comm::barrier(context, "waiting for rank 0 to write the checkpoint the blocks move by");
   const std::string dir = checkpoint_dir(run_dir(), state_.step);
@@ -137,6 +137,7 @@ void Trainer::move_stages() {
   s.sampler->restore(state_.sampler);
   build_step();
   s.optimizer->load(load_optimizer_state(dir, manifest, s.model.layout(), context.rank()), dir);
+  log_info("--balance online: blocks moved in {:.2f} s (through {})", seconds_since(moving), dir);
 }
 
 }  // namespace triad

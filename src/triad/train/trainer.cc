@@ -94,10 +94,8 @@ void Trainer::build_step() {
   const parallel::BalanceMode balance = parallel::parse_balance(options_.balance);
   // options.validate() refused it with DP-SGD; under pipelines the stages are balanced (stage_balance.h)
   if (balance == parallel::BalanceMode::kOnline && s.layout.pipeline > 1) {
-    std::vector<int> blocks;
-    for (int st = 0; st < s.layout.pipeline; ++st)
-      blocks.push_back(s.stage_first[st + 1] - s.stage_first[st]);
-    s.stages = std::make_unique<parallel::StageBalancer>(blocks, parallel::model_head_blocks(options_.model));
+    s.stages = std::make_unique<parallel::StageBalancer>(s.stage_blocks(),
+                                                         parallel::model_head_blocks(options_.model));
   }
   if (balance != parallel::BalanceMode::kNone && options_.pipeline_parallel == 1) {
     s.balance = std::make_unique<parallel::RowBalancer>(balance, options_.batch, data, options_.grad_accum,
