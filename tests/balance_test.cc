@@ -380,6 +380,29 @@ TEST(Balance, OnlinePipelineStagesMoveBlocksMidRun) {
             "1,3");
 }
 
+// Under data parallelism × pipelines every copy of a stage decides alike (the times are max-reduced over
+// the world first), and ZeRO-1's optimizer shards reload at the new split.
+TEST(Balance, OnlineStagesMoveUnderDataParallelismAndZero1) {
+  TempDir dir;
+  const std::string steps = "--steps 8 --batch 8 --layers 4 --eval-every 0 --ckpt-every 0 --grad-accum 2 ";
+  ASSERT_EQ(triad::testing::run_triad(train_args(dir / "one", steps)).exit_code, 0);
+  const std::string run = dir / "dp2pp2";
+  SlowRank slow("0:4");
+  auto r = run_triad_mpi(4, train_args(run, steps + "--threads 1 --pipeline-parallel 2 --pipeline-split 2,2 "
+                                                    "--balance online --zero 1 --comm-timeout 60"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  testing::expect_near_relative(losses(dir / "one"), losses(run), 1e-5);
+  EXPECT_THAT(metrics(run).back()["pipeline_blocks"], ElementsAre(1, 3));
+  // The move was a resume from step 4's checkpoint in all but name: resuming a copy from it gives the same
+  // steps bit for bit.
+  const std::string again = dir / "again";
+  fs::copy(run, again, fs::copy_options::recursive);
+  fs::remove_all(again + "/checkpoints/step_000008");
+  r = run_triad_mpi(4, "train -q --resume " + again + " --threads 1");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(losses(again), losses(run));
+}
+
 // The measurement itself (the end-to-end test above replaces it with a model machine's times).
 TEST(Balance, OneBlockIsTimedOnTheMicroBatch) {
   TrainOptions o;

@@ -370,8 +370,12 @@ void DistributedOptimizer::load(const OptimizerState& saved, const std::string& 
   if (saved.world != context_.world()) return;  // stateless codecs: nothing of theirs to restore
   comm::SyncState sync;
   sync.steps = saved.sync_steps;
-  sync.buckets = rank < saved.residuals.size() ? saved.residuals[rank]
-                                               : std::vector<std::vector<float>>(buckets_.buckets.size());
+  // Without residuals there is nothing to restore, whatever the bucket plan: under data x model
+  // parallelism the checkpoint lists rank 0's data group's buckets (codecs that keep residuals are refused
+  // there), and another stage's or slice's plan differs — resuming dp2 x pp2 failed on it.
+  sync.buckets = has_residuals && rank < saved.residuals.size()
+                     ? saved.residuals[rank]
+                     : std::vector<std::vector<float>>(buckets_.buckets.size());
   sync_->load_state(sync);
 }
 
