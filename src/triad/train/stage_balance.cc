@@ -93,7 +93,7 @@ void Trainer::observe_stages(StepRecord* record) {
   if (!s.stages) return;
   // Each stage's busy seconds, then the step's.
   std::vector<float> busy(static_cast<size_t>(stages) + 1, 0.0f);
-  const double test = test_block_seconds(s.comm.rank());
+  const double test = s.test_block;
   const double head = me == stages - 1 ? parallel::model_head_blocks(options_.model) : 0;
   busy[me] =
       static_cast<float>(test > 0 ? test * (blocks[me] + head) : 1e-3 * record->pipeline->stage_busy_ms[me]);
@@ -133,10 +133,7 @@ void Trainer::move_stages() {
   s.started = started;
   s.energy = energy;
   open_data();
-  load_checkpoint_weights(dir, &s.model);
-  s.sampler->restore(state_.sampler);
-  build_step();
-  s.optimizer->load(load_optimizer_state(dir, manifest, s.model.layout(), context.rank()), dir);
+  restore(dir, manifest);
   log_info("--balance online: blocks moved in {:.2f} s (through {})", seconds_since(moving), dir);
 }
 

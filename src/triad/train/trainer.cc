@@ -96,6 +96,7 @@ void Trainer::build_step() {
   if (balance == parallel::BalanceMode::kOnline && s.layout.pipeline > 1) {
     s.stages = std::make_unique<parallel::StageBalancer>(s.stage_blocks(),
                                                          parallel::model_head_blocks(options_.model));
+    s.test_block = test_block_seconds(s.comm.rank());
   }
   if (balance != parallel::BalanceMode::kNone && options_.pipeline_parallel == 1) {
     s.balance = std::make_unique<parallel::RowBalancer>(balance, options_.batch, data, options_.grad_accum,
@@ -229,15 +230,22 @@ std::unique_ptr<Trainer> Trainer::resume(comm::Context& context, const ResumeReq
              options.data_dir);
   }
   if (root) clear_after_resume_point(request.run_dir, *point);
-  load_checkpoint_weights(dir, &s.model);
-  t->state_ = manifest.state;
-  s.sampler->restore(manifest.state.sampler);
-  t->last_checkpoint_ = dir;
-  t->build_step();
-  if (s.dp) s.dp->restore(manifest.state.dp, dir);
-  s.optimizer->load(load_optimizer_state(dir, manifest, s.model.layout(), context.rank()), dir);
+  t->restore(dir, manifest);
   log_info("resuming {} from {} (step {} of {})", request.run_dir, dir, t->state_.step, options.steps);
   return t;
+}
+
+// Collective: the state of checkpoint `dir` into freshly built parts (open_data() done), then the step's
+// objects built around it.
+void Trainer::restore(const std::string& dir, const CheckpointManifest& manifest) {
+  Impl& s = *impl_;
+  load_checkpoint_weights(dir, &s.model);
+  state_ = manifest.state;
+  s.sampler->restore(manifest.state.sampler);
+  last_checkpoint_ = dir;
+  build_step();
+  if (s.dp) s.dp->restore(manifest.state.dp, dir);
+  s.optimizer->load(load_optimizer_state(dir, manifest, s.model.layout(), s.comm.rank()), dir);
 }
 
 const RdpAccountant* Trainer::privacy_ledger() const {

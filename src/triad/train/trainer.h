@@ -77,6 +77,7 @@ class Trainer {
   struct Impl;
   Trainer(comm::Context& context, const TrainOptions& options);
   void open_data();
+  void restore(const std::string& dir, const CheckpointManifest& manifest);
   void build_step();
   void train_step();
   bool agree_on_halt();

@@ -63,7 +63,8 @@ struct Trainer::Impl {
   PipelineBatches* pipeline = nullptr;                        // the gradient, under pipeline parallelism
   LanguageModelBatches* language_model = nullptr;             // the gradient, without either
   std::unique_ptr<parallel::RowBalancer> balance;             // with --balance static or online
-  double test_speed = 0;                                      // TRIAD_TEST_SLOW_RANK
+  double test_speed = 0;                                      // TRIAD_TEST_SLOW_RANK: rows per second
+  double test_block = 0;                                      // TRIAD_TEST_SLOW_RANK: a block's seconds
   int rows = 0;                                               // --balance: this rank's rows last step
   std::unique_ptr<parallel::DistributedOptimizer> optimizer;  // reduction, clip, AdamW, ZeRO-1
   std::unique_ptr<FusedUpdate> fused;                         // with --fused-update: AdamW in the backward
