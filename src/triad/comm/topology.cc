@@ -3,8 +3,6 @@
 #include <fmt/format.h>
 
 #include <fmt/ranges.h>
-#include <sched.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -14,6 +12,7 @@
 #include "triad/comm/collectives.h"
 #include "triad/comm/context.h"
 #include "triad/comm/kernels.h"
+#include "triad/comm/placement.h"
 #include "triad/core/blas.h"
 #include "triad/core/clock.h"
 #include "triad/core/error.h"
@@ -292,19 +291,11 @@ Topology probe_topology(Context& context, const ProbeOptions& options) {
     if (context.node_rank() == turn) sgemm_alone_gflops = measure_sgemm_gflops(options.gemm_size);
     barrier(context, "topology probe");
   }
-  std::vector<double> mine = {static_cast<double>(context.node_index()), sgemm_gflops, sgemm_alone_gflops};
+  std::vector<double> mine = {sgemm_gflops, sgemm_alone_gflops};
   for (const std::string& codec : kCodecs) mine.push_back(codec_ns.at(codec));
   std::vector<double> all(mine.size() * world);
-  char host[MPI_MAX_PROCESSOR_NAME] = {};
-  std::vector<char> hosts(sizeof(host) * world, 0);
-  // The CPUs each rank may run on, to tell ranks that share cores (parallel/shared_cores.h).
-  cpu_set_t affinity;
-  if (sched_getaffinity(0, sizeof affinity, &affinity) != 0) CPU_ZERO(&affinity);
-  std::vector<cpu_set_t> affinities(world);
   if (context.uses_mpi()) {
-    int length = 0;
-    MPI_Get_processor_name(host, &length);
-    MPI_Request requests[5];
+    MPI_Request requests[3];
     check_mpi(MPI_Iallreduce(MPI_IN_PLACE, latency.data(), world * world, MPI_DOUBLE, MPI_SUM, context.comm(),
                              &requests[0]),
               "topology probe");
@@ -314,29 +305,20 @@ Topology probe_topology(Context& context, const ProbeOptions& options) {
     check_mpi(MPI_Iallgather(mine.data(), static_cast<int>(mine.size()), MPI_DOUBLE, all.data(),
                              static_cast<int>(mine.size()), MPI_DOUBLE, context.comm(), &requests[2]),
               "topology probe");
-    check_mpi(MPI_Iallgather(host, sizeof(host), MPI_CHAR, hosts.data(), sizeof(host), MPI_CHAR,
-                             context.comm(), &requests[3]),
-              "topology probe");
-    check_mpi(MPI_Iallgather(&affinity, sizeof affinity, MPI_BYTE, affinities.data(), sizeof affinity,
-                             MPI_BYTE, context.comm(), &requests[4]),
-              "topology probe");
-    context.wait(requests, 5, "topology probe");
+    context.wait(requests, 3, "topology probe");
   } else {
     all = mine;
-    gethostname(hosts.data(), sizeof(host) - 1);
-    affinities[0] = affinity;
   }
+  const std::vector<Placement> placement = gather_placement(context);
   for (int r = 0; r < world; ++r) {
     const double* v = &all[r * mine.size()];
     RankInfo& info = t.ranks[r];
-    info.host = &hosts[r * sizeof(host)];
-    info.node = static_cast<int>(v[0]);
-    info.sgemm_gflops = v[1];
-    info.sgemm_alone_gflops = v[2];
-    for (size_t c = 0; c < kCodecs.size(); ++c) info.codec_ns_per_float[kCodecs[c]] = v[3 + c];
-    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
-      if (CPU_ISSET(cpu, &affinities[r])) info.cpus.push_back(cpu);
-    }
+    info.host = placement[r].host;
+    info.node = placement[r].node;
+    info.cpus = placement[r].cpus;
+    info.sgemm_gflops = v[0];
+    info.sgemm_alone_gflops = v[1];
+    for (size_t c = 0; c < kCodecs.size(); ++c) info.codec_ns_per_float[kCodecs[c]] = v[2 + c];
     for (int c = 0; c < world; ++c) {
       t.latency_us[r][c] = latency[r * world + c];
       t.bandwidth_MBps[r][c] = bandwidth[r * world + c];

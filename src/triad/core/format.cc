@@ -36,6 +36,12 @@ std::string format_duration(double seconds) {
   return fmt::format("{}:{:02}", s / 60, s % 60);
 }
 
+std::string format_ms(double ms) {
+  if (ms >= 100) return fmt::format("{:.0f} ms", ms);
+  if (ms >= 10) return fmt::format("{:.1f} ms", ms);
+  return fmt::format("{:.2f} ms", ms);
+}
+
 std::string some_of(const std::vector<std::string>& names) {
   constexpr size_t kShown = 4;
   std::string out;

@@ -17,6 +17,8 @@ std::string format_bytes(size_t bytes);
 std::optional<double> parse_bytes(std::string_view text);
 // "1:02:03" or "2:03".
 std::string format_duration(double seconds);
+// Milliseconds to three figures or the unit: "1352 ms", "87.1 ms", "0.42 ms".
+std::string format_ms(double ms);
 // "a, b, c, d and 3 more": the first few of `names`, for a message about what is in the way.
 std::string some_of(const std::vector<std::string>& names);
 // The one of `names` nearest to a misspelt `word`, within two single-character edits (insertions,

@@ -239,16 +239,13 @@ std::string checkpoint_dir(const std::string& run_dir, int step) {
   return (fs::path(run_dir) / "checkpoints" / fmt::format("step_{:06}", step)).string();
 }
 
-void create_run_dir(const std::string& dir, bool force) {
+void check_run_dir(const std::string& dir, bool force) {
   std::error_code ec;
   const fs::file_status status = fs::status(dir, ec);
   if (fs::exists(status) && !fs::is_directory(status)) {
     fail_usage("--out {} is a file, not a run directory; choose another --out (nothing was changed)", dir);
   }
-  if (!fs::exists(status) || fs::is_empty(dir, ec)) {
-    make_dirs(dir);
-    return;
-  }
+  if (!fs::exists(status) || fs::is_empty(dir, ec)) return;
   const std::vector<std::string> all = directory_listing(dir);
   if (!has_json_format((fs::path(dir) / "run.json").string(), "triad-run") &&
       !has_json_format((fs::path(dir) / "classifier.json").string(), "triad-classifier")) {
@@ -269,8 +266,17 @@ void create_run_dir(const std::string& dir, bool force) {
         "another --out (nothing was deleted)",
         dir, some_of(foreign));
   }
+}
+
+void create_run_dir(const std::string& dir, bool force) {
+  check_run_dir(dir, force);
+  std::error_code ec;
+  if (!fs::exists(dir, ec) || fs::is_empty(dir, ec)) {
+    make_dirs(dir);
+    return;
+  }
   // The entries, not the directory: it may be "." or a mount point.
-  for (std::string name : all) {
+  for (std::string name : directory_listing(dir)) {
     if (name.ends_with('/')) name.pop_back();
     fs::remove_all(fs::path(dir) / name, ec);
     if (ec) fail("cannot remove {}: {}", (fs::path(dir) / name).string(), ec.message());

@@ -52,6 +52,9 @@ CheckpointInfo save_checkpoint(const std::string& run_dir, const ParameterLayout
 // else (a file, a directory that is not a run, a run holding other files) is a usage error naming what is
 // in the way, and nothing is deleted.
 void create_run_dir(const std::string& dir, bool force);
+// What create_run_dir would refuse, refused without changing anything: checked before work that comes
+// ahead of creating it.
+void check_run_dir(const std::string& dir, bool force);
 // RUN/checkpoints/step_N, as save_checkpoint names it.
 std::string checkpoint_dir(const std::string& run_dir, int step);
 // The N of a "step_N" directory name, or -1 for any other name.

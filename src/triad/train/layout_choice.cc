@@ -2,21 +2,42 @@
 
 #include <fmt/format.h>
 
-#include <algorithm>
 #include <cstring>
 
 #include "triad/comm/collectives.h"
+#include "triad/comm/placement.h"
 #include "triad/comm/topology.h"
 #include "triad/core/error.h"
 #include "triad/core/format.h"
 #include "triad/core/memory.h"
-#include "triad/parallel/planner.h"
 #include "triad/parallel/shared_cores.h"
 
 namespace triad {
 
-TrainOptions choose_layout(comm::Context& context, const TrainOptions& options, std::string* said) {
-  if (options.layout != "auto") return options;
+namespace {
+
+// The given options with the flags that run `c`.
+TrainOptions options_for(const TrainOptions& given, const parallel::LayoutChoice& c) {
+  TrainOptions o = given;
+  o.tensor_parallel = c.layout.tensor;
+  o.pipeline_parallel = c.layout.pipeline;
+  o.grad_accum = c.micro_batches;
+  o.pipeline_schedule = parallel::schedule_name(c.schedule);
+  std::vector<int> counts;
+  for (int s = 0; s < c.layout.pipeline; ++s) counts.push_back(c.stage_blocks(s));
+  o.pipeline_split = c.layout.pipeline > 1 ? fmt::format("{}", fmt::join(counts, ",")) : "";
+  o.comm.zero = c.zero1 ? 1 : 0;
+  o.comm.grad_compression = c.codec == comm::CodecKind::kFp16 ? "fp16" : "none";
+  return o;
+}
+
+bool same_shape(const parallel::Layout& a, const parallel::Layout& b) {
+  return a.data == b.data && a.tensor == b.tensor && a.pipeline == b.pipeline;
+}
+
+}  // namespace
+
+LayoutRanking rank_layouts(comm::Context& context, const TrainOptions& options) {
   const parallel::CostModel cost;
   parallel::PlanRequest request{
       .model = options.model,
@@ -25,57 +46,92 @@ TrainOptions choose_layout(comm::Context& context, const TrainOptions& options, 
       .memory_cap = static_cast<double>(physical_memory_bytes()) / context.node_size(),
       .bucket_mb = options.comm.bucket_mb,
       .optimizer_8bit = options.optimizer_states == "8bit"};
+  LayoutRanking ranking;
+  ranking.memory_cap = request.memory_cap;
   comm::Topology topology;
-  std::string speed;
   if (!options.comm.topology.empty()) {
     topology = comm::load_topology(options.comm.topology);
     if (topology.world != context.world()) {
       fail_usage("--topology {} describes {} ranks; the job has {}", options.comm.topology, topology.world,
                  context.world());
     }
-    speed = "--topology " + options.comm.topology;
+    ranking.speed = "--topology " + options.comm.topology;
   } else {
-    // One measurement, rank 0's, so that every rank plans from the same numbers.
+    // One measurement, rank 0's while the others wait (a core's speed), so that every rank plans from the
+    // same numbers; and where the ranks run, so that ranks sharing cores are priced as taking turns.
     double gflops = context.rank() == 0 ? comm::measure_sgemm_gflops(512) : 0;
     uint64_t bits = 0;
     std::memcpy(&bits, &gflops, sizeof bits);
     comm::broadcast_from_root(context, &bits, 1, "sending the measured GFLOP/s for --layout auto");
     std::memcpy(&gflops, &bits, sizeof bits);
     topology = parallel::uniform_topology(context.world(), gflops, cost);
-    speed = fmt::format("{:.1f} GFLOP/s per rank measured on rank 0", gflops);
+    const std::vector<comm::Placement> placement = comm::gather_placement(context);
+    for (int r = 0; r < context.world(); ++r) {
+      comm::RankInfo& rank = topology.ranks[r];
+      rank.host = placement[r].host;
+      rank.node = placement[r].node;
+      rank.cpus = placement[r].cpus;
+      rank.sgemm_alone_gflops = gflops;
+    }
+    ranking.speed = fmt::format("{:.1f} GFLOP/s per core measured on rank 0", gflops);
   }
-  const std::vector<parallel::PlannedLayout> ranked = parallel::plan_layouts(request, topology, cost);
-  // 8-bit optimizer states run data parallel only (TrainOptions::validate).
-  auto usable = std::find_if(ranked.begin(), ranked.end(), [&](const parallel::PlannedLayout& p) {
-    return !request.optimizer_8bit || p.choice.layout.tensor * p.choice.layout.pipeline == 1;
-  });
-  if (usable == ranked.end()) usable = ranked.begin();
-  const parallel::PlannedLayout& best = *usable;
-  if (!best.fits) {
+  for (const std::string& node : parallel::shared_core_nodes(topology)) {
+    ranking.speed += fmt::format("; {}: {}", node, parallel::kSharedCoresNote);
+  }
+  const std::vector<parallel::PlannedLayout> planned = parallel::plan_layouts(request, topology, cost);
+  ranking.priced = planned.size();
+  // Layouts these options refuse (TrainOptions::validate: DP-SGD, 8-bit states, a teacher or a codec with
+  // per-rank state under model parallelism) are left out.
+  const bool model_parallel_ok = options.model_parallel_refusal().empty();
+  const parallel::PlannedLayout* smallest = nullptr;
+  for (const parallel::PlannedLayout& p : planned) {
+    if (!model_parallel_ok && p.choice.layout.tensor * p.choice.layout.pipeline > 1) continue;
+    if (!smallest || p.memory.total() < smallest->memory.total()) smallest = &p;
+    if (p.fits) ranking.fitting.push_back({.planned = p, .options = options_for(options, p.choice)});
+  }
+  if (ranking.fitting.empty()) {
+    if (!smallest) fail_usage("--layout auto: no layout of {} ranks runs these options", context.world());
     fail_usage("--layout auto: no layout of {} ranks fits {} per rank; the smallest needs {} ({})",
                context.world(), format_bytes(static_cast<size_t>(request.memory_cap)),
-               format_bytes(static_cast<size_t>(best.memory.total())), best.choice.name());
+               format_bytes(static_cast<size_t>(smallest->memory.total())), smallest->choice.name());
   }
-  const parallel::LayoutChoice& c = best.choice;
-  TrainOptions chosen = options;
-  chosen.tensor_parallel = c.layout.tensor;
-  chosen.pipeline_parallel = c.layout.pipeline;
-  chosen.grad_accum = c.micro_batches;
-  chosen.pipeline_schedule = parallel::schedule_name(c.schedule);
-  std::vector<int> counts;
-  for (int s = 0; s < c.layout.pipeline; ++s) counts.push_back(c.stage_blocks(s));
-  chosen.pipeline_split = c.layout.pipeline > 1 ? fmt::format("{}", fmt::join(counts, ",")) : "";
-  chosen.comm.zero = c.zero1 ? 1 : 0;
-  chosen.comm.grad_compression = c.codec == comm::CodecKind::kFp16 ? "fp16" : "none";
-  *said = fmt::format(
-      "--layout auto chose {} of {} layouts: predicted {:.0f} ms per step, {} per rank (of {}; {}); 'triad "
-      "plan' shows the ranking",
-      c.name(), ranked.size(), best.time.step() * 1e3, format_bytes(static_cast<size_t>(best.memory.total())),
-      format_bytes(static_cast<size_t>(request.memory_cap)), speed);
-  for (const std::string& node : parallel::shared_core_nodes(topology)) {
-    *said += fmt::format("; {}: {}", node, parallel::kSharedCoresNote);
+  return ranking;
+}
+
+std::vector<LayoutCandidate> trial_candidates(const std::vector<LayoutCandidate>& fitting, int trials) {
+  std::vector<LayoutCandidate> picked;
+  for (const LayoutCandidate& c : fitting) {
+    if (static_cast<int>(picked.size()) >= trials) break;
+    if (c.predicted_ms() > kTrialMargin * fitting.front().predicted_ms()) break;
+    const parallel::Layout& shape = c.planned.choice.layout;
+    bool seen = false;
+    for (const LayoutCandidate& p : picked) seen |= same_shape(p.planned.choice.layout, shape);
+    if (!seen) picked.push_back(c);
   }
-  return chosen;
+  return picked;
+}
+
+std::string describe_choice(const LayoutRanking& ranking, const LayoutCandidate& chosen) {
+  const LayoutCandidate& first = ranking.fitting.front();
+  std::string said = fmt::format(
+      "--layout auto chose {} of {} layouts: predicted {} per step{}, {} per rank (of {}; {}); 'triad plan' "
+      "shows the ranking",
+      chosen.name(), ranking.priced, format_ms(chosen.predicted_ms()),
+      chosen.measured_ms > 0 ? ", measured " + format_ms(chosen.measured_ms) : std::string(),
+      format_bytes(static_cast<size_t>(chosen.planned.memory.total())),
+      format_bytes(static_cast<size_t>(ranking.memory_cap)), ranking.speed);
+  if (chosen.measured_ms > 0) return said;
+  // A runner-up of another shape predicted within the model's error: trials would settle it.
+  for (const LayoutCandidate& c : ranking.fitting) {
+    if (same_shape(c.planned.choice.layout, first.planned.choice.layout)) continue;
+    if (c.predicted_ms() <= 1.15 * first.predicted_ms()) {
+      said += fmt::format(
+          ". {} is predicted within {:.0f} %: --layout-trials 2 or more times both and trains the faster",
+          c.name(), 100 * (c.predicted_ms() / first.predicted_ms() - 1));
+    }
+    break;
+  }
+  return said;
 }
 
 }  // namespace triad

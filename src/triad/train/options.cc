@@ -116,6 +116,15 @@ const OptionTable<TrainOptions>& TrainOptions::options() {
           "'triad plan' predicts fastest within each rank's share of this node's memory")
         .in_group(kModelParallel)
         .per_command();
+    t.add("layout-trials", &O::layout_trials,
+          "With --layout auto: before training, time the N fastest predicted layouts of different data x "
+          "tensor x pipeline shape (those predicted within 30 % of the fastest) for a few steps each on "
+          "this job's ranks and data, and train the fastest measured. The trials write nothing; the run "
+          "starts at step 0 as if its layout had been given (0: trust the prediction)")
+        .value_name("N")
+        .in_group(kModelParallel)
+        .check(Check::kNonNegative)
+        .per_command();
     t.add("tensor-parallel", &O::tensor_parallel,
           "Ranks that split each layer (attention heads, MLP, vocabulary) Megatron-style; it must divide the "
           "heads and the vocabulary. Checkpoints hold whole tensors: a run resumes at any layout")
@@ -201,21 +210,15 @@ void TrainOptions::validate(int world) const {
   parallel::parse_pipeline_schedule(pipeline_schedule);
   stage_first_blocks();
   if (ranks.tensor * ranks.pipeline > 1) {
-    if (dp()) fail_usage("--dp-noise (DP-SGD) runs without --tensor-parallel and --pipeline-parallel");
-    if (optimizer_states != "fp32") {
+    const std::string refusal = model_parallel_refusal();
+    if (!refusal.empty()) fail_usage("{}", refusal);
+  }
+  if (layout_trials > 0) {
+    if (layout != "auto") fail_usage("--layout-trials {} applies with --layout auto", layout_trials);
+    if (dp()) {
       fail_usage(
-          "--optimizer-states {} runs without --tensor-parallel and --pipeline-parallel (yet): its "
-          "checkpoint "
-          "blocks are those of whole tensors",
-          optimizer_states);
-    }
-    const std::string& codec = comm.grad_compression;
-    if (codec.find("topk") != std::string::npos || codec.find("powersgd") != std::string::npos ||
-        codec == "auto") {
-      fail_usage(
-          "--grad-compression {} keeps per-rank state that checkpoints do not carry across layouts; "
-          "with --tensor-parallel or --pipeline-parallel use none, fp16 or int8",
-          codec);
+          "--layout-trials does not apply under DP-SGD (--dp-noise): its trial steps would see the private "
+          "data outside the privacy ledger");
     }
   }
   if (parallel::parse_balance(balance) != parallel::BalanceMode::kNone) {
@@ -244,10 +247,7 @@ void TrainOptions::validate(int world) const {
     }
   }
   if (!teacher.empty()) {
-    const char* refused = ranks.tensor * ranks.pipeline > 1 ? "--tensor-parallel/--pipeline-parallel"
-                          : dp()                            ? "DP-SGD (--dp-noise)"
-                          : fused_update                    ? "--fused-update"
-                                                            : nullptr;
+    const char* refused = dp() ? "DP-SGD (--dp-noise)" : fused_update ? "--fused-update" : nullptr;
     if (refused) fail_usage("--teacher with {} is not supported yet", refused);
     if (distill_weight > 1) fail_usage("--distill-weight {}: expected a share in [0, 1]", distill_weight);
   } else if (!teacher_sha256.empty()) {
@@ -289,6 +289,26 @@ void TrainOptions::validate(int world) const {
   if (remat.active())
     fail_usage(
         "--remat/--activation-memory do not apply under DP-SGD, which processes one sequence at a time");
+}
+
+std::string TrainOptions::model_parallel_refusal() const {
+  if (dp()) return "--dp-noise (DP-SGD) runs without --tensor-parallel and --pipeline-parallel";
+  if (!teacher.empty()) return "--teacher with --tensor-parallel/--pipeline-parallel is not supported yet";
+  if (optimizer_states != "fp32") {
+    return fmt::format(
+        "--optimizer-states {} runs without --tensor-parallel and --pipeline-parallel (yet): its checkpoint "
+        "blocks are those of whole tensors",
+        optimizer_states);
+  }
+  const std::string& codec = comm.grad_compression;
+  if (codec.find("topk") != std::string::npos || codec.find("powersgd") != std::string::npos ||
+      codec == "auto") {
+    return fmt::format(
+        "--grad-compression {} keeps per-rank state that checkpoints do not carry across layouts; with "
+        "--tensor-parallel or --pipeline-parallel use none, fp16 or int8",
+        codec);
+  }
+  return "";
 }
 
 std::vector<int> TrainOptions::stage_first_blocks() const {

@@ -44,6 +44,7 @@ struct TrainOptions {
   int threads = 1;
   // Model parallelism (Tier I, docs/parallel.md): data-parallel ranks = world / (tensor x pipeline).
   std::string layout = "manual";  // "auto": the four below, micro-batches, ZeRO-1 and codec from the planner
+  int layout_trials = 0;          // --layout auto: time this many of the planner's best before choosing
   int tensor_parallel = 1;
   int pipeline_parallel = 1;
   std::string pipeline_schedule = "1f1b";  // or "gpipe"
@@ -75,6 +76,8 @@ struct TrainOptions {
   int micro_batch(int world = 1) const { return batch / data_parallel(world) / grad_accum; }
   // The data-parallel ranks of a job of `world` ranks.
   int data_parallel(int world) const { return std::max(1, world / (tensor_parallel * pipeline_parallel)); }
+  // Why these options cannot run under tensor or pipeline parallelism, or "" when they can.
+  std::string model_parallel_refusal() const;
   // Each option's check, then what holds between options; usage errors naming the flag.
   void validate(int world = 1) const;
   // The first block of each pipeline stage, then --layers (parallel/pipeline_schedule.h).

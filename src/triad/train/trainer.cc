@@ -18,7 +18,6 @@
 #include "triad/core/version.h"
 #include "triad/data/tokenizer.h"
 #include "triad/train/evaluate.h"
-#include "triad/train/layout_choice.h"
 #include "triad/train/memory_check.h"
 #include "triad/train/rank_totals.h"
 #include "triad/train/resume_point.h"
@@ -66,8 +65,8 @@ void Trainer::build_step() {
                             s.layout.pipeline, options_.grad_accum));
     s.remat = std::make_unique<RematController>(
         s.model, options_.remat, options_.micro_batch(world), T,
-        is_root() ? (fs::path(run_dir()) / "remat_plan.jsonl").string() : std::string(), state_.step,
-        s.layout.pipeline > 1 ? in_flight : 1);
+        is_root() && !run_dir().empty() ? (fs::path(run_dir()) / "remat_plan.jsonl").string() : std::string(),
+        state_.step, s.layout.pipeline > 1 ? in_flight : 1);
     log_info("{}", s.remat->summary());
   }
   if (options_.dp()) {
@@ -151,21 +150,21 @@ std::unique_ptr<Trainer> Trainer::start(comm::Context& context, const TrainOptio
         "{}",
         options.model.seq_len, window, manifest_path);
   }
-  std::string chose;
-  options = choose_layout(context, options, &chose);
-  if (!chose.empty()) {
-    options.validate(context.world());
-    if (root) log_info("{}", chose);
+  auto teacher = options.teacher.empty() ? nullptr : std::make_unique<Teacher>(options);
+  set_threads(options.threads);
+  nlohmann::json layout_auto;
+  if (options.layout == "auto") {
+    if (root) check_run_dir(options.out_dir, force);  // before the planner's measurements and trials
+    options = choose_layout(context, options, &teacher, &layout_auto);
   }
   if (balances_stages(options)) {
+    std::string chose;
     options.pipeline_split = measured_pipeline_split(context, options, &chose);
     if (root) log_info("{}", chose);
   }
   options = fit_training_memory(options, context.world(), false, root);
-  auto teacher = options.teacher.empty() ? nullptr : std::make_unique<Teacher>(options);
   if (root) create_run_dir(options.out_dir, force);
   comm::barrier(context, "waiting for rank 0 to create the run directory");
-  set_threads(options.threads);
 
   std::unique_ptr<Trainer> t(new Trainer(context, options));
   if (teacher) {  // the run records exactly what taught it
@@ -189,6 +188,7 @@ std::unique_ptr<Trainer> Trainer::start(comm::Context& context, const TrainOptio
                         {"model", options.model.describe()},
                         {"data_manifest_sha256", t->impl_->data_manifest_sha256},
                         {"ranks", context.world()}};
+  if (!layout_auto.is_null()) run["layout_auto"] = std::move(layout_auto);
   write_file_atomic((fs::path(options.out_dir) / "run.json").string(), run.dump(2) + "\n");
   return t;
 }

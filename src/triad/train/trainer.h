@@ -26,6 +26,7 @@ namespace triad {
 
 class Trainer;
 class RdpAccountant;
+class Teacher;
 
 class TrainObserver {
  public:
@@ -76,6 +77,12 @@ class Trainer {
  private:
   struct Impl;
   Trainer(comm::Context& context, const TrainOptions& options);
+  // --layout auto (layout_trials.cc): the options of the layout to train, and what was predicted and
+  // timed in `record` (run.json's "layout_auto"). Collective. The teacher is lent to each trial.
+  static TrainOptions choose_layout(comm::Context& context, const TrainOptions& options,
+                                    std::unique_ptr<Teacher>* teacher, nlohmann::json* record);
+  // Collective: the median step in ms of a few steps of `options`' layout on a trainer that writes nothing.
+  static double time_layout(comm::Context& context, TrainOptions options, std::unique_ptr<Teacher>* teacher);
   void open_data();
   void restore(const std::string& dir, const CheckpointManifest& manifest);
   void build_step();
