@@ -374,6 +374,10 @@ TEST(Balance, OnlinePipelineStagesMoveBlocksMidRun) {
   ASSERT_EQ(records.size(), 8u);
   for (int step = 0; step < 4; ++step) EXPECT_THAT(records[step]["pipeline_blocks"], ElementsAre(2, 2));
   for (int step = 4; step < 8; ++step) EXPECT_THAT(records[step]["pipeline_blocks"], ElementsAre(1, 3));
+  for (int step = 0; step < 8; ++step)
+    EXPECT_EQ(records[step].contains("pipeline_move_ms"), step == 4)
+        << "the move's time on the step after it";
+  EXPECT_GT(records[4].value("pipeline_move_ms", 0.0), 0);
   EXPECT_EQ(read_json_file(run + "/checkpoints/step_000004/manifest.json")["options"]["pipeline_split"],
             "1,3");
   EXPECT_EQ(read_json_file(run + "/checkpoints/step_000008/manifest.json")["options"]["pipeline_split"],

@@ -35,6 +35,13 @@ bool same_shape(const parallel::Layout& a, const parallel::Layout& b) {
   return a.data == b.data && a.tensor == b.tensor && a.pipeline == b.pipeline;
 }
 
+// Whether a trial of one tells about the other: the same shape, and under pipelines the same micro-batches
+// and split (ZeRO-1, the codec and the schedule aside).
+bool same_trial(const parallel::LayoutChoice& a, const parallel::LayoutChoice& b) {
+  if (!same_shape(a.layout, b.layout)) return false;
+  return a.layout.pipeline == 1 || (a.micro_batches == b.micro_batches && a.stage_first == b.stage_first);
+}
+
 }  // namespace
 
 LayoutRanking rank_layouts(comm::Context& context, const TrainOptions& options) {
@@ -87,7 +94,8 @@ LayoutRanking rank_layouts(comm::Context& context, const TrainOptions& options) 
   for (const parallel::PlannedLayout& p : planned) {
     if (!model_parallel_ok && p.choice.layout.tensor * p.choice.layout.pipeline > 1) continue;
     if (!smallest || p.memory.total() < smallest->memory.total()) smallest = &p;
-    if (p.fits) ranking.fitting.push_back({.planned = p, .options = options_for(options, p.choice)});
+    if (p.fits)
+      ranking.fitting.push_back({.planned = p, .options = options_for(options, p.choice), .trial_ms = {}});
   }
   if (ranking.fitting.empty()) {
     if (!smallest) fail_usage("--layout auto: no layout of {} ranks runs these options", context.world());
@@ -103,9 +111,8 @@ std::vector<LayoutCandidate> trial_candidates(const std::vector<LayoutCandidate>
   for (const LayoutCandidate& c : fitting) {
     if (static_cast<int>(picked.size()) >= trials) break;
     if (c.predicted_ms() > kTrialMargin * fitting.front().predicted_ms()) break;
-    const parallel::Layout& shape = c.planned.choice.layout;
     bool seen = false;
-    for (const LayoutCandidate& p : picked) seen |= same_shape(p.planned.choice.layout, shape);
+    for (const LayoutCandidate& p : picked) seen |= same_trial(p.planned.choice, c.planned.choice);
     if (!seen) picked.push_back(c);
   }
   return picked;

@@ -19,22 +19,26 @@ namespace triad {
 
 namespace {
 
-// A trial's steps: the first allocates the step's buffers and is not timed; the median of the others is
-// its step time.
-constexpr int kTrialWarmupSteps = 1;
-constexpr int kTrialSteps = 3;
+// Two rounds: every candidate for kFirstSteps timed steps, then the kFinalists fastest for kFinalSteps
+// more; a candidate's measure is the median of all its timed steps. Each trial builds its trainer anew, and
+// its first step (allocating the step's buffers) is not timed.
+constexpr int kFirstSteps = 2;
+constexpr int kFinalSteps = 3;
+constexpr size_t kFinalists = 3;
 
 nlohmann::json candidate_json(const LayoutCandidate& c) {
   nlohmann::json j = {{"layout", c.name()},
                       {"train_flags", c.planned.choice.train_flags()},
                       {"predicted_ms", c.predicted_ms()}};
   if (c.measured_ms > 0) j["measured_ms"] = c.measured_ms;
+  if (!c.trial_ms.empty()) j["trial_ms"] = c.trial_ms;
   return j;
 }
 
 }  // namespace
 
-double Trainer::time_layout(comm::Context& context, TrainOptions options, std::unique_ptr<Teacher>* teacher) {
+std::vector<double> Trainer::time_layout(comm::Context& context, TrainOptions options, int steps,
+                                         std::unique_ptr<Teacher>* teacher) {
   options.out_dir.clear();  // a trial writes nothing: no run directory, no remat plan
   options = fit_training_memory(options, context.world(), false, false);
   std::unique_ptr<Trainer> t(new Trainer(context, options));
@@ -43,16 +47,16 @@ double Trainer::time_layout(comm::Context& context, TrainOptions options, std::u
   t->impl_->model.init_weights(options.seed);
   t->build_step();
   std::vector<double> ms;
-  for (int step = 0; step < kTrialWarmupSteps + kTrialSteps; ++step) {
+  for (int step = 0; step <= steps; ++step) {
     const Clock::time_point started = Clock::now();
     t->train_step();
     float seconds = static_cast<float>(seconds_since(started));
     comm::allreduce_max(context, &seconds, 1, "--layout-trials: the step's slowest rank");
     if (t->preempted_) fail("stopped by a signal during --layout-trials, before training began");
-    if (step >= kTrialWarmupSteps) ms.push_back(1e3 * seconds);
+    if (step > 0) ms.push_back(1e3 * seconds);
   }
   *teacher = std::move(t->impl_->teacher);
-  return median(ms);
+  return ms;
 }
 
 TrainOptions Trainer::choose_layout(comm::Context& context, const TrainOptions& options,
@@ -63,21 +67,29 @@ TrainOptions Trainer::choose_layout(comm::Context& context, const TrainOptions& 
   std::vector<LayoutCandidate> trials = trial_candidates(ranking.fitting, options.layout_trials);
   const Clock::time_point started = Clock::now();
   if (options.layout_trials > 0 && trials.size() < 2 && root) {
-    log_info("--layout-trials {}: no other shape is predicted within {:.0f} % of {}; nothing to time",
+    log_info("--layout-trials {}: no other layout is predicted within {:.0f} % of {}; nothing to time",
              options.layout_trials, 100 * (kTrialMargin - 1), chosen.name());
   }
+  auto time = [&](LayoutCandidate& c, int steps, const std::string& which) {
+    if (root)
+      log_info("--layout-trials: timing {} ({}; predicted {} per step)", c.name(), which,
+               format_ms(c.predicted_ms()));
+    c.options.validate(context.world());
+    for (double ms : time_layout(context, c.options, steps, teacher)) c.trial_ms.push_back(ms);
+    c.measured_ms = median(c.trial_ms);
+    if (root) log_info("--layout-trials: {} measured {} per step", c.name(), format_ms(c.measured_ms));
+  };
+  auto faster = [](const LayoutCandidate& a, const LayoutCandidate& b) {
+    return a.measured_ms < b.measured_ms;
+  };
   if (trials.size() >= 2) {
-    for (size_t i = 0; i < trials.size(); ++i) {
-      LayoutCandidate& c = trials[i];
-      if (root)
-        log_info("--layout-trials: timing {} ({} of {}; predicted {} per step)", c.name(), i + 1,
-                 trials.size(), format_ms(c.predicted_ms()));
-      c.options.validate(context.world());
-      c.measured_ms = time_layout(context, c.options, teacher);
-      if (root) log_info("--layout-trials: {} measured {} per step", c.name(), format_ms(c.measured_ms));
-    }
-    chosen = *std::min_element(trials.begin(), trials.end(),
-                               [](const auto& a, const auto& b) { return a.measured_ms < b.measured_ms; });
+    for (size_t i = 0; i < trials.size(); ++i)
+      time(trials[i], kFirstSteps, fmt::format("{} of {}", i + 1, trials.size()));
+    std::stable_sort(trials.begin(), trials.end(), faster);
+    const size_t finalists = std::min(kFinalists, trials.size());
+    for (size_t i = 0; i < finalists; ++i)
+      time(trials[i], kFinalSteps, fmt::format("finalist {} of {}", i + 1, finalists));
+    chosen = *std::min_element(trials.begin(), trials.begin() + finalists, faster);
   }
   *record = candidate_json(chosen);
   (*record)["speeds"] = ranking.speed;

@@ -67,6 +67,13 @@ const std::vector<Field<StepRecord>>& step_fields() {
        when(&StepRecord::pipeline, [](const StepRecord::Pipeline& p) { return p.stage_busy_ms; })},
       {"pipeline_blocks", "each pipeline stage's blocks in the step (--balance online moves them)",
        when(&StepRecord::pipeline, [](const StepRecord::Pipeline& p) { return p.blocks; })},
+      {"pipeline_move_ms",
+       "--balance online: time moving blocks between stages before the step, the checkpoint they move by "
+       "included (only after a move)",
+       when(&StepRecord::pipeline,
+            [](const StepRecord::Pipeline& p) {
+              return p.moved_ms > 0 ? nlohmann::json(p.moved_ms) : nullptr;
+            })},
       {"pipeline_bubble_predicted", "the synchronous pipeline's idle share, (stages - 1) / (m + stages - 1)",
        when(&StepRecord::pipeline, [](const StepRecord::Pipeline& p) { return p.bubble_predicted; })},
       {"balance_rows", "--balance: rows of the step's batch each data-parallel rank trained",

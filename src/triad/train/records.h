@@ -33,6 +33,7 @@ struct StepRecord {
     double bubble_predicted = 0;        // (p - 1) / (m + p - 1), for equal stages
     std::vector<double> stage_busy_ms;  // per stage, time computing (a slower stage makes the others wait)
     std::vector<int> blocks;            // per stage, its blocks in the step
+    double moved_ms = 0;                // --balance online: the blocks' move before the step (0: none)
   };
   std::optional<Pipeline> pipeline;  // with --pipeline-parallel
   struct Balance {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <utility>
 
 #include "triad/comm/collectives.h"
 #include "triad/core/clock.h"
@@ -90,6 +91,7 @@ void Trainer::observe_stages(StepRecord* record) {
   const int stages = s.layout.pipeline, me = s.at.pipeline;
   const std::vector<int> blocks = s.stage_blocks();
   record->pipeline->blocks = blocks;
+  record->pipeline->moved_ms = std::exchange(s.moved_ms, 0.0);
   if (!s.stages) return;
   // Each stage's busy seconds, then the step's.
   std::vector<float> busy(static_cast<size_t>(stages) + 1, 0.0f);
@@ -134,7 +136,8 @@ void Trainer::move_stages() {
   s.energy = energy;
   open_data();
   restore(dir, manifest);
-  log_info("--balance online: blocks moved in {:.2f} s (through {})", seconds_since(moving), dir);
+  s.moved_ms = 1e3 * seconds_since(moving);
+  log_info("--balance online: blocks moved in {:.2f} s (through {})", 1e-3 * s.moved_ms, dir);
 }
 
 }  // namespace triad

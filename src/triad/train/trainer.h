@@ -81,8 +81,10 @@ class Trainer {
   // timed in `record` (run.json's "layout_auto"). Collective. The teacher is lent to each trial.
   static TrainOptions choose_layout(comm::Context& context, const TrainOptions& options,
                                     std::unique_ptr<Teacher>* teacher, nlohmann::json* record);
-  // Collective: the median step in ms of a few steps of `options`' layout on a trainer that writes nothing.
-  static double time_layout(comm::Context& context, TrainOptions options, std::unique_ptr<Teacher>* teacher);
+  // Collective: `steps` steps' times in ms (the slowest rank's), after one untimed step, of `options`'
+  // layout on a trainer that writes nothing.
+  static std::vector<double> time_layout(comm::Context& context, TrainOptions options, int steps,
+                                         std::unique_ptr<Teacher>* teacher);
   void open_data();
   void restore(const std::string& dir, const CheckpointManifest& manifest);
   void build_step();

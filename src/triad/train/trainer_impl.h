@@ -71,6 +71,7 @@ struct Trainer::Impl {
   std::unique_ptr<RematController> remat;                     // with --remat or --activation-memory
   std::unique_ptr<parallel::StageBalancer> stages;            // with --balance online under pipelines
   std::vector<int> move_to;  // --balance online: blocks per stage to move to after this step
+  double moved_ms = 0;       // --balance online: the last move's time, for the next step's record
   Clock::time_point started = Clock::now();
   EnergyMeter energy;  // RAPL or an estimate, from here to the end event
 };
