@@ -127,7 +127,7 @@ TEST(LayoutAuto, PricesRanksThatShareCoresWithoutATopology) {
       << "the planner gave each rank a core of its own";
 }
 
-TEST(LayoutAuto, TrialsAreRefusedWhereTheyCannotApply) {
+TEST(LayoutAuto, IsRefusedWhereItCannotApply) {
   TempDir dir;
   EXPECT_THAT(run_triad(testing::train_args(dir / "a", "--layout-trials 2")),
               RefusedWith("--layout-trials 2 applies with --layout auto"));
@@ -138,6 +138,10 @@ TEST(LayoutAuto, TrialsAreRefusedWhereTheyCannotApply) {
   EXPECT_THAT(run_triad(testing::train_args(dir / "c", "--layout auto --layout-trials -1")),
               RefusedWith("--layout-trials"));
   EXPECT_FALSE(fs::exists(dir / "a")) << "refused before creating the run";
+  const std::string run = dir / "run";
+  ASSERT_EQ(run_triad(testing::train_args(run, "--steps 1 --eval-every 0")).exit_code, 0);
+  EXPECT_THAT(run_triad("train --resume " + run + " --steps 2 --layout auto"),
+              RefusedWith("--layout auto chooses the layout when a run starts"));
 }
 
 }  // namespace

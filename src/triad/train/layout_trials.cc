@@ -67,8 +67,10 @@ TrainOptions Trainer::choose_layout(comm::Context& context, const TrainOptions& 
   std::vector<LayoutCandidate> trials = trial_candidates(ranking.fitting, options.layout_trials);
   const Clock::time_point started = Clock::now();
   if (options.layout_trials > 0 && trials.size() < 2 && root) {
-    log_info("--layout-trials {}: no other layout is predicted within {:.0f} % of {}; nothing to time",
-             options.layout_trials, 100 * (kTrialMargin - 1), chosen.name());
+    log_info(
+        "--layout-trials {}: the shortlist (within {:.0f} % of the fastest prediction, one per shape) "
+        "holds only {}; nothing to time",
+        options.layout_trials, 100 * (kTrialMargin - 1), chosen.name());
   }
   auto time = [&](LayoutCandidate& c, int steps, const std::string& which) {
     if (root)

@@ -209,6 +209,13 @@ std::unique_ptr<Trainer> Trainer::resume(comm::Context& context, const ResumeReq
   TrainOptions options = options_for_resume(TrainOptions::options(), manifest.options, request.given,
                                             request.given_names, request.run_dir);
   options.out_dir = request.run_dir;
+  if (options.layout == "auto") {
+    fail_usage(
+        "--layout auto chooses the layout when a run starts; {} resumes at its own unless --tensor-parallel, "
+        "--pipeline-parallel or --pipeline-split say otherwise (its checkpoints hold whole tensors, so any "
+        "layout resumes it; 'triad plan' ranks them)",
+        request.run_dir);
+  }
   options.validate(context.world());
   if (options.steps < manifest.state.step) {
     fail_usage("{} is at step {}; --steps {} is below it (--steps is the run's total: give {} or more)",
