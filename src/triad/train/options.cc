@@ -117,10 +117,11 @@ const OptionTable<TrainOptions>& TrainOptions::options() {
         .in_group(kModelParallel)
         .per_command();
     t.add("layout-trials", &O::layout_trials,
-          "With --layout auto: before training, time the N fastest predicted layouts of different data x "
-          "tensor x pipeline shape (those predicted within 30 % of the fastest) for a few steps each on "
-          "this job's ranks and data, and train the fastest measured. The trials write nothing; the run "
-          "starts at step 0 as if its layout had been given (0: trust the prediction)")
+          "With --layout auto: before training, time up to N of the layouts predicted within 30 % of the "
+          "fastest (one per data x tensor x pipeline shape and, with stages, per micro-batch count and "
+          "split) for 2 steps each on this job's ranks and data, the 3 fastest for 3 more, and train the "
+          "fastest measured. The trials write nothing; the run starts at step 0 as if its layout had been "
+          "given; run.json keeps what each measured (0: trust the prediction; docs/parallel.md)")
         .value_name("N")
         .in_group(kModelParallel)
         .check(Check::kNonNegative)
