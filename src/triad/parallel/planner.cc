@@ -437,10 +437,12 @@ std::vector<PlannedLayout> plan_layouts(const PlanRequest& r, const comm::Topolo
     planned.fits = planned.memory.total() <= r.memory_cap;
     out.push_back(std::move(planned));
   }
-  // Stable: equal predictions keep the enumeration's order (fewer tensor ranks, stages, micro-batches).
-  std::stable_sort(out.begin(), out.end(), [](const PlannedLayout& a, const PlannedLayout& b) {
+  // Stable, and steps predicted equal to 0.1 ms count as equal: ties keep the enumeration's order (fewer
+  // tensor ranks, stages, micro-batches; 1F1B before GPipe), not the last bits of a sum.
+  auto tenths_of_ms = [](const PlannedLayout& p) { return std::llround(p.time.step() * 1e4); };
+  std::stable_sort(out.begin(), out.end(), [&](const PlannedLayout& a, const PlannedLayout& b) {
     if (a.fits != b.fits) return a.fits;
-    return a.fits ? a.time.step() < b.time.step() : a.memory.total() < b.memory.total();
+    return a.fits ? tenths_of_ms(a) < tenths_of_ms(b) : a.memory.total() < b.memory.total();
   });
   return out;
 }
