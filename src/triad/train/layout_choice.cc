@@ -124,10 +124,10 @@ std::string describe_choice(const LayoutRanking& ranking, const LayoutCandidate&
       "--layout auto chose {} of {} layouts: predicted {} per step{}, {} per rank (of {}; {}); 'triad plan' "
       "shows the ranking",
       chosen.name(), ranking.priced, format_ms(chosen.predicted_ms()),
-      chosen.measured_ms > 0 ? ", measured " + format_ms(chosen.measured_ms) : std::string(),
+      chosen.measured_ms() > 0 ? ", measured " + format_ms(chosen.measured_ms()) : std::string(),
       format_bytes(static_cast<size_t>(chosen.planned.memory.total())),
       format_bytes(static_cast<size_t>(ranking.memory_cap)), ranking.speed);
-  if (chosen.measured_ms > 0) return said;
+  if (chosen.measured_ms() > 0) return said;
   // A runner-up of another shape predicted within the model's error: trials would settle it.
   for (const LayoutCandidate& c : ranking.fitting) {
     if (same_shape(c.planned.choice.layout, first.planned.choice.layout)) continue;

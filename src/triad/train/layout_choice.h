@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "triad/comm/context.h"
+#include "triad/core/statistics.h"
 #include "triad/parallel/planner.h"
 #include "triad/train/options.h"
 
@@ -26,8 +27,8 @@ struct LayoutCandidate {
   parallel::PlannedLayout planned;
   TrainOptions options;          // the given options with this layout's flags set
   std::vector<double> trial_ms;  // its trials' timed steps
-  double measured_ms = 0;        // their median, when timed
   std::string name() const { return planned.choice.name(); }
+  double measured_ms() const { return median(trial_ms); }  // 0 when not timed
   double predicted_ms() const { return planned.time.step() * 1e3; }
 };
 

@@ -10,7 +10,6 @@
 #include "triad/core/error.h"
 #include "triad/core/format.h"
 #include "triad/core/log.h"
-#include "triad/core/statistics.h"
 #include "triad/train/layout_choice.h"
 #include "triad/train/memory_check.h"
 #include "triad/train/trainer_impl.h"
@@ -30,7 +29,7 @@ nlohmann::json candidate_json(const LayoutCandidate& c) {
   nlohmann::json j = {{"layout", c.name()},
                       {"train_flags", c.planned.choice.train_flags()},
                       {"predicted_ms", c.predicted_ms()}};
-  if (c.measured_ms > 0) j["measured_ms"] = c.measured_ms;
+  if (!c.trial_ms.empty()) j["measured_ms"] = c.measured_ms();
   if (!c.trial_ms.empty()) j["trial_ms"] = c.trial_ms;
   return j;
 }
@@ -78,11 +77,10 @@ TrainOptions Trainer::choose_layout(comm::Context& context, const TrainOptions& 
                format_ms(c.predicted_ms()));
     c.options.validate(context.world());
     for (double ms : time_layout(context, c.options, steps, teacher)) c.trial_ms.push_back(ms);
-    c.measured_ms = median(c.trial_ms);
-    if (root) log_info("--layout-trials: {} measured {} per step", c.name(), format_ms(c.measured_ms));
+    if (root) log_info("--layout-trials: {} measured {} per step", c.name(), format_ms(c.measured_ms()));
   };
   auto faster = [](const LayoutCandidate& a, const LayoutCandidate& b) {
-    return a.measured_ms < b.measured_ms;
+    return a.measured_ms() < b.measured_ms();
   };
   if (trials.size() >= 2) {
     for (size_t i = 0; i < trials.size(); ++i)
