@@ -321,6 +321,28 @@ TEST(CommTopology, JsonRoundTripAndNamedErrors) {
   } catch (const Error& e) {
     EXPECT_STREQ(e.what(), "t.json: field 'ranks[1].cpus' must be an array of CPU numbers >= 0");
   }
+  // A model timed alone and at once: what it was and each rank's two times.
+  t.micro_step_of = {{"model", {{"layers", 2}}}, {"micro_batch", 4}};
+  t.ranks[0].micro_step_alone_ms = t.ranks[1].micro_step_alone_ms = 50;
+  t.ranks[1].micro_step_at_once_ms = 55.5;
+  back = topology_from_json(topology_to_json(t), "t.json");
+  EXPECT_EQ(back.micro_step_of, t.micro_step_of);
+  EXPECT_EQ(back.ranks[1].micro_step_alone_ms, 50);
+  EXPECT_EQ(back.ranks[1].micro_step_at_once_ms, 55.5);
+  nlohmann::json timed = topology_to_json(t);
+  timed["ranks"][1].erase("micro_step_at_once_ms");
+  try {
+    topology_from_json(timed, "t.json");
+    FAIL() << "accepted a rank without its time at once";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "t.json: field 'ranks[1].micro_step_at_once_ms' must be a number >= 0");
+  }
+  timed = topology_to_json(t);
+  timed["micro_step_of"].erase("micro_batch");
+  EXPECT_THROW(topology_from_json(timed, "t.json"), Error);
+  t.micro_step_of = nullptr;
+  EXPECT_FALSE(topology_to_json(t).contains("micro_step_of"));
+  EXPECT_FALSE(topology_to_json(t)["ranks"][0].contains("micro_step_alone_ms"));
   nlohmann::json broken = topology_to_json(t);
   broken["bandwidth_MBps"][0][1] = 0;
   try {

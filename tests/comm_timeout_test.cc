@@ -127,6 +127,34 @@ TEST(CommProbe, WritesTheTopologyAndPredictions) {
   EXPECT_EQ(summary["predictions"][0]["bucket_mb"], 1.0);
   EXPECT_EQ(summary["predictions"][0]["predicted_ms"].size(), 5u);  // none + 4 codecs
 
+  // Given a model and a batch, the probe also times it alone and at once, and the planner prices that.
+  job = mpirun(2, std::string(TRIAD_BINARY) + " probe --out " + dir / "timed.json" +
+                      " --bandwidth-mb 0.25 --messages 2 --round-trips 20 --gemm-size 64 --bucket-mb 1 "
+                      "--layers 2 --d-model 32 --heads 2 --seq-len 16 --vocab 400 --batch 4");
+  ASSERT_EQ(job.exit_code, 0) << job.output;
+  EXPECT_NE(job.output.find("compute"), std::string::npos) << job.output;
+  nlohmann::json timed = nlohmann::json::parse(read_file(dir / "timed.json"));
+  EXPECT_EQ(timed["micro_step_of"]["micro_batch"], 2);
+  EXPECT_EQ(timed["micro_step_of"]["model"]["d_model"], 32);
+  for (const auto& rank : timed["ranks"]) {
+    EXPECT_GT(rank["micro_step_alone_ms"].get<double>(), 0) << rank.dump();
+    EXPECT_GT(rank["micro_step_at_once_ms"].get<double>(), 0) << rank.dump();
+  }
+  EXPECT_EQ(timed["ranks"][0]["micro_step_alone_ms"], timed["ranks"][1]["micro_step_alone_ms"]);  // one node
+  const std::string plan =
+      "plan --layers 2 --d-model 32 --heads 2 --seq-len 16 --vocab 400 --batch 4 --ranks 2 "
+      "--memory-per-rank 1GiB --json --topology ";
+  testing::CommandResult planned = testing::run_triad(plan + dir / "timed.json");
+  ASSERT_EQ(planned.exit_code, 0) << planned.err;
+  EXPECT_EQ(nlohmann::json::parse(planned.out)["at_once"].size(), 1u) << planned.out;
+  planned = testing::run_triad(
+      "plan --layers 2 --d-model 64 --heads 2 --seq-len 16 --vocab 400 --batch 4 --ranks 2 "
+      "--memory-per-rank 1GiB --json --topology " +
+      dir / "timed.json");
+  ASSERT_EQ(planned.exit_code, 0) << planned.err;  // another model: a warning, no price
+  EXPECT_TRUE(nlohmann::json::parse(planned.out)["at_once"].empty()) << planned.out;
+  EXPECT_NE(planned.err.find("another model"), std::string::npos) << planned.err;
+
   // Predictions from the file alone need no MPI.
   testing::CommandResult predicted =
       testing::run_triad("probe --predict " + dir / "topology.json" + " --bucket-mb 2");

@@ -1,11 +1,17 @@
 // parallel/shared_cores: which probed ranks share CPUs, the step simulated with them taking turns against
 // what follows from first principles (the pipeline formula with a core each, a fully busy group slowed by
-// ranks / CPUs, one CPU never idle while work is ready), and the planner's step times with it.
+// ranks / CPUs, one CPU never idle while work is ready), and the planner's step times with it. And
+// parallel/contention: a node's slowdown at once from its timings, the simulation with it (a busy node
+// slowed by the whole factor, a rank alone not at all, k of n working in between), the planner's at_once,
+// and the model timed in this process.
 
 #include "triad/parallel/shared_cores.h"
 
 #include <gtest/gtest.h>
 
+#include "triad/comm/context.h"
+#include "triad/core/error.h"
+#include "triad/parallel/contention.h"
 #include "triad/parallel/planner.h"
 
 namespace triad::parallel {
@@ -114,6 +120,110 @@ TEST(SharedCores, ThePlannerPricesTakingTurns) {
     ++checked;
   }
   EXPECT_GT(checked, 10);
+}
+
+const GptConfig kModel{.layers = 4, .d_model = 32, .heads = 2, .seq_len = 16, .vocab = 400};
+
+// `t` with kModel timed at micro-batch 2: `alone` ms on each node's first rank, `at_once[r]` ms on rank r.
+comm::Topology timed(comm::Topology t, double alone, const std::vector<double>& at_once) {
+  t.micro_step_of = micro_step_subject(kModel, 2);
+  for (int r = 0; r < t.world; ++r) {
+    t.ranks[r].micro_step_alone_ms = alone;
+    t.ranks[r].micro_step_at_once_ms = at_once[r];
+  }
+  return t;
+}
+
+TEST(Contention, ANodesSlowdownIsItsRanksMedianBeyondTheirShareOfTheCpus) {
+  // Node a: ranks 0-2 on CPUs 0 and 1 (three on two: at once takes 1.5x alone without contention); node b:
+  // rank 3 alone, nothing to contend with.
+  const comm::Topology t =
+      timed(ranks_on({{0, 1}, {0, 1}, {0, 1}, {0}}, {0, 0, 0, 1}), 100, {165, 180, 150, 101});
+  std::vector<NodeContention> nodes = node_contention(t, kModel);
+  ASSERT_EQ(nodes.size(), 1u);
+  EXPECT_EQ(nodes[0].host, "a");
+  EXPECT_EQ(nodes[0].ranks, (std::vector<int>{0, 1, 2}));
+  EXPECT_DOUBLE_EQ(nodes[0].factor, 1.1);  // the median of 165, 180 and 150 over 150
+  EXPECT_EQ(contention_lines(nodes),
+            (std::vector<std::string>{"a: ranks 0, 1, 2 compute 1.10x slower all at once than alone"}));
+  // Timed with fewer of the model's blocks (it did not fit): the same model.
+  comm::Topology part = t;
+  part.micro_step_of["model"]["layers"] = 2;
+  EXPECT_EQ(node_contention(part, kModel).size(), 1u);
+  // Another model, no timing, a rank without one: nothing priced, and why.
+  std::string why;
+  GptConfig wider = kModel;
+  wider.d_model = 64;
+  EXPECT_TRUE(node_contention(t, wider, &why).empty());
+  EXPECT_NE(why.find("of another model"), std::string::npos) << why;
+  EXPECT_TRUE(node_contention(ranks_on({{0}, {1}}, {0, 0}), kModel, &why).empty());
+  EXPECT_NE(why.find("no timing"), std::string::npos) << why;
+  comm::Topology missing = t;
+  missing.ranks[2].micro_step_at_once_ms = 0;
+  EXPECT_TRUE(node_contention(missing, kModel, &why).empty());
+  EXPECT_NE(why.find("rank 2"), std::string::npos) << why;
+}
+
+TEST(Contention, TheSimulationSlowsANodeByHowManyOfItsRanksWork) {
+  const double f = 0.3, b = 0.7, tail = 0.25;
+  const NodeContention node{.host = "a", .ranks = {0, 1}, .factor = 1.2};
+  // Data parallel: both ranks work the whole step, each 1.2x slower.
+  std::vector<SimulatedStage> both{{.forward = f, .backward = b, .tail = tail, .ranks = {0, 1}}};
+  EXPECT_NEAR(simulate_step(PipelineSchedule::kOneFOneB, 4, both, {}, {node}), 1.2 * (4 * (f + b) + tail),
+              1e-12);
+  // Two stages and one micro-batch: never both at work, never slower.
+  EXPECT_NEAR(simulate_step(PipelineSchedule::kOneFOneB, 1, equal_stages(2, f, b, 0), {}, {node}),
+              2 * (f + b), 1e-12);
+  // Two stages of two ranks each on a node of four: one stage at a time is 2 of 4 ranks at work,
+  // 1 + 0.3 x 1/3 slower; with ranks that share the CPUs too, both apply.
+  std::vector<SimulatedStage> pairs{{.forward = f, .backward = b, .tail = 0, .ranks = {0, 1}},
+                                    {.forward = f, .backward = b, .tail = 0, .ranks = {2, 3}}};
+  const NodeContention four{.host = "a", .ranks = {0, 1, 2, 3}, .factor = 1.3};
+  EXPECT_NEAR(simulate_step(PipelineSchedule::kGPipe, 1, pairs, {}, {four}), 1.1 * 2 * (f + b), 1e-12);
+  const CpuShare one_cpu{.host = "a", .ranks = {0, 1, 2, 3}, .cpus = 1};
+  EXPECT_NEAR(simulate_step(PipelineSchedule::kGPipe, 1, pairs, {one_cpu}, {four}), 2 * 1.1 * 2 * (f + b),
+              1e-12);
+  // A factor below 1 (at once measured faster than alone: noise) is priced as no slowdown.
+  EXPECT_NEAR(simulate_step(PipelineSchedule::kOneFOneB, 4, both, {}, {{.ranks = {0, 1}, .factor = 0.9}}),
+              4 * (f + b) + tail, 1e-12);
+}
+
+TEST(Contention, ThePlannerPricesRanksAtOnce) {
+  PlanRequest r{.model = kModel, .batch = 8, .ranks = 2, .memory_cap = 1e12};
+  const CostModel cost;
+  const comm::Topology plain = ranks_on({{0}, {1}}, {0, 0}), slower = timed(plain, 100, {120, 120});
+  int checked = 0;
+  for (const LayoutChoice& c : enumerate_layouts(r)) {
+    const TimePrediction alone = predict_time(r, c, plain, cost), at_once = predict_time(r, c, slower, cost);
+    EXPECT_EQ(alone.at_once, 0);
+    EXPECT_NEAR(at_once.step() - at_once.at_once, alone.step(), 1e-12 * alone.step()) << c.name();
+    if (c.layout.pipeline == 1) {  // both ranks work the whole step
+      EXPECT_NEAR(at_once.at_once, 0.2 * alone.step(), 1e-9 * alone.step()) << c.name();
+    } else {  // the bubble runs one rank at a time
+      if (c.micro_batches > 1) EXPECT_GT(at_once.at_once, 0) << c.name();
+      EXPECT_LT(at_once.at_once, 0.2 * alone.step()) << c.name();
+    }
+    ++checked;
+  }
+  EXPECT_GT(checked, 5);
+}
+
+TEST(Contention, TimesTheModelHereAndWhatFitsOfIt) {
+  std::unique_ptr<comm::Context> context = comm::Context::open();
+  comm::Topology t = ranks_on({{0}}, {0});
+  measure_micro_steps(*context, kModel, 2, 1e12, t, 1);
+  EXPECT_EQ(t.micro_step_of, micro_step_subject(kModel, 2));
+  EXPECT_GT(t.ranks[0].micro_step_alone_ms, 0);
+  EXPECT_GT(t.ranks[0].micro_step_at_once_ms, 0);
+  // A rank's memory for two of the four blocks, not three: weights, gradients, AdamW's moments and one
+  // micro-batch's activations in half of it. The first two are timed.
+  GptConfig two = kModel;
+  two.layers = 2;
+  const StageActivations act = stage_activations(two, 2, two.seq_len, 2, true, 1);
+  const double memory = 2 * (16 * two.parameter_count() + 4.0 * static_cast<double>(act.kept + act.scratch));
+  comm::Topology part = ranks_on({{0}}, {0});
+  measure_micro_steps(*context, kModel, 2, 1.01 * memory, part, 1);
+  EXPECT_EQ(part.micro_step_of["model"]["layers"], 2);
 }
 
 }  // namespace

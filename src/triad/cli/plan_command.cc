@@ -7,6 +7,8 @@
 #include "triad/comm/topology.h"
 #include "triad/core/error.h"
 #include "triad/core/format.h"
+#include "triad/core/log.h"
+#include "triad/parallel/contention.h"
 #include "triad/parallel/planner.h"
 #include "triad/parallel/shared_cores.h"
 
@@ -34,14 +36,17 @@ std::string model_flags(const parallel::PlanRequest& r) {
 }
 
 void print_table(const std::vector<parallel::PlannedLayout>& ranked, const PlanFlags& flags,
-                 const std::string& speed, const std::vector<std::string>& shared_cores) {
+                 const std::string& speed, const std::vector<std::string>& shared_cores,
+                 const std::vector<std::string>& contention) {
   const parallel::PlanRequest& r = flags.request;
   fmt::print("{}, batch {} on {} ranks, at most {} per rank; {}\n", r.model.describe(), r.batch, r.ranks,
              bytes_text(r.memory_cap), speed);
   // Ranks that share cores: what taking turns adds to the parts, in its own column.
-  const bool turns = !shared_cores.empty();
-  fmt::print("{:>4}  {:<40} {:>9} {:>9} {:>9} {:>9} {}{:>11}  {}\n", "#", "layout", "step ms", "compute",
-             "comm", "bubble", turns ? fmt::format("{:>9} ", "turns") : "", "peak/rank", "");
+  // Ranks computing at once on a node: what they cost each other, in another.
+  const bool turns = !shared_cores.empty(), at_once = !contention.empty();
+  fmt::print("{:>4}  {:<40} {:>9} {:>9} {:>9} {:>9} {}{}{:>11}  {}\n", "#", "layout", "step ms", "compute",
+             "comm", "bubble", turns ? fmt::format("{:>9} ", "turns") : "",
+             at_once ? fmt::format("{:>9} ", "at once") : "", "peak/rank", "");
   const size_t shown =
       flags.top > 0 ? std::min(ranked.size(), static_cast<size_t>(flags.top)) : ranked.size();
   for (size_t i = 0; i < shown; ++i) {
@@ -51,10 +56,10 @@ void print_table(const std::vector<parallel::PlannedLayout>& ranked, const PlanF
         !p.fits ? fmt::format("does not fit: {} > {}", bytes_text(p.memory.total()), bytes_text(r.memory_cap))
         : i == 0 ? "<- choice"
                  : "";
-    fmt::print("{:>4}  {:<40} {:>9.2f} {:>9.2f} {:>9.2f} {:>9.2f} {}{:>11}  {}\n", i + 1, p.choice.name(),
+    fmt::print("{:>4}  {:<40} {:>9.2f} {:>9.2f} {:>9.2f} {:>9.2f} {}{}{:>11}  {}\n", i + 1, p.choice.name(),
                t.step() * 1e3, (t.compute + t.optimizer) * 1e3, t.comm() * 1e3, t.bubble * 1e3,
-               turns ? fmt::format("{:>9.2f} ", t.taking_turns * 1e3) : "", bytes_text(p.memory.total()),
-               note);
+               turns ? fmt::format("{:>9.2f} ", t.taking_turns * 1e3) : "",
+               at_once ? fmt::format("{:>9.2f} ", t.at_once * 1e3) : "", bytes_text(p.memory.total()), note);
   }
   if (shown < ranked.size()) {
     fmt::print("      ... and {} more (--top 0 lists them all; --json gives each one's parts)\n",
@@ -62,6 +67,7 @@ void print_table(const std::vector<parallel::PlannedLayout>& ranked, const PlanF
   }
   fmt::print("choice: triad train {} {}\n", model_flags(r), ranked[0].choice.train_flags());
   for (const std::string& node : shared_cores) fmt::print("note: {}: {}\n", node, parallel::kSharedCoresNote);
+  for (const std::string& node : contention) fmt::print("note: {}: {}\n", node, parallel::kContentionNote);
 }
 
 }  // namespace
@@ -148,8 +154,13 @@ Runner add_plan_command(CLI::App& root) {
           flags->memory, bytes_text(ranked[0].memory.total()), ranked[0].choice.name());
     }
     const std::vector<std::string> shared_cores = parallel::shared_core_nodes(topology);
+    std::string not_timed;
+    const std::vector<std::string> contention =
+        parallel::contention_lines(parallel::node_contention(topology, r.model, &not_timed));
+    if (!topology.micro_step_of.is_null() && contention.empty() && !not_timed.empty())
+      log_warn("plan: ranks computing at once are priced as no slower than alone: {}", not_timed);
     if (!flags->json) {
-      print_table(ranked, *flags, speed, shared_cores);
+      print_table(ranked, *flags, speed, shared_cores, contention);
       return 0;
     }
     nlohmann::json layouts = nlohmann::json::array();
@@ -167,6 +178,8 @@ Runner add_plan_command(CLI::App& root) {
                               {"train_flags", model_flags(r) + " " + ranked[0].choice.train_flags()},
                               {"shared_cores", shared_cores},
                               {"shared_cores_note", shared_cores.empty() ? "" : parallel::kSharedCoresNote},
+                              {"at_once", contention},
+                              {"at_once_note", contention.empty() ? "" : parallel::kContentionNote},
                               {"layouts", layouts}}
                    .dump(2));
     return 0;

@@ -1,5 +1,6 @@
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 
@@ -12,7 +13,10 @@
 #include "triad/core/error.h"
 #include "triad/core/file_io.h"
 #include "triad/core/log.h"
+#include "triad/core/memory.h"
 #include "triad/core/parallel.h"
+#include "triad/model/config.h"
+#include "triad/parallel/contention.h"
 
 namespace triad::cli {
 
@@ -27,6 +31,9 @@ struct ProbeFlags {
   std::vector<double> bucket_mb = {0.25, 1, 4, 16, 64};
   std::string codecs = "fp16,int8,topk:0.01,powersgd:4";
   comm::CommOptions comm;
+  // With a --batch: the model timed alone and at once (parallel/contention.h).
+  GptConfig model;
+  int batch = 0;
 };
 
 // A bucket of `mb` MiB holding one square matrix (what the cost model assumes for PowerSGD here).
@@ -70,7 +77,13 @@ Runner add_probe_command(CLI::App& root) {
       "         build/triad probe --predict topology.json --bucket-mb 1 --bucket-mb 64\n"
       "The JSON holds latency_us[i][j], bandwidth_MBps[i][j] and, per rank, host, node, sgemm_gflops (every\n"
       "rank at once), sgemm_alone_gflops (the others of its node waiting), cpus and "
-      "codec_ns_per_float; train --grad-compression auto --topology FILE uses it. See docs/comm.md.");
+      "codec_ns_per_float; train --grad-compression auto --topology FILE uses it. See docs/comm.md.\n"
+      "Given a model and --batch, it also times the model's forward + backward on batch / ranks sequences\n"
+      "by each node's first rank alone, then by every rank at once (micro_step_alone_ms, "
+      "micro_step_at_once_ms):\n"
+      "how much ranks computing together slow each other, which triad plan and train --layout auto price:\n"
+      "  mpirun -np 4 build/triad probe --layers 6 --d-model 384 --heads 6 --seq-len 256 --vocab 16384 \\\n"
+      "    --batch 8 --out topology.json");
   add_config_option(*cmd);
   cmd->add_option("--out", flags->out, "Where rank 0 writes the topology JSON (atomically)")
       ->type_name("FILE");
@@ -98,6 +111,12 @@ Runner add_probe_command(CLI::App& root) {
   cmd->add_flag("--hierarchical", flags->comm.hierarchical,
                 "Predict for codecs running among node leaders only (--hierarchical training)");
   add_options(*cmd, comm::CommOptions::context_options(), flags->comm);
+  add_options(*cmd, GptConfig::options(), flags->model);
+  cmd->add_option("--vocab", flags->model.vocab, "Vocabulary size V of the model to time (with --batch)")
+      ->check(positive());
+  cmd->add_option("--batch", flags->batch,
+                  "Global batch of the model to time alone and at once (0: time no model)")
+      ->check(non_negative());
 
   return [flags]() {
     check_threads(flags->threads);
@@ -117,6 +136,21 @@ Runner add_probe_command(CLI::App& root) {
     flags->probe.bandwidth_bytes = static_cast<size_t>(flags->bandwidth_mb * (1 << 20));
     if (context.rank() == 0) log_info("probe: {} ranks on {} nodes", context.world(), context.node_count());
     comm::Topology topology = comm::probe_topology(context, flags->probe);
+    if (flags->batch > 0) {
+      flags->model.validate();
+      const int micro_batch = std::max(1, flags->batch / context.world());
+      if (context.rank() == 0) {
+        log_info("probe: timing {} at micro-batch {}, alone and with every rank at once",
+                 flags->model.describe(), micro_batch);
+      }
+      parallel::measure_micro_steps(context, flags->model, micro_batch,
+                                    static_cast<double>(physical_memory_bytes()) / context.node_size(),
+                                    topology);
+      for (const std::string& line :
+           parallel::contention_lines(parallel::node_contention(topology, flags->model))) {
+        if (context.rank() == 0) log_info("probe: {}", line);
+      }
+    }
     if (context.rank() != 0) return 0;
     write_file_atomic(flags->out, comm::topology_to_json(topology).dump(2) + "\n");
     double min_bandwidth = 0, max_latency = 0;

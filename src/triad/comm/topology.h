@@ -33,6 +33,9 @@ struct RankInfo {
   // SGEMM GFLOP/s with the other ranks of its node waiting: a core's speed where ranks share cores (and
   // sgemm_gflops, measured with every rank at once, their share of one). 0 when not known (an older file).
   double sgemm_alone_gflops = 0;
+  // A model's forward + backward on one micro-batch (Topology::micro_step_of), in ms: its node's first rank
+  // while the others wait, and this rank with every rank at once (parallel/contention.h). 0: not timed.
+  double micro_step_alone_ms = 0, micro_step_at_once_ms = 0;
 };
 
 struct Topology {
@@ -41,6 +44,9 @@ struct Topology {
   std::vector<std::vector<double>> latency_us;  // [i][j]: one-way latency i -> j; 0 on the diagonal
   std::vector<std::vector<double>>
       bandwidth_MBps;  // [i][j]: i -> j while j -> i sends too, 1e6 bytes/s; 0 on the diagonal
+  // What the ranks' micro-step timings are of ({"model": GptConfig JSON, "micro_batch": n}); null when the
+  // probe was given no model.
+  nlohmann::json micro_step_of;
 };
 
 struct ProbeOptions {

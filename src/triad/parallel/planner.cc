@@ -10,6 +10,7 @@
 #include "triad/model/dataflow.h"
 #include "triad/model/optimizer.h"
 #include "triad/model/params.h"
+#include "triad/parallel/contention.h"
 #include "triad/parallel/model_parallel.h"
 #include "triad/parallel/shared_cores.h"
 
@@ -233,7 +234,7 @@ std::vector<int> balanced_stages(const PlanRequest& r, LayoutChoice c, const com
                                  const CostModel& cost) {
   const int p = c.layout.pipeline, layers = r.model.layers;
   if (p == 1) return c.stage_first;
-  const bool shared = !cpu_shares(topology).empty();
+  const bool shared = !cpu_shares(topology).empty() || !node_contention(topology, r.model).empty();
   auto seconds_of = [&](const LayoutChoice& split) {
     return shared ? predict_time(r, split, topology, cost).step()
                   : pace(stage_times(r, split, topology, cost, false));
@@ -411,7 +412,8 @@ TimePrediction predict_time(const PlanRequest& r, const LayoutChoice& c, const c
       out.optimizer = t.optimizer;
     }
   }
-  if (!shares.empty()) {
+  const std::vector<NodeContention> contention = node_contention(topology, r.model);
+  if (!shares.empty() || !contention.empty()) {
     std::vector<SimulatedStage> simulated;
     for (int s = 0; s < c.layout.pipeline; ++s) {
       const StageTime& t = stages[s];
@@ -420,7 +422,10 @@ TimePrediction predict_time(const PlanRequest& r, const LayoutChoice& c, const c
                            .tail = t.data + t.optimizer,
                            .ranks = stage_ranks(c.layout, s)});
     }
-    out.taking_turns = std::max(0.0, simulate_step(c.schedule, m, simulated, shares) - out.step());
+    const double turns = simulate_step(c.schedule, m, simulated, shares);
+    if (!shares.empty()) out.taking_turns = std::max(0.0, turns - out.step());
+    if (!contention.empty())
+      out.at_once = std::max(0.0, simulate_step(c.schedule, m, simulated, shares, contention) - turns);
   }
   return out;
 }

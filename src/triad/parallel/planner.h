@@ -51,7 +51,9 @@
 //
 // Ranks that share cores (more ranks on a node than CPUs, parallel/shared_cores.h): the parts above with
 // every rank at a core's speed, and the step simulated with the ranks taking turns; the difference is
-// `taking_turns`.
+// `taking_turns`. Ranks of a node that compute at once slow each other down (parallel/contention.h): where
+// the topology has the model timed alone and at once, the step is simulated again with that slowdown for
+// as many of a node's ranks as work at each moment; the difference is `at_once`.
 
 #include <nlohmann/json.hpp>
 #include <string>
@@ -144,9 +146,13 @@ struct TimePrediction {
   // Ranks that share cores (parallel/shared_cores.h): the parts above are at a core per rank; this is what
   // taking turns adds, the simulated step less their sum (0 when every rank has a core).
   double taking_turns = 0;
+  // What ranks of a node computing at once cost each other (0 without a timing of the model at once).
+  double at_once = 0;
   int pace_stage = 0;  // s*, the slowest stage
   double comm() const { return tensor + pipeline + data; }
-  double step() const { return compute + tensor + pipeline + bubble + data + optimizer + taking_turns; }
+  double step() const {
+    return compute + tensor + pipeline + bubble + data + optimizer + taking_turns + at_once;
+  }
 };
 
 struct PlannedLayout {

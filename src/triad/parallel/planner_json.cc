@@ -55,6 +55,7 @@ nlohmann::json to_json(const PlannedLayout& planned) {
           {"bubble_ms", ms(t.bubble)},
           {"optimizer_ms", ms(t.optimizer)},
           {"taking_turns_ms", ms(t.taking_turns)},
+          {"at_once_ms", ms(t.at_once)},
           {"pace_stage", t.pace_stage},
           {"peak_bytes", std::llround(m.total())},
           {"memory",

@@ -78,11 +78,14 @@ comm::Topology at_a_core_each(const comm::Topology& topology, const std::vector<
 }
 
 double simulate_step(PipelineSchedule schedule, int micro_batches, const std::vector<SimulatedStage>& stages,
-                     const std::vector<CpuShare>& shares) {
+                     const std::vector<CpuShare>& shares, const std::vector<NodeContention>& contention) {
   const int p = static_cast<int>(stages.size()), m = micro_batches, tail = 2 * m;
-  std::map<int, int> share_of;  // rank -> index into shares
+  std::map<int, int> share_of, node_of;  // rank -> index into shares, into contention
   for (size_t g = 0; g < shares.size(); ++g) {
     for (int r : shares[g].ranks) share_of[r] = static_cast<int>(g);
+  }
+  for (size_t n = 0; n < contention.size(); ++n) {
+    for (int r : contention[n].ranks) node_of[r] = static_cast<int>(n);
   }
   std::vector<std::vector<PipelineOp>> ops;
   for (int s = 0; s < p; ++s) ops.push_back(stage_ops(schedule, s, p, m));
@@ -107,11 +110,12 @@ double simulate_step(PipelineSchedule schedule, int micro_batches, const std::ve
     for (int s = 0; s < p; ++s) {
       if (remaining[s] < 0 && ready(s)) remaining[s] = work(s);
     }
-    std::vector<int> working(shares.size(), 0);
+    std::vector<int> working(shares.size(), 0), node_working(contention.size(), 0);
     for (int s = 0; s < p; ++s) {
       if (remaining[s] < 0) continue;
       for (int r : stages[s].ranks) {
         if (auto g = share_of.find(r); g != share_of.end()) ++working[g->second];
+        if (auto n = node_of.find(r); n != node_of.end()) ++node_working[n->second];
       }
     }
     std::vector<double> rate(p, 1.0);
@@ -119,9 +123,16 @@ double simulate_step(PipelineSchedule schedule, int micro_batches, const std::ve
     for (int s = 0; s < p; ++s) {
       if (remaining[s] < 0) continue;
       for (int r : stages[s].ranks) {
-        const auto g = share_of.find(r);
-        if (g == share_of.end() || working[g->second] <= shares[g->second].cpus) continue;
-        rate[s] = std::min(rate[s], static_cast<double>(shares[g->second].cpus) / working[g->second]);
+        double speed = 1;
+        if (const auto g = share_of.find(r);
+            g != share_of.end() && working[g->second] > shares[g->second].cpus)
+          speed = static_cast<double>(shares[g->second].cpus) / working[g->second];
+        if (const auto n = node_of.find(r); n != node_of.end()) {
+          const NodeContention& node = contention[n->second];
+          const double others = static_cast<double>(node_working[n->second] - 1) / (node.ranks.size() - 1);
+          speed /= 1 + (std::max(node.factor, 1.0) - 1) * others;
+        }
+        rate[s] = std::min(rate[s], speed);
       }
       step = std::min(step, remaining[s] / rate[s]);
     }

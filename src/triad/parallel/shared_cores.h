@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "triad/comm/topology.h"
+#include "triad/parallel/contention.h"
 #include "triad/parallel/pipeline_schedule.h"
 
 namespace triad::parallel {
@@ -59,8 +60,9 @@ struct SimulatedStage {
 // Seconds from the first forward to the last stage's tail: the stages run stage_ops(schedule, s, p, m),
 // micro-batch i's forward on stage s after stage s-1's, its backward after stage s+1's (on the last stage
 // after its own forward), then the tail; a stage runs at the speed of its slowest rank, and a rank of a
-// CpuShare whose k working ranks outnumber its c CPUs at c / k of a core.
+// CpuShare whose k working ranks outnumber its c CPUs at c / k of a core, and on a node of `contention`
+// where k of its n ranks work, 1 + (factor - 1)(k - 1)/(n - 1) times slower still (contention.h).
 double simulate_step(PipelineSchedule schedule, int micro_batches, const std::vector<SimulatedStage>& stages,
-                     const std::vector<CpuShare>& shares);
+                     const std::vector<CpuShare>& shares, const std::vector<NodeContention>& contention = {});
 
 }  // namespace triad::parallel

@@ -1,0 +1,55 @@
+#pragma once
+// What the ranks of one node cost each other while they compute at once, beyond taking turns on shared
+// cores: memory bandwidth, the last-level cache, and where ranks outnumber cores the switches between them.
+// Kernels on their own do not show it (SGEMM and GELU at config B's shapes, two processes at once: no
+// slowdown); a model's step does, and by how much depends on the model (2026-12-06, four processes on two
+// cores against one alone: config B at a dp4 rank's batch 2.33-2.39x, a 2-block d256 model 2.09-2.16x,
+// where sharing alone would give 2x). So it is measured on the model being planned:
+//
+//   measured  the model's forward + backward on one micro-batch, by each node's first rank while the
+//             others wait, then by every rank at once (`triad probe` given a model, `train --layout auto`)
+//   factor    per rank: at once / (its node's alone x max(1, ranks on its CPUs / CPUs)); a node's is the
+//             median of its ranks'
+//   priced    in the planner's simulated step (shared_cores.h), a working rank of a node where k of its
+//             n ranks work runs 1 + (factor - 1)(k - 1)/(n - 1) times slower, on top of its share of the
+//             CPUs; so a pipeline stage waiting in the bubble relieves the others.
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "triad/comm/context.h"
+#include "triad/comm/topology.h"
+#include "triad/model/config.h"
+
+namespace triad::parallel {
+
+// What a topology's micro-step timings are of: the model (as GptConfig::to_json) and the micro-batch.
+nlohmann::json micro_step_subject(const GptConfig& model, int micro_batch);
+
+// Collective. Times `model`'s forward + backward on `micro_batch` sequences (after one untimed) `steps`
+// times alone and at once, as above, and records it in `topology` (its ranks' placement must be filled in):
+// micro_step_of and every rank's micro_step_alone_ms and micro_step_at_once_ms. A model larger than
+// `memory_per_rank` is timed with as many of its first blocks as fit.
+void measure_micro_steps(comm::Context& context, const GptConfig& model, int micro_batch,
+                         double memory_per_rank, comm::Topology& topology, int steps = 3);
+
+struct NodeContention {
+  std::string host;
+  std::vector<int> ranks;
+  double factor = 1;
+};
+
+// The nodes of two or more ranks whose slowdown at once is known for `model`: none when the topology has
+// no timing or one of another model (then `why_not` says so, if given).
+std::vector<NodeContention> node_contention(const comm::Topology& topology, const GptConfig& model,
+                                            std::string* why_not = nullptr);
+
+// "HOST: ranks 0, 1 compute 1.12x slower all at once than alone" per node, and what follows it wherever a
+// prediction is shown.
+std::vector<std::string> contention_lines(const std::vector<NodeContention>& nodes);
+inline constexpr const char* kContentionNote =
+    "the step times simulate that slowdown for as many of the node's ranks as work at each moment "
+    "(docs/parallel.md, 'Ranks computing at once')";
+
+}  // namespace triad::parallel
