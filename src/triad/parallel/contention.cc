@@ -51,9 +51,10 @@ struct MicroStep {
     Rng rng(7);
     for (int32_t& t : tokens) t = static_cast<int32_t>(rng.next() % static_cast<uint64_t>(model.vocab));
   }
-  // Seconds per step (forward, backward, AdamW) over `steps` steps. Without the update the steps at once
-  // hide most of what ranks cost each other: config B's forward + backward alone and at once differed by
-  // 1-2 % where its training steps differed by 7-14 % (2 ranks on 2 cores, 2026-12-06).
+  // Seconds per step (forward, backward, AdamW), the mean of `steps`. Without the update (it streams 28
+  // bytes per parameter) the steps at once hide most of what ranks cost each other: config B at batch 2,
+  // four processes on two cores, forward + backward 1.01x their share alone, with AdamW 1.04-1.09x, whole
+  // training processes 1.08-1.19x (2026-12-06).
   double seconds(int steps) {
     const int T = gpt.config().seq_len;
     const Clock::time_point start = Clock::now();
@@ -75,7 +76,7 @@ nlohmann::json micro_step_subject(const GptConfig& model, int micro_batch) {
 }
 
 void measure_micro_steps(comm::Context& context, const GptConfig& model, int micro_batch,
-                         double memory_per_rank, comm::Topology& topology, int steps) {
+                         double memory_per_rank, comm::Topology& topology, int rounds) {
   const int world = context.world(), me = context.rank();
   GptConfig timed = model;
   timed.layers = blocks_that_fit(model, micro_batch, memory_per_rank);
@@ -89,17 +90,23 @@ void measure_micro_steps(comm::Context& context, const GptConfig& model, int mic
   }
   MicroStep step(timed, micro_batch);
 
+  // Rounds of one step alone, then one at once, each kind the median of its rounds: measured apart, the
+  // two drifted with the machine by as much as ranks cost each other (config B, 2 ranks: three steps alone
+  // then three at once read 0.95x one probe and 1.09x the next).
   const std::string what = "timing the model alone and at once";
-  double alone = 0;
+  const bool first_of_node = context.node_rank() == 0;
   comm::barrier(context, what);
-  if (context.node_rank() == 0) {
-    step.seconds(1);
-    alone = step.seconds(steps);
+  if (first_of_node) step.seconds(1);  // untimed: the first touch of every page
+  comm::barrier(context, what);
+  if (!first_of_node) step.seconds(1);
+  std::vector<double> alone_s, at_once_s;
+  for (int round = 0; round < rounds; ++round) {
+    comm::barrier(context, what);
+    if (first_of_node) alone_s.push_back(step.seconds(1));
+    comm::barrier(context, what);
+    at_once_s.push_back(step.seconds(1));
   }
-  comm::barrier(context, what);
-  step.seconds(1);
-  comm::barrier(context, what);
-  const double at_once = step.seconds(steps);
+  const double alone = first_of_node ? median(alone_s) : 0, at_once = median(at_once_s);
 
   std::vector<double> all(2 * static_cast<size_t>(world), 0);
   all[2 * me] = alone;
