@@ -90,21 +90,23 @@ void measure_micro_steps(comm::Context& context, const GptConfig& model, int mic
   }
   MicroStep step(timed, micro_batch);
 
-  // Rounds of one step alone, then one at once, each kind the median of its rounds: measured apart, the
-  // two drifted with the machine by as much as ranks cost each other (config B, 2 ranks: three steps alone
-  // then three at once read 0.95x one probe and 1.09x the next).
+  // Rounds of one step alone, then three at once of which the middle one is timed, each kind the median of
+  // its rounds. Measured apart, the two drifted with the machine by as much as ranks cost each other
+  // (config B, 2 ranks: three steps alone then three at once read 0.95x one probe and 1.09x the next); a
+  // single step at once read no slowdown (4 ranks: 1.01x, where the middle of three read 1.05-1.09x): its
+  // ranks start in step, and those that finish first leave the CPUs to the rest.
   const std::string what = "timing the model alone and at once";
   const bool first_of_node = context.node_rank() == 0;
   comm::barrier(context, what);
-  if (first_of_node) step.seconds(1);  // untimed: the first touch of every page
-  comm::barrier(context, what);
-  if (!first_of_node) step.seconds(1);
+  if (first_of_node) step.seconds(1);  // untimed: the first touch of every page (the others': at once)
   std::vector<double> alone_s, at_once_s;
   for (int round = 0; round < rounds; ++round) {
     comm::barrier(context, what);
     if (first_of_node) alone_s.push_back(step.seconds(1));
     comm::barrier(context, what);
+    step.seconds(1);
     at_once_s.push_back(step.seconds(1));
+    step.seconds(1);
   }
   const double alone = first_of_node ? median(alone_s) : 0, at_once = median(at_once_s);
 

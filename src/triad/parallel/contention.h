@@ -7,8 +7,8 @@
 // where sharing alone would give 2x). So it is measured on the model being planned:
 //
 //   measured  the model's training step (forward, backward, AdamW) on one micro-batch, in rounds: by each
-//             node's first rank while the others wait, then by every rank at once (`triad probe` given a
-//             model, `train --layout auto`)
+//             node's first rank while the others wait, then by every rank at once, a step in the middle
+//             of three (`triad probe` given a model, `train --layout auto`)
 //   factor    per rank: at once / (its node's alone x max(1, ranks on its CPUs / CPUs)); a node's is the
 //             median of its ranks'
 //   priced    in the planner's simulated step (shared_cores.h), a working rank of a node where k of its
@@ -29,12 +29,12 @@ namespace triad::parallel {
 nlohmann::json micro_step_subject(const GptConfig& model, int micro_batch);
 
 // Collective. Times `model`'s training step (forward, backward, AdamW) on `micro_batch` sequences as above,
-// in `rounds` of one step alone and one at once (after an untimed one of each), each the median of its
-// rounds, and records it in `topology` (its ranks' placement must be filled in): micro_step_of and every
-// rank's micro_step_alone_ms and micro_step_at_once_ms. A model larger than `memory_per_rank` is timed with
-// as many of its first blocks as fit.
+// in `rounds` of one step alone and three at once, the middle one timed (after an untimed one of each);
+// each kind the median of its rounds. Records it in `topology` (its ranks' placement must be filled in):
+// micro_step_of and every rank's micro_step_alone_ms and micro_step_at_once_ms. A model larger than
+// `memory_per_rank` is timed with as many of its first blocks as fit.
 void measure_micro_steps(comm::Context& context, const GptConfig& model, int micro_batch,
-                         double memory_per_rank, comm::Topology& topology, int rounds = 5);
+                         double memory_per_rank, comm::Topology& topology, int rounds = 3);
 
 struct NodeContention {
   std::string host;
