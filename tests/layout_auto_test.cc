@@ -141,9 +141,40 @@ TEST(LayoutAuto, IsRefusedWhereItCannotApply) {
               RefusedWith("--layout-trials"));
   EXPECT_FALSE(fs::exists(dir / "a")) << "refused before creating the run";
   const std::string run = dir / "run";
-  ASSERT_EQ(run_triad(testing::train_args(run, "--steps 1 --eval-every 0")).exit_code, 0);
+  ASSERT_EQ(
+      run_triad(testing::train_args(run, "--steps 1 --eval-every 0 --grad-compression topk:0.1")).exit_code,
+      0);
   EXPECT_THAT(run_triad("train --resume " + run + " --steps 2 --layout auto"),
-              RefusedWith("--layout auto chooses the layout when a run starts"));
+              RefusedWith("keeps this run's --grad-accum 1, --zero 0 and --grad-compression topk:0.1"));
+}
+
+// A run resumed with --layout auto continues at the planner's choice among the layouts that keep its
+// micro-batches, ZeRO-1 and codec, and from where it stopped: its losses are those of a resume at that
+// layout given by hand.
+TEST(LayoutAuto, AResumedRunTakesTheFastestLayoutThatKeepsItsOptimizerState) {
+  TempDir dir;
+  const std::string run = dir / "run";
+  const std::string flags = "--steps 2 --eval-every 0 --threads 1 --ckpt-every 2 --grad-accum 2 --zero 1";
+  ASSERT_EQ(run_triad_mpi(2, testing::train_args(run, flags)).exit_code, 0);
+  fs::copy(run, dir / "by_hand", fs::copy_options::recursive);
+  auto r = run_triad_mpi(4, "train --resume " + run + " --steps 4 --threads 1 --layout auto");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("--layout auto chose"));
+  const nlohmann::json options = read_json_file(run + "/checkpoints/step_000004/manifest.json")["options"];
+  EXPECT_EQ(options["grad_accum"], 2);
+  EXPECT_EQ(options["zero"], 1);
+  EXPECT_EQ(options["grad_compression"], "none");
+  const int tp = options["tensor_parallel"], pp = options["pipeline_parallel"];
+  EXPECT_EQ(4 % (tp * pp), 0);
+  std::string layout = fmt::format("--tensor-parallel {} --pipeline-parallel {}", tp, pp);
+  if (pp > 1) {
+    layout += fmt::format(" --pipeline-split {} --pipeline-schedule {}",
+                          options["pipeline_split"].get<std::string>(),
+                          options["pipeline_schedule"].get<std::string>());
+  }
+  auto again = run_triad_mpi(4, "train --resume " + dir / "by_hand" + " --steps 4 --threads 1 " + layout);
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(testing::losses(run), testing::losses(dir / "by_hand"));
 }
 
 }  // namespace

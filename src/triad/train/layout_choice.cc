@@ -46,7 +46,7 @@ bool same_trial(const parallel::LayoutChoice& a, const parallel::LayoutChoice& b
 
 }  // namespace
 
-LayoutRanking rank_layouts(comm::Context& context, const TrainOptions& options) {
+LayoutRanking rank_layouts(comm::Context& context, const TrainOptions& options, bool resumed) {
   const parallel::CostModel cost;
   parallel::PlanRequest request{
       .model = options.model,
@@ -104,15 +104,26 @@ LayoutRanking rank_layouts(comm::Context& context, const TrainOptions& options) 
   ranking.priced = planned.size();
   // Layouts these options refuse (TrainOptions::validate: DP-SGD, 8-bit states, a teacher or a codec with
   // per-rank state under model parallelism) are left out.
+  // A resumed run keeps what its optimizer state was built for: the micro-batches, ZeRO-1 and the codec.
   const bool model_parallel_ok = options.model_parallel_refusal().empty();
   const parallel::PlannedLayout* smallest = nullptr;
   for (const parallel::PlannedLayout& p : planned) {
     if (!model_parallel_ok && p.choice.layout.tensor * p.choice.layout.pipeline > 1) continue;
+    const TrainOptions o = options_for(options, p.choice);
+    if (resumed && (o.grad_accum != options.grad_accum || o.comm.zero != options.comm.zero ||
+                    o.comm.grad_compression != options.comm.grad_compression))
+      continue;
     if (!smallest || p.memory.total() < smallest->memory.total()) smallest = &p;
-    if (p.fits)
-      ranking.fitting.push_back({.planned = p, .options = options_for(options, p.choice), .trial_ms = {}});
+    if (p.fits) ranking.fitting.push_back({.planned = p, .options = o, .trial_ms = {}});
   }
   if (ranking.fitting.empty()) {
+    if (!smallest && resumed) {
+      fail_usage(
+          "--layout auto: no layout of {} ranks keeps this run's --grad-accum {}, --zero {} and "
+          "--grad-compression {} (a resumed run keeps them); give --tensor-parallel, --pipeline-parallel "
+          "and --pipeline-split instead",
+          context.world(), options.grad_accum, options.comm.zero, options.comm.grad_compression);
+    }
     if (!smallest) fail_usage("--layout auto: no layout of {} ranks runs these options", context.world());
     fail_usage("--layout auto: no layout of {} ranks fits {} per rank; the smallest needs {} ({})",
                context.world(), format_bytes(static_cast<size_t>(request.memory_cap)),

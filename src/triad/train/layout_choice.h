@@ -44,8 +44,9 @@ struct LayoutRanking {
 inline constexpr double kTrialMargin = 1.3;
 
 // Collective. The planner's ranking for options.layout == "auto"; a usage error when no layout fits. The
-// model's vocabulary must be known.
-LayoutRanking rank_layouts(comm::Context& context, const TrainOptions& options);
+// model's vocabulary must be known. `resumed`: only layouts with the options' --grad-accum, --zero and
+// --grad-compression (a checkpoint resumes at any layout, but its optimizer state is for those).
+LayoutRanking rank_layouts(comm::Context& context, const TrainOptions& options, bool resumed = false);
 
 // The layouts worth timing: in the ranking's order, predicted within kTrialMargin of the first, the first
 // (fastest predicted) of each data × tensor × pipeline shape and, with stages, micro-batches and split;

@@ -59,9 +59,9 @@ std::vector<double> Trainer::time_layout(comm::Context& context, TrainOptions op
 }
 
 TrainOptions Trainer::choose_layout(comm::Context& context, const TrainOptions& options,
-                                    std::unique_ptr<Teacher>* teacher, nlohmann::json* record) {
+                                    std::unique_ptr<Teacher>* teacher, nlohmann::json* record, bool resumed) {
   const bool root = context.rank() == 0;
-  const LayoutRanking ranking = rank_layouts(context, options);
+  const LayoutRanking ranking = rank_layouts(context, options, resumed);
   LayoutCandidate chosen = ranking.fitting.front();
   std::vector<LayoutCandidate> trials = trial_candidates(ranking.fitting, options.layout_trials);
   const Clock::time_point started = Clock::now();

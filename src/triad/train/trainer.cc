@@ -209,14 +209,8 @@ std::unique_ptr<Trainer> Trainer::resume(comm::Context& context, const ResumeReq
   TrainOptions options = options_for_resume(TrainOptions::options(), manifest.options, request.given,
                                             request.given_names, request.run_dir);
   options.out_dir = request.run_dir;
-  if (options.layout == "auto") {
-    fail_usage(
-        "--layout auto chooses the layout when a run starts; {} resumes at its own unless --tensor-parallel, "
-        "--pipeline-parallel or --pipeline-split say otherwise (its checkpoints hold whole tensors, so any "
-        "layout resumes it; 'triad plan' ranks them)",
-        request.run_dir);
-  }
-  options.validate(context.world());
+  // Under --layout auto, the run's own layout may not fit this job (other ranks): the chosen one is checked.
+  if (options.layout != "auto") options.validate(context.world());
   if (options.steps < manifest.state.step) {
     fail_usage("{} is at step {}; --steps {} is below it (--steps is the run's total: give {} or more)",
                request.run_dir, manifest.state.step, options.steps, manifest.state.step);
@@ -225,12 +219,17 @@ std::unique_ptr<Trainer> Trainer::resume(comm::Context& context, const ResumeReq
       tokenizer_file_hash((fs::path(request.run_dir) / "tokenizer.model").string());
   require_same_tokenizer(run_tokenizer, checkpoint_tokenizer_hash(dir, manifest.json));
   require_same_tokenizer(run_tokenizer, data_tokenizer_hash(options.data_dir));
-  options = fit_training_memory(options, context.world(), true, root);
+  auto teacher = options.teacher.empty() ? nullptr : std::make_unique<Teacher>(options);  // checks its SHA
   set_threads(options.threads);
+  if (options.layout == "auto") {  // checkpoints hold whole tensors: any layout resumes the run
+    nlohmann::json layout_auto;
+    options = choose_layout(context, options, &teacher, &layout_auto, true);
+  }
+  options = fit_training_memory(options, context.world(), true, root);
 
   std::unique_ptr<Trainer> t(new Trainer(context, options));
   Impl& s = *t->impl_;
-  if (!options.teacher.empty()) s.teacher = std::make_unique<Teacher>(options);  // checks its SHA-256
+  s.teacher = std::move(teacher);
   t->open_data();
   if (manifest.json.value("data_manifest_sha256", "") != s.data_manifest_sha256) {
     log_warn("{}/manifest.json changed since the run started; resuming on the data as it is now",

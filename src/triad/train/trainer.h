@@ -78,9 +78,11 @@ class Trainer {
   struct Impl;
   Trainer(comm::Context& context, const TrainOptions& options);
   // --layout auto (layout_trials.cc): the options of the layout to train, and what was predicted and
-  // timed in `record` (run.json's "layout_auto"). Collective. The teacher is lent to each trial.
+  // timed in `record` (run.json's "layout_auto"). Collective. The teacher is lent to each trial. `resumed`:
+  // among the layouts that keep the run's micro-batches, ZeRO-1 and codec (rank_layouts).
   static TrainOptions choose_layout(comm::Context& context, const TrainOptions& options,
-                                    std::unique_ptr<Teacher>* teacher, nlohmann::json* record);
+                                    std::unique_ptr<Teacher>* teacher, nlohmann::json* record,
+                                    bool resumed = false);
   // Collective: `steps` steps' times in ms (the slowest rank's), after one untimed step, of `options`'
   // layout on a trainer that writes nothing.
   static std::vector<double> time_layout(comm::Context& context, TrainOptions options, int steps,
