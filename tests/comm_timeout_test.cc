@@ -132,7 +132,7 @@ TEST(CommProbe, WritesTheTopologyAndPredictions) {
                       " --bandwidth-mb 0.25 --messages 2 --round-trips 20 --gemm-size 64 --bucket-mb 1 "
                       "--layers 2 --d-model 32 --heads 2 --seq-len 16 --vocab 400 --batch 4");
   ASSERT_EQ(job.exit_code, 0) << job.output;
-  EXPECT_NE(job.output.find("compute"), std::string::npos) << job.output;
+  EXPECT_NE(job.output.find("all at once"), std::string::npos) << job.output;
   nlohmann::json timed = nlohmann::json::parse(read_file(dir / "timed.json"));
   EXPECT_EQ(timed["micro_step_of"]["micro_batch"], 2);
   EXPECT_EQ(timed["micro_step_of"]["model"]["d_model"], 32);

@@ -7,6 +7,7 @@
 
 #include "triad/parallel/shared_cores.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "triad/comm/context.h"
@@ -134,6 +135,14 @@ comm::Topology timed(comm::Topology t, double alone, const std::vector<double>& 
   return t;
 }
 
+// What the planner predicts for kModel's step at micro-batch 2 on one rank of 50 GFLOP/s (ranks_on's
+// speed), in ms: a topology that timed it at this scales nothing.
+double predicted_micro_step_ms() {
+  const PlanRequest one{.model = kModel, .batch = 2, .ranks = 1, .memory_cap = 1e12};
+  const CostModel cost;
+  return predict_time(one, enumerate_layouts(one)[0], uniform_topology(1, 50, cost), cost).step() * 1e3;
+}
+
 TEST(Contention, ANodesSlowdownIsItsRanksMedianBeyondTheirShareOfTheCpus) {
   // Node a: ranks 0-2 on CPUs 0 and 1 (three on two: at once takes 1.5x alone without contention); node b:
   // rank 3 alone, nothing to contend with.
@@ -144,8 +153,12 @@ TEST(Contention, ANodesSlowdownIsItsRanksMedianBeyondTheirShareOfTheCpus) {
   EXPECT_EQ(nodes[0].host, "a");
   EXPECT_EQ(nodes[0].ranks, (std::vector<int>{0, 1, 2}));
   EXPECT_DOUBLE_EQ(nodes[0].factor, 1.1);  // the median of 165, 180 and 150 over 150
-  EXPECT_EQ(contention_lines(nodes),
-            (std::vector<std::string>{"a: ranks 0, 1, 2 compute 1.10x slower all at once than alone"}));
+  const std::vector<std::string> lines = timing_lines(t, kModel, CostModel{});
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_THAT(lines[0],
+              ::testing::MatchesRegex("a: ranks 0, 1, 2: the model's step alone .*x the cost model's, "
+                                      "all at once 1.10x slower"));
+  EXPECT_THAT(lines[1], ::testing::MatchesRegex("b: rank 3: the model's step alone .*x the cost model's"));
   // Timed with fewer of the model's blocks (it did not fit): the same model.
   comm::Topology part = t;
   part.micro_step_of["model"]["layers"] = 2;
@@ -191,7 +204,8 @@ TEST(Contention, TheSimulationSlowsANodeByHowManyOfItsRanksWork) {
 TEST(Contention, ThePlannerPricesRanksAtOnce) {
   PlanRequest r{.model = kModel, .batch = 8, .ranks = 2, .memory_cap = 1e12};
   const CostModel cost;
-  const comm::Topology plain = ranks_on({{0}, {1}}, {0, 0}), slower = timed(plain, 100, {120, 120});
+  const double p = predicted_micro_step_ms();
+  const comm::Topology plain = ranks_on({{0}, {1}}, {0, 0}), slower = timed(plain, p, {1.2 * p, 1.2 * p});
   int checked = 0;
   for (const LayoutChoice& c : enumerate_layouts(r)) {
     const TimePrediction alone = predict_time(r, c, plain, cost), at_once = predict_time(r, c, slower, cost);
@@ -206,6 +220,28 @@ TEST(Contention, ThePlannerPricesRanksAtOnce) {
     ++checked;
   }
   EXPECT_GT(checked, 5);
+}
+
+TEST(Contention, TheModelsStepAloneScalesTheCostModel) {
+  PlanRequest r{.model = kModel, .batch = 8, .ranks = 2, .memory_cap = 1e12};
+  const CostModel cost;
+  const double predicted = predicted_micro_step_ms();
+  const comm::Topology plain = ranks_on({{0}, {1}}, {0, 0});
+  comm::Topology slower = timed(plain, 1.5 * predicted, {1.5 * predicted, 1.5 * predicted});
+  const std::vector<double> scales = step_scales(slower, kModel, cost);
+  ASSERT_EQ(scales.size(), 2u);
+  EXPECT_NEAR(scales[0], 1.5, 1e-9);
+  EXPECT_NEAR(scales[1], 1.5, 1e-9);
+  EXPECT_EQ(step_scales(plain, kModel, cost), (std::vector<double>{1, 1}));
+  slower.ranks[1].sgemm_gflops = 100;  // a faster rank predicted: the same time alone is a larger scale
+  EXPECT_GT(step_scales(slower, kModel, cost)[1], 1.5);
+  slower.ranks[1].sgemm_gflops = 50;
+  for (const LayoutChoice& c : enumerate_layouts(r)) {
+    const TimePrediction a = predict_time(r, c, plain, cost), b = predict_time(r, c, slower, cost);
+    EXPECT_NEAR(b.compute, 1.5 * a.compute, 1e-9 * a.compute) << c.name();
+    EXPECT_NEAR(b.optimizer, 1.5 * a.optimizer, 1e-9 * a.optimizer) << c.name();
+    EXPECT_EQ(b.at_once, 0) << c.name() << ": at once as fast as alone";
+  }
 }
 
 TEST(Contention, TimesTheModelHereAndWhatFitsOfIt) {

@@ -67,7 +67,7 @@ void print_table(const std::vector<parallel::PlannedLayout>& ranked, const PlanF
   }
   fmt::print("choice: triad train {} {}\n", model_flags(r), ranked[0].choice.train_flags());
   for (const std::string& node : shared_cores) fmt::print("note: {}: {}\n", node, parallel::kSharedCoresNote);
-  for (const std::string& node : contention) fmt::print("note: {}: {}\n", node, parallel::kContentionNote);
+  for (const std::string& node : contention) fmt::print("note: {}: {}\n", node, parallel::kTimingNote);
 }
 
 }  // namespace
@@ -155,10 +155,10 @@ Runner add_plan_command(CLI::App& root) {
     }
     const std::vector<std::string> shared_cores = parallel::shared_core_nodes(topology);
     std::string not_timed;
-    const std::vector<std::string> contention =
-        parallel::contention_lines(parallel::node_contention(topology, r.model, &not_timed));
-    if (!topology.micro_step_of.is_null() && contention.empty() && !not_timed.empty())
-      log_warn("plan: ranks computing at once are priced as no slower than alone: {}", not_timed);
+    parallel::node_contention(topology, r.model, &not_timed);
+    if (!topology.micro_step_of.is_null() && !not_timed.empty())
+      log_warn("plan: the topology's timing of a model alone and at once is not used: {}", not_timed);
+    const std::vector<std::string> contention = parallel::timing_lines(topology, r.model, cost);
     if (!flags->json) {
       print_table(ranked, *flags, speed, shared_cores, contention);
       return 0;
@@ -179,7 +179,7 @@ Runner add_plan_command(CLI::App& root) {
                               {"shared_cores", shared_cores},
                               {"shared_cores_note", shared_cores.empty() ? "" : parallel::kSharedCoresNote},
                               {"at_once", contention},
-                              {"at_once_note", contention.empty() ? "" : parallel::kContentionNote},
+                              {"at_once_note", contention.empty() ? "" : parallel::kTimingNote},
                               {"layouts", layouts}}
                    .dump(2));
     return 0;

@@ -17,6 +17,7 @@
 #include "triad/core/parallel.h"
 #include "triad/model/config.h"
 #include "triad/parallel/contention.h"
+#include "triad/parallel/planner.h"
 
 namespace triad::cli {
 
@@ -146,8 +147,7 @@ Runner add_probe_command(CLI::App& root) {
       parallel::measure_micro_steps(context, flags->model, micro_batch,
                                     static_cast<double>(physical_memory_bytes()) / context.node_size(),
                                     topology);
-      for (const std::string& line :
-           parallel::contention_lines(parallel::node_contention(topology, flags->model))) {
+      for (const std::string& line : parallel::timing_lines(topology, flags->model, parallel::CostModel{})) {
         if (context.rank() == 0) log_info("probe: {}", line);
       }
     }

@@ -165,12 +165,48 @@ std::vector<NodeContention> node_contention(const comm::Topology& topology, cons
   return out;
 }
 
-std::vector<std::string> contention_lines(const std::vector<NodeContention>& nodes) {
+std::vector<double> step_scales(const comm::Topology& topology, const GptConfig& model,
+                                const CostModel& cost) {
+  std::vector<double> scales(static_cast<size_t>(topology.world), 1.0);
+  std::string not_timed;
+  node_contention(topology, model, &not_timed);
+  if (!not_timed.empty()) return scales;
+  const PlanRequest alone{.model = GptConfig::from_json(topology.micro_step_of["model"], "micro_step_of"),
+                          .batch = topology.micro_step_of["micro_batch"].get<int>(),
+                          .ranks = 1,
+                          .memory_cap = 1e300};
+  const LayoutChoice one{.layout = {}, .stage_first = {0, alone.model.layers}};
+  for (int r = 0; r < topology.world; ++r) {
+    const comm::RankInfo& info = topology.ranks[r];
+    // The speed the planner prices the rank at (where ranks share cores, stage_times passes a topology
+    // with a core's speed each): the scale replaces it by the model's own.
+    const double predicted =
+        predict_time(alone, one, uniform_topology(1, info.sgemm_gflops, cost), cost).step();
+    scales[r] = info.micro_step_alone_ms * 1e-3 / predicted;
+  }
+  return scales;
+}
+
+std::vector<std::string> timing_lines(const comm::Topology& topology, const GptConfig& model,
+                                      const CostModel& cost) {
+  std::string not_timed;
+  const std::vector<NodeContention> contention = node_contention(topology, model, &not_timed);
+  if (!not_timed.empty()) return {};
+  const std::vector<double> scales = step_scales(at_a_core_each(topology, cpu_shares(topology)), model, cost);
+  std::map<int, std::vector<int>> ranks_of_node;
+  for (int r = 0; r < topology.world; ++r) ranks_of_node[topology.ranks[r].node].push_back(r);
   std::vector<std::string> lines;
-  for (const NodeContention& n : nodes) {
-    lines.push_back(fmt::format("{}: ranks {} compute {:.2f}x slower all at once than alone{}", n.host,
-                                fmt::join(n.ranks, ", "), n.factor,
-                                n.factor > 1 ? "" : " (priced as no slower)"));
+  for (const auto& [node, ranks] : ranks_of_node) {
+    std::vector<double> scale;
+    for (int r : ranks) scale.push_back(scales[r]);
+    std::string line = fmt::format("{}: rank{} {}: the model's step alone {:.2f}x the cost model's",
+                                   topology.ranks[ranks[0]].host, ranks.size() > 1 ? "s" : "",
+                                   fmt::join(ranks, ", "), median(scale));
+    for (const NodeContention& n : contention) {
+      if (n.ranks == ranks)
+        line += fmt::format(", all at once {:.2f}x slower{}", n.factor, n.factor > 1 ? "" : " (priced as 1)");
+    }
+    lines.push_back(std::move(line));
   }
   return lines;
 }

@@ -47,11 +47,23 @@ struct NodeContention {
 std::vector<NodeContention> node_contention(const comm::Topology& topology, const GptConfig& model,
                                             std::string* why_not = nullptr);
 
-// "HOST: ranks 0, 1 compute 1.12x slower all at once than alone" per node, and what follows it wherever a
-// prediction is shown.
-std::vector<std::string> contention_lines(const std::vector<NodeContention>& nodes);
-inline constexpr const char* kContentionNote =
-    "the step times simulate that slowdown for as many of the node's ranks as work at each moment "
-    "(docs/parallel.md, 'Ranks computing at once')";
+struct CostModel;
+
+// Per rank: the timed model's step alone on its node over the planner's prediction of that step at the
+// rank's sgemm_gflops (a core's speed, where ranks share cores: at_a_core_each); 1 for every rank without a
+// timing of `model`. CostModel's constants were fitted on
+// one machine on one day (parallel/planner.h); this is how far they are from this one today for this model
+// (config B, 2026-12-06: 1.03-1.15), and the planner scales each rank's compute and update by it.
+std::vector<double> step_scales(const comm::Topology& topology, const GptConfig& model,
+                                const CostModel& cost);
+
+// Per node of a topology with a timing of `model`: "HOST: ranks 0, 1: the model's step alone 1.08x the
+// cost model's, all at once 1.05x slower" (none without one), and what follows it wherever a prediction
+// is shown.
+std::vector<std::string> timing_lines(const comm::Topology& topology, const GptConfig& model,
+                                      const CostModel& cost);
+inline constexpr const char* kTimingNote =
+    "the step times scale compute by the first and simulate the second for as many of the node's ranks as "
+    "work at each moment (docs/parallel.md, 'Ranks computing at once')";
 
 }  // namespace triad::parallel

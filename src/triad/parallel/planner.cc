@@ -128,18 +128,19 @@ double bucket_seconds(const comm::Topology& topology, const std::vector<int>& gr
   return comm::price_transfers(topology, group, {exchange}).seconds + ns * 1e-9 * b.count;
 }
 
-// `tail`: also what follows the last backward (not needed to compare stage splits).
+// `tail`: also what follows the last backward (not needed to compare stage splits). `scale`: the measured
+// over the predicted step of the model alone on the stage's ranks (contention.h's step_scales).
 StageTime stage_time(const PlanRequest& r, const LayoutChoice& c, const comm::Topology& topology,
-                     const CostModel& cost, int s, bool tail) {
+                     const CostModel& cost, int s, bool tail, double scale) {
   const Layout& L = c.layout;
   const int p = L.pipeline, tp = L.tensor, mb = micro_batch(r, c), T = r.model.seq_len;
   const int blocks = c.stage_blocks(s);
   const bool head = s == p - 1;
   StageTime out;
   const StageActivations act = stage_activations(r.model, mb, T, blocks, head, tp);
-  out.compute = stage_flops(r.model, mb, T, blocks, head, tp) /
-                    (stage_gflops(topology, L, s) * 1e9 * cost.gemm_efficiency) +
-                static_cast<double>(act.kept + act.scratch) * cost.elementwise_ns * 1e-9;
+  out.compute = scale * (stage_flops(r.model, mb, T, blocks, head, tp) /
+                             (stage_gflops(topology, L, s) * 1e9 * cost.gemm_efficiency) +
+                         static_cast<double>(act.kept + act.scratch) * cost.elementwise_ns * 1e-9);
 
   const double btc = kFloat * mb * T * r.model.d_model, bt = kFloat * mb * T;
   if (tp > 1) {
@@ -209,14 +210,19 @@ StageTime stage_time(const PlanRequest& r, const LayoutChoice& c, const comm::To
     });
   }
   const double owned = c.zero1 ? std::ceil(P / L.data) : P;
-  out.optimizer = owned * cost.adamw_ns * 1e-9 + cost.step_overhead_ms * 1e-3;
+  out.optimizer = scale * (owned * cost.adamw_ns * 1e-9 + cost.step_overhead_ms * 1e-3);
   return out;
 }
 
 std::vector<StageTime> stage_times(const PlanRequest& r, const LayoutChoice& c,
                                    const comm::Topology& topology, const CostModel& cost, bool tail = true) {
+  const std::vector<double> scales = step_scales(topology, r.model, cost);
   std::vector<StageTime> out;
-  for (int s = 0; s < c.layout.pipeline; ++s) out.push_back(stage_time(r, c, topology, cost, s, tail));
+  for (int s = 0; s < c.layout.pipeline; ++s) {
+    double scale = 0;
+    for (int rank : stage_ranks(c.layout, s)) scale = std::max(scale, scales[rank]);
+    out.push_back(stage_time(r, c, topology, cost, s, tail, scale));
+  }
   return out;
 }
 

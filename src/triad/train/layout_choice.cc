@@ -87,18 +87,17 @@ LayoutRanking rank_layouts(comm::Context& context, const TrainOptions& options, 
   for (const std::string& node : parallel::shared_core_nodes(topology)) {
     ranking.speed += fmt::format("; {}: {}", node, parallel::kSharedCoresNote);
   }
-  // What ranks computing at once on a node cost each other: the topology's timing of this model, or timed
-  // now (every rank reads the same file, so all of them measure or none).
+  // The model's step alone (how far the cost model's constants are from this machine) and what ranks
+  // computing at once on a node cost each other: the topology's timing of this model, or timed now (every
+  // rank reads the same file, so all of them measure or none).
   std::string not_timed;
-  std::vector<parallel::NodeContention> contention =
-      parallel::node_contention(topology, options.model, &not_timed);
-  if (!not_timed.empty() && context.world() > context.node_count()) {
+  parallel::node_contention(topology, options.model, &not_timed);
+  if (!not_timed.empty() && context.world() > 1) {
     parallel::measure_micro_steps(context, options.model, std::max(1, options.batch / context.world()),
                                   request.memory_cap, topology);
-    contention = parallel::node_contention(topology, options.model);
   }
-  for (const std::string& node : parallel::contention_lines(contention)) {
-    ranking.speed += fmt::format("; {}: {}", node, parallel::kContentionNote);
+  for (const std::string& node : parallel::timing_lines(topology, options.model, cost)) {
+    ranking.speed += fmt::format("; {}: {}", node, parallel::kTimingNote);
   }
   const std::vector<parallel::PlannedLayout> planned = parallel::plan_layouts(request, topology, cost);
   ranking.priced = planned.size();
