@@ -49,6 +49,10 @@
 // all-reduce between the end stages, ZeRO-1's parameter all-gather, and AdamW over the owned parameters.
 // The slowest stage's sum is the step's tail.
 //
+// Where the topology has the model's step timed alone (parallel/contention.h), each rank's compute and
+// update are scaled by that step over its prediction: the constants below corrected for this machine and
+// model.
+//
 // Ranks that share cores (more ranks on a node than CPUs, parallel/shared_cores.h): the parts above with
 // every rank at a core's speed, and the step simulated with the ranks taking turns; the difference is
 // `taking_turns`. Ranks of a node that compute at once slow each other down (parallel/contention.h): where
