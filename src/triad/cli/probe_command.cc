@@ -79,10 +79,11 @@ Runner add_probe_command(CLI::App& root) {
       "The JSON holds latency_us[i][j], bandwidth_MBps[i][j] and, per rank, host, node, sgemm_gflops (every\n"
       "rank at once), sgemm_alone_gflops (the others of its node waiting), cpus and "
       "codec_ns_per_float; train --grad-compression auto --topology FILE uses it. See docs/comm.md.\n"
-      "Given a model and --batch, it also times the model's forward + backward on batch / ranks sequences\n"
-      "by each node's first rank alone, then by every rank at once (micro_step_alone_ms, "
+      "Given a model and --batch, it also times the model's training step on batch / ranks sequences by\n"
+      "each node's first rank alone, then by every rank at once (micro_step_alone_ms, "
       "micro_step_at_once_ms):\n"
-      "how much ranks computing together slow each other, which triad plan and train --layout auto price:\n"
+      "what the cost model's constants miss on this machine, and how much ranks computing together slow\n"
+      "each other; triad plan and train --layout auto price both:\n"
       "  mpirun -np 4 build/triad probe --layers 6 --d-model 384 --heads 6 --seq-len 256 --vocab 16384 \\\n"
       "    --batch 8 --out topology.json");
   add_config_option(*cmd);

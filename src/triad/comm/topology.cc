@@ -16,7 +16,6 @@
 #include "triad/core/blas.h"
 #include "triad/core/clock.h"
 #include "triad/core/error.h"
-#include "triad/core/file_io.h"
 #include "triad/core/statistics.h"
 
 namespace triad::comm {
@@ -182,6 +181,7 @@ std::map<std::string, double> codec_ns_per_float(size_t n) {
   };
 }
 
+// Time of one collective over the ring of `group` (or, for all-to-all, every pair), Eq. 7 per link.
 void price(const Topology& t, const std::vector<int>& group, const Transfer& transfer, Prediction& out) {
   int p = static_cast<int>(group.size());
   if (p <= 1) return;

@@ -33,7 +33,7 @@ struct RankInfo {
   // SGEMM GFLOP/s with the other ranks of its node waiting: a core's speed where ranks share cores (and
   // sgemm_gflops, measured with every rank at once, their share of one). 0 when not known (an older file).
   double sgemm_alone_gflops = 0;
-  // A model's forward + backward on one micro-batch (Topology::micro_step_of), in ms: its node's first rank
+  // A model's training step on one micro-batch (Topology::micro_step_of), in ms: its node's first rank
   // while the others wait, and this rank with every rank at once (parallel/contention.h). 0: not timed.
   double micro_step_alone_ms = 0, micro_step_at_once_ms = 0;
 };

@@ -40,7 +40,6 @@ std::vector<std::vector<double>> matrix(const nlohmann::json& json, const std::s
   return m;
 }
 
-// Time of one collective over the ring of `group` (or, for all-to-all, every pair), Eq. 7 per link.
 }  // namespace
 
 nlohmann::json topology_to_json(const Topology& t) {

@@ -14,6 +14,8 @@
 //   priced    in the planner's simulated step (shared_cores.h), a working rank of a node where k of its
 //             n ranks work runs 1 + (factor - 1)(k - 1)/(n - 1) times slower, on top of its share of the
 //             CPUs; so a pipeline stage waiting in the bubble relieves the others.
+//
+// The step alone also corrects the cost model's constants for this machine and model (step_scales).
 
 #include <nlohmann/json.hpp>
 #include <string>

@@ -10,6 +10,7 @@
 #include "triad/comm/topology.h"
 #include "triad/core/error.h"
 #include "triad/core/format.h"
+#include "triad/core/log.h"
 #include "triad/core/memory.h"
 #include "triad/parallel/contention.h"
 #include "triad/parallel/shared_cores.h"
@@ -93,6 +94,11 @@ LayoutRanking rank_layouts(comm::Context& context, const TrainOptions& options, 
   std::string not_timed;
   parallel::node_contention(topology, options.model, &not_timed);
   if (!not_timed.empty() && context.world() > 1) {
+    if (context.rank() == 0) {
+      log_info(
+          "--layout auto: timing the model's step alone and with every rank at once (a few steps; "
+          "'triad probe' with the model's flags and --batch records it in a topology)");
+    }
     parallel::measure_micro_steps(context, options.model, std::max(1, options.batch / context.world()),
                                   request.memory_cap, topology);
   }
