@@ -164,17 +164,18 @@ TEST(Contention, ANodesSlowdownIsItsRanksMedianBeyondTheirShareOfTheCpus) {
   part.micro_step_of["model"]["layers"] = 2;
   EXPECT_EQ(node_contention(part, kModel).size(), 1u);
   // Another model, no timing, a rank without one: nothing priced, and why.
-  std::string why;
+  EXPECT_EQ(untimed(t, kModel), "");
   GptConfig wider = kModel;
   wider.d_model = 64;
-  EXPECT_TRUE(node_contention(t, wider, &why).empty());
-  EXPECT_NE(why.find("of another model"), std::string::npos) << why;
-  EXPECT_TRUE(node_contention(ranks_on({{0}, {1}}, {0, 0}), kModel, &why).empty());
-  EXPECT_NE(why.find("no timing"), std::string::npos) << why;
+  EXPECT_TRUE(node_contention(t, wider).empty());
+  EXPECT_THAT(untimed(t, wider), ::testing::HasSubstr("of another model"));
+  const comm::Topology plain = ranks_on({{0}, {1}}, {0, 0});
+  EXPECT_TRUE(node_contention(plain, kModel).empty());
+  EXPECT_THAT(untimed(plain, kModel), ::testing::HasSubstr("no timing"));
   comm::Topology missing = t;
   missing.ranks[2].micro_step_at_once_ms = 0;
-  EXPECT_TRUE(node_contention(missing, kModel, &why).empty());
-  EXPECT_NE(why.find("rank 2"), std::string::npos) << why;
+  EXPECT_TRUE(node_contention(missing, kModel).empty());
+  EXPECT_THAT(untimed(missing, kModel), ::testing::HasSubstr("rank 2"));
 }
 
 TEST(Contention, TheSimulationSlowsANodeByHowManyOfItsRanksWork) {

@@ -154,8 +154,7 @@ Runner add_plan_command(CLI::App& root) {
           flags->memory, bytes_text(ranked[0].memory.total()), ranked[0].choice.name());
     }
     const std::vector<std::string> shared_cores = parallel::shared_core_nodes(topology);
-    std::string not_timed;
-    parallel::node_contention(topology, r.model, &not_timed);
+    const std::string not_timed = parallel::untimed(topology, r.model);
     if (!topology.micro_step_of.is_null() && !not_timed.empty())
       log_warn("plan: the topology's timing of a model alone and at once is not used: {}", not_timed);
     const std::vector<std::string> contention = parallel::timing_lines(topology, r.model, cost);

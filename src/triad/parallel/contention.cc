@@ -126,21 +126,25 @@ void measure_micro_steps(comm::Context& context, const GptConfig& model, int mic
   }
 }
 
-std::vector<NodeContention> node_contention(const comm::Topology& topology, const GptConfig& model,
-                                            std::string* why_not) {
-  auto none = [&](std::string why) {
-    if (why_not) *why_not = std::move(why);
-    return std::vector<NodeContention>{};
-  };
-  if (topology.micro_step_of.is_null())
-    return none("the topology has no timing of a model alone and at once");
+std::string untimed(const comm::Topology& topology, const GptConfig& model) {
+  if (topology.micro_step_of.is_null()) return "the topology has no timing of a model alone and at once";
   // Timed with fewer blocks when the model did not fit: the same model otherwise.
   GptConfig timed = model;
   timed.layers = topology.micro_step_of["model"].value("layers", 0);
   if (topology.micro_step_of["model"] != timed.to_json() || timed.layers > model.layers) {
-    return none(fmt::format("the topology's timing alone and at once is of another model ({})",
-                            topology.micro_step_of["model"].dump()));
+    return fmt::format("the topology's timing alone and at once is of another model ({})",
+                       topology.micro_step_of["model"].dump());
   }
+  for (int r = 0; r < topology.world; ++r) {
+    const comm::RankInfo& info = topology.ranks[r];
+    if (info.micro_step_alone_ms <= 0 || info.micro_step_at_once_ms <= 0)
+      return fmt::format("rank {} has no micro_step_alone_ms and micro_step_at_once_ms", r);
+  }
+  return "";
+}
+
+std::vector<NodeContention> node_contention(const comm::Topology& topology, const GptConfig& model) {
+  if (!untimed(topology, model).empty()) return {};
   std::map<int, double> turns;  // rank -> ranks per CPU of its group, where they outnumber the CPUs
   for (const CpuShare& share : cpu_shares(topology)) {
     for (int r : share.ranks) turns[r] = static_cast<double>(share.ranks.size()) / share.cpus;
@@ -149,8 +153,6 @@ std::vector<NodeContention> node_contention(const comm::Topology& topology, cons
   std::map<int, std::vector<double>> factors;
   for (int r = 0; r < topology.world; ++r) {
     const comm::RankInfo& info = topology.ranks[r];
-    if (info.micro_step_alone_ms <= 0 || info.micro_step_at_once_ms <= 0)
-      return none(fmt::format("rank {} has no micro_step_alone_ms and micro_step_at_once_ms", r));
     const double share = turns.count(r) ? turns[r] : 1.0;
     factors[info.node].push_back(info.micro_step_at_once_ms / (info.micro_step_alone_ms * share));
     nodes[info.node].host = info.host;
@@ -168,9 +170,7 @@ std::vector<NodeContention> node_contention(const comm::Topology& topology, cons
 std::vector<double> step_scales(const comm::Topology& topology, const GptConfig& model,
                                 const CostModel& cost) {
   std::vector<double> scales(static_cast<size_t>(topology.world), 1.0);
-  std::string not_timed;
-  node_contention(topology, model, &not_timed);
-  if (!not_timed.empty()) return scales;
+  if (!untimed(topology, model).empty()) return scales;
   const PlanRequest alone{.model = GptConfig::from_json(topology.micro_step_of["model"], "micro_step_of"),
                           .batch = topology.micro_step_of["micro_batch"].get<int>(),
                           .ranks = 1,
@@ -189,9 +189,8 @@ std::vector<double> step_scales(const comm::Topology& topology, const GptConfig&
 
 std::vector<std::string> timing_lines(const comm::Topology& topology, const GptConfig& model,
                                       const CostModel& cost) {
-  std::string not_timed;
-  const std::vector<NodeContention> contention = node_contention(topology, model, &not_timed);
-  if (!not_timed.empty()) return {};
+  if (!untimed(topology, model).empty()) return {};
+  const std::vector<NodeContention> contention = node_contention(topology, model);
   const std::vector<double> scales = step_scales(at_a_core_each(topology, cpu_shares(topology)), model, cost);
   std::map<int, std::vector<int>> ranks_of_node;
   for (int r = 0; r < topology.world; ++r) ranks_of_node[topology.ranks[r].node].push_back(r);

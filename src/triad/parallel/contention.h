@@ -44,10 +44,12 @@ struct NodeContention {
   double factor = 1;
 };
 
-// The nodes of two or more ranks whose slowdown at once is known for `model`: none when the topology has
-// no timing or one of another model (then `why_not` says so, if given).
-std::vector<NodeContention> node_contention(const comm::Topology& topology, const GptConfig& model,
-                                            std::string* why_not = nullptr);
+// Why the topology has no usable timing of `model` (none, another model's, a rank without one); empty when
+// it has one.
+std::string untimed(const comm::Topology& topology, const GptConfig& model);
+
+// The nodes of two or more ranks whose slowdown at once is known for `model`: none when untimed.
+std::vector<NodeContention> node_contention(const comm::Topology& topology, const GptConfig& model);
 
 struct CostModel;
 

@@ -91,9 +91,7 @@ LayoutRanking rank_layouts(comm::Context& context, const TrainOptions& options, 
   // The model's step alone (how far the cost model's constants are from this machine) and what ranks
   // computing at once on a node cost each other: the topology's timing of this model, or timed now (every
   // rank reads the same file, so all of them measure or none).
-  std::string not_timed;
-  parallel::node_contention(topology, options.model, &not_timed);
-  if (!not_timed.empty() && context.world() > 1) {
+  if (!parallel::untimed(topology, options.model).empty() && context.world() > 1) {
     if (context.rank() == 0) {
       log_info(
           "--layout auto: timing the model's step alone and with every rank at once (a few steps; "
