@@ -14,6 +14,7 @@
 #include "train_test_util.h"
 #include "triad/core/file_io.h"
 #include "triad/train/layout_choice.h"
+#include "triad/train/memory_check.h"
 
 namespace triad {
 namespace {
@@ -146,6 +147,37 @@ TEST(LayoutAuto, IsRefusedWhereItCannotApply) {
       0);
   EXPECT_THAT(run_triad("train --resume " + run + " --steps 2 --layout auto"),
               RefusedWith("keeps this run's --grad-accum 1, --zero 0 and --grad-compression topk:0.1"));
+}
+
+// --memory-limit bounds what --layout auto may choose: with a limit just below the unconstrained choice's
+// need (by fit_training_memory's estimate, the one the trainer applies), it chooses a layout that fits the
+// limit as planned; below every layout's need, it refuses naming the limit.
+TEST(LayoutAuto, ChoosesWithinTheMemoryLimit) {
+  TempDir dir;
+  const std::string flags = "--steps 1 --eval-every 0 --threads 1 --seq-len 64 --batch 8 --layout auto";
+  auto options_of = [](const std::string& run) {
+    return TrainOptions::from_json(read_json_file(run + "/run.json")["options"], "run.json");
+  };
+  auto need = [](const TrainOptions& o) { return training_memory(o, 2).total() + kProcessBytes; };
+  auto free_run = run_triad_mpi(2, testing::train_args(dir / "free", flags));
+  ASSERT_EQ(free_run.exit_code, 0) << free_run.err;
+  const double unconstrained = need(options_of(dir / "free"));
+  // Precondition: a layout needs less (2 micro-batches of 2 sequences hold half the activations).
+  TrainOptions smaller = options_of(dir / "free");
+  smaller.tensor_parallel = smaller.pipeline_parallel = 1, smaller.comm.zero = 0, smaller.grad_accum = 2;
+  ASSERT_LT(need(smaller), unconstrained);
+
+  const double limit = std::floor(unconstrained) - 1;
+  auto r = run_triad_mpi(
+      2, testing::train_args(dir / "limited", fmt::format("{} --memory-limit {:.0f}", flags, limit)));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const TrainOptions chosen = options_of(dir / "limited");
+  EXPECT_LE(need(chosen), limit);
+  EXPECT_EQ(chosen.optimizer_states, "fp32") << "the limit was met by changing the layout's options";
+  EXPECT_EQ(chosen.remat.budget, "") << "the limit was met by changing the layout's options";
+
+  EXPECT_THAT(run_triad_mpi(2, testing::train_args(dir / "tiny", flags + " --memory-limit 1MiB")),
+              RefusedWith("no layout of 2 ranks fits --memory-limit"));
 }
 
 // A run resumed with --layout auto continues at the planner's choice among the layouts that keep its

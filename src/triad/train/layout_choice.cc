@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 
 #include "triad/comm/collectives.h"
 #include "triad/comm/placement.h"
@@ -14,10 +15,29 @@
 #include "triad/core/memory.h"
 #include "triad/parallel/contention.h"
 #include "triad/parallel/shared_cores.h"
+#include "triad/train/memory_check.h"
 
 namespace triad {
 
 namespace {
+
+// --memory-limit's verdict on a layout's options (fit_training_memory, which the trainer applies to the
+// layout chosen): kept as given, fitted only by the 8-bit states, fused update or remat budget it chooses
+// (which the planner does not price), or refused (why in *refusal).
+enum class LimitFit { kAsGiven, kRefitted, kRefused };
+
+LimitFit fit_memory_limit(const TrainOptions& o, int world, bool resumed, std::string* refusal) {
+  if (o.memory_limit.empty()) return LimitFit::kAsGiven;
+  try {
+    const TrainOptions fitted = fit_training_memory(o, world, resumed, false);
+    const bool same = fitted.optimizer_states == o.optimizer_states &&
+                      fitted.fused_update == o.fused_update && fitted.remat.budget == o.remat.budget;
+    return same ? LimitFit::kAsGiven : LimitFit::kRefitted;
+  } catch (const Error& e) {
+    *refusal = e.what();
+    return LimitFit::kRefused;
+  }
+}
 
 // The given options with the flags that run `c`.
 TrainOptions options_for(const TrainOptions& given, const parallel::LayoutChoice& c) {
@@ -108,8 +128,13 @@ LayoutRanking rank_layouts(comm::Context& context, const TrainOptions& options, 
   // Layouts these options refuse (TrainOptions::validate: DP-SGD, 8-bit states, a teacher or a codec with
   // per-rank state under model parallelism) are left out.
   // A resumed run keeps what its optimizer state was built for: the micro-batches, ZeRO-1 and the codec.
+  // --memory-limit: the layouts that fit it as planned come first; only when none does, those it fits by
+  // 8-bit states or a remat budget (the planner's times leave their cost out).
   const bool model_parallel_ok = options.model_parallel_refusal().empty();
   const parallel::PlannedLayout* smallest = nullptr;
+  std::vector<LayoutCandidate> refitted;
+  std::string refusal;  // --memory-limit's, of the smallest layout it refused
+  double refused_least = std::numeric_limits<double>::infinity();
   for (const parallel::PlannedLayout& p : planned) {
     if (!model_parallel_ok && p.choice.layout.tensor * p.choice.layout.pipeline > 1) continue;
     const TrainOptions o = options_for(options, p.choice);
@@ -117,7 +142,35 @@ LayoutRanking rank_layouts(comm::Context& context, const TrainOptions& options, 
                     o.comm.grad_compression != options.comm.grad_compression))
       continue;
     if (!smallest || p.memory.total() < smallest->memory.total()) smallest = &p;
-    if (p.fits) ranking.fitting.push_back({.planned = p, .options = o, .trial_ms = {}});
+    if (!p.fits) continue;
+    std::string why;
+    switch (fit_memory_limit(o, context.world(), resumed, &why)) {
+      case LimitFit::kAsGiven:
+        ranking.fitting.push_back({.planned = p, .options = o, .trial_ms = {}});
+        break;
+      case LimitFit::kRefitted:
+        refitted.push_back({.planned = p, .options = o, .trial_ms = {}});
+        break;
+      case LimitFit::kRefused:
+        if (p.memory.total() < refused_least)
+          refused_least = p.memory.total(), refusal = p.choice.name() + ": " + why;
+    }
+  }
+  if (ranking.fitting.empty() && !refitted.empty()) {
+    ranking.fitting = std::move(refitted);
+    ranking.memory_note = fmt::format(
+        "; no layout fits --memory-limit {} as planned: this one with its 8-bit states or remat budget, "
+        "whose "
+        "cost the prediction leaves out",
+        options.memory_limit);
+  } else if (!options.memory_limit.empty()) {
+    ranking.memory_note =
+        fmt::format("; every layout checked against --memory-limit {}", options.memory_limit);
+  }
+  if (ranking.fitting.empty() && !refusal.empty()) {
+    fail_usage(
+        "--layout auto: no layout of {} ranks fits --memory-limit; the smallest that fits the node, {}",
+        context.world(), refusal);
   }
   if (ranking.fitting.empty()) {
     if (!smallest && resumed) {
@@ -150,12 +203,13 @@ std::vector<LayoutCandidate> trial_candidates(const std::vector<LayoutCandidate>
 std::string describe_choice(const LayoutRanking& ranking, const LayoutCandidate& chosen) {
   const LayoutCandidate& first = ranking.fitting.front();
   std::string said = fmt::format(
-      "--layout auto chose {} of {} layouts: predicted {} per step{}, {} per rank (of {}; {}); 'triad plan' "
+      "--layout auto chose {} of {} layouts: predicted {} per step{}, {} per rank (of {}{}; {}); 'triad "
+      "plan' "
       "shows the ranking",
       chosen.name(), ranking.priced, format_ms(chosen.predicted_ms()),
       chosen.measured_ms() > 0 ? ", measured " + format_ms(chosen.measured_ms()) : std::string(),
       format_bytes(static_cast<size_t>(chosen.planned.memory.total())),
-      format_bytes(static_cast<size_t>(ranking.memory_cap)), ranking.speed);
+      format_bytes(static_cast<size_t>(ranking.memory_cap)), ranking.memory_note, ranking.speed);
   if (chosen.measured_ms() > 0) return said;
   // A runner-up of another shape predicted within the model's error: trials would settle it.
   for (const LayoutCandidate& c : ranking.fitting) {

@@ -36,6 +36,7 @@ struct LayoutRanking {
   std::vector<LayoutCandidate> fitting;  // the layouts these options can run within the cap, fastest first
   size_t priced = 0;                     // layouts the planner priced
   double memory_cap = 0;                 // bytes per rank
+  std::string memory_note;               // how --memory-limit constrained the ranking ("; ..."), if given
   std::string speed;                     // where the compute speeds came from
 };
 
@@ -43,7 +44,9 @@ struct LayoutRanking {
 // were within ±15 % of measured steps here (docs/parallel.md).
 inline constexpr double kTrialMargin = 1.3;
 
-// Collective. The planner's ranking for options.layout == "auto"; a usage error when no layout fits. The
+// Collective. The planner's ranking for options.layout == "auto"; a usage error when no layout fits. With
+// --memory-limit, only layouts it keeps as planned, or when there are none, those it fits by 8-bit states or
+// a remat budget (fit_training_memory): a trial or the run never meets a refusal the ranking missed. The
 // model's vocabulary must be known. `resumed`: only layouts with the options' --grad-accum, --zero and
 // --grad-compression (a checkpoint resumes at any layout, but its optimizer state is for those).
 LayoutRanking rank_layouts(comm::Context& context, const TrainOptions& options, bool resumed = false);

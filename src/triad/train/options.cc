@@ -113,8 +113,8 @@ const OptionTable<TrainOptions>& TrainOptions::options() {
     const char* kModelParallel = "Model parallel (under mpirun; see docs/parallel.md)";
     t.add("layout", &O::layout,
           "manual (the flags below) or auto: the layout, --grad-accum, --zero and --grad-compression that "
-          "'triad plan' predicts fastest within each rank's share of this node's memory (with --resume: the "
-          "fastest that keeps the run's --grad-accum, --zero and --grad-compression)")
+          "'triad plan' predicts fastest within each rank's share of this node's memory and --memory-limit "
+          "(with --resume: the fastest that keeps the run's --grad-accum, --zero and --grad-compression)")
         .in_group(kModelParallel)
         .per_command();
     t.add("layout-trials", &O::layout_trials,
