@@ -21,6 +21,16 @@ namespace triad {
 
 namespace {
 
+// Whether the trainer takes these options (TrainOptions::validate).
+bool valid(const TrainOptions& o, int world) {
+  try {
+    o.validate(world);
+    return true;
+  } catch (const Error&) {
+    return false;
+  }
+}
+
 // --memory-limit's verdict on a layout's options (fit_training_memory, which the trainer applies to the
 // layout chosen): kept as given, fitted only by the 8-bit states, fused update or remat budget it chooses
 // (which the planner does not price), or refused (why in *refusal).
@@ -126,18 +136,17 @@ LayoutRanking rank_layouts(comm::Context& context, const TrainOptions& options, 
   const std::vector<parallel::PlannedLayout> planned = parallel::plan_layouts(request, topology, cost);
   ranking.priced = planned.size();
   // Layouts these options refuse (TrainOptions::validate: DP-SGD, 8-bit states, a teacher or a codec with
-  // per-rank state under model parallelism) are left out.
+  // per-rank state under model parallelism) are left out, so that no trial nor the run meets a refusal.
   // A resumed run keeps what its optimizer state was built for: the micro-batches, ZeRO-1 and the codec.
   // --memory-limit: the layouts that fit it as planned come first; only when none does, those it fits by
   // 8-bit states or a remat budget (the planner's times leave their cost out).
-  const bool model_parallel_ok = options.model_parallel_refusal().empty();
   const parallel::PlannedLayout* smallest = nullptr;
   std::vector<LayoutCandidate> refitted;
   std::string refusal;  // --memory-limit's, of the smallest layout it refused
   double refused_least = std::numeric_limits<double>::infinity();
   for (const parallel::PlannedLayout& p : planned) {
-    if (!model_parallel_ok && p.choice.layout.tensor * p.choice.layout.pipeline > 1) continue;
     const TrainOptions o = options_for(options, p.choice);
+    if (!valid(o, context.world())) continue;
     if (resumed && (o.grad_accum != options.grad_accum || o.comm.zero != options.comm.zero ||
                     o.comm.grad_compression != options.comm.grad_compression))
       continue;

@@ -75,7 +75,6 @@ TrainOptions Trainer::choose_layout(comm::Context& context, const TrainOptions& 
     if (root)
       log_info("--layout-trials: timing {} ({}; predicted {} per step)", c.name(), which,
                format_ms(c.predicted_ms()));
-    c.options.validate(context.world());
     for (double ms : time_layout(context, c.options, steps, teacher)) c.trial_ms.push_back(ms);
     if (root) log_info("--layout-trials: {} measured {} per step", c.name(), format_ms(c.measured_ms()));
   };
