@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <numeric>
 #include <random>
+#include <thread>
 
 #include "train_test_util.h"
 #include "triad/core/file_io.h"
@@ -290,8 +291,7 @@ TEST(Balance, PipelineStagesGetBlocksByMeasuredSpeed) {
 std::vector<int> run_step(StageBalancer& stages, const std::vector<int>& blocks,
                           const std::vector<double>& speed, double head = 0, double step = 0) {
   std::vector<double> seconds;
-  for (size_t s = 0; s < blocks.size(); ++s)
-    seconds.push_back((blocks[s] + (s + 1 == blocks.size() ? head : 0)) / speed[s]);
+  for (size_t s = 0; s < blocks.size(); ++s) seconds.push_back(stage_work(blocks, s, head) / speed[s]);
   return stages.observe(seconds, step > 0 ? step : *std::max_element(seconds.begin(), seconds.end()));
 }
 
@@ -357,6 +357,51 @@ TEST(StageBalancer, ASplitMeasuredSlowerIsNotTakenAgain) {
   EXPECT_THAT(moved, ElementsAre(1, 3));
 }
 
+// Stages 0 and 1 take turns on one CPU, stage 2 has its own; every block costs 1 s a micro-batch at a
+// core's speed and the LM head two blocks' worth. The stages' busy times (here simulated) make the shared
+// stages look slower than they are whenever both work: taken at those speeds, a split would move to 3,2,1,
+// which is slower in truth. Fitted through the simulation, the balancer recovers the cost at a core's
+// speed, stays at the fastest split, and from another start moves to it (the fastest of all ten).
+TEST(StageBalancer, StagesThatShareACoreAreSimulatedNotTakenAtTheirMeasuredSpeed) {
+  const StageSharing sharing{.micro_batches = 8,
+                             .stage_ranks = {{0}, {1}, {2}},
+                             .shares = {{.host = "h", .ranks = {0, 1}, .cpus = 1}}};
+  const std::vector<double> cost = {1, 1, 1};
+  const double head = 2;
+  std::vector<int> fastest;
+  double fastest_step = 1e300;
+  for (int a = 1; a <= 4; ++a) {
+    for (int b = 1; a + b <= 5; ++b) {
+      const std::vector<int> split = {a, b, 6 - a - b};
+      if (const double t = simulate_split(sharing, split, cost, head); t < fastest_step)
+        fastest_step = t, fastest = split;
+    }
+  }
+  ASSERT_EQ(fastest, std::vector<int>({3, 1, 2}));
+  // (The speeds as measured at the fastest split propose a split that is slower in truth.)
+  std::vector<double> busy;
+  simulate_split(sharing, fastest, cost, head, &busy);
+  std::vector<double> measured_speed;  // blocks per second of busy time
+  for (int s = 0; s < 3; ++s) measured_speed.push_back(stage_work(fastest, s, head) / busy[s]);
+  const std::vector<int> first = balanced_split(6, measured_speed, head);
+  const std::vector<int> by_speeds = {first[1], first[2] - first[1], 6 - first[2]};
+  ASSERT_GT(simulate_split(sharing, by_speeds, cost, head), fastest_step * 1.1)
+      << "no test of the simulation";
+
+  // At the fastest split: stays.
+  StageBalancer there(fastest, head, sharing);
+  for (int step = 0; step < 10; ++step) EXPECT_TRUE(there.observe(busy, fastest_step).empty()) << step;
+  ASSERT_EQ(there.block_seconds().size(), 3u);
+  for (int s = 0; s < 3; ++s) EXPECT_NEAR(there.block_seconds()[s], cost[s], 1e-6) << "stage " << s;
+  // From 2,1,3: moves to it.
+  const std::vector<int> start = {2, 1, 3};
+  const double step = simulate_split(sharing, start, cost, head, &busy);
+  StageBalancer elsewhere(start, head, sharing);
+  std::vector<int> moved;
+  for (int i = 0; i < 4 && moved.empty(); ++i) moved = elsewhere.observe(busy, step);
+  EXPECT_EQ(moved, fastest);
+}
+
 // End to end: rank 0 looks 4x slower, so blocks leave the first stage once three steps have measured it;
 // they move through a checkpoint of that step, which records the new split, and the losses stay the
 // 1-process run's across the move.
@@ -405,6 +450,30 @@ TEST(Balance, OnlineStagesMoveUnderDataParallelismAndZero1) {
   r = run_triad_mpi(4, "train -q --resume " + again + " --threads 1");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(losses(again), losses(run));
+}
+
+// Three stages on fewer CPUs take turns: the balancer knows it (from where the ranks run), fits each stage's
+// block at a core's speed through the simulated schedule and records it, and whatever it moves, the run
+// stays the 1-process run.
+TEST(Balance, OnlineStagesThatShareCpusAreFittedAtACoresSpeed) {
+  if (std::thread::hardware_concurrency() >= 3) GTEST_SKIP() << "needs fewer than 3 CPUs for 3 ranks";
+  TempDir dir;
+  const std::string steps = "--steps 6 --batch 8 --layers 3 --eval-every 0 --ckpt-every 0 --grad-accum 4 ";
+  ASSERT_EQ(triad::testing::run_triad(train_args(dir / "one", steps)).exit_code, 0);
+  const std::string run = dir / "pp";
+  auto r = run_triad_mpi(3, train_args(run, steps + "--threads 1 --pipeline-parallel 3 --balance online"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  testing::expect_near_relative(losses(dir / "one"), losses(run), 1e-5);
+  const auto records = metrics(run);
+  ASSERT_EQ(records.size(), 6u);
+  // A warm-up step, then three measured: the first estimate after step 4.
+  EXPECT_FALSE(records[2].contains("pipeline_block_ms"));
+  const nlohmann::json& fitted = records[3]["pipeline_block_ms"];
+  ASSERT_EQ(fitted.size(), 3u) << records[3].dump();
+  for (double ms : fitted) {
+    EXPECT_GT(ms, 0);
+    EXPECT_LT(ms, 1e4);
+  }
 }
 
 // The measurement itself (the end-to-end test above replaces it with a model machine's times).

@@ -154,7 +154,8 @@ TEST(StepRecord, WritesTheFieldsMetricFieldsLists) {
   r.remat = RematController::StepReport{};
   r.privacy = DpSgd::StepReport{};
   r.pipeline = StepRecord::Pipeline{};
-  r.pipeline->moved_ms = 1;  // (the move's time is written only after a move)
+  r.pipeline->moved_ms = 1;    // (the move's time is written only after a move)
+  r.pipeline->block_ms = {1};  // (and the fitted blocks only where stages share CPUs)
   r.balance = StepRecord::Balance{};
   r.distill = StepRecord::Distill{};
   const nlohmann::json all = r.to_json();

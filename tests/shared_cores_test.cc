@@ -7,6 +7,7 @@
 
 #include "triad/parallel/shared_cores.h"
 
+#include <fmt/ranges.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -141,6 +142,31 @@ double predicted_micro_step_ms() {
   const PlanRequest one{.model = kModel, .batch = 2, .ranks = 1, .memory_cap = 1e12};
   const CostModel cost;
   return predict_time(one, enumerate_layouts(one)[0], uniform_topology(1, 50, cost), cost).step() * 1e3;
+}
+
+// Past kMaxSimulatedSplits the fastest split is searched by moving a block at a time between neighbours;
+// on four stages of 60 blocks (32,509 splits), one of them twice as slow and the first two sharing a CPU,
+// it reaches the fastest of every split, found here by visiting them all.
+TEST(SharedCores, TheFastestSplitBeyondEnumerationIsFoundByMovingBlocks) {
+  const StageSharing sharing{.micro_batches = 4,
+                             .stage_ranks = {{0}, {1}, {2}, {3}},
+                             .shares = {{.host = "h", .ranks = {0, 1}, .cpus = 1}}};
+  const std::vector<double> cost = {1, 1, 2, 1};
+  const double head = 3;
+  std::vector<int> fastest;
+  double fastest_step = 1e300;
+  for (int a = 1; a <= 57; ++a) {
+    for (int b = 1; a + b <= 58; ++b) {
+      for (int c = 1; a + b + c <= 59; ++c) {
+        const std::vector<int> split = {a, b, c, 60 - a - b - c};
+        if (const double t = simulate_split(sharing, split, cost, head); t < fastest_step)
+          fastest_step = t, fastest = split;
+      }
+    }
+  }
+  const std::vector<int> found = fastest_simulated_split(sharing, {15, 15, 15, 15}, cost, head);
+  EXPECT_NEAR(simulate_split(sharing, found, cost, head), fastest_step, 1e-9)
+      << fmt::format("{} against {}", fmt::join(found, ","), fmt::join(fastest, ","));
 }
 
 TEST(Contention, ANodesSlowdownIsItsRanksMedianBeyondTheirShareOfTheCpus) {

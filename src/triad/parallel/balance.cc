@@ -152,13 +152,14 @@ void RowBalancer::observe(const std::vector<double>& seconds) {
   }
 }
 
-StageBalancer::StageBalancer(std::vector<int> blocks, double head_blocks)
-    : blocks_(std::move(blocks)), head_blocks_(head_blocks) {}
+StageBalancer::StageBalancer(std::vector<int> blocks, double head_blocks, StageSharing sharing)
+    : blocks_(std::move(blocks)), head_blocks_(head_blocks), sharing_(std::move(sharing)) {}
 
-double StageBalancer::slowest_stage(const std::vector<int>& blocks) const {
+double StageBalancer::predicted(const std::vector<int>& blocks) const {
+  if (!sharing_.shares.empty()) return simulate_split(sharing_, blocks, block_seconds_, head_blocks_);
   double slowest = 0;
   for (size_t s = 0; s < blocks.size(); ++s) {
-    const double work = blocks[s] + (s + 1 == blocks.size() ? head_blocks_ : 0);
+    const double work = stage_work(blocks, s, head_blocks_);
     slowest = std::max(slowest, work / speeds_[s]);
   }
   return slowest;
@@ -169,7 +170,7 @@ bool StageBalancer::worth_moving(const std::vector<int>& next, double here) cons
   auto known = measured_.find(next);
   if (known != measured_.end() && observed_ - known->second.when <= kRememberSteps)
     return known->second.step_seconds < here * (1 - kMinGain);
-  return slowest_stage(next) < slowest_stage(blocks_) * (1 - kMinGain);
+  return predicted(next) < predicted(blocks_) * (1 - kMinGain);
 }
 
 std::vector<int> StageBalancer::observe(const std::vector<double>& busy_seconds, double step_seconds) {
@@ -182,7 +183,7 @@ std::vector<int> StageBalancer::observe(const std::vector<double>& busy_seconds,
   }
   std::vector<double> speed(n);
   for (size_t s = 0; s < n; ++s) {
-    const double work = blocks_[s] + (s + 1 == n ? head_blocks_ : 0);
+    const double work = stage_work(blocks_, s, head_blocks_);
     speed[s] = work / std::max(busy_seconds[s], 1e-9);
   }
   speeds_seen_.push_back(std::move(speed));
@@ -200,11 +201,17 @@ std::vector<int> StageBalancer::observe(const std::vector<double>& busy_seconds,
   }
   const double here = median(step_seconds_seen_);
   measured_[blocks_] = {here, observed_};
-  int layers = 0;
-  for (int b : blocks_) layers += b;
-  const std::vector<int> first = balanced_split(layers, speeds_, head_blocks_);
   std::vector<int> next;
-  for (size_t s = 0; s < n; ++s) next.push_back(first[s + 1] - first[s]);
+  if (sharing_.shares.empty()) {
+    const std::vector<int> first =
+        balanced_split(std::accumulate(blocks_.begin(), blocks_.end(), 0), speeds_, head_blocks_);
+    for (size_t s = 0; s < n; ++s) next.push_back(first[s + 1] - first[s]);
+  } else {
+    std::vector<double> busy;
+    for (size_t s = 0; s < n; ++s) busy.push_back(stage_work(blocks_, s, head_blocks_) / speeds_[s]);
+    block_seconds_ = block_seconds_at_a_core(sharing_, blocks_, head_blocks_, busy);
+    next = fastest_simulated_split(sharing_, blocks_, block_seconds_, head_blocks_);
+  }
   if (!worth_moving(next, here)) return {};
   blocks_ = next;
   speeds_seen_.clear();

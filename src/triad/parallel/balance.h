@@ -24,6 +24,8 @@
 #include <string>
 #include <vector>
 
+#include "triad/parallel/shared_cores.h"
+
 namespace triad::parallel {
 
 enum class BalanceMode { kNone, kStatic, kOnline };
@@ -103,9 +105,12 @@ class RowBalancer {
 // way of a checkpoint (train/stage_balance.h), which costs seconds, and this machine's steps drift by
 // 5-10 % over a minute: hence a gain of 10 % and fresh measurements after every move.
 //
-// The proposal assumes a stage's speed does not depend on the split. Where stages share a core it does:
-// giving one of them a block slows its neighbour too, and three stages on two cores flipped between
-// 2,2,2 and 2,3,1 every five steps (1.85 against 1.98 s). So each split's measured step time is kept (for
+// Where stages share a core (`sharing`, shared_cores.h), a stage's speed depends on the split: giving one
+// of them a block slows its neighbour too. There each stage's work per block at a core's speed is fitted to
+// the measured busy times by simulating the step (block_seconds_at_a_core) and the proposal is the split
+// whose simulated step is shortest (fastest_simulated_split). The model can still be wrong (the schedule's
+// point-to-point waits, a neighbour outside the job), and three stages on two cores once flipped between
+// 2,2,2 and 2,3,1 every five steps (1.85 against 1.98 s), so each split's measured step time is kept (for
 // kRememberSteps observed steps), and a proposal measured before is taken only if it measured kMinGain
 // faster than the split in force — a bandit's memory of its arms, the paper's "monitor agent" reduced to
 // what it needs here. Blocks are whole, so Eq. 6's gradual shares have nothing to act on.
@@ -116,29 +121,34 @@ class StageBalancer {
   static constexpr double kMinGain = 0.10;
   static constexpr int kRememberSteps = 100;
 
-  // `blocks`: the blocks per stage in force.
-  StageBalancer(std::vector<int> blocks, double head_blocks);
+  // `blocks`: the blocks per stage in force; `sharing`: which stages take turns on shared CPUs.
+  StageBalancer(std::vector<int> blocks, double head_blocks, StageSharing sharing = {});
 
   // After a step: each stage's busy seconds and the step's seconds (the same numbers on every rank). The
   // blocks per stage to move to, or empty to stay.
   std::vector<int> observe(const std::vector<double>& busy_seconds, double step_seconds);
-  // Blocks per second of each stage by the last estimate (empty before the first).
+  // Blocks per second of each stage's busy time by the last estimate (empty before the first).
   const std::vector<double>& speeds() const { return speeds_; }
+  // Under sharing: seconds per block and micro-batch of each stage at a core's speed (empty otherwise).
+  const std::vector<double>& block_seconds() const { return block_seconds_; }
 
  private:
   struct Measured {
     double step_seconds;  // the median over kSteps steps
     int when;             // observed steps so far, then
   };
-  double slowest_stage(const std::vector<int>& blocks) const;  // seconds at speeds_
+  // The step at `blocks` by the last estimate: the slowest stage at speeds_, or under sharing the
+  // simulated step at block_seconds_.
+  double predicted(const std::vector<int>& blocks) const;
   bool worth_moving(const std::vector<int>& next, double here) const;
 
   std::vector<int> blocks_;
   double head_blocks_;
+  StageSharing sharing_;
   int skip_ = kWarmupSteps, observed_ = 0;
   std::vector<std::vector<double>> speeds_seen_;  // per step since the last move: each stage's speed
   std::vector<double> step_seconds_seen_;         // and the step's seconds
-  std::vector<double> speeds_;
+  std::vector<double> speeds_, block_seconds_;
   std::map<std::vector<int>, Measured> measured_;  // blocks per stage -> its step time
 };
 

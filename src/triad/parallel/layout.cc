@@ -23,6 +23,15 @@ int rank_of(const Layout& layout, const Coordinates& at) {
   return (at.pipeline * layout.data + at.data) * layout.tensor + at.tensor;
 }
 
+std::vector<int> stage_ranks(const Layout& layout, int stage) {
+  std::vector<int> ranks;
+  for (int d = 0; d < layout.data; ++d) {
+    for (int t = 0; t < layout.tensor; ++t)
+      ranks.push_back(rank_of(layout, {.data = d, .tensor = t, .pipeline = stage}));
+  }
+  return ranks;
+}
+
 Groups split_groups(comm::Context& context, const Layout& layout) {
   if (layout.world() != context.world()) {
     fail("internal: a layout of {} ranks for a job of {}", layout.world(), context.world());

@@ -10,6 +10,7 @@
 // pipeline group passes activations between stages.
 
 #include <memory>
+#include <vector>
 
 #include "triad/comm/context.h"
 
@@ -28,6 +29,8 @@ struct Coordinates {
 };
 Coordinates coordinates(const Layout& layout, int rank);
 int rank_of(const Layout& layout, const Coordinates& at);
+// The ranks of pipeline stage `stage` (its data and tensor groups).
+std::vector<int> stage_ranks(const Layout& layout, int stage);
 
 // The groups this rank belongs to, each a context over its ranks (index = the varying coordinate), and two
 // more that the model's parts need: `model`, the tensor × pipeline ranks that hold one copy of the model

@@ -89,4 +89,9 @@ inline double model_head_blocks(const GptConfig& model) {
   return C * model.vocab / (4 * A * C + 2 * F * C + model.seq_len * A);
 }
 
+// Stage s's work in blocks' worth: its blocks, and on the last stage the head's `head_blocks` too.
+inline double stage_work(const std::vector<int>& blocks, size_t s, double head_blocks) {
+  return blocks[s] + (s + 1 == blocks.size() ? head_blocks : 0.0);
+}
+
 }  // namespace triad::parallel

@@ -79,16 +79,6 @@ double message_seconds(const comm::Topology& topology, int from, int to, double 
   return bytes / (topology.bandwidth_MBps[from][to] * 1e6) + topology.latency_us[from][to] * 1e-6;
 }
 
-// The ranks of pipeline stage `stage` (its data and tensor groups).
-std::vector<int> stage_ranks(const Layout& layout, int stage) {
-  std::vector<int> ranks;
-  for (int d = 0; d < layout.data; ++d) {
-    for (int t = 0; t < layout.tensor; ++t)
-      ranks.push_back(rank_of(layout, {.data = d, .tensor = t, .pipeline = stage}));
-  }
-  return ranks;
-}
-
 // The slowest rank of the stage sets its pace (its tensor group waits for it at every sum).
 double stage_gflops(const comm::Topology& topology, const Layout& layout, int stage) {
   double gflops = 1e30;

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <limits>
 #include <map>
+#include <numeric>
 
 #include "triad/core/error.h"
 #include "triad/core/statistics.h"
@@ -52,12 +53,14 @@ std::vector<CpuShare> cpu_shares(const comm::Topology& topology) {
   return shares;
 }
 
+std::string describe(const CpuShare& s) {
+  return fmt::format("{}: ranks {} share {} CPU{}", s.host, fmt::join(s.ranks, ", "), s.cpus,
+                     s.cpus == 1 ? "" : "s");
+}
+
 std::vector<std::string> shared_core_nodes(const comm::Topology& topology) {
   std::vector<std::string> lines;
-  for (const CpuShare& s : cpu_shares(topology)) {
-    lines.push_back(fmt::format("{}: ranks {} share {} CPU{}", s.host, fmt::join(s.ranks, ", "), s.cpus,
-                                s.cpus == 1 ? "" : "s"));
-  }
+  for (const CpuShare& s : cpu_shares(topology)) lines.push_back(describe(s));
   return lines;
 }
 
@@ -78,7 +81,8 @@ comm::Topology at_a_core_each(const comm::Topology& topology, const std::vector<
 }
 
 double simulate_step(PipelineSchedule schedule, int micro_batches, const std::vector<SimulatedStage>& stages,
-                     const std::vector<CpuShare>& shares, const std::vector<NodeContention>& contention) {
+                     const std::vector<CpuShare>& shares, const std::vector<NodeContention>& contention,
+                     std::vector<double>* busy) {
   const int p = static_cast<int>(stages.size()), m = micro_batches, tail = 2 * m;
   std::map<int, int> share_of, node_of;  // rank -> index into shares, into contention
   for (size_t g = 0; g < shares.size(); ++g) {
@@ -105,6 +109,7 @@ double simulate_step(PipelineSchedule schedule, int micro_batches, const std::ve
     return ops[s][next[s]].kind == PipelineOp::Kind::kForward ? stages[s].forward : stages[s].backward;
   };
 
+  if (busy) busy->assign(p, 0.0);
   double now = 0;
   for (;;) {
     for (int s = 0; s < p; ++s) {
@@ -140,6 +145,7 @@ double simulate_step(PipelineSchedule schedule, int micro_batches, const std::ve
     now += step;
     for (int s = 0; s < p; ++s) {
       if (remaining[s] < 0) continue;
+      if (busy && next[s] < tail) (*busy)[s] += step;
       if (remaining[s] / rate[s] > step * (1 + 1e-12)) {
         remaining[s] -= rate[s] * step;
         continue;
@@ -156,6 +162,79 @@ double simulate_step(PipelineSchedule schedule, int micro_batches, const std::ve
     if (next[s] != tail + 1) fail("internal: the simulated pipeline stopped at stage {}, op {}", s, next[s]);
   }
   return now;
+}
+
+double simulate_split(const StageSharing& sharing, const std::vector<int>& blocks,
+                      const std::vector<double>& block_seconds, double head_blocks,
+                      std::vector<double>* busy) {
+  const size_t p = blocks.size();
+  std::vector<SimulatedStage> stages;
+  for (size_t s = 0; s < p; ++s) {
+    const double work = stage_work(blocks, s, head_blocks) * block_seconds[s];
+    stages.push_back({.forward = (1 - sharing.backward_share) * work,
+                      .backward = sharing.backward_share * work,
+                      .tail = 0,
+                      .ranks = sharing.stage_ranks[s]});
+  }
+  return simulate_step(sharing.schedule, sharing.micro_batches, stages, sharing.shares, {}, busy);
+}
+
+std::vector<double> block_seconds_at_a_core(const StageSharing& sharing, const std::vector<int>& blocks,
+                                            double head_blocks, const std::vector<double>& busy) {
+  const size_t p = blocks.size();
+  std::vector<double> seconds(p), simulated;
+  for (size_t s = 0; s < p; ++s) {
+    seconds[s] = busy[s] / (sharing.micro_batches * stage_work(blocks, s, head_blocks));
+  }
+  for (int round = 0; round < 100; ++round) {
+    simulate_split(sharing, blocks, seconds, head_blocks, &simulated);
+    double worst = 0;
+    for (size_t s = 0; s < p; ++s) {
+      const double ratio = busy[s] / simulated[s];
+      worst = std::max(worst, std::abs(ratio - 1));
+      seconds[s] *= ratio;
+    }
+    if (worst < 1e-9) break;
+  }
+  return seconds;
+}
+
+std::vector<int> fastest_simulated_split(const StageSharing& sharing, const std::vector<int>& blocks,
+                                         const std::vector<double>& block_seconds, double head_blocks) {
+  const int p = static_cast<int>(blocks.size()), layers = std::accumulate(blocks.begin(), blocks.end(), 0);
+  auto step = [&](const std::vector<int>& split) {
+    return simulate_split(sharing, split, block_seconds, head_blocks);
+  };
+  std::vector<int> best = blocks;
+  double best_seconds = step(blocks);
+  double splits = 1;  // C(layers - 1, p - 1)
+  for (int k = 1; k < p; ++k) splits = splits * (layers - p + k) / k;
+  if (splits <= kMaxSimulatedSplits) {
+    std::vector<int> split(static_cast<size_t>(p));
+    // Stage s takes 1..(what is left less one block for each later stage); the last takes the rest.
+    auto visit = [&](auto&& self, int s, int left) -> void {
+      if (s == p - 1) {
+        split[s] = left;
+        if (const double t = step(split); t < best_seconds) best_seconds = t, best = split;
+        return;
+      }
+      for (int c = 1; c <= left - (p - 1 - s); ++c) split[s] = c, self(self, s + 1, left - c);
+    };
+    visit(visit, 0, layers);
+    return best;
+  }
+  for (bool moved = true; moved;) {
+    moved = false;
+    for (int s = 0; s + 1 < p; ++s) {
+      for (int direction : {1, -1}) {
+        std::vector<int> next = best;
+        next[s] -= direction, next[s + 1] += direction;
+        if (next[s] < 1 || next[s + 1] < 1) continue;
+        if (const double t = step(next); t < best_seconds) best_seconds = t, best = next, moved = true;
+      }
+    }
+  }
+  return best;
 }
 
 }  // namespace triad::parallel

@@ -36,8 +36,9 @@ struct CpuShare {
 // known (an older topology file) are left out.
 std::vector<CpuShare> cpu_shares(const comm::Topology& topology);
 
-// One line per group ("HOST: ranks 0, 1, 2, 3 share 2 CPUs"), and what follows it wherever a prediction
-// is shown.
+// "HOST: ranks 0, 1, 2, 3 share 2 CPUs".
+std::string describe(const CpuShare& share);
+// One line per group (describe()), and what follows it wherever a prediction is shown.
 std::vector<std::string> shared_core_nodes(const comm::Topology& topology);
 inline constexpr const char* kSharedCoresNote =
     "they take turns: the step times simulate the schedule with every working rank's share of the CPUs "
@@ -61,8 +62,43 @@ struct SimulatedStage {
 // micro-batch i's forward on stage s after stage s-1's, its backward after stage s+1's (on the last stage
 // after its own forward), then the tail; a stage runs at the speed of its slowest rank, and a rank of a
 // CpuShare whose k working ranks outnumber its c CPUs at c / k of a core, and on a node of `contention`
-// where k of its n ranks work, 1 + (factor - 1)(k - 1)/(n - 1) times slower still (contention.h).
+// where k of its n ranks work, 1 + (factor - 1)(k - 1)/(n - 1) times slower still (contention.h). With
+// `busy`, each stage's seconds with an op running (what the trainer's pipeline_stage_busy_ms measures).
 double simulate_step(PipelineSchedule schedule, int micro_batches, const std::vector<SimulatedStage>& stages,
-                     const std::vector<CpuShare>& shares, const std::vector<NodeContention>& contention = {});
+                     const std::vector<CpuShare>& shares, const std::vector<NodeContention>& contention = {},
+                     std::vector<double>* busy = nullptr);
+
+// Pipeline stages balanced while they train (--balance online, balance.h) where some take turns on shared
+// CPUs: a stage's measured busy time is then not its own speed — giving it a block slows the stage it shares
+// a core with — so splits are compared by simulating the step with each stage's work at a core's speed.
+struct StageSharing {
+  PipelineSchedule schedule = PipelineSchedule::kOneFOneB;
+  int micro_batches = 1;
+  double backward_share = 2.0 / 3.0;          // of a micro-batch's compute (CostModel::backward_share)
+  std::vector<std::vector<int>> stage_ranks;  // each stage's world ranks
+  std::vector<CpuShare> shares;               // empty: no stages share CPUs
+};
+
+// The simulated step (simulate_step, no tail) at `blocks` per stage, stage s taking block_seconds[s] per
+// block and micro-batch at a core's speed, its last stage `head_blocks` blocks more; each stage's busy
+// seconds in `busy` when given.
+double simulate_split(const StageSharing& sharing, const std::vector<int>& blocks,
+                      const std::vector<double>& block_seconds, double head_blocks,
+                      std::vector<double>* busy = nullptr);
+
+// Per stage, the seconds per block and micro-batch at a core's speed whose simulation at `blocks` gives each
+// stage its measured busy seconds: a stage that took turns measured longer than it runs alone. Starts from
+// busy / (micro-batches × blocks), as if no stage shared, and scales each stage by measured / simulated
+// until they agree to 1e-9 (or 100 rounds).
+std::vector<double> block_seconds_at_a_core(const StageSharing& sharing, const std::vector<int>& blocks,
+                                            double head_blocks, const std::vector<double>& busy);
+
+// The split of the same blocks over the same stages, each at least one, whose simulated step is shortest
+// (`blocks` itself among equals, else the first in lexicographic order), searched over every split when there
+// are at most kMaxSimulatedSplits (4 stages of 40 blocks: 9,139); beyond, by moving one block at a time
+// between neighbouring stages from `blocks` while that shortens the step.
+inline constexpr double kMaxSimulatedSplits = 20000;
+std::vector<int> fastest_simulated_split(const StageSharing& sharing, const std::vector<int>& blocks,
+                                         const std::vector<double>& block_seconds, double head_blocks);
 
 }  // namespace triad::parallel

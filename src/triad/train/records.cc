@@ -74,6 +74,13 @@ const std::vector<Field<StepRecord>>& step_fields() {
             [](const StepRecord::Pipeline& p) {
               return p.moved_ms > 0 ? nlohmann::json(p.moved_ms) : nullptr;
             })},
+      {"pipeline_block_ms",
+       "--balance online where stages share CPUs: each stage's block and micro-batch at a core's speed, as "
+       "fitted to the stages' busy times by simulating their turns (the last estimate)",
+       when(&StepRecord::pipeline,
+            [](const StepRecord::Pipeline& p) {
+              return p.block_ms.empty() ? nlohmann::json(nullptr) : nlohmann::json(p.block_ms);
+            })},
       {"pipeline_bubble_predicted", "the synchronous pipeline's idle share, (stages - 1) / (m + stages - 1)",
        when(&StepRecord::pipeline, [](const StepRecord::Pipeline& p) { return p.bubble_predicted; })},
       {"balance_rows", "--balance: rows of the step's batch each data-parallel rank trained",

@@ -34,6 +34,7 @@ struct StepRecord {
     std::vector<double> stage_busy_ms;  // per stage, time computing (a slower stage makes the others wait)
     std::vector<int> blocks;            // per stage, its blocks in the step
     double moved_ms = 0;                // --balance online: the blocks' move before the step (0: none)
+    std::vector<double> block_ms;       // --balance online, stages sharing CPUs: its model (empty: none)
   };
   std::optional<Pipeline> pipeline;  // with --pipeline-parallel
   struct Balance {

@@ -1,6 +1,7 @@
 #include "triad/train/stage_balance.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -8,6 +9,7 @@
 #include <utility>
 
 #include "triad/comm/collectives.h"
+#include "triad/comm/placement.h"
 #include "triad/core/clock.h"
 #include "triad/core/error.h"
 #include "triad/core/log.h"
@@ -54,6 +56,19 @@ double time_one_block(const TrainOptions& o, int world) {
   return seconds[1];
 }
 
+parallel::StageSharing stage_sharing(comm::Context& context, const TrainOptions& o) {
+  const parallel::Layout layout =
+      parallel::Layout::of(context.world(), o.tensor_parallel, o.pipeline_parallel);
+  parallel::StageSharing sharing{.schedule = parallel::parse_pipeline_schedule(o.pipeline_schedule),
+                                 .micro_batches = o.grad_accum};
+  for (int s = 0; s < layout.pipeline; ++s) sharing.stage_ranks.push_back(parallel::stage_ranks(layout, s));
+  comm::Topology where{.world = context.world()};
+  for (const comm::Placement& p : comm::gather_placement(context))
+    where.ranks.push_back({.host = p.host, .node = p.node, .cpus = p.cpus});
+  sharing.shares = parallel::cpu_shares(where);
+  return sharing;
+}
+
 bool balances_stages(const TrainOptions& o) {
   return o.pipeline_parallel > 1 && o.pipeline_split.empty() &&
          parallel::parse_balance(o.balance) != parallel::BalanceMode::kNone;
@@ -64,22 +79,40 @@ std::string measured_pipeline_split(comm::Context& context, const TrainOptions& 
       parallel::Layout::of(context.world(), o.tensor_parallel, o.pipeline_parallel);
   const parallel::Coordinates at = parallel::coordinates(layout, context.rank());
   const double test = test_block_seconds(context.rank());
-  const double mine = test > 0 ? test : time_one_block(o, context.world());
+  const parallel::StageSharing sharing = test > 0 ? parallel::StageSharing{} : stage_sharing(context, o);
+  // Every rank times its block at once, so one of k ranks on c shared CPUs ran at c / k of a core.
+  double share = 1;
+  for (const parallel::CpuShare& g : sharing.shares) {
+    if (std::find(g.ranks.begin(), g.ranks.end(), context.rank()) != g.ranks.end())
+      share = static_cast<double>(g.cpus) / g.ranks.size();
+  }
+  const double mine = (test > 0 ? test : time_one_block(o, context.world())) * share;
   // Each stage's slowest rank: a max over the ranks, each writing its own stage's entry.
   std::vector<float> stage_seconds(static_cast<size_t>(layout.pipeline), 0.0f);
   stage_seconds[at.pipeline] = static_cast<float>(mine);
   comm::allreduce_max(context, stage_seconds.data(), stage_seconds.size(), "sharing the stages' block times");
-  std::vector<double> speed;
-  for (float s : stage_seconds) speed.push_back(1.0 / std::max(s, 1e-9f));
-  const std::vector<int> first =
-      parallel::balanced_split(o.model.layers, speed, parallel::model_head_blocks(o.model));
-  std::string split, times;
-  for (size_t s = 0; s + 1 < first.size(); ++s) {
-    split += fmt::format("{}{}", s ? "," : "", first[s + 1] - first[s]);
-    times += fmt::format("{}{:.2f}", s ? ", " : "", 1e3 * stage_seconds[s]);
+  const double head = parallel::model_head_blocks(o.model);
+  std::vector<int> blocks;
+  if (sharing.shares.empty()) {
+    std::vector<double> speed;
+    for (float s : stage_seconds) speed.push_back(1.0 / std::max(s, 1e-9f));
+    const std::vector<int> first = parallel::balanced_split(o.model.layers, speed, head);
+    for (size_t s = 0; s + 1 < first.size(); ++s) blocks.push_back(first[s + 1] - first[s]);
+  } else {
+    const std::vector<int> first = parallel::split_blocks(o.model.layers, layout.pipeline, "");
+    for (size_t s = 0; s + 1 < first.size(); ++s) blocks.push_back(first[s + 1] - first[s]);
+    blocks = parallel::fastest_simulated_split(
+        sharing, blocks, std::vector<double>(stage_seconds.begin(), stage_seconds.end()), head);
   }
-  *said = fmt::format("--balance {}: one block takes {} ms on the stages' slowest ranks; blocks per stage {}",
-                      o.balance, times, split);
+  std::string times;
+  for (size_t s = 0; s < blocks.size(); ++s)
+    times += fmt::format("{}{:.2f}", s ? ", " : "", 1e3 * stage_seconds[s]);
+  const std::string split = fmt::format("{}", fmt::join(blocks, ","));
+  *said =
+      fmt::format("--balance {}: one block takes {} ms on the stages' slowest ranks{}; blocks per stage {}",
+                  o.balance, times, sharing.shares.empty() ? "" : " at a core's speed", split);
+  for (const parallel::CpuShare& g : sharing.shares)
+    *said += fmt::format(" ({}: the step simulated with them taking turns)", parallel::describe(g));
   return split;
 }
 
@@ -96,12 +129,12 @@ void Trainer::observe_stages(StepRecord* record) {
   // Each stage's busy seconds, then the step's.
   std::vector<float> busy(static_cast<size_t>(stages) + 1, 0.0f);
   const double test = s.test_block;
-  const double head = me == stages - 1 ? parallel::model_head_blocks(options_.model) : 0;
-  busy[me] =
-      static_cast<float>(test > 0 ? test * (blocks[me] + head) : 1e-3 * record->pipeline->stage_busy_ms[me]);
+  const double work = parallel::stage_work(blocks, me, parallel::model_head_blocks(options_.model));
+  busy[me] = static_cast<float>(test > 0 ? test * work : 1e-3 * record->pipeline->stage_busy_ms[me]);
   busy[stages] = static_cast<float>(test > 0 ? busy[me] : 1e-3 * record->step_ms);
   comm::allreduce_max(s.comm, busy.data(), busy.size(), "--balance online: sharing the stages' times");
   s.move_to = s.stages->observe(std::vector<double>(busy.begin(), busy.end() - 1), busy[stages]);
+  for (double seconds : s.stages->block_seconds()) record->pipeline->block_ms.push_back(1e3 * seconds);
 }
 
 // Blocks move with their weights and AdamW moments by way of a checkpoint of this step: every rank's part
@@ -115,9 +148,16 @@ void Trainer::move_stages() {
   const std::vector<double> speeds = impl_->stages->speeds();
   const std::string from = options_.pipeline_split;
   options_.pipeline_split = fmt::format("{}", fmt::join(blocks, ","));
-  std::string said;
-  for (size_t st = 0; st < speeds.size(); ++st) said += fmt::format("{}{:.1f}", st ? ", " : "", speeds[st]);
-  log_info("--balance online: the stages ran {} blocks/s; moving blocks {} -> {} at step {}", said,
+  std::string said = fmt::format("the stages ran {:.1f} blocks/s", fmt::join(speeds, ", "));
+  if (const std::vector<double>& at_a_core = impl_->stages->block_seconds(); !at_a_core.empty()) {
+    std::vector<double> ms;
+    for (double s : at_a_core) ms.push_back(1e3 * s);
+    said += fmt::format(
+        " (a block and micro-batch at a core's speed {:.1f} ms, as their turns on shared CPUs "
+        "are simulated)",
+        fmt::join(ms, ", "));
+  }
+  log_info("--balance online: {}; moving blocks {} -> {} at step {}", said,
            from.empty() ? "(default split)" : from, options_.pipeline_split, state_.step);
   const Clock::time_point moving = Clock::now();
   checkpoint();

@@ -18,6 +18,7 @@
 #include <string>
 
 #include "triad/comm/context.h"
+#include "triad/parallel/shared_cores.h"
 #include "triad/train/options.h"
 
 namespace triad {
@@ -26,8 +27,13 @@ namespace triad {
 bool balances_stages(const TrainOptions& options);
 
 // Collective over every rank. The measured split as --pipeline-split's "3,1", and a line saying what was
-// measured and chosen in `*said`.
+// measured and chosen in `*said`. Where stages share CPUs, each rank's time is taken at a core's speed (it
+// timed its block at its share of one) and the split is the one whose simulated step is shortest.
 std::string measured_pipeline_split(comm::Context& context, const TrainOptions& options, std::string* said);
+
+// Collective over every rank. Which stages take turns on shared CPUs, from where the ranks run
+// (comm/placement.h), for --balance's proposals (parallel::StageBalancer, measured_pipeline_split).
+parallel::StageSharing stage_sharing(comm::Context& context, const TrainOptions& options);
 
 // TRIAD_TEST_SLOW_RANK=R:F for tests: a block takes 1 ms on every rank and F ms on world rank R, so the
 // split is the same on any machine however loaded. 0 (measure) when unset.

@@ -93,9 +93,11 @@ void Trainer::build_step() {
   const parallel::BalanceMode balance = parallel::parse_balance(options_.balance);
   // options.validate() refused it with DP-SGD; under pipelines the stages are balanced (stage_balance.h)
   if (balance == parallel::BalanceMode::kOnline && s.layout.pipeline > 1) {
-    s.stages = std::make_unique<parallel::StageBalancer>(s.stage_blocks(),
-                                                         parallel::model_head_blocks(options_.model));
+    // (TRIAD_TEST_SLOW_RANK's model machine gives every rank a core.)
     s.test_block = test_block_seconds(s.comm.rank());
+    s.stages = std::make_unique<parallel::StageBalancer>(
+        s.stage_blocks(), parallel::model_head_blocks(options_.model),
+        s.test_block > 0 ? parallel::StageSharing{} : stage_sharing(s.comm, options_));
   }
   if (balance != parallel::BalanceMode::kNone && options_.pipeline_parallel == 1) {
     s.balance = std::make_unique<parallel::RowBalancer>(balance, options_.batch, data, options_.grad_accum,
