@@ -98,8 +98,9 @@ const OptionTable<TrainOptions>& TrainOptions::options() {
           "hardware. Each rank trains at least --grad-accum rows; a resumed run measures again. Under "
           "--pipeline-parallel it splits the blocks over the stages instead: by one block timed on each "
           "rank at the start (unless --pipeline-split is given), and online also by the stages' measured "
-          "times as they train, moving blocks (through a checkpoint) when that is 10 % faster; the split is "
-          "recorded as the run's --pipeline-split")
+          "times as they train, moving blocks (through a checkpoint) when that is 10 % faster; stages that "
+          "share CPUs are priced by simulating their turns. The split is recorded as the run's "
+          "--pipeline-split")
         .in_group(kDataParallel)
         .one_of({"none", "static", "online"})
         .may_change_on_resume();
