@@ -80,13 +80,19 @@ std::string measured_pipeline_split(comm::Context& context, const TrainOptions& 
   const parallel::Coordinates at = parallel::coordinates(layout, context.rank());
   const double test = test_block_seconds(context.rank());
   const parallel::StageSharing sharing = test > 0 ? parallel::StageSharing{} : stage_sharing(context, o);
-  // Every rank times its block at once, so one of k ranks on c shared CPUs ran at c / k of a core.
-  double share = 1;
+  // Ranks that share CPUs time their block in turns, the others of their group waiting, so that each reads
+  // a core's speed (timed at once, each would read its share of one only as far as they overlapped).
+  size_t turn = 0, turns = 1;
   for (const parallel::CpuShare& g : sharing.shares) {
-    if (std::find(g.ranks.begin(), g.ranks.end(), context.rank()) != g.ranks.end())
-      share = static_cast<double>(g.cpus) / g.ranks.size();
+    turns = std::max(turns, g.ranks.size());
+    if (auto me = std::find(g.ranks.begin(), g.ranks.end(), context.rank()); me != g.ranks.end())
+      turn = static_cast<size_t>(me - g.ranks.begin());
   }
-  const double mine = (test > 0 ? test : time_one_block(o, context.world())) * share;
+  double mine = test;
+  for (size_t t = 0; t < turns && test == 0; ++t) {
+    if (t == turn) mine = time_one_block(o, context.world());
+    if (turns > 1) comm::barrier(context, "--balance: timing one block in turns on shared CPUs");
+  }
   // Each stage's slowest rank: a max over the ranks, each writing its own stage's entry.
   std::vector<float> stage_seconds(static_cast<size_t>(layout.pipeline), 0.0f);
   stage_seconds[at.pipeline] = static_cast<float>(mine);

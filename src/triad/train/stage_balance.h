@@ -27,8 +27,8 @@ namespace triad {
 bool balances_stages(const TrainOptions& options);
 
 // Collective over every rank. The measured split as --pipeline-split's "3,1", and a line saying what was
-// measured and chosen in `*said`. Where stages share CPUs, each rank's time is taken at a core's speed (it
-// timed its block at its share of one) and the split is the one whose simulated step is shortest.
+// measured and chosen in `*said`. Where stages share CPUs, the ranks of each group time their block in
+// turns (a core's speed each) and the split is the one whose simulated step is shortest.
 std::string measured_pipeline_split(comm::Context& context, const TrainOptions& options, std::string* said);
 
 // Collective over every rank. Which stages take turns on shared CPUs, from where the ranks run
