@@ -68,9 +68,10 @@ double simulate_step(PipelineSchedule schedule, int micro_batches, const std::ve
                      const std::vector<CpuShare>& shares, const std::vector<NodeContention>& contention = {},
                      std::vector<double>* busy = nullptr);
 
-// Pipeline stages balanced while they train (--balance online, balance.h) where some take turns on shared
-// CPUs: a stage's measured busy time is then not its own speed — giving it a block slows the stage it shares
-// a core with — so splits are compared by simulating the step with each stage's work at a core's speed.
+// Pipeline stages balanced by measured speed (--balance, balance.h and train/stage_balance.h) where some
+// take turns on shared CPUs: a stage's measured busy time is then not its own speed — giving it a block
+// slows the stage it shares a core with — so splits are compared by simulating the step with each stage's
+// work at a core's speed.
 struct StageSharing {
   PipelineSchedule schedule = PipelineSchedule::kOneFOneB;
   int micro_batches = 1;

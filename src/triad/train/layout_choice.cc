@@ -169,8 +169,7 @@ LayoutRanking rank_layouts(comm::Context& context, const TrainOptions& options, 
     ranking.fitting = std::move(refitted);
     ranking.memory_note = fmt::format(
         "; no layout fits --memory-limit {} as planned: this one with its 8-bit states or remat budget, "
-        "whose "
-        "cost the prediction leaves out",
+        "whose cost the prediction leaves out",
         options.memory_limit);
   } else if (!options.memory_limit.empty()) {
     ranking.memory_note =
@@ -212,9 +211,8 @@ std::vector<LayoutCandidate> trial_candidates(const std::vector<LayoutCandidate>
 std::string describe_choice(const LayoutRanking& ranking, const LayoutCandidate& chosen) {
   const LayoutCandidate& first = ranking.fitting.front();
   std::string said = fmt::format(
-      "--layout auto chose {} of {} layouts: predicted {} per step{}, {} per rank (of {}{}; {}); 'triad "
-      "plan' "
-      "shows the ranking",
+      "--layout auto chose {} of {} layouts: predicted {} per step{}, {} per rank (of {}{}; {}); "
+      "'triad plan' shows the ranking",
       chosen.name(), ranking.priced, format_ms(chosen.predicted_ms()),
       chosen.measured_ms() > 0 ? ", measured " + format_ms(chosen.measured_ms()) : std::string(),
       format_bytes(static_cast<size_t>(chosen.planned.memory.total())),
