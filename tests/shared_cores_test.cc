@@ -146,7 +146,8 @@ double predicted_micro_step_ms() {
 
 // Past kMaxSimulatedSplits the fastest split is searched by moving a block at a time between neighbours;
 // on four stages of 60 blocks (32,509 splits), one of them twice as slow and the first two sharing a CPU,
-// it reaches the fastest of every split, found here by visiting them all.
+// it reaches the fastest of every split (found here by visiting them all) to within kSimulationTolerance,
+// which it gives up for fewer blocks moved.
 TEST(SharedCores, TheFastestSplitBeyondEnumerationIsFoundByMovingBlocks) {
   const StageSharing sharing{.micro_batches = 4,
                              .stage_ranks = {{0}, {1}, {2}, {3}},
@@ -165,7 +166,7 @@ TEST(SharedCores, TheFastestSplitBeyondEnumerationIsFoundByMovingBlocks) {
     }
   }
   const std::vector<int> found = fastest_simulated_split(sharing, {15, 15, 15, 15}, cost, head);
-  EXPECT_NEAR(simulate_split(sharing, found, cost, head), fastest_step, 1e-9)
+  EXPECT_LE(simulate_split(sharing, found, cost, head), fastest_step * (1 + kSimulationTolerance))
       << fmt::format("{} against {}", fmt::join(found, ","), fmt::join(fastest, ","));
 }
 

@@ -199,42 +199,72 @@ std::vector<double> block_seconds_at_a_core(const StageSharing& sharing, const s
   return seconds;
 }
 
+int blocks_moved(const std::vector<int>& a, const std::vector<int>& b) {
+  // Walk both splits block by block: a block moves when its stage differs.
+  int moved = 0;
+  size_t sa = 0, sb = 0;
+  int left_a = a.empty() ? 0 : a[0], left_b = b.empty() ? 0 : b[0];
+  for (;;) {
+    while (sa < a.size() && left_a == 0) left_a = ++sa < a.size() ? a[sa] : 0;
+    while (sb < b.size() && left_b == 0) left_b = ++sb < b.size() ? b[sb] : 0;
+    if (sa >= a.size() || sb >= b.size()) break;
+    const int run = std::min(left_a, left_b);
+    if (sa != sb) moved += run;
+    left_a -= run, left_b -= run;
+  }
+  return moved;
+}
+
 std::vector<int> fastest_simulated_split(const StageSharing& sharing, const std::vector<int>& blocks,
                                          const std::vector<double>& block_seconds, double head_blocks) {
   const int p = static_cast<int>(blocks.size()), layers = std::accumulate(blocks.begin(), blocks.end(), 0);
   auto step = [&](const std::vector<int>& split) {
     return simulate_split(sharing, split, block_seconds, head_blocks);
   };
-  std::vector<int> best = blocks;
-  double best_seconds = step(blocks);
   double splits = 1;  // C(layers - 1, p - 1)
   for (int k = 1; k < p; ++k) splits = splits * (layers - p + k) / k;
+  std::vector<std::pair<std::vector<int>, double>> timed;  // every split visited, its step
   if (splits <= kMaxSimulatedSplits) {
     std::vector<int> split(static_cast<size_t>(p));
     // Stage s takes 1..(what is left less one block for each later stage); the last takes the rest.
     auto visit = [&](auto&& self, int s, int left) -> void {
       if (s == p - 1) {
         split[s] = left;
-        if (const double t = step(split); t < best_seconds) best_seconds = t, best = split;
+        timed.emplace_back(split, step(split));
         return;
       }
       for (int c = 1; c <= left - (p - 1 - s); ++c) split[s] = c, self(self, s + 1, left - c);
     };
     visit(visit, 0, layers);
-    return best;
-  }
-  for (bool moved = true; moved;) {
-    moved = false;
-    for (int s = 0; s + 1 < p; ++s) {
-      for (int direction : {1, -1}) {
-        std::vector<int> next = best;
-        next[s] -= direction, next[s + 1] += direction;
-        if (next[s] < 1 || next[s + 1] < 1) continue;
-        if (const double t = step(next); t < best_seconds) best_seconds = t, best = next, moved = true;
+  } else {
+    std::vector<int> best = blocks;
+    double best_seconds = step(blocks);
+    timed.emplace_back(best, best_seconds);
+    for (bool moved = true; moved;) {
+      moved = false;
+      for (int s = 0; s + 1 < p; ++s) {
+        for (int direction : {1, -1}) {
+          std::vector<int> next = best;
+          next[s] -= direction, next[s + 1] += direction;
+          if (next[s] < 1 || next[s + 1] < 1) continue;
+          const double t = step(next);
+          timed.emplace_back(next, t);
+          if (t < best_seconds) best_seconds = t, best = next, moved = true;
+        }
       }
     }
   }
-  return best;
+  double shortest = std::numeric_limits<double>::infinity();
+  for (const auto& [split, seconds] : timed) shortest = std::min(shortest, seconds);
+  const std::pair<std::vector<int>, double>* chosen = nullptr;
+  int chosen_moved = 0;
+  for (const auto& candidate : timed) {
+    if (candidate.second > shortest * (1 + kSimulationTolerance)) continue;
+    const int moved = blocks_moved(blocks, candidate.first);
+    if (!chosen || moved < chosen_moved || (moved == chosen_moved && candidate.second < chosen->second))
+      chosen = &candidate, chosen_moved = moved;
+  }
+  return chosen->first;
 }
 
 }  // namespace triad::parallel
