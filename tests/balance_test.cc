@@ -382,6 +382,13 @@ TEST(StageBalancer, BlocksThatMoveBetweenTwoSplits) {
     EXPECT_EQ(blocks_moved(from, to), blocks_that_move(from, to));
 }
 
+// Three stages of one rank each at 8 micro-batches, ranks 0 and 1 on one CPU, rank 2 on its own.
+StageSharing first_two_of_three_share_a_cpu() {
+  return {.micro_batches = 8,
+          .stage_ranks = {{0}, {1}, {2}},
+          .shares = {{.host = "h", .ranks = {0, 1}, .cpus = 1}}};
+}
+
 // Stages 0 and 1 take turns on one CPU, stage 2 has its own; every block costs 1 s a micro-batch at a
 // core's speed and the LM head two blocks' worth. The stages' busy times (here simulated) make the shared
 // stages look slower than they are whenever both work: taken at those speeds, a split would move to 3,2,1,
@@ -389,9 +396,7 @@ TEST(StageBalancer, BlocksThatMoveBetweenTwoSplits) {
 // speed, stays at the fastest split, and from another start moves to the split that moves the fewest
 // blocks among those within kSimulationTolerance of the fastest of all ten.
 TEST(StageBalancer, StagesThatShareACoreAreSimulatedNotTakenAtTheirMeasuredSpeed) {
-  const StageSharing sharing{.micro_batches = 8,
-                             .stage_ranks = {{0}, {1}, {2}},
-                             .shares = {{.host = "h", .ranks = {0, 1}, .cpus = 1}}};
+  const StageSharing sharing = first_two_of_three_share_a_cpu();
   const std::vector<double> cost = {1, 1, 1};
   const double head = 2;
   std::vector<std::pair<std::vector<int>, double>> all;
@@ -442,9 +447,7 @@ TEST(StageBalancer, StagesThatShareACoreAreSimulatedNotTakenAtTheirMeasuredSpeed
 // is proposed. A busy neighbour halves the lone stage's speed: from 3,1,2, both 4,1,1 and 3,2,1 leave five
 // blocks on the shared core, within 1 % of each other; 3,2,1 moves one block, 4,1,1 two.
 TEST(StageBalancer, OfSplitsTheSimulationCannotTellApartTheOneMovingFewestBlocks) {
-  const StageSharing sharing{.micro_batches = 8,
-                             .stage_ranks = {{0}, {1}, {2}},
-                             .shares = {{.host = "h", .ranks = {0, 1}, .cpus = 1}}};
+  const StageSharing sharing = first_two_of_three_share_a_cpu();
   const std::vector<double> cost = {1, 1, 2};
   const double head = 2.5;
   const double a = simulate_split(sharing, {4, 1, 1}, cost, head),
