@@ -45,4 +45,14 @@ std::vector<Placement> gather_placement(Context& context) {
   return all;
 }
 
+void place_ranks(Context& context, Topology& topology) {
+  const std::vector<Placement> placement = gather_placement(context);
+  topology.ranks.resize(placement.size());
+  for (size_t r = 0; r < placement.size(); ++r) {
+    topology.ranks[r].host = placement[r].host;
+    topology.ranks[r].node = placement[r].node;
+    topology.ranks[r].cpus = placement[r].cpus;
+  }
+}
+
 }  // namespace triad::comm

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "triad/comm/context.h"
+#include "triad/comm/topology.h"
 
 namespace triad::comm {
 
@@ -18,5 +19,8 @@ struct Placement {
 
 // Collective: every rank's placement, by world rank, on every rank.
 std::vector<Placement> gather_placement(Context& context);
+
+// Collective: gather_placement() into `topology`'s ranks (host, node, cpus), one per world rank.
+void place_ranks(Context& context, Topology& topology);
 
 }  // namespace triad::comm

@@ -278,13 +278,10 @@ Topology probe_topology(Context& context, const ProbeOptions& options) {
   } else {
     all = mine;
   }
-  const std::vector<Placement> placement = gather_placement(context);
+  place_ranks(context, t);
   for (int r = 0; r < world; ++r) {
     const double* v = &all[r * mine.size()];
     RankInfo& info = t.ranks[r];
-    info.host = placement[r].host;
-    info.node = placement[r].node;
-    info.cpus = placement[r].cpus;
     info.sgemm_gflops = v[0];
     info.sgemm_alone_gflops = v[1];
     for (size_t c = 0; c < kCodecs.size(); ++c) info.codec_ns_per_float[kCodecs[c]] = v[2 + c];

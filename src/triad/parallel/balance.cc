@@ -203,9 +203,8 @@ std::vector<int> StageBalancer::observe(const std::vector<double>& busy_seconds,
   measured_[blocks_] = {here, observed_};
   std::vector<int> next;
   if (sharing_.shares.empty()) {
-    const std::vector<int> first =
-        balanced_split(std::accumulate(blocks_.begin(), blocks_.end(), 0), speeds_, head_blocks_);
-    for (size_t s = 0; s < n; ++s) next.push_back(first[s + 1] - first[s]);
+    next = stage_counts(
+        balanced_split(std::accumulate(blocks_.begin(), blocks_.end(), 0), speeds_, head_blocks_));
   } else {
     std::vector<double> busy;
     for (size_t s = 0; s < n; ++s) busy.push_back(stage_work(blocks_, s, head_blocks_) / speeds_[s]);

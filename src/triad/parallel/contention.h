@@ -55,9 +55,9 @@ struct CostModel;
 
 // Per rank: the timed model's step alone on its node over the planner's prediction of that step at the
 // rank's sgemm_gflops (a core's speed, where ranks share cores: at_a_core_each); 1 for every rank without a
-// timing of `model`. CostModel's constants were fitted on
-// one machine on one day (parallel/planner.h); this is how far they are from this one today for this model
-// (config B, 2026-12-06: 1.03-1.15), and the planner scales each rank's compute and update by it.
+// timing of `model`. CostModel's constants were fitted on one machine on one day (parallel/planner.h); this
+// is how far they are from this one today for this model (config B, 2026-12-06: 1.03-1.15), and the
+// planner scales each rank's compute and update by it.
 std::vector<double> step_scales(const comm::Topology& topology, const GptConfig& model,
                                 const CostModel& cost);
 

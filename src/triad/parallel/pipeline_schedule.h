@@ -89,6 +89,13 @@ inline double model_head_blocks(const GptConfig& model) {
   return C * model.vocab / (4 * A * C + 2 * F * C + model.seq_len * A);
 }
 
+// Blocks per stage from the first block of each stage, then --layers (split_blocks, balanced_split).
+inline std::vector<int> stage_counts(const std::vector<int>& first) {
+  std::vector<int> counts;
+  for (size_t s = 0; s + 1 < first.size(); ++s) counts.push_back(first[s + 1] - first[s]);
+  return counts;
+}
+
 // Stage s's work in blocks' worth: its blocks, and on the last stage the head's `head_blocks` too.
 inline double stage_work(const std::vector<int>& blocks, size_t s, double head_blocks) {
   return blocks[s] + (s + 1 == blocks.size() ? head_blocks : 0.0);

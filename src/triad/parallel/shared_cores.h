@@ -20,6 +20,7 @@
 #include "triad/comm/topology.h"
 #include "triad/parallel/contention.h"
 #include "triad/parallel/pipeline_schedule.h"
+#include "triad/parallel/planner.h"
 
 namespace triad::parallel {
 
@@ -75,9 +76,9 @@ double simulate_step(PipelineSchedule schedule, int micro_batches, const std::ve
 struct StageSharing {
   PipelineSchedule schedule = PipelineSchedule::kOneFOneB;
   int micro_batches = 1;
-  double backward_share = 2.0 / 3.0;          // of a micro-batch's compute (CostModel::backward_share)
-  std::vector<std::vector<int>> stage_ranks;  // each stage's world ranks
-  std::vector<CpuShare> shares;               // empty: no stages share CPUs
+  double backward_share = CostModel{}.backward_share;  // of a micro-batch's compute
+  std::vector<std::vector<int>> stage_ranks;           // each stage's world ranks
+  std::vector<CpuShare> shares;                        // empty: no stages share CPUs
 };
 
 // The simulated step (simulate_step, no tail) at `blocks` per stage, stage s taking block_seconds[s] per

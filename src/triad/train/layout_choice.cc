@@ -105,14 +105,8 @@ LayoutRanking rank_layouts(comm::Context& context, const TrainOptions& options, 
     comm::broadcast_from_root(context, &bits, 1, "sending the measured GFLOP/s for --layout auto");
     std::memcpy(&gflops, &bits, sizeof bits);
     topology = parallel::uniform_topology(context.world(), gflops, cost);
-    const std::vector<comm::Placement> placement = comm::gather_placement(context);
-    for (int r = 0; r < context.world(); ++r) {
-      comm::RankInfo& rank = topology.ranks[r];
-      rank.host = placement[r].host;
-      rank.node = placement[r].node;
-      rank.cpus = placement[r].cpus;
-      rank.sgemm_alone_gflops = gflops;
-    }
+    comm::place_ranks(context, topology);
+    for (comm::RankInfo& rank : topology.ranks) rank.sgemm_alone_gflops = gflops;
     ranking.speed = fmt::format("{:.1f} GFLOP/s per core measured on rank 0", gflops);
   }
   for (const std::string& node : parallel::shared_core_nodes(topology)) {

@@ -63,8 +63,7 @@ parallel::StageSharing stage_sharing(comm::Context& context, const TrainOptions&
                                  .micro_batches = o.grad_accum};
   for (int s = 0; s < layout.pipeline; ++s) sharing.stage_ranks.push_back(parallel::stage_ranks(layout, s));
   comm::Topology where{.world = context.world()};
-  for (const comm::Placement& p : comm::gather_placement(context))
-    where.ranks.push_back({.host = p.host, .node = p.node, .cpus = p.cpus});
+  comm::place_ranks(context, where);
   sharing.shares = parallel::cpu_shares(where);
   return sharing;
 }
@@ -102,13 +101,11 @@ std::string measured_pipeline_split(comm::Context& context, const TrainOptions& 
   if (sharing.shares.empty()) {
     std::vector<double> speed;
     for (float s : stage_seconds) speed.push_back(1.0 / std::max(s, 1e-9f));
-    const std::vector<int> first = parallel::balanced_split(o.model.layers, speed, head);
-    for (size_t s = 0; s + 1 < first.size(); ++s) blocks.push_back(first[s + 1] - first[s]);
+    blocks = parallel::stage_counts(parallel::balanced_split(o.model.layers, speed, head));
   } else {
-    const std::vector<int> first = parallel::split_blocks(o.model.layers, layout.pipeline, "");
-    for (size_t s = 0; s + 1 < first.size(); ++s) blocks.push_back(first[s + 1] - first[s]);
     blocks = parallel::fastest_simulated_split(
-        sharing, blocks, std::vector<double>(stage_seconds.begin(), stage_seconds.end()), head);
+        sharing, parallel::stage_counts(parallel::split_blocks(o.model.layers, layout.pipeline, "")),
+        std::vector<double>(stage_seconds.begin(), stage_seconds.end()), head);
   }
   std::string times;
   for (size_t s = 0; s < blocks.size(); ++s)

@@ -14,6 +14,7 @@
 #include "triad/parallel/distributed_optimizer.h"
 #include "triad/parallel/layout.h"
 #include "triad/parallel/model_parallel.h"
+#include "triad/parallel/pipeline_schedule.h"
 #include "triad/remat/controller.h"
 #include "triad/train/batch_gradient.h"
 #include "triad/train/dp_sgd.h"
@@ -38,11 +39,7 @@ struct Trainer::Impl {
         model(o.model, parallel::shard_of(layout, at, stage_first), &tensor_group),
         energy(o.energy) {}
   bool model_parallel() const { return layout.tensor * layout.pipeline > 1; }
-  std::vector<int> stage_blocks() const {  // blocks per pipeline stage
-    std::vector<int> blocks;
-    for (size_t s = 0; s + 1 < stage_first.size(); ++s) blocks.push_back(stage_first[s + 1] - stage_first[s]);
-    return blocks;
-  }
+  std::vector<int> stage_blocks() const { return parallel::stage_counts(stage_first); }
   // Of the ranks holding one copy of the model, the one that reports its loss: tensor rank 0 of the last
   // stage.
   bool reports() const { return at.tensor == 0 && at.pipeline == layout.pipeline - 1; }
